@@ -1,0 +1,1 @@
+//! The simulated Defender (placeholder, being written).

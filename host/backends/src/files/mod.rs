@@ -1,0 +1,1 @@
+//! Rooted file directories (placeholder, being written).

@@ -1,0 +1,20 @@
+//! What rampart's capabilities reach.
+//!
+//! The runtime (`rampart-runtime`) checks a plugin's grants and then calls one of the backends
+//! defined here. Each capability is a trait so an embedder can plug in its own implementation
+//! (for example its own Defender backend):
+//!
+//! - [`registry`]: the Windows registry. [`registry::EmulatedRegistry`] is a persistent emulation
+//!   with Windows semantics that imports and exports `.reg` text; on Windows,
+//!   `registry::WindowsRegistry` is the real registry.
+//! - [`defender`]: Microsoft Defender's preferences, exclusions, ASR rules and status.
+//!   [`defender::SimulatedDefender`] derives its effective preferences from the policy registry
+//!   keys, the way Defender does, and enforces tamper protection.
+//! - [`files`]: directory roots held as `cap_std::fs::Dir` handles.
+//!
+//! Backends are shared by concurrent runs, so their methods take `&self` and synchronise
+//! internally.
+
+pub mod defender;
+pub mod files;
+pub mod registry;

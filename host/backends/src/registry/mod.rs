@@ -1,0 +1,42 @@
+//! The Windows registry: canonical key paths, typed values, and the backend trait.
+
+mod path;
+mod value;
+
+pub use path::{Hive, KeyPathError, RegistryPath};
+pub use value::RegValue;
+
+/// Why a registry backend call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The key needed by the operation does not exist.
+    #[error("registry key '{0}' does not exist")]
+    KeyNotFound(String),
+    /// The backend could not complete the operation.
+    #[error("registry backend failed: {0}")]
+    Backend(String),
+}
+
+/// A registry implementation. Keys are canonical [`RegistryPath`]s; value names compare
+/// case-insensitively (the empty name is the key's default value).
+///
+/// Implementations synchronise internally: concurrent runs share one backend.
+pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
+    /// Reads a value; `Ok(None)` when the key or the value does not exist.
+    fn get_value(&self, key: &RegistryPath, name: &str) -> Result<Option<RegValue>, RegistryError>;
+    /// Writes a value, creating the key and its missing parents.
+    fn set_value(&self, key: &RegistryPath, name: &str, value: RegValue) -> Result<(), RegistryError>;
+    /// Deletes a value; returns whether it existed.
+    fn delete_value(&self, key: &RegistryPath, name: &str) -> Result<bool, RegistryError>;
+    /// Creates a key and its missing parents (no error if it exists).
+    fn create_key(&self, key: &RegistryPath) -> Result<(), RegistryError>;
+    /// Deletes a key and its whole subtree; returns whether it existed.
+    fn delete_key(&self, key: &RegistryPath) -> Result<bool, RegistryError>;
+    /// Lists a key's values sorted by name (case-insensitively);
+    /// [`RegistryError::KeyNotFound`] if the key does not exist.
+    fn list_values(&self, key: &RegistryPath) -> Result<Vec<(String, RegValue)>, RegistryError>;
+    /// Lists the names of a key's direct subkeys, sorted case-insensitively;
+    /// [`RegistryError::KeyNotFound`] if the key does not exist.
+    fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError>;
+}

@@ -1,0 +1,1 @@
+//! Canonical registry key paths (placeholder, being written).
