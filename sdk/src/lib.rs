@@ -1,1 +1,176 @@
-//! placeholder
+//! Write rampart enforcement plugins in Rust.
+//!
+//! A rampart plugin is a WebAssembly component (built with
+//! `cargo build --target wasm32-wasip2`) that receives one device's resolved Intune settings and
+//! returns one [`SettingResult`] per setting. It reaches the device only through the capabilities
+//! in this crate — [`registry`], [`defender`], [`files`] and [`log`] — and the host checks every
+//! call against the grants the plugin's manifest requested and the operator allowed.
+//!
+//! # A plugin in three parts
+//!
+//! 1. `Cargo.toml`: `crate-type = ["cdylib", "rlib"]` and a dependency on `rampart-sdk` only.
+//! 2. `rampart-plugin.toml` beside `Cargo.toml`: the manifest (name, version, platforms,
+//!    setting-id patterns, requested grants). [`export_plugin!`] embeds it in the `.wasm` as a
+//!    custom section so the host reads it *before* running any plugin code.
+//! 3. A type implementing [`Plugin`], exported with [`export_plugin!`]:
+//!
+//! ```ignore
+//! use rampart_sdk::{Device, Plugin, Setting, SettingResult, registry};
+//!
+//! struct Example;
+//!
+//! impl Plugin for Example {
+//!     fn apply(_device: Device, settings: Vec<Setting>) -> Vec<SettingResult> {
+//!         let key = registry::Key::new(r"HKLM\SOFTWARE\Policies\Example");
+//!         settings
+//!             .iter()
+//!             .map(|s| match s.value.as_integer() {
+//!                 Some(v) => match key.ensure_dword("Value", v as u32) {
+//!                     Ok(changed) => s.enforced(changed),
+//!                     Err(e) => s.error(e.message()),
+//!                 },
+//!                 None => s.error("expected an integer"),
+//!             })
+//!             .collect()
+//!     }
+//! }
+//!
+//! rampart_sdk::export_plugin!(Example);
+//! ```
+//!
+//! # Errors and traps
+//!
+//! Capability calls return [`CapabilityError`] values for everything a plugin should handle
+//! (access denied, bad argument, tamper protection, backend unavailable). The host traps a
+//! plugin only for limit violations (deadline, memory cap, call floods) and host bugs; a trap
+//! turns every setting of the run into an `error` with the reason.
+
+#![deny(missing_docs)]
+
+// Lets the generated bindings name this crate by its public path, as plugins do.
+extern crate self as rampart_sdk;
+
+/// The bindings generated from `wit/plugin.wit`, once, for every plugin. Plugin authors use the
+/// re-exports and wrappers in this crate instead.
+#[doc(hidden)]
+#[allow(missing_docs, reason = "generated code")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_plugin_world",
+        default_bindings_module: "rampart_sdk::bindings",
+        runtime_path: "rampart_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq],
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+pub mod defender;
+pub mod files;
+pub mod log;
+pub mod registry;
+mod settings;
+
+pub use bindings::rampart::plugin::types::{
+    CapabilityError, Device, GroupPosition, Platform, Setting, SettingStatus, SettingValue,
+};
+pub use bindings::{SettingResult, __export_plugin_world};
+
+/// The version of the WIT contract (`rampart:plugin`) this SDK builds plugins against.
+///
+/// [`export_plugin!`] embeds it in the plugin so the host can refuse a plugin built against an
+/// incompatible contract with a message naming both versions.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// The name of the custom section holding the plugin manifest (TOML).
+pub const MANIFEST_SECTION: &str = "rampart:manifest";
+
+/// The name of the custom section holding [`CONTRACT_VERSION`].
+pub const CONTRACT_SECTION: &str = "rampart:contract";
+
+/// An enforcement plugin.
+///
+/// The host calls [`Plugin::apply`] once per run, in a fresh sandbox: no state survives between
+/// runs, so a plugin reads the device's current state through its capabilities every time.
+pub trait Plugin {
+    /// Enforces `settings` on `device` and returns exactly one result per setting (in any
+    /// order). A setting without a result is reported as an error by the host; results for
+    /// settings the plugin was not given are rejected.
+    fn apply(device: Device, settings: Vec<Setting>) -> Vec<SettingResult>;
+}
+
+/// Copies a string into a fixed-size array at compile time (for custom sections).
+#[doc(hidden)]
+pub const fn __section_bytes<const N: usize>(s: &str) -> [u8; N] {
+    let bytes = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// Exports a [`Plugin`] implementation as the component's `apply` and embeds the plugin's
+/// manifest and contract version as custom sections.
+///
+/// By default the manifest is read at compile time from `rampart-plugin.toml` in the plugin
+/// crate's root (beside its `Cargo.toml`); a missing file is a compile error. A manifest can
+/// also be given inline as a string literal, which suits tiny test plugins:
+///
+/// ```ignore
+/// rampart_sdk::export_plugin!(MyPlugin);
+/// rampart_sdk::export_plugin!(MyPlugin, manifest = r#"
+///     [plugin]
+///     name = "my-plugin"
+///     version = "0.1.0"
+///     platforms = ["linux"]
+///     settings = ["my_setting"]
+/// "#);
+/// ```
+///
+/// Use it once per plugin crate (or per `cdylib` example).
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::export_plugin!(@sections $plugin,
+            *include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/rampart-plugin.toml")),
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/rampart-plugin.toml")).len()
+        );
+    };
+    ($plugin:ty, manifest = $toml:literal) => {
+        $crate::export_plugin!(@sections $plugin, $crate::__section_bytes($toml), $toml.len());
+    };
+    (@sections $plugin:ty, $manifest:expr, $len:expr) => {
+        const _: () = {
+            // The host reads these sections with a wasm parser before compiling the component,
+            // so grants are decided without running plugin code.
+            #[unsafe(link_section = "rampart:manifest")]
+            #[used]
+            static RAMPART_MANIFEST: [u8; $len] = $manifest;
+
+            #[unsafe(link_section = "rampart:contract")]
+            #[used]
+            static RAMPART_CONTRACT: [u8; $crate::CONTRACT_VERSION.len()] =
+                $crate::__section_bytes($crate::CONTRACT_VERSION);
+
+            struct RampartExport;
+
+            impl $crate::bindings::Guest for RampartExport {
+                fn apply(
+                    device: $crate::Device,
+                    settings: ::std::vec::Vec<$crate::Setting>,
+                ) -> ::std::vec::Vec<$crate::SettingResult> {
+                    <$plugin as $crate::Plugin>::apply(device, settings)
+                }
+            }
+
+            $crate::__export_plugin_world!(RampartExport with_types_in $crate::bindings);
+        };
+    };
+}

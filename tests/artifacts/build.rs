@@ -1,1 +1,33 @@
-fn main() {}
+//! Builds the test guest programs (examples of `rampart-test-programs`) for wasm32-wasip2 and
+//! generates a path constant per program plus `foreach_program!`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let workspace = manifest_dir.join("../..");
+    let artifacts = rampart_guest_build::GuestBuild::new(&workspace)
+        .examples("rampart-test-programs", "tests/programs")
+        .build();
+    let mut gen = String::new();
+    let mut each = String::new();
+    for a in &artifacts {
+        writeln!(
+            gen,
+            "/// Path of the `{}` test program.\npub const {}: &str = {:?};",
+            a.name,
+            rampart_guest_build::const_name(&a.name),
+            a.path.display().to_string()
+        )
+        .unwrap();
+        writeln!(each, "        $mac!({});", a.name).unwrap();
+    }
+    writeln!(
+        gen,
+        "/// Calls `$mac!(name)` for every test program, so a suite can require a test per program.\n#[macro_export]\nmacro_rules! foreach_program {{\n    ($mac:ident) => {{\n{each}    }};\n}}"
+    )
+    .unwrap();
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+    std::fs::write(out.join("programs.rs"), gen).expect("write programs.rs");
+}

@@ -1,1 +1,72 @@
-fn main() {}
+//! `rampart`: resolve Intune endpoint-security policies for this device and enforce them
+//! through sandboxed WebAssembly plugins.
+//!
+//! This binary is wiring only: argument parsing ([`cli`]), the embedded defaults
+//! ([`defaults`]), the state directory ([`state`]) and one module per command. The work happens
+//! in the libraries (`rampart-policy`, `rampart-runtime`, `rampart-backends`). `anyhow` lives
+//! here and nowhere else.
+
+mod cli;
+mod commands;
+mod defaults;
+mod output;
+mod state;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit codes, documented in `--help`.
+pub(crate) mod exit {
+    /// Everything enforced (compliant, remediated or not applicable).
+    pub(crate) const OK: u8 = 0;
+    /// The command failed (I/O, engine, internal).
+    pub(crate) const FAILURE: u8 = 1;
+    /// Bad input (policy, device or plugin file): nothing was written.
+    pub(crate) const BAD_INPUT: u8 = 2;
+    /// Enforcement ran but some settings ended in error or conflict.
+    pub(crate) const SETTINGS_FAILED: u8 = 3;
+}
+
+/// An error that maps to a specific exit code.
+#[derive(Debug)]
+pub(crate) struct BadInput(pub(crate) String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.verbose);
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("rampart: {e:#}");
+            if e.downcast_ref::<BadInput>().is_some() {
+                ExitCode::from(exit::BAD_INPUT)
+            } else {
+                ExitCode::from(exit::FAILURE)
+            }
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

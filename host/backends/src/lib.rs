@@ -15,6 +15,17 @@
 //! Backends are shared by concurrent runs, so their methods take `&self` and synchronise
 //! internally.
 
+#![deny(missing_docs)]
+
 pub mod defender;
 pub mod files;
+mod quote;
 pub mod registry;
+
+pub use files::{DirEntryInfo, FileAccess, FileError, FileRoots};
+#[cfg(windows)]
+pub use registry::WindowsRegistry;
+pub use registry::{
+    EmulatedRegistry, Hive, ImportSummary, KeyPathError, RegEntry, RegFileError, RegValue,
+    RegistryBackend, RegistryError, RegistryPath,
+};

@@ -1,1 +1,58 @@
-//! placeholder
+//! rampart's policy stages: the pure-Rust half of the pipeline that turns Intune endpoint-security
+//! policies into typed settings for the enforcement plugins.
+//!
+//! Nothing here touches wasmtime, the registry or the network, so the crate compiles fast, fuzzes
+//! well and can be reused by a management server. The modules follow the pipeline:
+//!
+//! - [`graph`]: the Microsoft Graph `deviceManagement/configurationPolicies` model and its parser
+//!   (Graph exports with `@odata.*` annotations, a UTF-8 BOM, the CIPP wrapper).
+//! - [`catalog`]: settings-catalog definitions, which say what each option itemId stands for.
+//!   An embedded Windows Defender catalog ships with the crate.
+//! - [`device`]: the identity of the device being configured (platform, groups, channels).
+//! - [`applicability`]: whether a policy applies to a device at all.
+//! - [`settings`]: flattening a policy's setting tree into the typed values plugins receive.
+//! - [`status`]: Intune's status vocabulary, per setting and per policy.
+//!
+//! ```
+//! use rampart_policy::{catalog::Catalog, graph::parse_policy, settings::flatten};
+//!
+//! let json = br##"{
+//!   "id": "p1", "name": "AV", "platforms": "windows10", "technologies": "mdm,microsoftSense",
+//!   "settings": [{ "id": "0", "settingInstance": {
+//!     "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+//!     "settingDefinitionId": "device_vendor_msft_policy_config_defender_allowrealtimemonitoring",
+//!     "choiceSettingValue": {
+//!       "value": "device_vendor_msft_policy_config_defender_allowrealtimemonitoring_1",
+//!       "children": [] } } }]
+//! }"##;
+//! let doc = parse_policy(json, "example.json")?;
+//! let settings = flatten(&doc, &Catalog::embedded());
+//! let first = settings[0].as_ref().expect("the embedded catalog knows this setting");
+//! assert_eq!(first.value, rampart_policy::settings::SettingValue::Integer(1));
+//! # Ok::<(), rampart_policy::graph::PolicyError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod applicability;
+pub mod catalog;
+pub mod device;
+pub mod graph;
+pub mod resolve;
+pub mod settings;
+pub mod status;
+
+mod json_path;
+mod text_position;
+
+pub use applicability::NotApplicable;
+pub use catalog::{Catalog, CatalogError, CatalogProblem, Definition, DefinitionKind, OptionValue};
+pub use device::{Device, DeviceError, Platform};
+pub use graph::{
+    Assignment, AssignmentTarget, ChoiceItem, ParseProblem, PolicyDocument, PolicyError, Secret, SettingInstance,
+    SimpleValue, TemplateReference, load_policy_file, parse_policy,
+};
+pub use settings::{
+    GroupPosition, ProblemKind, ResolvedSetting, SettingProblem, SettingValue, flatten,
+};
+pub use status::{PolicyStatus, SettingStatus, aggregate};

@@ -1,1 +1,63 @@
-//! placeholder
+//! rampart's embeddable WebAssembly policy-plugin runtime.
+//!
+//! The runtime takes one device's resolved settings (from `rampart-policy`), routes each to the
+//! plugin that claims it, runs that plugin in a fresh sandbox, and collects per-setting status
+//! in Intune's vocabulary. It has no CLI dependencies and no process globals: an agent embeds
+//! it by creating an [`Engine`], loading [`Plugin`]s into a [`PluginSet`], choosing its
+//! [`Capabilities`] (backends from `rampart-backends` or its own), and calling
+//! [`Enforcer::enforce`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rampart_backends::registry::EmulatedRegistry;
+//! use rampart_runtime::{Capabilities, Engine, Enforcer, GrantPolicy, Grants, Plugin, PluginSet, RunLimits};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Engine::new()?;
+//! let wasm = std::fs::read("windows-defender.wasm")?;
+//! // Deny by default: a plugin gets what its manifest asks for, narrowed by this ceiling.
+//! let ceiling = GrantPolicy::Ceiling(Grants::none());
+//! let plugin = Plugin::load(&engine, "windows-defender.wasm", &wasm, &ceiling)?;
+//! let mut plugins = PluginSet::new();
+//! plugins.insert(Arc::new(plugin));
+//! let capabilities = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
+//! let enforcer = Enforcer::new(plugins, capabilities, RunLimits::default());
+//! # let _ = enforcer;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Parts, in the order a setting meets them:
+//! - [`manifest`]: reading what a plugin is and asks for, without running it;
+//! - [`grants`]: deny-by-default grants and their canonical checks;
+//! - [`plugin`]: verify, compile and pre-link one plugin version;
+//! - `run`: one sandboxed run (fresh store, limits, deadline) and result checking;
+//! - `host`: the capability host functions, one file per WIT interface;
+//! - [`enforce`]: routing settings to plugins and building the [`DeviceReport`].
+
+#![deny(missing_docs)]
+
+#[allow(missing_docs, unreachable_pub, reason = "generated code")]
+mod bindings;
+mod capabilities;
+mod engine;
+pub mod enforce;
+mod error;
+pub mod grants;
+mod host;
+pub mod limits;
+pub mod manifest;
+pub mod plugin;
+pub mod report;
+mod run;
+
+pub use capabilities::Capabilities;
+pub use enforce::{Enforcer, PluginSet, Route};
+pub use engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
+pub use error::{Error, LoadError, LoadFailure, RunError};
+pub use grants::{Access, Grants};
+pub use limits::RunLimits;
+pub use manifest::Manifest;
+pub use plugin::{CONTRACT_VERSION, GrantPolicy, Plugin};
+pub use report::DeviceReport;
+pub use run::{RunOutput, SettingOutcome};

@@ -1,10 +1,24 @@
 //! The Windows registry: canonical key paths, typed values, and the backend trait.
+//!
+//! Backends: [`EmulatedRegistry`] everywhere (persistent as `.reg` text, see [`parse_reg`] and
+//! [`write_reg`]) and, on Windows, `WindowsRegistry` over the real registry.
 
+mod emulated;
 mod path;
+mod raw;
+mod reg_file;
 mod value;
+#[cfg(windows)]
+mod windows;
 
-pub use path::{Hive, KeyPathError, RegistryPath};
+pub use emulated::{EmulatedRegistry, ImportSummary};
+pub use path::{Hive, KeyPathError, RegistryPath, validate_value_name, value_name_eq};
+pub use reg_file::{
+    RegEntry, RegFileError, RegKey, decode_reg_bytes, encode_reg_utf16, parse_reg, write_reg,
+};
 pub use value::RegValue;
+#[cfg(windows)]
+pub use windows::WindowsRegistry;
 
 /// Why a registry backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +30,9 @@ pub enum RegistryError {
     /// The backend could not complete the operation.
     #[error("registry backend failed: {0}")]
     Backend(String),
+    /// The request itself is invalid: a bad value name or value data, or deleting a hive root.
+    #[error("invalid registry request: {0}")]
+    InvalidArgument(String),
 }
 
 /// A registry implementation. Keys are canonical [`RegistryPath`]s; value names compare
@@ -26,7 +43,12 @@ pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
     /// Reads a value; `Ok(None)` when the key or the value does not exist.
     fn get_value(&self, key: &RegistryPath, name: &str) -> Result<Option<RegValue>, RegistryError>;
     /// Writes a value, creating the key and its missing parents.
-    fn set_value(&self, key: &RegistryPath, name: &str, value: RegValue) -> Result<(), RegistryError>;
+    fn set_value(
+        &self,
+        key: &RegistryPath,
+        name: &str,
+        value: RegValue,
+    ) -> Result<(), RegistryError>;
     /// Deletes a value; returns whether it existed.
     fn delete_value(&self, key: &RegistryPath, name: &str) -> Result<bool, RegistryError>;
     /// Creates a key and its missing parents (no error if it exists).

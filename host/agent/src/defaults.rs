@@ -1,0 +1,50 @@
+//! What `rampart apply` uses when it is not told otherwise: the embedded main job.
+
+use rampart_backends::registry::RegistryPath;
+use rampart_runtime::Grants;
+use rampart_runtime::grants::{Access, DefenderGrant, RegistryGrant};
+
+/// The example device: a simulated Windows 11 workstation.
+pub(crate) const DEVICE: (&str, &str) = (
+    "embedded:examples/devices/windows-11.toml",
+    include_str!("../../../examples/devices/windows-11.toml"),
+);
+
+/// The example policies, written for rampart in Microsoft Graph format.
+pub(crate) const POLICIES: &[(&str, &str)] = &[
+    (
+        "embedded:examples/policies/contoso-defender-antivirus.json",
+        include_str!("../../../examples/policies/contoso-defender-antivirus.json"),
+    ),
+    (
+        "embedded:examples/policies/contoso-asr-rules.json",
+        include_str!("../../../examples/policies/contoso-asr-rules.json"),
+    ),
+];
+
+/// The most any plugin may be granted by this agent: the Defender policy keys read-write, the
+/// Defender local configuration read-only, and Defender's own API. A plugin's manifest can ask
+/// for less; anything it asks beyond this is cut off (deny by default).
+pub(crate) fn grant_ceiling() -> Grants {
+    let key = |k: &str| RegistryPath::parse(k).expect("constant registry path is valid");
+    Grants {
+        registry: vec![
+            RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender"),
+                access: Access::ReadWrite,
+            },
+            RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Microsoft\Windows Defender"),
+                access: Access::Read,
+            },
+        ],
+        defender: Some(DefenderGrant {
+            read: vec!["*".into()],
+            write: vec![],
+            exclusions: Some(Access::Read),
+            asr_rules: Some(Access::Read),
+            status: true,
+        }),
+        files: vec![],
+    }
+}

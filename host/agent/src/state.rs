@@ -1,0 +1,60 @@
+//! The state directory: where the emulated registry and the latest report live.
+//!
+//! ```text
+//! <state>/registry.reg      the emulated registry, as .reg text (written atomically)
+//! <state>/last-report.json  the latest apply report
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// The state directory's paths.
+#[derive(Debug, Clone)]
+pub(crate) struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// `--state DIR`, else `<cache dir>/rampart`, else `<temp dir>/rampart`.
+    pub(crate) fn resolve(explicit: Option<&Path>) -> Self {
+        let root = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("rampart"),
+        };
+        StateDir { root }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the directory (only once inputs are known to be good).
+    pub(crate) fn create(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create state directory '{}'", self.root.display()))
+    }
+
+    pub(crate) fn registry_file(&self) -> PathBuf {
+        self.root.join("registry.reg")
+    }
+
+    pub(crate) fn report_file(&self) -> PathBuf {
+        self.root.join("last-report.json")
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in '{}'", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write '{}'", path.display()))?;
+    Ok(())
+}

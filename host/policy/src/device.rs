@@ -1,0 +1,288 @@
+//! The identity of the device being configured: what the resolve stage needs to decide which
+//! policies reach it (platform, OS version, role, Entra groups, tags, delivery channels).
+//!
+//! On a real agent this comes from the machine and from Entra; for tests, demos and what-if runs
+//! it comes from a device file, TOML (`.toml`) or JSON (`.json`), with kebab-case keys. Unknown
+//! keys are errors, so a typo cannot silently leave a field at its default.
+//!
+//! ```toml
+//! id = "3f1c2a9e-5b6d-4e7f-8a90-b1c2d3e4f506"   # Entra device id
+//! name = "WS-FINANCE-07"
+//! platform = "windows-client"                    # windows-client | windows-server | linux | macos
+//! os-version = "10.0.22631"
+//! domain-controller = false                      # optional, default false
+//! groups = ["a1b2c3d4-0000-4000-8000-000000000001"]  # Entra group ids; optional, default []
+//! tags = ["MDE-Management"]                      # MDE device tags; optional, default []
+//! channels = ["microsoftSense"]                  # optional, default ["microsoftSense"]
+//! ```
+//!
+//! ```
+//! # let text = r#"
+//! # id = "3f1c2a9e-5b6d-4e7f-8a90-b1c2d3e4f506"
+//! # name = "WS-FINANCE-07"
+//! # platform = "windows-client"
+//! # os-version = "10.0.22631"
+//! # tags = ["MDE-Management"]
+//! # "#;
+//! use rampart_policy::device::{parse_device_toml, Platform};
+//!
+//! let device = parse_device_toml(text, "ws-finance-07.toml")?;
+//! assert_eq!(device.platform, Platform::WindowsClient);
+//! assert_eq!(device.channels, ["microsoftSense"]);
+//! # Ok::<(), rampart_policy::device::DeviceError>(())
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::text_position::{json_error_parts, toml_error_parts};
+
+/// A device as the policy stages see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Device {
+    /// The Entra device id.
+    pub id: String,
+    /// The device name.
+    pub name: String,
+    /// The operating system family and role.
+    pub platform: Platform,
+    /// The OS version, e.g. `10.0.22631` (Windows 11 23H2).
+    pub os_version: String,
+    /// Whether the device is an Active Directory domain controller (they get no firewall policy).
+    #[serde(default)]
+    pub domain_controller: bool,
+    /// The Entra groups the device belongs to, by group id.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Defender for Endpoint device tags, such as `MDE-Management`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The Graph `technologies` through which the device receives policy. A device managed by
+    /// Defender for Endpoint security settings management receives `microsoftSense`.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<String>,
+}
+
+fn default_channels() -> Vec<String> {
+    vec!["microsoftSense".to_owned()]
+}
+
+/// The operating system family and role of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Platform {
+    /// Windows 10 or 11.
+    WindowsClient,
+    /// Windows Server.
+    WindowsServer,
+    /// Linux.
+    Linux,
+    /// macOS.
+    Macos,
+}
+
+impl Platform {
+    /// Whether this is a Windows platform (client or server).
+    pub fn is_windows(self) -> bool {
+        matches!(self, Platform::WindowsClient | Platform::WindowsServer)
+    }
+
+    /// The Graph `platforms` value policies for this device carry: `windows10` for both Windows
+    /// kinds (Graph does not distinguish servers), `linux`, or `macOS`.
+    pub fn graph_platform(self) -> &'static str {
+        match self {
+            Platform::WindowsClient | Platform::WindowsServer => "windows10",
+            Platform::Linux => "linux",
+            Platform::Macos => "macOS",
+        }
+    }
+
+    /// The device-file spelling, e.g. `windows-client`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::WindowsClient => "windows-client",
+            Platform::WindowsServer => "windows-server",
+            Platform::Linux => "linux",
+            Platform::Macos => "macos",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Device {
+    /// A simulated Windows 11 23H2 workstation (OS 10.0.22631), managed through Defender for
+    /// Endpoint, in no groups. Demos and tests start from it.
+    pub fn example_windows_client() -> Device {
+        Device {
+            id: "00000000-0000-4000-8000-00000000a11c".to_owned(),
+            name: "RAMPART-SIM-WIN11".to_owned(),
+            platform: Platform::WindowsClient,
+            os_version: "10.0.22631".to_owned(),
+            domain_controller: false,
+            groups: Vec::new(),
+            tags: vec!["MDE-Management".to_owned()],
+            channels: default_channels(),
+        }
+    }
+}
+
+/// Why a device file could not be read. Every message is one line naming the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The file could not be read.
+    #[error("device '{}': cannot read file: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file name does not end in `.toml` or `.json`.
+    #[error("device '{origin}': unsupported file type, expected a .toml or .json file")]
+    UnsupportedFormat {
+        /// The file.
+        origin: String,
+    },
+    /// The text is not a device description (bad syntax, unknown or missing key, bad value).
+    #[error("device '{origin}': line {line} column {column}: {message}")]
+    Parse {
+        /// The file or label.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's description.
+        message: String,
+    },
+    /// A field holds a value the policy stages cannot use.
+    #[error("device '{origin}': field '{field}' is empty")]
+    EmptyField {
+        /// The file or label.
+        origin: String,
+        /// The field, as spelled in the file.
+        field: &'static str,
+    },
+}
+
+/// Reads a device file, choosing TOML or JSON by its extension.
+///
+/// # Errors
+///
+/// [`DeviceError::UnsupportedFormat`] for another extension, [`DeviceError::Io`] when the file
+/// cannot be read, otherwise as [`parse_device_toml`] / [`parse_device_json`].
+pub fn load_device_file(path: &Path) -> Result<Device, DeviceError> {
+    let origin = path.display().to_string();
+    let extension = path
+        .extension()
+        .and_then(|extension| extension.to_str())
+        .map(str::to_ascii_lowercase);
+    let is_toml = match extension.as_deref() {
+        Some("toml") => true,
+        Some("json") => false,
+        _ => return Err(DeviceError::UnsupportedFormat { origin }),
+    };
+    let read_error = |source| DeviceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if is_toml {
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        parse_device_toml(&text, &origin)
+    } else {
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        parse_device_json(&bytes, &origin)
+    }
+}
+
+/// Parses a TOML device description; `origin` names it in errors.
+///
+/// # Errors
+///
+/// [`DeviceError::Parse`] for bad TOML, an unknown or missing key or a bad value;
+/// [`DeviceError::EmptyField`] for an empty `id` or `os-version`.
+pub fn parse_device_toml(text: &str, origin: &str) -> Result<Device, DeviceError> {
+    let device: Device = toml::from_str(text).map_err(|error| {
+        let (line, column, message) = toml_error_parts(&error, text);
+        DeviceError::Parse {
+            origin: origin.to_owned(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    validate(device, origin)
+}
+
+/// Parses a JSON device description (same keys as TOML); `origin` names it in errors.
+///
+/// # Errors
+///
+/// As [`parse_device_toml`].
+pub fn parse_device_json(bytes: &[u8], origin: &str) -> Result<Device, DeviceError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let device: Device = serde_json::from_slice(bytes).map_err(|error| {
+        let (line, column, message) = json_error_parts(&error);
+        DeviceError::Parse {
+            origin: origin.to_owned(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    validate(device, origin)
+}
+
+fn validate(device: Device, origin: &str) -> Result<Device, DeviceError> {
+    let empty = |field| DeviceError::EmptyField {
+        origin: origin.to_owned(),
+        field,
+    };
+    // Targeting keys on the id and OS-version rules compare against os-version: an empty one is a
+    // mistake in the file, not a device.
+    if device.id.trim().is_empty() {
+        return Err(empty("id"));
+    }
+    if device.os_version.trim().is_empty() {
+        return Err(empty("os-version"));
+    }
+    Ok(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_names_round_trip_through_serde() {
+        for platform in [
+            Platform::WindowsClient,
+            Platform::WindowsServer,
+            Platform::Linux,
+            Platform::Macos,
+        ] {
+            let json = serde_json::to_string(&platform).expect("serializable");
+            assert_eq!(json, format!("\"{platform}\""));
+        }
+        assert_eq!(Platform::WindowsServer.graph_platform(), "windows10");
+        assert_eq!(Platform::Macos.graph_platform(), "macOS");
+        assert!(Platform::WindowsServer.is_windows());
+        assert!(!Platform::Linux.is_windows());
+    }
+
+    #[test]
+    fn the_example_device_survives_a_toml_round_trip() {
+        let device = Device::example_windows_client();
+        let text = toml::to_string(&device).expect("serializable");
+        assert_eq!(parse_device_toml(&text, "example.toml").expect("valid"), device);
+    }
+}

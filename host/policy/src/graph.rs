@@ -1,0 +1,949 @@
+//! The Microsoft Graph `deviceManagement/configurationPolicies` model, and a parser for the JSON
+//! that Intune and common export tools write.
+//!
+//! A [`PolicyDocument`] is one endpoint-security policy: its identity, where it applies
+//! (`platforms`, `technologies`, template) and its tree of [`SettingInstance`]s. Choice values
+//! are kept as the option *itemIds* the policy holds; what an itemId means is the settings
+//! catalog's business ([`crate::catalog`]), and [`crate::settings::flatten`] combines the two.
+//!
+//! [`parse_policy`] accepts:
+//!
+//! - Graph answers such as `GET configurationPolicies/{id}?$expand=settings,assignments`,
+//!   including annotation keys (`@odata.context`, `platforms@odata.type`, ...), which are
+//!   ignored. The only annotation read is `@odata.type` on setting instances and simple values,
+//!   because it selects their kind.
+//! - A leading UTF-8 byte order mark.
+//! - The CIPP template wrapper: an object whose `JSON` member is a string holding an object whose
+//!   `RAWJson` member is a string holding the policy. Such policies often lack an `id`; the
+//!   wrapper's `GUID` (else `RowKey`) stands in. Error paths are then relative to the policy
+//!   inside `RAWJson`.
+//!
+//! A bad document yields a [`PolicyError`] whose message is one line naming the file and the
+//! JSON path, for example
+//! `policy 'av.json': settings[2].settingInstance: unknown @odata.type '#microsoft.graph.foo'`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::json_path::JsonPath;
+use crate::text_position::json_error_parts;
+
+/// One configuration policy as Graph describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDocument {
+    /// The policy GUID; empty when neither the policy nor its wrapper carries one.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The description; empty when absent.
+    pub description: String,
+    /// Graph's `platforms` value, for example `windows10`, `macOS` or `linux`.
+    pub platforms: String,
+    /// Graph's `technologies` flags, split on `,` and trimmed, e.g. `["mdm", "microsoftSense"]`.
+    pub technologies: Vec<String>,
+    /// The endpoint-security template the policy was made from; `None` for plain
+    /// settings-catalog policies (Graph then reports an empty `templateId`).
+    pub template: Option<TemplateReference>,
+    /// The top-level setting instances, in document order.
+    pub settings: Vec<SettingInstance>,
+    /// The assignments, when the document carries them (`$expand=assignments`); `None` when
+    /// the document has no `assignments` member.
+    pub assignments: Option<Vec<Assignment>>,
+    /// Graph's `lastModifiedDateTime`, verbatim.
+    pub last_modified: Option<String>,
+    /// Where the document came from (a file path or a caller's label); used in messages.
+    pub origin: String,
+}
+
+/// The template a policy was created from (`templateReference`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateReference {
+    /// The template id including its version suffix, e.g. `804339ad-…_1`.
+    pub template_id: String,
+    /// The template family, e.g. `endpointSecurityAntivirus`.
+    pub template_family: Option<String>,
+    /// The template's display name, e.g. `Microsoft Defender Antivirus`.
+    pub display_name: Option<String>,
+}
+
+/// Who a policy is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The assignment target. Assignment filters are parsed and dropped: they do not apply to
+    /// devices managed by Defender for Endpoint.
+    pub target: AssignmentTarget,
+}
+
+/// The target of an [`Assignment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentTarget {
+    /// An Entra group to include (`groupAssignmentTarget`), by group id.
+    Group(String),
+    /// An Entra group to exclude (`exclusionGroupAssignmentTarget`), by group id.
+    ExclusionGroup(String),
+    /// All devices (`allDevicesAssignmentTarget`).
+    AllDevices,
+    /// All licensed users (`allLicensedUsersAssignmentTarget`); user targeting does not reach
+    /// MDE-managed devices, but the target is kept so reports can say so.
+    AllLicensedUsers,
+    /// Any other target type, by its `@odata.type`.
+    Other(String),
+}
+
+/// One node of a policy's setting tree (Graph `deviceManagementConfigurationSettingInstance`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingInstance {
+    /// A choice: one option of an enumeration, with the settings that depend on that option.
+    Choice {
+        /// The setting definition id.
+        definition_id: String,
+        /// The chosen option's itemId (not its value).
+        value: String,
+        /// Dependent settings.
+        children: Vec<SettingInstance>,
+    },
+    /// A single integer, string or secret.
+    Simple {
+        /// The setting definition id.
+        definition_id: String,
+        /// The value.
+        value: SimpleValue,
+    },
+    /// A list of simple values, such as exclusion paths.
+    SimpleCollection {
+        /// The setting definition id.
+        definition_id: String,
+        /// The values, in document order.
+        values: Vec<SimpleValue>,
+    },
+    /// Several options of an enumeration (multi-select).
+    ChoiceCollection {
+        /// The setting definition id.
+        definition_id: String,
+        /// The chosen options, in document order.
+        values: Vec<ChoiceItem>,
+    },
+    /// A repeating group, such as the ASR rules group: each item is a list of child settings.
+    GroupCollection {
+        /// The group's definition id.
+        definition_id: String,
+        /// The items, each holding its child settings.
+        items: Vec<Vec<SettingInstance>>,
+    },
+    /// A single group of child settings.
+    Group {
+        /// The group's definition id.
+        definition_id: String,
+        /// The child settings.
+        children: Vec<SettingInstance>,
+    },
+}
+
+impl SettingInstance {
+    /// The setting definition id of this node.
+    pub fn definition_id(&self) -> &str {
+        match self {
+            SettingInstance::Choice { definition_id, .. }
+            | SettingInstance::Simple { definition_id, .. }
+            | SettingInstance::SimpleCollection { definition_id, .. }
+            | SettingInstance::ChoiceCollection { definition_id, .. }
+            | SettingInstance::GroupCollection { definition_id, .. }
+            | SettingInstance::Group { definition_id, .. } => definition_id,
+        }
+    }
+}
+
+/// One chosen option of a [`SettingInstance::ChoiceCollection`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceItem {
+    /// The option's itemId.
+    pub value: String,
+    /// Settings that depend on this option.
+    pub children: Vec<SettingInstance>,
+}
+
+/// The value of a simple setting, as selected by its `@odata.type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimpleValue {
+    /// `IntegerSettingValue`.
+    Integer(i64),
+    /// `StringSettingValue` (and its `ReferenceSettingValue` subtype).
+    String(String),
+    /// `SecretSettingValue`: an onboarding blob or the opaque token Graph returns in its place.
+    Secret(Secret),
+}
+
+/// A secret string, such as the EDR onboarding blob.
+///
+/// Its `Debug` and `Display` print `<redacted>`, so a secret cannot leak through logs, error
+/// messages or `{:?}` of the structures holding it; [`Secret::expose`] is the only way to the
+/// text, which makes every use easy to find.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret text. Call it only where the value is handed to its consumer.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Why a policy document could not be read.
+///
+/// Every message is one line that names the file (or the caller's label) and the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("policy '{}': cannot read file: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The bytes are not JSON.
+    #[error("policy '{origin}': not valid JSON at line {line} column {column}: {message}")]
+    Syntax {
+        /// The file or label.
+        origin: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// serde_json's description.
+        message: String,
+    },
+    /// The JSON is not a policy document.
+    #[error("policy '{origin}': {}{problem}", path_prefix(.path))]
+    Invalid {
+        /// The file or label.
+        origin: String,
+        /// The JSON path of the offending value, e.g.
+        /// `settings[3].settingInstance.choiceSettingValue`; empty for the top-level object.
+        path: String,
+        /// What is wrong there.
+        problem: ParseProblem,
+    },
+}
+
+/// Renders `path: `, or nothing for the top-level object.
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+/// What is wrong at one place in a policy document (see [`PolicyError::Invalid`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseProblem {
+    /// A required member is absent or `null`.
+    #[error("missing field '{0}'")]
+    MissingField(&'static str),
+    /// A required string member is empty.
+    #[error("field '{0}' is empty")]
+    EmptyField(&'static str),
+    /// A value has the wrong JSON type.
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        /// What was expected, e.g. "a string".
+        expected: &'static str,
+        /// What was found, e.g. "a number".
+        found: &'static str,
+    },
+    /// An `@odata.type` this parser does not know.
+    #[error("unknown @odata.type '{0}'")]
+    UnknownOdataType(String),
+    /// A number that is not a 64-bit integer.
+    #[error("'{0}' is not a 64-bit integer")]
+    NotAnInteger(String),
+    /// A string member that should hold JSON (the CIPP wrapper) does not.
+    #[error("embedded JSON is not valid at line {line} column {column}: {message}")]
+    EmbeddedJson {
+        /// 1-based line within the embedded string.
+        line: usize,
+        /// 1-based column within the embedded string.
+        column: usize,
+        /// serde_json's description.
+        message: String,
+    },
+}
+
+/// Reads and parses one policy file; see [`parse_policy`]. The path becomes the origin.
+///
+/// # Errors
+///
+/// [`PolicyError::Io`] when the file cannot be read, otherwise as [`parse_policy`].
+pub fn load_policy_file(path: &Path) -> Result<PolicyDocument, PolicyError> {
+    let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_policy(&bytes, &path.display().to_string())
+}
+
+/// Parses one policy document (see the [module documentation](self) for the accepted forms).
+///
+/// `origin` names the document in errors and is stored in [`PolicyDocument::origin`].
+///
+/// # Errors
+///
+/// [`PolicyError::Syntax`] when the bytes are not JSON, [`PolicyError::Invalid`] when the JSON is
+/// not a policy: a required member is missing (`name`, `platforms`, `technologies`, `settings`,
+/// and in each setting instance `@odata.type`, `settingDefinitionId` and its value), a value has
+/// the wrong type, or an `@odata.type` is unknown.
+pub fn parse_policy(bytes: &[u8], origin: &str) -> Result<PolicyDocument, PolicyError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+        let (line, column, message) = json_error_parts(&error);
+        PolicyError::Syntax {
+            origin: origin.to_owned(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    let parser = Parser { origin };
+    let root = JsonPath::Root;
+    let top = parser.object(&value, &root)?;
+    match top.get("JSON") {
+        Some(Value::String(embedded)) => parser.cipp(top, embedded),
+        _ => parser.document(top, None),
+    }
+}
+
+/// Splits a comma-separated Graph flags value (`"mdm,microsoftSense"`) into trimmed parts.
+pub(crate) fn split_flags(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The Graph type name without `#` and the `microsoft.graph.` namespace.
+pub(crate) fn graph_type_name(odata_type: &str) -> &str {
+    let name = odata_type.strip_prefix('#').unwrap_or(odata_type);
+    name.strip_prefix("microsoft.graph.").unwrap_or(name)
+}
+
+/// A human description of a JSON value's type, for [`ParseProblem::WrongType`].
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The six setting instance kinds, as named by their `@odata.type`.
+#[derive(Debug, Clone, Copy)]
+enum InstanceKind {
+    Choice,
+    Simple,
+    SimpleCollection,
+    ChoiceCollection,
+    GroupCollection,
+    Group,
+}
+
+impl InstanceKind {
+    fn from_odata_type(odata_type: &str) -> Option<Self> {
+        let kind = match graph_type_name(odata_type) {
+            "deviceManagementConfigurationChoiceSettingInstance" => InstanceKind::Choice,
+            "deviceManagementConfigurationSimpleSettingInstance" => InstanceKind::Simple,
+            "deviceManagementConfigurationSimpleSettingCollectionInstance" => {
+                InstanceKind::SimpleCollection
+            }
+            "deviceManagementConfigurationChoiceSettingCollectionInstance" => {
+                InstanceKind::ChoiceCollection
+            }
+            "deviceManagementConfigurationGroupSettingCollectionInstance" => {
+                InstanceKind::GroupCollection
+            }
+            "deviceManagementConfigurationGroupSettingInstance" => InstanceKind::Group,
+            _ => return None,
+        };
+        Some(kind)
+    }
+}
+
+/// Walks a parsed JSON value, turning every mismatch into a [`PolicyError`] with its path.
+struct Parser<'o> {
+    origin: &'o str,
+}
+
+type Object = Map<String, Value>;
+
+impl Parser<'_> {
+    fn invalid(&self, path: &JsonPath<'_>, problem: ParseProblem) -> PolicyError {
+        PolicyError::Invalid {
+            origin: self.origin.to_owned(),
+            path: path.to_string(),
+            problem,
+        }
+    }
+
+    fn wrong_type(&self, path: &JsonPath<'_>, expected: &'static str, found: &Value) -> PolicyError {
+        self.invalid(
+            path,
+            ParseProblem::WrongType {
+                expected,
+                found: json_type(found),
+            },
+        )
+    }
+
+    fn object<'v>(&self, value: &'v Value, path: &JsonPath<'_>) -> Result<&'v Object, PolicyError> {
+        value
+            .as_object()
+            .ok_or_else(|| self.wrong_type(path, "an object", value))
+    }
+
+    /// A member that must be present and not `null`.
+    fn required<'v>(
+        &self,
+        object: &'v Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<&'v Value, PolicyError> {
+        match object.get(key) {
+            None | Some(Value::Null) => Err(self.invalid(path, ParseProblem::MissingField(key))),
+            Some(value) => Ok(value),
+        }
+    }
+
+    fn required_str<'v>(
+        &self,
+        object: &'v Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<&'v str, PolicyError> {
+        let value = self.required(object, key, path)?;
+        value
+            .as_str()
+            .ok_or_else(|| self.wrong_type(&path.key(key), "a string", value))
+    }
+
+    /// A required string that must also be non-empty (ids).
+    fn required_id<'v>(
+        &self,
+        object: &'v Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<&'v str, PolicyError> {
+        let text = self.required_str(object, key, path)?;
+        if text.is_empty() {
+            return Err(self.invalid(path, ParseProblem::EmptyField(key)));
+        }
+        Ok(text)
+    }
+
+    fn optional_str<'v>(
+        &self,
+        object: &'v Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<Option<&'v str>, PolicyError> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(self.wrong_type(&path.key(key), "a string", other)),
+        }
+    }
+
+    fn required_object<'v>(
+        &self,
+        object: &'v Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<&'v Object, PolicyError> {
+        let value = self.required(object, key, path)?;
+        self.object(value, &path.key(key))
+    }
+
+    fn required_array<'v>(
+        &self,
+        object: &'v Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<&'v [Value], PolicyError> {
+        let value = self.required(object, key, path)?;
+        value
+            .as_array()
+            .map(Vec::as_slice)
+            .ok_or_else(|| self.wrong_type(&path.key(key), "an array", value))
+    }
+
+    /// An array member where absence and `null` mean empty (`children`, collection values):
+    /// some export tools drop empty lists.
+    fn array_or_empty<'v>(
+        &self,
+        object: &'v Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<&'v [Value], PolicyError> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(&[]),
+            Some(Value::Array(items)) => Ok(items),
+            Some(other) => Err(self.wrong_type(&path.key(key), "an array", other)),
+        }
+    }
+
+    /// Unwraps a CIPP template: `JSON` (a string) → object → `RAWJson` (a string) → policy.
+    fn cipp(&self, wrapper: &Object, embedded: &str) -> Result<PolicyDocument, PolicyError> {
+        let root = JsonPath::Root;
+        let json_path = root.key("JSON");
+        let inner = self.embedded_json(embedded, &json_path)?;
+        let inner = self.object(&inner, &json_path)?;
+        let raw = self.required_str(inner, "RAWJson", &json_path)?;
+        let raw_path = json_path.key("RAWJson");
+        let policy = self.embedded_json(raw, &raw_path)?;
+        let policy = self.object(&policy, &raw_path)?;
+        // CIPP strips the policy id; the template's own GUID is the stable name it has.
+        let fallback_id = ["GUID", "RowKey"]
+            .iter()
+            .find_map(|key| wrapper.get(*key).and_then(Value::as_str))
+            .filter(|id| !id.is_empty());
+        self.document(policy, fallback_id)
+    }
+
+    fn embedded_json(&self, text: &str, path: &JsonPath<'_>) -> Result<Value, PolicyError> {
+        serde_json::from_str(text).map_err(|error| {
+            let (line, column, message) = json_error_parts(&error);
+            self.invalid(
+                path,
+                ParseProblem::EmbeddedJson {
+                    line,
+                    column,
+                    message,
+                },
+            )
+        })
+    }
+
+    fn document(
+        &self,
+        object: &Object,
+        fallback_id: Option<&str>,
+    ) -> Result<PolicyDocument, PolicyError> {
+        let root = JsonPath::Root;
+        let id = self
+            .optional_str(object, "id", &root)?
+            .filter(|id| !id.is_empty())
+            .or(fallback_id)
+            .unwrap_or_default();
+        let name = self.required_str(object, "name", &root)?;
+        let description = self.optional_str(object, "description", &root)?;
+        let platforms = self.required_str(object, "platforms", &root)?;
+        let technologies = self.required_str(object, "technologies", &root)?;
+        let template = self.template(object)?;
+        let last_modified = self.optional_str(object, "lastModifiedDateTime", &root)?;
+
+        let settings_path = root.key("settings");
+        let mut settings = Vec::new();
+        for (index, setting) in self
+            .required_array(object, "settings", &root)?
+            .iter()
+            .enumerate()
+        {
+            let path = settings_path.index(index);
+            let setting = self.object(setting, &path)?;
+            let instance = self.required(setting, "settingInstance", &path)?;
+            settings.push(self.instance(instance, &path.key("settingInstance"))?);
+        }
+
+        let assignments = match object.get("assignments") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(self.assignments(object)?),
+        };
+
+        Ok(PolicyDocument {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            description: description.unwrap_or_default().to_owned(),
+            platforms: platforms.to_owned(),
+            technologies: split_flags(technologies),
+            template,
+            settings,
+            assignments,
+            last_modified: last_modified.map(str::to_owned),
+            origin: self.origin.to_owned(),
+        })
+    }
+
+    fn template(&self, object: &Object) -> Result<Option<TemplateReference>, PolicyError> {
+        let root = JsonPath::Root;
+        let path = root.key("templateReference");
+        let reference = match object.get("templateReference") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(value) => self.object(value, &path)?,
+        };
+        // Plain settings-catalog policies carry a reference with an empty id: no template.
+        let Some(template_id) = self
+            .optional_str(reference, "templateId", &path)?
+            .filter(|id| !id.is_empty())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(TemplateReference {
+            template_id: template_id.to_owned(),
+            template_family: self
+                .optional_str(reference, "templateFamily", &path)?
+                .map(str::to_owned),
+            display_name: self
+                .optional_str(reference, "templateDisplayName", &path)?
+                .map(str::to_owned),
+        }))
+    }
+
+    fn assignments(&self, object: &Object) -> Result<Vec<Assignment>, PolicyError> {
+        let root = JsonPath::Root;
+        let list_path = root.key("assignments");
+        let mut assignments = Vec::new();
+        for (index, assignment) in self
+            .required_array(object, "assignments", &root)?
+            .iter()
+            .enumerate()
+        {
+            let path = list_path.index(index);
+            let assignment = self.object(assignment, &path)?;
+            let target = self.required_object(assignment, "target", &path)?;
+            let target_path = path.key("target");
+            let odata_type = self.required_str(target, "@odata.type", &target_path)?;
+            // deviceAndAppManagementAssignmentFilterId/-Type are deliberately not read: Intune
+            // ignores assignment filters for devices managed by Defender for Endpoint.
+            let target = match graph_type_name(odata_type) {
+                "groupAssignmentTarget" => AssignmentTarget::Group(
+                    self.required_id(target, "groupId", &target_path)?.to_owned(),
+                ),
+                "exclusionGroupAssignmentTarget" => AssignmentTarget::ExclusionGroup(
+                    self.required_id(target, "groupId", &target_path)?.to_owned(),
+                ),
+                "allDevicesAssignmentTarget" => AssignmentTarget::AllDevices,
+                "allLicensedUsersAssignmentTarget" => AssignmentTarget::AllLicensedUsers,
+                _ => AssignmentTarget::Other(odata_type.to_owned()),
+            };
+            assignments.push(Assignment { target });
+        }
+        Ok(assignments)
+    }
+
+    fn instances(
+        &self,
+        object: &Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<Vec<SettingInstance>, PolicyError> {
+        let list_path = path.key(key);
+        self.array_or_empty(object, key, path)?
+            .iter()
+            .enumerate()
+            .map(|(index, child)| self.instance(child, &list_path.index(index)))
+            .collect()
+    }
+
+    fn instance(&self, value: &Value, path: &JsonPath<'_>) -> Result<SettingInstance, PolicyError> {
+        let object = self.object(value, path)?;
+        let odata_type = self.required_str(object, "@odata.type", path)?;
+        let kind = InstanceKind::from_odata_type(odata_type).ok_or_else(|| {
+            self.invalid(path, ParseProblem::UnknownOdataType(odata_type.to_owned()))
+        })?;
+        let definition_id = self
+            .required_id(object, "settingDefinitionId", path)?
+            .to_owned();
+
+        Ok(match kind {
+            InstanceKind::Choice => {
+                let value = self.required_object(object, "choiceSettingValue", path)?;
+                let value_path = path.key("choiceSettingValue");
+                SettingInstance::Choice {
+                    definition_id,
+                    value: self.required_id(value, "value", &value_path)?.to_owned(),
+                    children: self.instances(value, "children", &value_path)?,
+                }
+            }
+            InstanceKind::Simple => {
+                let value = self.required(object, "simpleSettingValue", path)?;
+                SettingInstance::Simple {
+                    definition_id,
+                    value: self.simple_value(value, &path.key("simpleSettingValue"))?,
+                }
+            }
+            InstanceKind::SimpleCollection => {
+                let key = "simpleSettingCollectionValue";
+                let list_path = path.key(key);
+                let values = self
+                    .array_or_empty(object, key, path)?
+                    .iter()
+                    .enumerate()
+                    .map(|(index, value)| self.simple_value(value, &list_path.index(index)))
+                    .collect::<Result<_, _>>()?;
+                SettingInstance::SimpleCollection {
+                    definition_id,
+                    values,
+                }
+            }
+            InstanceKind::ChoiceCollection => {
+                let key = "choiceSettingCollectionValue";
+                let list_path = path.key(key);
+                let mut values = Vec::new();
+                for (index, item) in self.array_or_empty(object, key, path)?.iter().enumerate() {
+                    let item_path = list_path.index(index);
+                    let item = self.object(item, &item_path)?;
+                    values.push(ChoiceItem {
+                        value: self.required_id(item, "value", &item_path)?.to_owned(),
+                        children: self.instances(item, "children", &item_path)?,
+                    });
+                }
+                SettingInstance::ChoiceCollection {
+                    definition_id,
+                    values,
+                }
+            }
+            InstanceKind::GroupCollection => {
+                let key = "groupSettingCollectionValue";
+                let list_path = path.key(key);
+                let mut items = Vec::new();
+                for (index, item) in self.array_or_empty(object, key, path)?.iter().enumerate() {
+                    let item_path = list_path.index(index);
+                    let item = self.object(item, &item_path)?;
+                    items.push(self.instances(item, "children", &item_path)?);
+                }
+                SettingInstance::GroupCollection {
+                    definition_id,
+                    items,
+                }
+            }
+            InstanceKind::Group => {
+                let value = self.required_object(object, "groupSettingValue", path)?;
+                SettingInstance::Group {
+                    definition_id,
+                    children: self.instances(value, "children", &path.key("groupSettingValue"))?,
+                }
+            }
+        })
+    }
+
+    fn simple_value(&self, value: &Value, path: &JsonPath<'_>) -> Result<SimpleValue, PolicyError> {
+        let object = self.object(value, path)?;
+        let odata_type = self.required_str(object, "@odata.type", path)?;
+        let value = self.required(object, "value", path)?;
+        let value_path = path.key("value");
+        match graph_type_name(odata_type) {
+            "deviceManagementConfigurationIntegerSettingValue" => match value {
+                Value::Number(number) => number
+                    .as_i64()
+                    .map(SimpleValue::Integer)
+                    .ok_or_else(|| {
+                        self.invalid(&value_path, ParseProblem::NotAnInteger(number.to_string()))
+                    }),
+                other => Err(self.wrong_type(&value_path, "an integer", other)),
+            },
+            "deviceManagementConfigurationStringSettingValue"
+            | "deviceManagementConfigurationReferenceSettingValue" => value
+                .as_str()
+                .map(|text| SimpleValue::String(text.to_owned()))
+                .ok_or_else(|| self.wrong_type(&value_path, "a string", value)),
+            // The secret's text never enters an error message: only its JSON type does.
+            "deviceManagementConfigurationSecretSettingValue" => value
+                .as_str()
+                .map(|text| SimpleValue::Secret(Secret::new(text)))
+                .ok_or_else(|| self.wrong_type(&value_path, "a string", value)),
+            _ => Err(self.invalid(path, ParseProblem::UnknownOdataType(odata_type.to_owned()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(id: &str, value: &str) -> String {
+        format!(
+            r##"{{"@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+                "settingDefinitionId": "{id}",
+                "choiceSettingValue": {{"value": "{value}", "children": []}}}}"##
+        )
+    }
+
+    fn policy_with(instances: &[String]) -> String {
+        let settings: Vec<String> = instances
+            .iter()
+            .enumerate()
+            .map(|(i, instance)| format!(r#"{{"id": "{i}", "settingInstance": {instance}}}"#))
+            .collect();
+        format!(
+            r#"{{"id": "p", "name": "n", "platforms": "windows10",
+                "technologies": "mdm, microsoftSense", "settings": [{}]}}"#,
+            settings.join(",")
+        )
+    }
+
+    #[test]
+    fn splits_and_trims_technologies() {
+        let doc = parse_policy(policy_with(&[]).as_bytes(), "t.json").expect("valid policy");
+        assert_eq!(doc.technologies, ["mdm", "microsoftSense"]);
+        assert_eq!(doc.assignments, None);
+        assert_eq!(doc.template, None);
+        assert_eq!(doc.origin, "t.json");
+    }
+
+    #[test]
+    fn strips_a_byte_order_mark() {
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend_from_slice(policy_with(&[choice("a", "a_1")]).as_bytes());
+        let doc = parse_policy(&bytes, "bom.json").expect("BOM is stripped");
+        assert_eq!(doc.settings.len(), 1);
+    }
+
+    #[test]
+    fn unwraps_the_cipp_wrapper_and_takes_its_guid() {
+        let policy = policy_with(&[choice("a", "a_1")]).replace(r#""id": "p","#, "");
+        let inner = serde_json::json!({ "Displayname": "x", "RAWJson": policy }).to_string();
+        let wrapper = serde_json::json!({ "RowKey": "row", "GUID": "guid-1", "JSON": inner });
+        let doc = parse_policy(wrapper.to_string().as_bytes(), "cipp.json").expect("unwrapped");
+        assert_eq!(doc.id, "guid-1");
+        assert_eq!(doc.settings.len(), 1);
+    }
+
+    #[test]
+    fn reads_assignment_targets_and_drops_filters() {
+        let json = policy_with(&[]).replace(
+            r#""settings""#,
+            r##""assignments": [
+                {"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": "g1",
+                            "deviceAndAppManagementAssignmentFilterId": "f", "deviceAndAppManagementAssignmentFilterType": "include"}},
+                {"target": {"@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget", "groupId": "g2"}},
+                {"target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}},
+                {"target": {"@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget"}},
+                {"target": {"@odata.type": "#microsoft.graph.somethingNew"}}
+            ], "settings""##,
+        );
+        let doc = parse_policy(json.as_bytes(), "a.json").expect("valid assignments");
+        let targets: Vec<_> = doc
+            .assignments
+            .expect("assignments present")
+            .into_iter()
+            .map(|a| a.target)
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                AssignmentTarget::Group("g1".into()),
+                AssignmentTarget::ExclusionGroup("g2".into()),
+                AssignmentTarget::AllDevices,
+                AssignmentTarget::AllLicensedUsers,
+                AssignmentTarget::Other("#microsoft.graph.somethingNew".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn parses_every_instance_kind() {
+        let simple = r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+            "settingDefinitionId": "s", "simpleSettingValue": {
+              "@odata.type": "#microsoft.graph.deviceManagementConfigurationIntegerSettingValue", "value": 5}}"##;
+        let collection = r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingCollectionInstance",
+            "settingDefinitionId": "sc", "simpleSettingCollectionValue": [
+              {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "C:\\x"}]}"##;
+        let choices = r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingCollectionInstance",
+            "settingDefinitionId": "cc", "choiceSettingCollectionValue": [{"value": "cc_1", "children": []}]}"##;
+        let group = r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingInstance",
+            "settingDefinitionId": "g", "groupSettingValue": {"children": []}}"##;
+        let groups = r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+            "settingDefinitionId": "gc", "groupSettingCollectionValue": [{"children": [CHOICE]}, {}]}"##
+            .replace("CHOICE", &choice("gc_a", "gc_a_1"));
+        let json = policy_with(&[
+            simple.into(),
+            collection.into(),
+            choices.into(),
+            group.into(),
+            groups,
+        ]);
+        let doc = parse_policy(json.as_bytes(), "kinds.json").expect("all kinds parse");
+        assert_eq!(
+            doc.settings,
+            [
+                SettingInstance::Simple {
+                    definition_id: "s".into(),
+                    value: SimpleValue::Integer(5)
+                },
+                SettingInstance::SimpleCollection {
+                    definition_id: "sc".into(),
+                    values: vec![SimpleValue::String("C:\\x".into())]
+                },
+                SettingInstance::ChoiceCollection {
+                    definition_id: "cc".into(),
+                    values: vec![ChoiceItem {
+                        value: "cc_1".into(),
+                        children: vec![]
+                    }]
+                },
+                SettingInstance::Group {
+                    definition_id: "g".into(),
+                    children: vec![]
+                },
+                SettingInstance::GroupCollection {
+                    definition_id: "gc".into(),
+                    items: vec![
+                        vec![SettingInstance::Choice {
+                            definition_id: "gc_a".into(),
+                            value: "gc_a_1".into(),
+                            children: vec![]
+                        }],
+                        vec![]
+                    ]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_display() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert_eq!(secret.to_string(), "<redacted>");
+        assert_eq!(secret.expose(), "hunter2");
+        let value = SimpleValue::Secret(secret);
+        assert!(!format!("{value:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_non_integer_number_is_reported_with_its_path() {
+        let simple = r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+            "settingDefinitionId": "s", "simpleSettingValue": {
+              "@odata.type": "#microsoft.graph.deviceManagementConfigurationIntegerSettingValue", "value": 1.5}}"##;
+        let error = parse_policy(policy_with(&[simple.into()]).as_bytes(), "n.json")
+            .expect_err("1.5 is not an integer");
+        assert_eq!(
+            error.to_string(),
+            "policy 'n.json': settings[0].settingInstance.simpleSettingValue.value: '1.5' is not a 64-bit integer"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! The host side of the WIT contract: the only `bindgen!` in the host.
+//!
+//! Every import is `trappable`: a host function returns `wasmtime::Result<T>`, where the outer
+//! `Err` traps the guest (limit violations and host bugs only) and the inner WIT `result` is the
+//! guest-visible outcome (access denied, bad argument, ...).
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../../sdk/wit",
+    imports: { default: trappable },
+});
+
+pub use rampart::plugin::{defender, files, log, registry, types};

@@ -1,0 +1,292 @@
+//! Routing resolved settings to plugins and running them: the enforce stage of the pipeline.
+//!
+//! Input is what the policy stage produced for one device ([`ResolvedPolicy`] per document).
+//! Each setting to enforce is routed to the one plugin whose manifest claims its id on this
+//! platform; identical settings from several policies are enforced once and reported in each.
+//! A setting no plugin claims, or that two plugins claim, is reported as an error — never
+//! silently dropped. Each plugin then runs once, in its own sandbox; a failed run turns its
+//! settings into errors and the other plugins still run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rampart_policy::device::{Device, Platform};
+use rampart_policy::resolve::{Disposition, ResolvedPolicy};
+use rampart_policy::settings::{GroupPosition, ResolvedSetting};
+use rampart_policy::status::{self, SettingStatus};
+
+use crate::capabilities::Capabilities;
+use crate::limits::RunLimits;
+use crate::plugin::Plugin;
+use crate::report::{DeviceReport, DeviceSummary, GroupRef, PluginRunReport, PolicyReport, SettingReport};
+use crate::run::SettingOutcome;
+
+/// The loaded plugins of a host, by name.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSet {
+    plugins: BTreeMap<String, Arc<Plugin>>,
+}
+
+/// Where a setting goes.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// Exactly one plugin claims it.
+    Plugin(Arc<Plugin>),
+    /// No plugin claims it on this platform.
+    Unclaimed,
+    /// Several plugins claim it (names sorted).
+    Ambiguous(Vec<String>),
+}
+
+impl PluginSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        PluginSet::default()
+    }
+
+    /// Adds a plugin, replacing (and returning) one with the same name.
+    pub fn insert(&mut self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
+        self.plugins.insert(plugin.name().to_string(), plugin)
+    }
+
+    /// Removes a plugin by name.
+    pub fn remove(&mut self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.remove(name)
+    }
+
+    /// A plugin by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
+        self.plugins.get(name)
+    }
+
+    /// The plugins, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.values()
+    }
+
+    /// Number of plugins.
+    pub fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    /// Which plugin enforces `setting_id` on `platform`.
+    pub fn route(&self, platform: Platform, setting_id: &str) -> Route {
+        let claimants: Vec<&Arc<Plugin>> = self
+            .plugins
+            .values()
+            .filter(|p| p.manifest().platforms.contains(&platform) && p.manifest().claims(setting_id))
+            .collect();
+        match claimants.as_slice() {
+            [] => Route::Unclaimed,
+            [one] => Route::Plugin(Arc::clone(one)),
+            many => Route::Ambiguous(many.iter().map(|p| p.name().to_string()).collect()),
+        }
+    }
+}
+
+/// Enforces resolved policies on a device with a set of plugins and backends.
+#[derive(Debug, Clone)]
+pub struct Enforcer {
+    plugins: PluginSet,
+    capabilities: Capabilities,
+    limits: RunLimits,
+}
+
+type Key = (String, Option<(String, u32)>);
+
+fn key_of(id: &str, group: &Option<GroupPosition>) -> Key {
+    (id.to_string(), group.as_ref().map(|g| (g.definition_id.clone(), g.index)))
+}
+
+impl Enforcer {
+    /// An enforcer over `plugins`, reaching `capabilities`, with per-run `limits`.
+    pub fn new(plugins: PluginSet, capabilities: Capabilities, limits: RunLimits) -> Self {
+        Enforcer { plugins, capabilities, limits }
+    }
+
+    /// The plugins.
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
+    }
+
+    /// Enforces every applicable setting of `policies` on `device` and reports per policy and
+    /// per setting.
+    pub fn enforce(&self, device: &Device, policies: &[ResolvedPolicy]) -> DeviceReport {
+        // Unique settings to enforce, in first-seen order, and who routes them.
+        let mut unique: Vec<&ResolvedSetting> = Vec::new();
+        let mut index: HashMap<Key, usize> = HashMap::new();
+        for policy in policies {
+            for entry in &policy.entries {
+                if let Disposition::Enforce(setting) = &entry.disposition {
+                    index.entry(key_of(&setting.id, &setting.group)).or_insert_with(|| {
+                        unique.push(setting);
+                        unique.len() - 1
+                    });
+                }
+            }
+        }
+
+        let mut outcomes: Vec<Option<(SettingOutcome, Option<String>)>> = vec![None; unique.len()];
+        let mut batches: BTreeMap<String, (Arc<Plugin>, Vec<usize>)> = BTreeMap::new();
+        for (i, setting) in unique.iter().enumerate() {
+            let failed = |message: String| SettingOutcome {
+                id: setting.id.clone(),
+                group: setting.group.clone(),
+                status: SettingStatus::Error,
+                message: Some(message),
+                code: None,
+            };
+            match self.plugins.route(device.platform, &setting.id) {
+                Route::Plugin(p) => {
+                    batches
+                        .entry(p.name().to_string())
+                        .or_insert_with(|| (p.clone(), Vec::new()))
+                        .1
+                        .push(i);
+                }
+                Route::Unclaimed => {
+                    outcomes[i] = Some((
+                        failed(format!("no plugin enforces this setting on {}", platform_name(device.platform))),
+                        None,
+                    ));
+                }
+                Route::Ambiguous(names) => {
+                    outcomes[i] = Some((
+                        failed(format!("claimed by several plugins ({}); none was run", names.join(", "))),
+                        None,
+                    ));
+                }
+            }
+        }
+
+        let mut plugin_reports = Vec::new();
+        for (name, (plugin, members)) in batches {
+            let settings: Vec<ResolvedSetting> = members.iter().map(|&i| unique[i].clone()).collect();
+            let mut report = PluginRunReport {
+                name: name.clone(),
+                version: plugin.version().to_string(),
+                digest: plugin.digest().to_string(),
+                settings: settings.len(),
+                error: None,
+                protocol_errors: Vec::new(),
+                host_calls: 0,
+                logs_dropped: 0,
+                elapsed_us: 0,
+            };
+            match plugin.run(device, &settings, &self.capabilities, &self.limits) {
+                Ok(output) => {
+                    for (&i, outcome) in members.iter().zip(output.outcomes) {
+                        outcomes[i] = Some((outcome, Some(name.clone())));
+                    }
+                    report.protocol_errors = output.protocol_errors;
+                    report.host_calls = output.host_calls;
+                    report.logs_dropped = output.logs_dropped;
+                    report.elapsed_us = u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = %name, error = %e, "plugin run failed");
+                    for &i in &members {
+                        outcomes[i] = Some((
+                            SettingOutcome {
+                                id: unique[i].id.clone(),
+                                group: unique[i].group.clone(),
+                                status: SettingStatus::Error,
+                                message: Some(e.to_string()),
+                                code: None,
+                            },
+                            Some(name.clone()),
+                        ));
+                    }
+                    report.error = Some(e.to_string());
+                }
+            }
+            plugin_reports.push(report);
+        }
+
+        let policies = policies
+            .iter()
+            .map(|policy| {
+                let settings: Vec<SettingReport> = policy
+                    .entries
+                    .iter()
+                    .map(|entry| match &entry.disposition {
+                        Disposition::Enforce(setting) => {
+                            let slot = index.get(&key_of(&setting.id, &setting.group)).copied();
+                            match slot.and_then(|i| outcomes[i].as_ref()) {
+                                Some((o, plugin)) => SettingReport {
+                                    id: entry.id.clone(),
+                                    group: group_ref(&entry.group),
+                                    status: o.status,
+                                    message: o.message.clone(),
+                                    code: o.code,
+                                    plugin: plugin.clone(),
+                                },
+                                None => SettingReport {
+                                    id: entry.id.clone(),
+                                    group: group_ref(&entry.group),
+                                    status: SettingStatus::Error,
+                                    message: Some("internal error: setting was not enforced".into()),
+                                    code: None,
+                                    plugin: None,
+                                },
+                            }
+                        }
+                        Disposition::Withheld { status, message } => SettingReport {
+                            id: entry.id.clone(),
+                            group: group_ref(&entry.group),
+                            status: *status,
+                            message: Some(message.clone()),
+                            code: None,
+                            plugin: None,
+                        },
+                    })
+                    .collect();
+                let aggregate = match &policy.not_applicable {
+                    Some(_) => rampart_policy::status::PolicyStatus::NotApplicable,
+                    None => status::aggregate(settings.iter().map(|s| s.status)),
+                };
+                PolicyReport {
+                    id: policy.id.clone(),
+                    name: policy.name.clone(),
+                    origin: policy.origin.clone(),
+                    status: aggregate,
+                    message: policy.not_applicable.clone(),
+                    settings,
+                }
+            })
+            .collect();
+
+        DeviceReport {
+            device: DeviceSummary {
+                id: device.id.clone(),
+                name: device.name.clone(),
+                platform: platform_name(device.platform).to_string(),
+            },
+            generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            policies,
+            plugins: plugin_reports,
+        }
+    }
+}
+
+fn group_ref(group: &Option<GroupPosition>) -> Option<GroupRef> {
+    group.as_ref().map(|g| GroupRef {
+        definition_id: g.definition_id.clone(),
+        index: g.index,
+    })
+}
+
+fn platform_name(p: Platform) -> &'static str {
+    match p {
+        Platform::WindowsClient => "windows-client",
+        Platform::WindowsServer => "windows-server",
+        Platform::Linux => "linux",
+        Platform::Macos => "macos",
+    }
+}

@@ -1,0 +1,116 @@
+//! The runtime's typed errors: why a plugin did not load, and why a run failed.
+
+use std::time::Duration;
+
+use crate::manifest::ManifestError;
+
+/// The runtime's top-level error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The wasmtime engine could not be created.
+    #[error("cannot create the WebAssembly engine: {0}")]
+    Engine(String),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// A plugin that was refused at load; `source` names the file (or `embedded:<name>`).
+#[derive(Debug, thiserror::Error)]
+#[error("plugin '{origin}': {reason}")]
+pub struct LoadError {
+    /// Where the plugin came from.
+    pub origin: String,
+    /// Why it was refused.
+    pub reason: LoadFailure,
+}
+
+/// Why a plugin was refused at load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadFailure {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Io(String),
+    /// The file is larger than the loader accepts.
+    #[error("the file is {size} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// File size.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The manifest or contract sections are missing or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The plugin was built against an incompatible contract.
+    #[error(
+        "built against contract rampart:plugin@{plugin}, but this host implements rampart:plugin@{host} (rebuild it with a compatible rampart-sdk)"
+    )]
+    Contract {
+        /// The plugin's contract version.
+        plugin: String,
+        /// The host's contract version.
+        host: String,
+    },
+    /// The component imports something rampart never grants.
+    #[error("imports '{import}', which is not allowed: {reason}")]
+    ForbiddenImport {
+        /// The import's full name.
+        import: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The component does not compile.
+    #[error("not a valid WebAssembly component: {0}")]
+    Compile(String),
+    /// The component's imports or exports do not match the contract.
+    #[error("does not match the rampart:plugin contract: {0}")]
+    Link(String),
+}
+
+/// Why a plugin run failed as a whole. Each variant turns into `error` for every setting of the
+/// run, with this message; the host goes on with other plugins and later runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The run exceeded its deadline (the epoch interrupt fired).
+    #[error("plugin '{plugin}' timed out after {deadline:?}")]
+    Timeout {
+        /// Plugin name.
+        plugin: String,
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The run tried to grow memory past its cap.
+    #[error("plugin '{plugin}' exceeded its memory limit of {limit} bytes")]
+    MemoryLimit {
+        /// Plugin name.
+        plugin: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// The run made more capability calls than allowed.
+    #[error("plugin '{plugin}' made more than {limit} capability calls")]
+    HostCallLimit {
+        /// Plugin name.
+        plugin: String,
+        /// The cap.
+        limit: u32,
+    },
+    /// The run overflowed its stack.
+    #[error("plugin '{plugin}' overflowed its stack")]
+    StackOverflow {
+        /// Plugin name.
+        plugin: String,
+    },
+    /// The plugin trapped (a panic, an abort, an invalid operation).
+    #[error("plugin '{plugin}' trapped: {message}")]
+    Trap {
+        /// Plugin name.
+        plugin: String,
+        /// What happened, including the plugin's panic message when it printed one.
+        message: String,
+    },
+}

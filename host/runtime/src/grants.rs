@@ -1,0 +1,234 @@
+//! Grants: what a plugin may touch, and how requests are narrowed by the operator.
+//!
+//! Deny by default. A plugin's effective grants are the intersection of what its manifest
+//! requests and the ceiling the operator (or embedder) configured; with no ceiling a plugin gets
+//! nothing. Registry grants are key prefixes compared on canonical paths (case-insensitive,
+//! hive aliases resolved, `..` and empty components refused before any comparison), the same
+//! idea as re-checking a resolved address rather than a host name.
+
+use rampart_backends::registry::RegistryPath;
+use serde::Deserialize;
+
+/// Read or read-write access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Reads only.
+    Read,
+    /// Reads and writes.
+    ReadWrite,
+}
+
+impl Access {
+    /// Whether this access allows writing.
+    pub fn can_write(self) -> bool {
+        self == Access::ReadWrite
+    }
+}
+
+/// Access to a registry key and everything below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryGrant {
+    /// The key prefix (canonical).
+    pub key: RegistryPath,
+    /// The access granted.
+    pub access: Access,
+}
+
+/// Access to Defender operations.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DefenderGrant {
+    /// Preference names `get-preference` may read; `"*"` means all.
+    pub read: Vec<String>,
+    /// Preference names `set-preference` may change; `"*"` means all.
+    pub write: Vec<String>,
+    /// Exclusion lists.
+    pub exclusions: Option<Access>,
+    /// ASR rules.
+    pub asr_rules: Option<Access>,
+    /// `get-computer-status`.
+    pub status: bool,
+}
+
+/// Access to a named file root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileGrant {
+    /// The root's name (the host maps it to a directory).
+    pub root: String,
+    /// The access granted.
+    pub access: Access,
+}
+
+/// A set of grants: requested by a manifest, allowed by an operator, or effective for a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Grants {
+    /// Registry key prefixes.
+    pub registry: Vec<RegistryGrant>,
+    /// Defender operations, if any.
+    pub defender: Option<DefenderGrant>,
+    /// File roots.
+    pub files: Vec<FileGrant>,
+}
+
+impl Grants {
+    /// No access at all.
+    pub fn none() -> Self {
+        Grants::default()
+    }
+
+    /// True when nothing is granted.
+    pub fn is_empty(&self) -> bool {
+        self.registry.is_empty() && self.defender.is_none() && self.files.is_empty()
+    }
+
+    /// The strongest access any grant gives to `key` (a grant covers its key and all subkeys).
+    pub fn registry_access(&self, key: &RegistryPath) -> Option<Access> {
+        self.registry
+            .iter()
+            .filter(|g| key.starts_with(&g.key))
+            .map(|g| g.access)
+            .max()
+    }
+
+    /// Whether `get-preference(name)` is allowed.
+    pub fn defender_can_read(&self, preference: &str) -> bool {
+        self.defender
+            .as_ref()
+            .is_some_and(|d| name_listed(&d.read, preference) || name_listed(&d.write, preference))
+    }
+
+    /// Whether `set-preference(name)` is allowed.
+    pub fn defender_can_write(&self, preference: &str) -> bool {
+        self.defender.as_ref().is_some_and(|d| name_listed(&d.write, preference))
+    }
+
+    /// Access to exclusion lists.
+    pub fn defender_exclusions(&self) -> Option<Access> {
+        self.defender.as_ref().and_then(|d| d.exclusions)
+    }
+
+    /// Access to ASR rules.
+    pub fn defender_asr_rules(&self) -> Option<Access> {
+        self.defender.as_ref().and_then(|d| d.asr_rules)
+    }
+
+    /// Whether `get-computer-status` is allowed.
+    pub fn defender_status(&self) -> bool {
+        self.defender.as_ref().is_some_and(|d| d.status)
+    }
+
+    /// Access to a file root.
+    pub fn file_access(&self, root: &str) -> Option<Access> {
+        self.files.iter().filter(|g| g.root == root).map(|g| g.access).max()
+    }
+
+    /// The grants in both `self` (requested) and `ceiling` (allowed).
+    pub fn intersect(&self, ceiling: &Grants) -> Grants {
+        let mut registry = Vec::new();
+        for want in &self.registry {
+            for allow in &ceiling.registry {
+                let key = if want.key.starts_with(&allow.key) {
+                    want.key.clone()
+                } else if allow.key.starts_with(&want.key) {
+                    allow.key.clone()
+                } else {
+                    continue;
+                };
+                let access = want.access.min(allow.access);
+                if !registry.iter().any(|g: &RegistryGrant| g.key == key && g.access >= access) {
+                    registry.push(RegistryGrant { key, access });
+                }
+            }
+        }
+        let defender = match (&self.defender, &ceiling.defender) {
+            (Some(want), Some(allow)) => Some(DefenderGrant {
+                read: intersect_names(&want.read, &allow.read),
+                write: intersect_names(&want.write, &allow.write),
+                exclusions: min_access(want.exclusions, allow.exclusions),
+                asr_rules: min_access(want.asr_rules, allow.asr_rules),
+                status: want.status && allow.status,
+            }),
+            _ => None,
+        };
+        let files = self
+            .files
+            .iter()
+            .filter_map(|want| {
+                ceiling.file_access(&want.root).map(|allowed| FileGrant {
+                    root: want.root.clone(),
+                    access: want.access.min(allowed),
+                })
+            })
+            .collect();
+        Grants { registry, defender, files }
+    }
+}
+
+fn name_listed(list: &[String], name: &str) -> bool {
+    list.iter().any(|n| n == "*" || n.eq_ignore_ascii_case(name))
+}
+
+fn intersect_names(want: &[String], allow: &[String]) -> Vec<String> {
+    if allow.iter().any(|n| n == "*") {
+        return want.to_vec();
+    }
+    if want.iter().any(|n| n == "*") {
+        return allow.to_vec();
+    }
+    want.iter()
+        .filter(|n| name_listed(allow, n))
+        .cloned()
+        .collect()
+}
+
+fn min_access(a: Option<Access>, b: Option<Access>) -> Option<Access> {
+    Some(a?.min(b?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> RegistryPath {
+        RegistryPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn registry_grant_covers_subkeys_case_insensitively_but_not_siblings() {
+        let g = Grants {
+            registry: vec![RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender"),
+                access: Access::ReadWrite,
+            }],
+            ..Grants::none()
+        };
+        assert_eq!(
+            g.registry_access(&key(r"HKEY_LOCAL_MACHINE\software\policies\microsoft\WINDOWS DEFENDER\Spynet")),
+            Some(Access::ReadWrite)
+        );
+        assert_eq!(g.registry_access(&key(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender Extra")), None);
+        assert_eq!(g.registry_access(&key(r"HKLM\SOFTWARE\Policies\Microsoft")), None);
+    }
+
+    #[test]
+    fn intersection_narrows_keys_and_access() {
+        let want = Grants {
+            registry: vec![RegistryGrant { key: key(r"HKLM\SOFTWARE"), access: Access::ReadWrite }],
+            defender: Some(DefenderGrant { read: vec!["*".into()], status: true, ..Default::default() }),
+            files: vec![FileGrant { root: "a".into(), access: Access::ReadWrite }],
+        };
+        let allow = Grants {
+            registry: vec![RegistryGrant { key: key(r"HKLM\SOFTWARE\Policies"), access: Access::Read }],
+            defender: Some(DefenderGrant { read: vec!["CloudBlockLevel".into()], ..Default::default() }),
+            files: vec![],
+        };
+        let eff = want.intersect(&allow);
+        assert_eq!(eff.registry_access(&key(r"HKLM\SOFTWARE\Policies\X")), Some(Access::Read));
+        assert_eq!(eff.registry_access(&key(r"HKLM\SOFTWARE\Microsoft")), None);
+        assert!(eff.defender_can_read("cloudblocklevel"));
+        assert!(!eff.defender_can_read("MAPSReporting"));
+        assert!(!eff.defender_status());
+        assert_eq!(eff.file_access("a"), None);
+        assert!(Grants::none().intersect(&allow).is_empty());
+    }
+}

@@ -1,0 +1,88 @@
+//! `rampart:plugin/files`: file calls inside the granted roots.
+//!
+//! The grant is checked on the root's name; the path is validated and resolved by
+//! [`rampart_backends::files::FileRoots`], which holds each root as a `cap_std::fs::Dir` handle so
+//! `..`, absolute paths and symlinks cannot leave it.
+
+use rampart_backends::files::{FileError, FileRoots};
+
+use crate::bindings::files::{DirEntry, Host};
+use crate::bindings::types::CapabilityError;
+use crate::grants::Access;
+
+use super::RunState;
+
+type Answer<T> = wasmtime::Result<Result<T, CapabilityError>>;
+
+impl RunState {
+    fn file_root(&self, root: &str, needed: Access) -> Result<&FileRoots, CapabilityError> {
+        match self.grants.file_access(root) {
+            Some(a) if a >= needed => {}
+            Some(_) => {
+                return Err(CapabilityError::AccessDenied(format!("file root '{root}' (read-only grant)")));
+            }
+            None => return Err(CapabilityError::AccessDenied(format!("file root '{root}'"))),
+        }
+        self.capabilities
+            .files
+            .as_deref()
+            .ok_or_else(|| CapabilityError::Unavailable("no file roots are configured".into()))
+    }
+}
+
+fn file_error(e: FileError) -> CapabilityError {
+    let message = e.to_string();
+    match e {
+        FileError::InvalidPath { .. } | FileError::TooLarge { .. } => {
+            CapabilityError::InvalidArgument(message)
+        }
+        FileError::NotFound { .. } => CapabilityError::NotFound(message),
+        FileError::Denied { .. } | FileError::ReadOnly { .. } => CapabilityError::AccessDenied(message),
+        // The grant named a root the host did not configure.
+        FileError::UnknownRoot { .. } => CapabilityError::Unavailable(message),
+        _ => CapabilityError::Failed(message),
+    }
+}
+
+impl Host for RunState {
+    fn read(&mut self, root: String, path: String) -> Answer<Vec<u8>> {
+        self.count_call()?;
+        Ok((|| {
+            let roots = self.file_root(&root, Access::Read)?;
+            roots.read(&root, &path).map_err(file_error)
+        })())
+    }
+
+    fn write(&mut self, root: String, path: String, contents: Vec<u8>) -> Answer<()> {
+        self.count_call()?;
+        Ok((|| {
+            self.check_size("file contents", contents.len())?;
+            let roots = self.file_root(&root, Access::ReadWrite)?;
+            roots.write_atomic(&root, &path, &contents).map_err(file_error)
+        })())
+    }
+
+    fn remove(&mut self, root: String, path: String) -> Answer<bool> {
+        self.count_call()?;
+        Ok((|| {
+            let roots = self.file_root(&root, Access::ReadWrite)?;
+            roots.remove(&root, &path).map_err(file_error)
+        })())
+    }
+
+    fn list_dir(&mut self, root: String, path: String) -> Answer<Vec<DirEntry>> {
+        self.count_call()?;
+        Ok((|| {
+            let roots = self.file_root(&root, Access::Read)?;
+            let entries = roots.list(&root, &path).map_err(file_error)?;
+            Ok(entries
+                .into_iter()
+                .map(|e| DirEntry {
+                    name: e.name,
+                    is_dir: e.is_dir,
+                    size: e.size,
+                })
+                .collect())
+        })())
+    }
+}

@@ -1,0 +1,63 @@
+//! `rampart:plugin/log`: plugin log records into `tracing`, bounded per run.
+
+use crate::bindings::log::{Host, Level};
+use crate::limits::MAX_LOG_MESSAGE_BYTES;
+
+use super::RunState;
+
+/// One log record a plugin wrote, kept for the run's report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct LogRecord {
+    pub(crate) level: &'static str,
+    pub(crate) message: String,
+}
+
+impl Host for RunState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.count_call()?;
+        if self.logs.len() >= self.limits.max_log_records as usize {
+            // Dropped, not trapped: logging too much is noise, not an attack on the device.
+            self.logs_dropped = self.logs_dropped.saturating_add(1);
+            return Ok(());
+        }
+        let message = truncate(message, MAX_LOG_MESSAGE_BYTES);
+        let plugin = &*self.plugin;
+        let name = match level {
+            Level::Trace => {
+                tracing::trace!(target: "rampart::plugin", plugin, "{message}");
+                "trace"
+            }
+            Level::Debug => {
+                tracing::debug!(target: "rampart::plugin", plugin, "{message}");
+                "debug"
+            }
+            Level::Info => {
+                tracing::info!(target: "rampart::plugin", plugin, "{message}");
+                "info"
+            }
+            Level::Warn => {
+                tracing::warn!(target: "rampart::plugin", plugin, "{message}");
+                "warn"
+            }
+            Level::Error => {
+                tracing::error!(target: "rampart::plugin", plugin, "{message}");
+                "error"
+            }
+        };
+        self.logs.push(LogRecord { level: name, message });
+        Ok(())
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub(crate) fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}

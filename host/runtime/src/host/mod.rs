@@ -1,0 +1,81 @@
+//! Host implementations of the contract's imports, one file per WIT interface, all on
+//! [`RunState`]: the state of one plugin run, created fresh for each run and dropped after it.
+//!
+//! Every capability call first counts against the run's call budget (exceeding it traps: a call
+//! flood is abuse), then checks the effective grants on the canonicalised target (a denial is a
+//! `capability-error` value the plugin handles), and only then reaches a backend.
+
+mod defender;
+mod files;
+mod log;
+mod registry;
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::types::{self, CapabilityError};
+use crate::capabilities::Capabilities;
+use crate::grants::Grants;
+use crate::limits::{HostCallLimitExceeded, RunLimiter, RunLimits};
+
+pub(crate) use log::{LogRecord, truncate as truncate_message};
+
+/// The store data of one run.
+pub(crate) struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: RunLimiter,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) limits: RunLimits,
+    pub(crate) host_calls: u32,
+    pub(crate) logs: Vec<LogRecord>,
+    pub(crate) logs_dropped: u32,
+}
+
+impl RunState {
+    /// Counts one capability call; traps the run once the budget is spent.
+    fn count_call(&mut self) -> wasmtime::Result<()> {
+        self.host_calls = self.host_calls.saturating_add(1);
+        if self.host_calls > self.limits.max_host_calls {
+            return Err(wasmtime::Error::new(HostCallLimitExceeded {
+                limit: self.limits.max_host_calls,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Refuses a value larger than the per-value cap.
+    fn check_size(&self, what: &str, bytes: usize) -> Result<(), CapabilityError> {
+        if bytes > self.limits.max_value_bytes {
+            return Err(CapabilityError::InvalidArgument(format!(
+                "{what} is {bytes} bytes, more than the {} allowed",
+                self.limits.max_value_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for RunState {}
+
+impl std::fmt::Debug for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunState")
+            .field("plugin", &self.plugin)
+            .field("host_calls", &self.host_calls)
+            .finish_non_exhaustive()
+    }
+}

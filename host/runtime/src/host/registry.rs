@@ -1,0 +1,180 @@
+//! `rampart:plugin/registry`: registry calls checked against the plugin's key grants.
+
+use rampart_backends::registry::{RegValue as BackendValue, RegistryError, RegistryPath};
+
+use crate::bindings::registry::{Host, NamedValue, RegValue};
+use crate::bindings::types::CapabilityError;
+use crate::grants::Access;
+
+use super::RunState;
+
+type Answer<T> = wasmtime::Result<Result<T, CapabilityError>>;
+
+impl RunState {
+    /// Canonicalises `key` and checks that the grants allow `needed` on it. The check runs on
+    /// the canonical path, so `hklm\software\..` tricks and hive aliases cannot slip past it.
+    fn registry_target(&self, key: &str, needed: Access) -> Result<RegistryPath, CapabilityError> {
+        let path = RegistryPath::parse(key)
+            .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?;
+        match self.grants.registry_access(&path) {
+            Some(access) if access >= needed => Ok(path),
+            Some(_) => Err(CapabilityError::AccessDenied(format!("{path} (read-only grant)"))),
+            None => Err(CapabilityError::AccessDenied(path.to_string())),
+        }
+    }
+
+    fn registry_backend(
+        &self,
+    ) -> Result<&dyn rampart_backends::registry::RegistryBackend, CapabilityError> {
+        self.capabilities
+            .registry
+            .as_deref()
+            .ok_or_else(|| CapabilityError::Unavailable("this device has no registry".into()))
+    }
+
+    fn value_name(&self, name: &str) -> Result<(), CapabilityError> {
+        rampart_backends::registry::validate_value_name(name)
+            .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))
+    }
+}
+
+fn backend_error(e: RegistryError) -> CapabilityError {
+    match e {
+        RegistryError::KeyNotFound(k) => CapabilityError::NotFound(k),
+        RegistryError::InvalidArgument(m) => CapabilityError::InvalidArgument(m),
+        other => CapabilityError::Failed(other.to_string()),
+    }
+}
+
+fn to_backend(v: RegValue) -> BackendValue {
+    match v {
+        RegValue::Dword(d) => BackendValue::Dword(d),
+        RegValue::Qword(q) => BackendValue::Qword(q),
+        RegValue::Sz(s) => BackendValue::Sz(s),
+        RegValue::ExpandSz(s) => BackendValue::ExpandSz(s),
+        RegValue::MultiSz(l) => BackendValue::MultiSz(l),
+        RegValue::Binary(b) => BackendValue::Binary(b),
+    }
+}
+
+fn from_backend(v: BackendValue) -> RegValue {
+    match v {
+        BackendValue::Dword(d) => RegValue::Dword(d),
+        BackendValue::Qword(q) => RegValue::Qword(q),
+        BackendValue::Sz(s) => RegValue::Sz(s),
+        BackendValue::ExpandSz(s) => RegValue::ExpandSz(s),
+        BackendValue::MultiSz(l) => RegValue::MultiSz(l),
+        BackendValue::Binary(b) => RegValue::Binary(b),
+    }
+}
+
+fn value_bytes(v: &RegValue) -> usize {
+    match v {
+        RegValue::Dword(_) => 4,
+        RegValue::Qword(_) => 8,
+        RegValue::Sz(s) | RegValue::ExpandSz(s) => s.len(),
+        RegValue::MultiSz(l) => l.iter().map(|s| s.len() + 1).sum(),
+        RegValue::Binary(b) => b.len(),
+    }
+}
+
+/// Runs `f` and flattens the guest-visible error layer.
+fn answer<T>(f: impl FnOnce() -> Result<T, CapabilityError>) -> Answer<T> {
+    Ok(f())
+}
+
+impl Host for RunState {
+    fn get_value(&mut self, key: String, name: String) -> Answer<Option<RegValue>> {
+        self.count_call()?;
+        answer(|| {
+            let path = self.registry_target(&key, Access::Read)?;
+            self.value_name(&name)?;
+            let value = self
+                .registry_backend()?
+                .get_value(&path, &name)
+                .map_err(backend_error)?;
+            Ok(value.map(from_backend))
+        })
+    }
+
+    fn set_value(&mut self, key: String, name: String, value: RegValue) -> Answer<()> {
+        self.count_call()?;
+        answer(|| {
+            let path = self.registry_target(&key, Access::ReadWrite)?;
+            self.value_name(&name)?;
+            self.check_size("registry value", value_bytes(&value))?;
+            if let RegValue::Sz(s) | RegValue::ExpandSz(s) = &value
+                && s.contains('\0')
+            {
+                return Err(CapabilityError::InvalidArgument(
+                    "string values may not contain NUL".into(),
+                ));
+            }
+            if let RegValue::MultiSz(list) = &value
+                && list.iter().any(|s| s.contains('\0') || s.is_empty())
+            {
+                return Err(CapabilityError::InvalidArgument(
+                    "REG_MULTI_SZ entries may not be empty or contain NUL".into(),
+                ));
+            }
+            self.registry_backend()?
+                .set_value(&path, &name, to_backend(value))
+                .map_err(backend_error)
+        })
+    }
+
+    fn delete_value(&mut self, key: String, name: String) -> Answer<bool> {
+        self.count_call()?;
+        answer(|| {
+            let path = self.registry_target(&key, Access::ReadWrite)?;
+            self.value_name(&name)?;
+            self.registry_backend()?
+                .delete_value(&path, &name)
+                .map_err(backend_error)
+        })
+    }
+
+    fn create_key(&mut self, key: String) -> Answer<()> {
+        self.count_call()?;
+        answer(|| {
+            let path = self.registry_target(&key, Access::ReadWrite)?;
+            self.registry_backend()?.create_key(&path).map_err(backend_error)
+        })
+    }
+
+    fn delete_key(&mut self, key: String) -> Answer<bool> {
+        self.count_call()?;
+        answer(|| {
+            let path = self.registry_target(&key, Access::ReadWrite)?;
+            self.registry_backend()?.delete_key(&path).map_err(backend_error)
+        })
+    }
+
+    fn list_values(&mut self, key: String) -> Answer<Vec<NamedValue>> {
+        self.count_call()?;
+        answer(|| {
+            let path = self.registry_target(&key, Access::Read)?;
+            let values = self
+                .registry_backend()?
+                .list_values(&path)
+                .map_err(backend_error)?;
+            Ok(values
+                .into_iter()
+                .map(|(name, value)| NamedValue {
+                    name,
+                    value: from_backend(value),
+                })
+                .collect())
+        })
+    }
+
+    fn list_subkeys(&mut self, key: String) -> Answer<Vec<String>> {
+        self.count_call()?;
+        answer(|| {
+            let path = self.registry_target(&key, Access::Read)?;
+            self.registry_backend()?
+                .list_subkeys(&path)
+                .map_err(backend_error)
+        })
+    }
+}

@@ -1,0 +1,128 @@
+//! Per-run resource limits and the limiter that enforces them.
+//!
+//! Every run gets a fresh store; these limits bound what one run may consume so that a hostile
+//! or buggy plugin costs the host a bounded amount of memory and time, then is discarded.
+
+use std::time::Duration;
+
+/// Default memory cap per run. A Rust plugin's working set is a few MiB; 64 MiB leaves room for
+/// large policies while keeping a fleet of concurrent runs affordable.
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+
+/// Default wall-clock budget per run. Enforcing a policy is a few hundred host calls; two
+/// seconds is generous, and bounds how long a stuck plugin delays the next run.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Default bound on capability calls per run. A flood of calls is a denial-of-service attempt
+/// on the backends (the real registry, Defender), so exceeding it traps the run.
+pub const DEFAULT_MAX_HOST_CALLS: u32 = 100_000;
+
+/// Default bound on log records kept per run; further records are dropped and counted.
+pub const DEFAULT_MAX_LOG_RECORDS: u32 = 1_000;
+
+/// Longest log message kept; longer messages are truncated.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 4 << 10;
+
+/// Largest single value a plugin may pass to or receive from a capability (registry data, file
+/// contents). Larger values are refused with `invalid-argument`, so a plugin cannot make the
+/// host buffer unbounded data.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
+
+/// Table elements allowed per run (function references); Rust plugins use a few hundred.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Limits applied to each plugin run. [`RunLimits::default`] uses the `DEFAULT_*` constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Linear-memory cap in bytes.
+    pub memory: usize,
+    /// Wall-clock deadline for the whole run (instantiation and `apply`).
+    pub deadline: Duration,
+    /// Maximum capability calls per run.
+    pub max_host_calls: u32,
+    /// Maximum log records kept per run.
+    pub max_log_records: u32,
+    /// Maximum bytes of one value crossing a capability.
+    pub max_value_bytes: usize,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            memory: DEFAULT_MEMORY_LIMIT,
+            deadline: DEFAULT_DEADLINE,
+            max_host_calls: DEFAULT_MAX_HOST_CALLS,
+            max_log_records: DEFAULT_MAX_LOG_RECORDS,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+/// The error a run traps with when it tries to grow memory past its cap; found again with
+/// `downcast_ref` so the run reports a typed memory error rather than a generic trap.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("memory limit of {limit} bytes exceeded (tried to grow to {desired} bytes)")]
+pub(crate) struct MemoryLimitExceeded {
+    pub(crate) limit: usize,
+    pub(crate) desired: usize,
+}
+
+/// The error a run traps with when it exceeds [`RunLimits::max_host_calls`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("more than {limit} capability calls in one run")]
+pub(crate) struct HostCallLimitExceeded {
+    pub(crate) limit: u32,
+}
+
+/// Enforces the memory and table caps of one store.
+#[derive(Debug)]
+pub(crate) struct RunLimiter {
+    memory_limit: usize,
+}
+
+impl RunLimiter {
+    pub(crate) fn new(memory_limit: usize) -> Self {
+        RunLimiter { memory_limit }
+    }
+}
+
+impl wasmtime::ResourceLimiter for RunLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            // Trapping (rather than returning `false`) stops the run at once: a plugin that
+            // wants more memory than its cap is over budget, not something to retry.
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.memory_limit,
+                desired,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        // A wasip2 Rust component instantiates a handful of core instances.
+        64
+    }
+
+    fn memories(&self) -> usize {
+        8
+    }
+
+    fn tables(&self) -> usize {
+        16
+    }
+}

@@ -1,0 +1,264 @@
+//! Loading plugins: read the manifest, audit the imports, compile, pre-link.
+//!
+//! A [`Plugin`] is one verified, compiled and pre-linked version of a plugin. Loading does all
+//! the expensive and risky work once — parsing the binary, deciding grants, refusing forbidden
+//! imports, Cranelift compilation, import resolution and type checks — so each run only creates
+//! a fresh store and instantiates (see [`Plugin::run`]).
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+
+use crate::bindings::{Plugin as PluginWorld, PluginPre};
+use crate::engine::Engine;
+use crate::error::LoadError;
+use crate::grants::Grants;
+use crate::host::RunState;
+use crate::manifest::{self, Manifest};
+
+/// The WIT package this host implements.
+pub const CONTRACT_PACKAGE: &str = "rampart:plugin";
+/// The contract version this host implements. Plugins built against any `0.1.x` load.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Largest plugin binary accepted. First-party plugins are ~120 KB; 32 MiB bounds the memory a
+/// corrupt or hostile file can make the loader use.
+pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
+
+/// WASI interfaces a plugin may import. Rust's standard library imports the `cli` and `io`
+/// interfaces even when unused; they are satisfied by a deny-all context (no environment, no
+/// arguments, stdin closed, output captured). Clocks and randomness are harmless. Filesystem,
+/// sockets and HTTP are never granted: plugins reach the device only through rampart's own
+/// capabilities.
+const ALLOWED_WASI: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+];
+
+/// Where the operator's limits on grants come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantPolicy {
+    /// Effective grants = requested ∩ this ceiling. `Ceiling(Grants::none())` denies everything.
+    Ceiling(Grants),
+}
+
+impl GrantPolicy {
+    fn effective(&self, requested: &Grants) -> Grants {
+        match self {
+            GrantPolicy::Ceiling(ceiling) => requested.intersect(ceiling),
+        }
+    }
+}
+
+/// One loaded plugin version. Cheap to share (`Arc`); runs in flight keep their version alive.
+pub struct Plugin {
+    manifest: Manifest,
+    grants: Arc<Grants>,
+    digest: String,
+    contract: String,
+    name: Arc<str>,
+    pub(crate) engine: Engine,
+    pub(crate) pre: PluginPre<RunState>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.manifest.name)
+            .field("version", &self.manifest.version)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Verifies, compiles and pre-links a plugin binary.
+    ///
+    /// `source` names where the bytes came from (a path or `embedded:<name>`) for messages.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError`] when the file is too large or not a component, the manifest is missing or
+    /// invalid, the contract version is incompatible, an import is forbidden or not covered by
+    /// the requested grants, or compilation / linking fails.
+    pub fn load(
+        engine: &Engine,
+        source: &str,
+        wasm: &[u8],
+        policy: &GrantPolicy,
+    ) -> Result<Plugin, LoadError> {
+        let fail = |reason: crate::error::LoadFailure| LoadError {
+            origin: source.to_string(),
+            reason,
+        };
+        if wasm.len() > MAX_PLUGIN_BYTES {
+            return Err(fail(crate::error::LoadFailure::TooLarge {
+                size: wasm.len(),
+                max: MAX_PLUGIN_BYTES,
+            }));
+        }
+        let sections = manifest::read_sections(wasm).map_err(|e| fail(e.into()))?;
+        let manifest = Manifest::parse(&sections.manifest).map_err(|e| fail(e.into()))?;
+        let contract = sections.contract.trim().to_string();
+        if !contract_compatible(&contract) {
+            return Err(fail(crate::error::LoadFailure::Contract {
+                plugin: contract,
+                host: CONTRACT_VERSION.to_string(),
+            }));
+        }
+        let component = Component::new(engine.wasmtime(), wasm)
+            .map_err(|e| fail(crate::error::LoadFailure::Compile(format!("{e:#}"))))?;
+        audit_imports(engine, &component, &manifest).map_err(fail)?;
+
+        let mut linker: Linker<RunState> = Linker::new(engine.wasmtime());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+        PluginWorld::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+        let pre = PluginPre::new(instance_pre)
+            .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+
+        let grants = Arc::new(policy.effective(&manifest.grants));
+        let digest = format!("sha256:{:x}", Sha256::digest(wasm));
+        Ok(Plugin {
+            name: Arc::from(manifest.name.as_str()),
+            manifest,
+            grants,
+            digest,
+            contract,
+            engine: engine.clone(),
+            pre,
+        })
+    }
+
+    /// The plugin's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// The plugin's version.
+    pub fn version(&self) -> &str {
+        &self.manifest.version
+    }
+
+    /// `sha256:<hex>` of the plugin binary.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The contract version the plugin was built against.
+    pub fn contract_version(&self) -> &str {
+        &self.contract
+    }
+
+    /// The effective grants (requested ∩ allowed).
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
+    pub(crate) fn shared_grants(&self) -> Arc<Grants> {
+        self.grants.clone()
+    }
+}
+
+/// Semver compatibility for a 0.x contract: same major and minor.
+fn contract_compatible(plugin: &str) -> bool {
+    let mine: Vec<&str> = CONTRACT_VERSION.split('.').collect();
+    let theirs: Vec<&str> = plugin.split('.').collect();
+    theirs.len() == 3
+        && theirs.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && theirs[0] == mine[0]
+        && theirs[1] == mine[1]
+}
+
+/// Refuses a component whose imports reach beyond rampart's capabilities and harmless WASI, or
+/// that imports a capability its manifest requests no grant for.
+fn audit_imports(
+    engine: &Engine,
+    component: &Component,
+    manifest: &Manifest,
+) -> Result<(), crate::error::LoadFailure> {
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine.wasmtime()) {
+        let (interface, version) = name.split_once('@').unwrap_or((name, ""));
+        if let Some(capability) = interface.strip_prefix("rampart:plugin/") {
+            if !contract_compatible(version) {
+                return Err(crate::error::LoadFailure::Contract {
+                    plugin: version.to_string(),
+                    host: CONTRACT_VERSION.to_string(),
+                });
+            }
+            let requested = match capability {
+                "types" | "log" => true,
+                "registry" => !manifest.grants.registry.is_empty(),
+                "defender" => manifest.grants.defender.is_some(),
+                "files" => !manifest.grants.files.is_empty(),
+                _ => {
+                    return Err(crate::error::LoadFailure::ForbiddenImport {
+                        import: name.to_string(),
+                        reason: "this host does not provide that interface".into(),
+                    });
+                }
+            };
+            if !requested {
+                return Err(crate::error::LoadFailure::ForbiddenImport {
+                    import: name.to_string(),
+                    reason: format!("the manifest requests no {capability} grant"),
+                });
+            }
+        } else if !ALLOWED_WASI.contains(&interface) {
+            return Err(crate::error::LoadFailure::ForbiddenImport {
+                import: name.to_string(),
+                reason: "plugins reach the device only through rampart:plugin capabilities".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_versions_compare_by_major_and_minor() {
+        assert!(contract_compatible("0.1.0"));
+        assert!(contract_compatible("0.1.7"));
+        assert!(!contract_compatible("0.2.0"));
+        assert!(!contract_compatible("1.1.0"));
+        assert!(!contract_compatible("0.1"));
+        assert!(!contract_compatible(""));
+    }
+}

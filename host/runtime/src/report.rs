@@ -1,0 +1,125 @@
+//! The report of one enforcement pass over a device: per policy and per setting, in Intune's
+//! vocabulary, plus what each plugin run did. Serialised as the `--json` output of `rampart
+//! apply`.
+
+use rampart_policy::status::{PolicyStatus, SettingStatus};
+use serde::Serialize;
+
+/// One enforcement pass over a device.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceReport {
+    /// The device.
+    pub device: DeviceSummary,
+    /// When the pass finished (RFC 3339, UTC).
+    pub generated_at: String,
+    /// One entry per policy document, in input order.
+    pub policies: Vec<PolicyReport>,
+    /// One entry per plugin run.
+    pub plugins: Vec<PluginRunReport>,
+}
+
+/// Which device a report is about.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceSummary {
+    /// Device id.
+    pub id: String,
+    /// Device name.
+    pub name: String,
+    /// Platform (`windows-client`, ...).
+    pub platform: String,
+}
+
+/// The status of one policy on the device (Intune's per device × policy view).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyReport {
+    /// Policy id.
+    pub id: String,
+    /// Policy name.
+    pub name: String,
+    /// Where the document came from.
+    pub origin: String,
+    /// Aggregate status.
+    pub status: PolicyStatus,
+    /// Why the policy as a whole is not applicable, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// One entry per setting.
+    pub settings: Vec<SettingReport>,
+}
+
+/// The status of one setting of one policy.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingReport {
+    /// Settings-catalog definition id.
+    pub id: String,
+    /// Group definition id and item index, for settings inside a repeating group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupRef>,
+    /// Status.
+    pub status: SettingStatus,
+    /// Explanation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Error code from the plugin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// The plugin that enforced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+}
+
+/// A group position in a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRef {
+    /// Group definition id.
+    pub definition_id: String,
+    /// Item index.
+    pub index: u32,
+}
+
+/// What one plugin run did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginRunReport {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// `sha256:<hex>` of the plugin binary that ran.
+    pub digest: String,
+    /// Settings handed to the run.
+    pub settings: usize,
+    /// Why the run failed as a whole, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Problems with the plugin's answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protocol_errors: Vec<String>,
+    /// Capability calls made.
+    pub host_calls: u32,
+    /// Log records dropped over the per-run bound.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub logs_dropped: u32,
+    /// Wall-clock duration in microseconds.
+    pub elapsed_us: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl DeviceReport {
+    /// Counts settings by status over all policies.
+    pub fn count(&self, status: SettingStatus) -> usize {
+        self.policies
+            .iter()
+            .flat_map(|p| &p.settings)
+            .filter(|s| s.status == status)
+            .count()
+    }
+}

@@ -1,0 +1,291 @@
+//! One plugin run: a fresh store, instantiate, `apply`, check the results, drop everything.
+//!
+//! Nothing survives between runs: each gets a new [`RunState`], a new WASI context that denies
+//! everything, a memory limiter and an epoch deadline. A run that traps poisons only its own
+//! store, which is dropped; the pre-linked [`Plugin`] serves the next run unchanged.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rampart_policy::device::{Device, Platform};
+use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue};
+use rampart_policy::status::SettingStatus;
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::bindings::types as wit;
+use crate::capabilities::Capabilities;
+use crate::error::RunError;
+use crate::host::{LogRecord, RunState};
+use crate::limits::{HostCallLimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};
+use crate::plugin::Plugin;
+
+/// Bytes of a plugin's stderr kept to explain a panic.
+const STDERR_CAPTURE: usize = 4 << 10;
+/// Longest message kept from a plugin result.
+const MAX_RESULT_MESSAGE: usize = 2 << 10;
+
+/// The checked outcome of one setting after a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingOutcome {
+    /// The setting's definition id.
+    pub id: String,
+    /// Its group position, if any.
+    pub group: Option<GroupPosition>,
+    /// Its status.
+    pub status: SettingStatus,
+    /// Explanation.
+    pub message: Option<String>,
+    /// Machine-readable code from the plugin.
+    pub code: Option<i32>,
+}
+
+/// What a successful run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// One outcome per setting handed to the plugin, in the same order.
+    pub outcomes: Vec<SettingOutcome>,
+    /// Problems with the plugin's answer (results for unknown settings, duplicates).
+    pub protocol_errors: Vec<String>,
+    /// Log records the plugin wrote.
+    pub logs: Vec<(String, String)>,
+    /// Log records dropped over the per-run bound.
+    pub logs_dropped: u32,
+    /// Capability calls made.
+    pub host_calls: u32,
+    /// Wall-clock time of the run (store, instantiate, apply).
+    pub elapsed: Duration,
+}
+
+impl Plugin {
+    /// Runs the plugin once over `settings` in a fresh sandbox.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError`] when the run as a whole failed (deadline, memory cap, call flood, trap). A
+    /// plugin that answers badly (missing or unknown results) is not a run error: the affected
+    /// settings become `error` and the problems are listed in [`RunOutput::protocol_errors`].
+    pub fn run(
+        &self,
+        device: &Device,
+        settings: &[ResolvedSetting],
+        capabilities: &Capabilities,
+        limits: &RunLimits,
+    ) -> Result<RunOutput, RunError> {
+        let started = Instant::now();
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        // Deny-all WASI: no environment, arguments or preopens; stdin closed; sockets refused.
+        // Only stderr is kept, to explain panics.
+        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        let state = RunState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: RunLimiter::new(limits.memory),
+            plugin: self.shared_name(),
+            grants: self.shared_grants(),
+            capabilities: capabilities.clone(),
+            limits: *limits,
+            host_calls: 0,
+            logs: Vec::new(),
+            logs_dropped: 0,
+        };
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(|s| &mut s.limiter);
+        // The deadline covers instantiation and apply together. A store starts with deadline 0,
+        // which would trap at once, so this must be set before any guest code runs.
+        store.set_epoch_deadline(self.engine.ticks_for(limits.deadline));
+
+        let wit_device = to_wit_device(device);
+        let wit_settings: Vec<wit::Setting> = settings.iter().map(to_wit_setting).collect();
+        let results = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_apply(&mut store, &wit_device, &wit_settings))
+            .map_err(|e| classify(self.name(), limits, e, &stderr))?;
+
+        let state = store.into_data();
+        let (outcomes, protocol_errors) = check_results(settings, results);
+        Ok(RunOutput {
+            outcomes,
+            protocol_errors,
+            logs: state
+                .logs
+                .into_iter()
+                .map(|LogRecord { level, message }| (level.to_string(), message))
+                .collect(),
+            logs_dropped: state.logs_dropped,
+            host_calls: state.host_calls,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// Turns a wasmtime error into the typed reason the run failed.
+fn classify(
+    plugin: &str,
+    limits: &RunLimits,
+    error: wasmtime::Error,
+    stderr: &MemoryOutputPipe,
+) -> RunError {
+    let plugin = plugin.to_string();
+    if let Some(m) = error.downcast_ref::<MemoryLimitExceeded>() {
+        return RunError::MemoryLimit { plugin, limit: m.limit };
+    }
+    if let Some(h) = error.downcast_ref::<HostCallLimitExceeded>() {
+        return RunError::HostCallLimit { plugin, limit: h.limit };
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => RunError::Timeout {
+            plugin,
+            deadline: limits.deadline,
+        },
+        Some(wasmtime::Trap::StackOverflow) => RunError::StackOverflow { plugin },
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            let printed = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+            let message = match panic_message(&printed) {
+                Some(p) => format!("panicked: {p}"),
+                None => "aborted (unreachable code reached)".to_string(),
+            };
+            RunError::Trap { plugin, message }
+        }
+        Some(trap) => RunError::Trap {
+            plugin,
+            message: trap.to_string(),
+        },
+        None => RunError::Trap {
+            plugin,
+            message: format!("{error:#}").lines().next().unwrap_or("").to_string(),
+        },
+    }
+}
+
+/// Extracts the panic message Rust's panic hook printed to stderr.
+fn panic_message(stderr: &str) -> Option<String> {
+    let line = stderr.lines().find(|l| l.contains("panicked at"))?;
+    let after: Vec<&str> = stderr.lines().skip_while(|l| *l != line).skip(1).collect();
+    let detail = after.first().map(|s| s.trim()).filter(|s| !s.is_empty());
+    Some(match detail {
+        Some(d) => crate::host::truncate_message(d.to_string(), 512),
+        None => line.trim().to_string(),
+    })
+}
+
+type ResultKey = (String, Option<(String, u32)>);
+
+fn key(id: &str, group: &Option<GroupPosition>) -> ResultKey {
+    (
+        id.to_string(),
+        group.as_ref().map(|g| (g.definition_id.clone(), g.index)),
+    )
+}
+
+/// Matches the plugin's results to the settings it was given. Never trust the plugin: a
+/// missing result becomes an error, a result for a setting it was not given is rejected, and a
+/// duplicate keeps the first answer.
+fn check_results(
+    settings: &[ResolvedSetting],
+    results: Vec<wit::SettingResult>,
+) -> (Vec<SettingOutcome>, Vec<String>) {
+    let mut slots: HashMap<ResultKey, usize> = HashMap::with_capacity(settings.len());
+    for (i, s) in settings.iter().enumerate() {
+        slots.entry(key(&s.id, &s.group)).or_insert(i);
+    }
+    let mut answers: Vec<Option<SettingOutcome>> = vec![None; settings.len()];
+    let mut problems = Vec::new();
+    for r in results {
+        let group = r.group.map(|g| GroupPosition {
+            definition_id: g.definition_id,
+            index: g.index,
+        });
+        let Some(&slot) = slots.get(&key(&r.id, &group)) else {
+            if problems.len() < 20 {
+                problems.push(format!("result for a setting it was not given: '{}'", short(&r.id)));
+            }
+            continue;
+        };
+        if answers[slot].is_some() {
+            if problems.len() < 20 {
+                problems.push(format!("duplicate result for '{}'", short(&r.id)));
+            }
+            continue;
+        }
+        let status = match r.status {
+            wit::SettingStatus::Compliant => SettingStatus::Compliant,
+            wit::SettingStatus::Remediated => SettingStatus::Remediated,
+            wit::SettingStatus::Error => SettingStatus::Error,
+            wit::SettingStatus::NotApplicable => SettingStatus::NotApplicable,
+        };
+        let message = r
+            .message
+            .map(|m| crate::host::truncate_message(m, MAX_RESULT_MESSAGE))
+            .or_else(|| match status {
+                SettingStatus::Error => Some("the plugin reported an error without a message".into()),
+                SettingStatus::NotApplicable => {
+                    Some("the plugin reported not applicable without a reason".into())
+                }
+                _ => None,
+            });
+        answers[slot] = Some(SettingOutcome {
+            id: r.id,
+            group,
+            status,
+            message,
+            code: r.code,
+        });
+    }
+    let outcomes = answers
+        .into_iter()
+        .zip(settings)
+        .map(|(answer, s)| {
+            answer.unwrap_or_else(|| SettingOutcome {
+                id: s.id.clone(),
+                group: s.group.clone(),
+                status: SettingStatus::Error,
+                message: Some("the plugin returned no result for this setting".into()),
+                code: None,
+            })
+        })
+        .collect();
+    (outcomes, problems)
+}
+
+fn short(s: &str) -> String {
+    crate::host::truncate_message(s.to_string(), 200)
+}
+
+fn to_wit_device(d: &Device) -> wit::Device {
+    wit::Device {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        platform: match d.platform {
+            Platform::WindowsClient => wit::Platform::WindowsClient,
+            Platform::WindowsServer => wit::Platform::WindowsServer,
+            Platform::Linux => wit::Platform::Linux,
+            Platform::Macos => wit::Platform::Macos,
+        },
+        os_version: d.os_version.clone(),
+        domain_controller: d.domain_controller,
+        tags: d.tags.clone(),
+    }
+}
+
+fn to_wit_setting(s: &ResolvedSetting) -> wit::Setting {
+    wit::Setting {
+        id: s.id.clone(),
+        value: match &s.value {
+            SettingValue::Integer(i) => wit::SettingValue::Integer(*i),
+            SettingValue::Boolean(b) => wit::SettingValue::Boolean(*b),
+            SettingValue::Text(t) => wit::SettingValue::Text(t.clone()),
+            SettingValue::TextList(l) => wit::SettingValue::TextList(l.clone()),
+            SettingValue::IntegerList(l) => wit::SettingValue::IntegerList(l.clone()),
+            SettingValue::Secret(secret) => wit::SettingValue::Secret(secret.expose().to_string()),
+        },
+        group: s.group.as_ref().map(|g| wit::GroupPosition {
+            definition_id: g.definition_id.clone(),
+            index: g.index,
+        }),
+        csp_uri: s.csp_uri.clone(),
+    }
+}
