@@ -10,14 +10,14 @@ fn main() {
         .library("rampart-plugin-windows-defender", "plugins/windows-defender")
         .build();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    let mut gen = String::from("/// The first-party plugins: (name, component bytes).\npub const FIRST_PARTY: &[(&str, &[u8])] = &[\n");
+    let mut generated = String::from("/// The first-party plugins: (name, component bytes).\npub const FIRST_PARTY: &[(&str, &[u8])] = &[\n");
     for a in &artifacts {
         let short = a.name.trim_start_matches("rampart-plugin-");
         // Copy into OUT_DIR so the embedded bytes cannot change under a finished build.
         let copy = out.join(format!("{short}.wasm"));
         std::fs::copy(&a.path, &copy).expect("copy plugin into OUT_DIR");
-        writeln!(gen, "    ({short:?}, include_bytes!({:?})),", copy.display().to_string()).unwrap();
+        writeln!(generated, "    ({short:?}, include_bytes!({:?})),", copy.display().to_string()).unwrap();
     }
-    gen.push_str("];\n");
-    std::fs::write(out.join("plugins.rs"), gen).expect("write plugins.rs");
+    generated.push_str("];\n");
+    std::fs::write(out.join("plugins.rs"), generated).expect("write plugins.rs");
 }

@@ -10,11 +10,11 @@ fn main() {
     let artifacts = rampart_guest_build::GuestBuild::new(&workspace)
         .examples("rampart-test-programs", "tests/programs")
         .build();
-    let mut gen = String::new();
+    let mut generated = String::new();
     let mut each = String::new();
     for a in &artifacts {
         writeln!(
-            gen,
+            generated,
             "/// Path of the `{}` test program.\npub const {}: &str = {:?};",
             a.name,
             rampart_guest_build::const_name(&a.name),
@@ -24,10 +24,10 @@ fn main() {
         writeln!(each, "        $mac!({});", a.name).unwrap();
     }
     writeln!(
-        gen,
+        generated,
         "/// Calls `$mac!(name)` for every test program, so a suite can require a test per program.\n#[macro_export]\nmacro_rules! foreach_program {{\n    ($mac:ident) => {{\n{each}    }};\n}}"
     )
     .unwrap();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    std::fs::write(out.join("programs.rs"), gen).expect("write programs.rs");
+    std::fs::write(out.join("programs.rs"), generated).expect("write programs.rs");
 }

@@ -424,7 +424,11 @@ mod graph_json {
             }
         }
 
-        fn definition(&self, value: &Value, path: &JsonPath<'_>) -> Result<Definition, CatalogError> {
+        fn definition(
+            &self,
+            value: &Value,
+            path: &JsonPath<'_>,
+        ) -> Result<Definition, CatalogError> {
             let object = value
                 .as_object()
                 .ok_or_else(|| self.wrong_type(path, "definition", "an object", value))?;
@@ -482,7 +486,12 @@ mod graph_json {
                         None | Some(Value::Null) => false,
                         Some(Value::Bool(flag)) => *flag,
                         Some(other) => {
-                            return Err(self.wrong_type(&value_path, "isSecret", "a boolean", other));
+                            return Err(self.wrong_type(
+                                &value_path,
+                                "isSecret",
+                                "a boolean",
+                                other,
+                            ));
                         }
                     };
                 }
@@ -680,13 +689,12 @@ mod compact {
         let mut catalog = Catalog::new();
         for (block_index, block) in file.block.iter().enumerate() {
             for (index, entry) in block.settings.iter().enumerate() {
-                let definition = expand_entry(block, entry).map_err(|problem| {
-                    CatalogError::Invalid {
+                let definition =
+                    expand_entry(block, entry).map_err(|problem| CatalogError::Invalid {
                         origin: origin.to_owned(),
                         path: format!("block[{block_index}].settings[{index}] ('{}')", entry.id),
                         problem,
-                    }
-                })?;
+                    })?;
                 catalog.insert_new(origin, definition)?;
             }
         }
@@ -748,7 +756,8 @@ mod compact {
                 format!("{}{csp}", block.csp_prefix)
             }
         });
-        let technologies = split_flags(entry.technologies.as_deref().unwrap_or(&block.technologies));
+        let technologies =
+            split_flags(entry.technologies.as_deref().unwrap_or(&block.technologies));
 
         Ok(Definition {
             id,
@@ -822,12 +831,9 @@ mod compact {
     fn is_guid(text: &str) -> bool {
         let groups: Vec<&str> = text.split('-').collect();
         groups.len() == 5
-            && groups
-                .iter()
-                .zip([8, 4, 4, 4, 12])
-                .all(|(group, len)| {
-                    group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit())
-                })
+            && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
+                group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit())
+            })
     }
 }
 
@@ -895,9 +901,9 @@ mod tests {
             .get(&format!("{group}_useadvancedprotectionagainstransomware"))
             .expect("present");
         assert_eq!(
-            ransomware
-                .options
-                .get(&format!("{group}_useadvancedprotectionagainstransomware_warn")),
+            ransomware.options.get(&format!(
+                "{group}_useadvancedprotectionagainstransomware_warn"
+            )),
             Some(&OptionValue::Text(
                 "c1db55ab-c21a-4637-bb3f-a12568109d35=6".into()
             ))
@@ -906,7 +912,10 @@ mod tests {
             .iter()
             .filter(|d| d.id.ends_with("_perruleexclusions"))
             .count();
-        assert_eq!(exclusions, 18, "every rule but WMI persistence has per-rule exclusions");
+        assert_eq!(
+            exclusions, 18,
+            "every rule but WMI persistence has per-rule exclusions"
+        );
     }
 
     #[test]
@@ -941,7 +950,10 @@ mod tests {
             settings = [ { id = "a", kind = "text" }, { id = "a", kind = "text" } ]
         "#;
         let error = Catalog::from_compact_toml(text, "t.toml").expect_err("duplicate");
-        assert_eq!(error.to_string(), "catalog 't.toml': duplicate definition id 'a'");
+        assert_eq!(
+            error.to_string(),
+            "catalog 't.toml': duplicate definition id 'a'"
+        );
     }
 
     #[test]
@@ -956,7 +968,10 @@ mod tests {
         let definition = catalog.get("x").expect("present");
         assert_eq!(definition.csp_uri.as_deref(), Some("./Vendor/MSFT/X/Y"));
         assert_eq!(definition.technologies, ["mdm", "microsoftSense"]);
-        assert_eq!(definition.options.get("x_1"), Some(&OptionValue::Integer(1)));
+        assert_eq!(
+            definition.options.get("x_1"),
+            Some(&OptionValue::Integer(1))
+        );
     }
 
     #[test]

@@ -283,6 +283,9 @@ mod tests {
     fn the_example_device_survives_a_toml_round_trip() {
         let device = Device::example_windows_client();
         let text = toml::to_string(&device).expect("serializable");
-        assert_eq!(parse_device_toml(&text, "example.toml").expect("valid"), device);
+        assert_eq!(
+            parse_device_toml(&text, "example.toml").expect("valid"),
+            device
+        );
     }
 }

@@ -409,7 +409,12 @@ impl Parser<'_> {
         }
     }
 
-    fn wrong_type(&self, path: &JsonPath<'_>, expected: &'static str, found: &Value) -> PolicyError {
+    fn wrong_type(
+        &self,
+        path: &JsonPath<'_>,
+        expected: &'static str,
+        found: &Value,
+    ) -> PolicyError {
         self.invalid(
             path,
             ParseProblem::WrongType {
@@ -640,10 +645,12 @@ impl Parser<'_> {
             // ignores assignment filters for devices managed by Defender for Endpoint.
             let target = match graph_type_name(odata_type) {
                 "groupAssignmentTarget" => AssignmentTarget::Group(
-                    self.required_id(target, "groupId", &target_path)?.to_owned(),
+                    self.required_id(target, "groupId", &target_path)?
+                        .to_owned(),
                 ),
                 "exclusionGroupAssignmentTarget" => AssignmentTarget::ExclusionGroup(
-                    self.required_id(target, "groupId", &target_path)?.to_owned(),
+                    self.required_id(target, "groupId", &target_path)?
+                        .to_owned(),
                 ),
                 "allDevicesAssignmentTarget" => AssignmentTarget::AllDevices,
                 "allLicensedUsersAssignmentTarget" => AssignmentTarget::AllLicensedUsers,
@@ -757,12 +764,11 @@ impl Parser<'_> {
         let value_path = path.key("value");
         match graph_type_name(odata_type) {
             "deviceManagementConfigurationIntegerSettingValue" => match value {
-                Value::Number(number) => number
-                    .as_i64()
-                    .map(SimpleValue::Integer)
-                    .ok_or_else(|| {
+                Value::Number(number) => {
+                    number.as_i64().map(SimpleValue::Integer).ok_or_else(|| {
                         self.invalid(&value_path, ParseProblem::NotAnInteger(number.to_string()))
-                    }),
+                    })
+                }
                 other => Err(self.wrong_type(&value_path, "an integer", other)),
             },
             "deviceManagementConfigurationStringSettingValue"

@@ -49,8 +49,8 @@ pub use applicability::NotApplicable;
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Definition, DefinitionKind, OptionValue};
 pub use device::{Device, DeviceError, Platform};
 pub use graph::{
-    Assignment, AssignmentTarget, ChoiceItem, ParseProblem, PolicyDocument, PolicyError, Secret, SettingInstance,
-    SimpleValue, TemplateReference, load_policy_file, parse_policy,
+    Assignment, AssignmentTarget, ChoiceItem, ParseProblem, PolicyDocument, PolicyError, Secret,
+    SettingInstance, SimpleValue, TemplateReference, load_policy_file, parse_policy,
 };
 pub use settings::{
     GroupPosition, ProblemKind, ResolvedSetting, SettingProblem, SettingValue, flatten,

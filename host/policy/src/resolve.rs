@@ -61,11 +61,17 @@ pub enum Disposition {
 type Key = (String, Option<GroupPosition>);
 
 /// Resolves `documents` for `device`.
-pub fn resolve(documents: &[PolicyDocument], device: &Device, catalog: &Catalog) -> Vec<ResolvedPolicy> {
+pub fn resolve(
+    documents: &[PolicyDocument],
+    device: &Device,
+    catalog: &Catalog,
+) -> Vec<ResolvedPolicy> {
     let mut policies: Vec<ResolvedPolicy> = documents
         .iter()
         .map(|doc| {
-            let not_applicable = applicability::check(doc, device).err().map(|na| na.to_string());
+            let not_applicable = applicability::check(doc, device)
+                .err()
+                .map(|na| na.to_string());
             let entries = flatten(doc, catalog)
                 .into_iter()
                 .map(|outcome| match (outcome, &not_applicable) {
@@ -82,7 +88,17 @@ pub fn resolve(documents: &[PolicyDocument], device: &Device, catalog: &Catalog)
                             message: reason.clone(),
                         },
                     },
-                    (Err(problem), _) => Entry {
+                    // A policy that does not apply is not-applicable as a whole, including
+                    // settings that would not have resolved anyway.
+                    (Err(problem), Some(reason)) => Entry {
+                        id: problem.id,
+                        group: problem.group,
+                        disposition: Disposition::Withheld {
+                            status: SettingStatus::NotApplicable,
+                            message: reason.clone(),
+                        },
+                    },
+                    (Err(problem), None) => Entry {
                         disposition: Disposition::Withheld {
                             status: SettingStatus::Error,
                             message: problem.kind.to_string(),
@@ -112,7 +128,9 @@ fn withhold_conflicts(policies: &mut [ResolvedPolicy]) {
     for (p, policy) in policies.iter().enumerate() {
         for (e, entry) in policy.entries.iter().enumerate() {
             if let Disposition::Enforce(s) = &entry.disposition {
-                seen.entry((s.id.clone(), s.group.clone())).or_default().push((p, e));
+                seen.entry((s.id.clone(), s.group.clone()))
+                    .or_default()
+                    .push((p, e));
             }
         }
     }

@@ -244,10 +244,7 @@ impl Flattener<'_> {
 
     /// The definition for `id`, checked against the instance's kind.
     fn definition(&self, id: &str, kind: DefinitionKind) -> Result<&Definition, ProblemKind> {
-        let definition = self
-            .catalog
-            .get(id)
-            .ok_or(ProblemKind::UnknownDefinition)?;
+        let definition = self.catalog.get(id).ok_or(ProblemKind::UnknownDefinition)?;
         // A definition of a type this crate does not know cannot be checked; trust the policy.
         if definition.kind != kind && definition.kind != DefinitionKind::Unknown {
             return Err(ProblemKind::KindMismatch {
@@ -287,7 +284,10 @@ impl Flattener<'_> {
     }
 }
 
-fn option_value<'d>(definition: &'d Definition, item_id: &str) -> Result<&'d OptionValue, ProblemKind> {
+fn option_value<'d>(
+    definition: &'d Definition,
+    item_id: &str,
+) -> Result<&'d OptionValue, ProblemKind> {
     definition
         .options
         .get(item_id)
@@ -436,8 +436,12 @@ mod tests {
     fn catalog() -> Catalog {
         let mut catalog = Catalog::new();
         let mut level = definition("level", DefinitionKind::Choice);
-        level.options.insert("level_low".into(), OptionValue::Integer(2));
-        level.options.insert("level_high".into(), OptionValue::Integer(6));
+        level
+            .options
+            .insert("level_low".into(), OptionValue::Integer(2));
+        level
+            .options
+            .insert("level_high".into(), OptionValue::Integer(6));
         catalog.insert(level);
         let mut timeout = definition("timeout", DefinitionKind::Simple);
         timeout.range = Some((0, 50));
@@ -448,8 +452,12 @@ mod tests {
         catalog.insert(token);
         catalog.insert(definition("paths", DefinitionKind::SimpleCollection));
         let mut kinds = definition("kinds", DefinitionKind::ChoiceCollection);
-        kinds.options.insert("kinds_a".into(), OptionValue::Integer(1));
-        kinds.options.insert("kinds_b".into(), OptionValue::Integer(4));
+        kinds
+            .options
+            .insert("kinds_a".into(), OptionValue::Integer(1));
+        kinds
+            .options
+            .insert("kinds_b".into(), OptionValue::Integer(4));
         catalog.insert(kinds);
         catalog.insert(definition("rules", DefinitionKind::GroupCollection));
         catalog
@@ -472,7 +480,10 @@ mod tests {
 
     #[test]
     fn choice_values_come_from_the_catalog_not_the_item_id() {
-        let out = flatten(&doc(vec![choice("level", "level_high", vec![])]), &catalog());
+        let out = flatten(
+            &doc(vec![choice("level", "level_high", vec![])]),
+            &catalog(),
+        );
         assert_eq!(
             out,
             [Ok(ResolvedSetting {
@@ -489,7 +500,11 @@ mod tests {
         let out = flatten(
             &doc(vec![
                 simple("timeout", SimpleValue::Integer(51)),
-                choice("level", "level_7", vec![simple("timeout", SimpleValue::Integer(5))]),
+                choice(
+                    "level",
+                    "level_7",
+                    vec![simple("timeout", SimpleValue::Integer(5))],
+                ),
                 simple("nowhere", SimpleValue::Integer(1)),
                 simple("timeout", SimpleValue::String("5".into())),
             ]),
@@ -497,16 +512,30 @@ mod tests {
         );
         let kinds: Vec<_> = out
             .iter()
-            .map(|result| result.as_ref().map_err(|p| p.kind.clone()).map(|s| s.value.clone()))
+            .map(|result| {
+                result
+                    .as_ref()
+                    .map_err(|p| p.kind.clone())
+                    .map(|s| s.value.clone())
+            })
             .collect();
         assert_eq!(
             kinds,
             [
-                Err(ProblemKind::OutOfRange { value: 51, min: 0, max: 50 }),
-                Err(ProblemKind::UnknownOption { item_id: "level_7".into() }),
+                Err(ProblemKind::OutOfRange {
+                    value: 51,
+                    min: 0,
+                    max: 50
+                }),
+                Err(ProblemKind::UnknownOption {
+                    item_id: "level_7".into()
+                }),
                 Ok(SettingValue::Integer(5)),
                 Err(ProblemKind::UnknownDefinition),
-                Err(ProblemKind::KindMismatch { expected: "an integer", found: "a string" }),
+                Err(ProblemKind::KindMismatch {
+                    expected: "an integer",
+                    found: "a string"
+                }),
             ]
         );
     }
@@ -525,7 +554,13 @@ mod tests {
         );
         let positions: Vec<_> = out
             .iter()
-            .map(|r| r.as_ref().expect("resolves").group.as_ref().map(|g| g.index))
+            .map(|r| {
+                r.as_ref()
+                    .expect("resolves")
+                    .group
+                    .as_ref()
+                    .map(|g| g.index)
+            })
             .collect();
         assert_eq!(positions, [Some(0), Some(1)]);
     }
@@ -548,7 +583,10 @@ mod tests {
             ]),
             &catalog(),
         );
-        let values: Vec<_> = out.into_iter().map(|r| r.expect("resolves").value).collect();
+        let values: Vec<_> = out
+            .into_iter()
+            .map(|r| r.expect("resolves").value)
+            .collect();
         assert_eq!(
             values,
             [

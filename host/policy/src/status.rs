@@ -179,7 +179,10 @@ mod tests {
         for (code, status) in ALL.into_iter().enumerate() {
             let code = u8::try_from(code).expect("small");
             assert_eq!(status.compliance_status_code(), code);
-            assert_eq!(SettingStatus::from_compliance_status_code(code), Some(status));
+            assert_eq!(
+                SettingStatus::from_compliance_status_code(code),
+                Some(status)
+            );
         }
         assert_eq!(SettingStatus::from_compliance_status_code(8), None);
     }
@@ -202,11 +205,20 @@ mod tests {
     fn aggregate_applies_the_rules_in_order() {
         assert_eq!(aggregate([Compliant, Error, Conflict]), PolicyStatus::Error);
         assert_eq!(aggregate([Compliant, NonCompliant]), PolicyStatus::Error);
-        assert_eq!(aggregate([Conflict, Unknown, Compliant]), PolicyStatus::Conflict);
-        assert_eq!(aggregate([NotApplicable, NotAssigned]), PolicyStatus::NotApplicable);
+        assert_eq!(
+            aggregate([Conflict, Unknown, Compliant]),
+            PolicyStatus::Conflict
+        );
+        assert_eq!(
+            aggregate([NotApplicable, NotAssigned]),
+            PolicyStatus::NotApplicable
+        );
         assert_eq!(aggregate([]), PolicyStatus::NotApplicable);
         assert_eq!(aggregate([Unknown, Compliant]), PolicyStatus::Pending);
         assert_eq!(aggregate([Unknown, NotApplicable]), PolicyStatus::Pending);
-        assert_eq!(aggregate([Compliant, Remediated, NotApplicable]), PolicyStatus::Succeeded);
+        assert_eq!(
+            aggregate([Compliant, Remediated, NotApplicable]),
+            PolicyStatus::Succeeded
+        );
     }
 }

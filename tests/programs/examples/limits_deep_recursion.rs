@@ -4,19 +4,20 @@ use rampart_sdk::{Device, Plugin, Setting, SettingResult};
 
 struct Deep;
 
-fn descend(depth: u64, pad: [u64; 16]) -> u64 {
-    let next = std::hint::black_box(pad);
-    // The condition is never true at run time; it keeps the compiler from seeing (and warning
-    // about) unconditional recursion.
-    if std::hint::black_box(depth) == u64::MAX {
+/// Scalars only, so every frame lives on the wasm stack (the host's stack limit) rather than in
+/// Rust's shadow stack in linear memory; two operations after the call keep LLVM from turning
+/// the recursion into a loop.
+#[inline(never)]
+fn descend(depth: u64) -> u64 {
+    if depth == u64::MAX {
         return 0;
     }
-    descend(depth + 1, next) + next[0]
+    descend(depth + 1).wrapping_mul(3) ^ depth
 }
 
 impl Plugin for Deep {
     fn apply(_device: Device, settings: Vec<Setting>) -> Vec<SettingResult> {
-        let _ = std::hint::black_box(descend(0, [1; 16]));
+        let _ = std::hint::black_box(descend(std::hint::black_box(0)));
         settings.iter().map(Setting::compliant).collect()
     }
 }

@@ -21,7 +21,11 @@ fn toml_and_json_files_load() {
     let device = load_device_file(&toml_path).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(device.platform, Platform::WindowsServer);
     assert!(device.domain_controller);
-    assert_eq!(device.channels, ["microsoftSense"], "channels default to MDE");
+    assert_eq!(
+        device.channels,
+        ["microsoftSense"],
+        "channels default to MDE"
+    );
     assert!(device.tags.is_empty());
 
     let json_path = dir.path().join("dc-01.json");
@@ -30,7 +34,10 @@ fn toml_and_json_files_load() {
         serde_json::to_vec(&device).expect("serializable"),
     )
     .expect("writable");
-    assert_eq!(load_device_file(&json_path).unwrap_or_else(|e| panic!("{e}")), device);
+    assert_eq!(
+        load_device_file(&json_path).unwrap_or_else(|e| panic!("{e}")),
+        device
+    );
 }
 
 #[test]

@@ -108,7 +108,10 @@ fn file_errors_name_the_file() {
     assert!(matches!(error, PolicyError::Io { .. }));
     let message = error.to_string();
     assert!(
-        message.starts_with(&format!("policy '{}': cannot read file: ", missing.display())),
+        message.starts_with(&format!(
+            "policy '{}': cannot read file: ",
+            missing.display()
+        )),
         "{message}"
     );
 }

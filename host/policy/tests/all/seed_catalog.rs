@@ -22,10 +22,18 @@ fn embedded_catalog_agrees_with_shared_seed() {
         assert_eq!(ours.kind, theirs.kind, "{}: kind", ours.id);
         assert_eq!(ours.options, theirs.options, "{}: options", ours.id);
         assert_eq!(ours.range, theirs.range, "{}: range", ours.id);
-        assert_eq!(ours.max_length, theirs.max_length, "{}: max length", ours.id);
+        assert_eq!(
+            ours.max_length, theirs.max_length,
+            "{}: max length",
+            ours.id
+        );
         assert_eq!(ours.secret, theirs.secret, "{}: secret", ours.id);
         assert_eq!(ours.csp_uri, theirs.csp_uri, "{}: CSP URI", ours.id);
-        assert_eq!(ours.technologies, theirs.technologies, "{}: technologies", ours.id);
+        assert_eq!(
+            ours.technologies, theirs.technologies,
+            "{}: technologies",
+            ours.id
+        );
     }
     assert!(compared > 0, "no definition in common with the seed");
 }
@@ -33,7 +41,8 @@ fn embedded_catalog_agrees_with_shared_seed() {
 #[test]
 fn embedded_catalog_covers_the_whole_seed() {
     let embedded = Catalog::embedded();
-    let missing: Vec<&str> = seed()
+    let seed = seed();
+    let missing: Vec<&str> = seed
         .iter()
         .filter(|definition| embedded.get(&definition.id).is_none())
         .map(|definition| definition.id.as_str())

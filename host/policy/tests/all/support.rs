@@ -25,7 +25,11 @@ pub(crate) fn shared_data() -> PathBuf {
 /// The path of one Intune export.
 pub(crate) fn export_path(name: &str) -> PathBuf {
     let path = shared_data().join("intune-exports").join(name);
-    assert!(path.is_file(), "shared export {} is missing", path.display());
+    assert!(
+        path.is_file(),
+        "shared export {} is missing",
+        path.display()
+    );
     path
 }
 
@@ -40,7 +44,10 @@ pub(crate) fn all_exports() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
         .map(|entry| entry.expect("readable directory entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "json"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
         .collect();
     files.sort();
     files

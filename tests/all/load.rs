@@ -1,0 +1,46 @@
+//! Loading plugins: what is refused before any plugin code runs.
+
+use rampart_runtime::manifest::ManifestError;
+use rampart_runtime::{LoadFailure, Plugin};
+use rampart_tests::{engine, permissive_ceiling};
+
+fn load(bytes: &[u8]) -> rampart_runtime::LoadError {
+    Plugin::load(&engine(), "test.wasm", bytes, &permissive_ceiling()).unwrap_err()
+}
+
+#[test]
+fn garbage_and_truncated_files_are_refused_with_the_file_named() {
+    let err = load(b"definitely not wasm");
+    assert!(err.to_string().starts_with("plugin 'test.wasm': "), "{err}");
+    assert!(matches!(err.reason, LoadFailure::Manifest(ManifestError::NotWasm(_))), "{err:?}");
+
+    let good = rampart_plugin_artifacts::get("windows-defender").unwrap();
+    let truncated = &good[..good.len() / 2];
+    let err = load(truncated);
+    assert!(matches!(err.reason, LoadFailure::Manifest(_) | LoadFailure::Compile(_)), "{err:?}");
+}
+
+#[test]
+fn a_component_without_a_manifest_is_not_a_plugin() {
+    // The smallest valid component: no sections, no exports.
+    let empty_component = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    let err = load(&empty_component);
+    assert_eq!(err.reason, LoadFailure::Manifest(ManifestError::Missing));
+    assert!(err.to_string().contains("not a rampart plugin"), "{err}");
+}
+
+#[test]
+fn the_first_party_plugin_declares_what_it_needs() {
+    let plugin = Plugin::load(
+        &engine(),
+        "embedded:windows-defender",
+        rampart_plugin_artifacts::get("windows-defender").unwrap(),
+        &permissive_ceiling(),
+    )
+    .unwrap();
+    assert_eq!(plugin.name(), "windows-defender");
+    assert_eq!(plugin.contract_version(), rampart_runtime::CONTRACT_VERSION);
+    assert!(plugin.digest().starts_with("sha256:") && plugin.digest().len() == 7 + 64);
+    assert!(plugin.manifest().claims("device_vendor_msft_policy_config_defender_puaprotection"));
+    assert!(!plugin.manifest().claims("device_vendor_msft_policy_config_defender_excludedpaths"));
+}

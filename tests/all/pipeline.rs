@@ -1,0 +1,55 @@
+//! Real Intune exports (`../shared/data/intune-exports`) through parse → resolve → enforce.
+
+use rampart_policy::catalog::Catalog;
+use rampart_policy::graph::load_policy_file;
+use rampart_policy::resolve::resolve;
+use rampart_policy::status::{PolicyStatus, SettingStatus};
+use rampart_runtime::{Enforcer, PluginSet, RunLimits};
+use rampart_tests::{backends, permissive_ceiling, shared_data, windows_client, windows_defender};
+
+#[test]
+fn the_real_av_and_asr_exports_enforce_what_the_plugin_covers_and_report_the_rest() {
+    let dir = shared_data().join("intune-exports");
+    let docs = vec![
+        load_policy_file(&dir.join("win-es-antivirus-av-configuration.oib-v3.3.json")).unwrap(),
+        load_policy_file(&dir.join("win-es-asr-rules-l2.oib-v3.7.json")).unwrap(),
+        load_policy_file(&dir.join("macos-sc-defender-antivirus-configuration.oib-v1.0.json")).unwrap(),
+    ];
+    let device = windows_client();
+    let resolved = resolve(&docs, &device, &Catalog::embedded());
+    let mut plugins = PluginSet::new();
+    plugins.insert(std::sync::Arc::new(windows_defender(&permissive_ceiling())));
+    let (_, caps) = backends(true);
+    let report = Enforcer::new(plugins, caps, RunLimits::default()).enforce(&device, &resolved);
+
+    let av = &report.policies[0];
+    let by_id = |id: &str| {
+        av.settings
+            .iter()
+            .find(|s| s.id == format!("device_vendor_msft_policy_config_defender_{id}"))
+            .unwrap_or_else(|| panic!("{id} missing from the report"))
+    };
+    // Settings the plugin enforces come back enforced ...
+    for id in ["allowrealtimemonitoring", "allowbehaviormonitoring", "cloudblocklevel", "puaprotection"] {
+        assert_eq!(by_id(id).status, SettingStatus::Remediated, "{id}: {:?}", by_id(id));
+        assert_eq!(by_id(id).plugin.as_deref(), Some("windows-defender"));
+    }
+    // ... and the ones no plugin enforces yet are reported, not dropped.
+    let unclaimed = by_id("allowarchivescanning");
+    assert_eq!(unclaimed.status, SettingStatus::Error);
+    assert!(unclaimed.message.as_deref().unwrap().contains("no plugin enforces"), "{unclaimed:?}");
+    assert_eq!(av.status, PolicyStatus::Error);
+
+    // The ASR export's 18 rules all land.
+    let asr = &report.policies[1];
+    let rules: Vec<_> = asr.settings.iter().filter(|s| !s.id.ends_with("_perruleexclusions")).collect();
+    assert!(rules.len() >= 18, "{}", rules.len());
+    let remediated = rules.iter().filter(|s| s.status == SettingStatus::Remediated).count();
+    assert_eq!(remediated, 18, "{rules:#?}");
+
+    // The macOS (MDM-channel) policy does not apply to a Windows device.
+    let mac = &report.policies[2];
+    assert_eq!(mac.status, PolicyStatus::NotApplicable);
+    assert!(mac.message.is_some());
+    assert!(mac.settings.iter().all(|s| s.status == SettingStatus::NotApplicable));
+}

@@ -1,0 +1,221 @@
+//! One test per guest program in `tests/programs/examples`, named after it. A program without a
+//! test here fails to compile (`foreach_program!` below).
+
+use rampart_backends::registry::{RegValue, RegistryBackend, RegistryPath};
+use rampart_policy::settings::SettingValue;
+use rampart_policy::status::SettingStatus;
+use rampart_runtime::{Capabilities, LoadFailure, RunError, RunLimits};
+use rampart_tests::{backends, load_program, setting, windows_client};
+use rampart_test_artifacts::*;
+
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[allow(unused_imports, reason = "the import is the compile-time check")]
+        use self::$name as _;
+    };
+}
+rampart_test_artifacts::foreach_program!(assert_test_exists);
+
+fn two_settings() -> Vec<rampart_policy::settings::ResolvedSetting> {
+    vec![
+        setting("test_a", SettingValue::Integer(1)),
+        setting("test_b", SettingValue::Integer(2)),
+    ]
+}
+
+/// After any failure the same plugin version must serve the next run: the failed store is
+/// dropped and nothing of it is reused.
+fn assert_serves_next_run(plugin: &rampart_runtime::Plugin, limits: &RunLimits) {
+    let probe = load_program(CAPS_REGISTRY_PROBE).unwrap();
+    let (_, caps) = backends(false);
+    let ok = probe
+        .run(
+            &windows_client(),
+            &[setting("test_ok", SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test".into()))],
+            &caps,
+            limits,
+        )
+        .expect("a healthy plugin runs after a failed one");
+    assert_eq!(ok.outcomes[0].status, SettingStatus::Remediated);
+    // And the failing plugin itself can be run again (and fails the same typed way).
+    assert!(plugin.run(&windows_client(), &two_settings(), &Capabilities::none(), limits).is_err());
+}
+
+#[test]
+fn limits_spin() {
+    let plugin = load_program(LIMITS_SPIN).unwrap();
+    let limits = RunLimits {
+        deadline: std::time::Duration::from_millis(200),
+        ..RunLimits::default()
+    };
+    let err = plugin
+        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .unwrap_err();
+    assert!(matches!(err, RunError::Timeout { ref plugin, deadline } if plugin == "limits-spin" && deadline == limits.deadline), "{err:?}");
+    assert_serves_next_run(&plugin, &limits);
+}
+
+#[test]
+fn limits_memory_bomb() {
+    let plugin = load_program(LIMITS_MEMORY_BOMB).unwrap();
+    let limits = RunLimits {
+        memory: 16 << 20,
+        ..RunLimits::default()
+    };
+    let err = plugin
+        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RunError::MemoryLimit {
+            plugin: "limits-memory-bomb".into(),
+            limit: 16 << 20
+        }
+    );
+    assert_serves_next_run(&plugin, &limits);
+}
+
+#[test]
+fn limits_call_flood() {
+    let plugin = load_program(LIMITS_CALL_FLOOD).unwrap();
+    let limits = RunLimits {
+        max_host_calls: 5_000,
+        ..RunLimits::default()
+    };
+    let err = plugin
+        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RunError::HostCallLimit {
+            plugin: "limits-call-flood".into(),
+            limit: 5_000
+        }
+    );
+    assert_serves_next_run(&plugin, &limits);
+}
+
+#[test]
+fn limits_deep_recursion() {
+    let plugin = load_program(LIMITS_DEEP_RECURSION).unwrap();
+    let limits = RunLimits::default();
+    let err = plugin
+        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RunError::StackOverflow {
+            plugin: "limits-deep-recursion".into()
+        }
+    );
+    assert_serves_next_run(&plugin, &limits);
+}
+
+#[test]
+fn trap_panic() {
+    let plugin = load_program(TRAP_PANIC).unwrap();
+    let limits = RunLimits::default();
+    let err = plugin
+        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .unwrap_err();
+    match &err {
+        RunError::Trap { plugin, message } => {
+            assert_eq!(plugin, "trap-panic");
+            assert!(message.contains("deliberate panic from trap_panic"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_serves_next_run(&plugin, &limits);
+}
+
+#[test]
+fn caps_registry_probe() {
+    let plugin = load_program(CAPS_REGISTRY_PROBE).unwrap();
+    let (registry, caps) = backends(false);
+    // Seed one value outside the grant to prove it is not touched.
+    let outside = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Escape").unwrap();
+    registry.set_value(&outside, "Probe", RegValue::Dword(7)).unwrap();
+    let before = registry.export_reg();
+
+    let probes: &[(&str, Option<&str>)] = &[
+        // (key, expected error fragment; None = allowed)
+        (r"HKLM\SOFTWARE\Policies\Rampart Test", None),
+        (r"hkey_local_machine\software\POLICIES\rampart test\Sub\Deeper", None),
+        (r"HKLM\SOFTWARE\Policies\Rampart Escape", Some("access denied")),
+        (r"HKLM\SOFTWARE\Policies\Rampart TestX", Some("access denied")),
+        (r"HKLM\SOFTWARE\Policies\Rampart Test\..\Rampart Escape", Some("invalid argument")),
+        (r"HKLM\SOFTWARE\Policies\Rampart Test\.\X", Some("invalid argument")),
+        (r"HKLM\SOFTWARE\Policies\Rampart Test\\X", Some("invalid argument")),
+        (r"HKLM\SOFTWARE\Policies\Rampart Test ", Some("invalid argument")),
+        (r"HKLM\SOFTWARE\Policies\Rampart Test.", Some("invalid argument")),
+        ("HKLM\\SOFTWARE\\Policies\\Rampart Test\u{0}\\X", Some("invalid argument")),
+        (r"\\?\HKLM\SOFTWARE\Policies\Rampart Test", Some("invalid argument")),
+        (r"HKLM/SOFTWARE/Policies/Rampart Test", Some("invalid argument")),
+        (r"HKCU\SOFTWARE\Policies\Rampart Test", Some("access denied")),
+        (r"HKLM\SOFTWARE\Policies\Rampart ReadOnly\X", Some("read-only grant")),
+    ];
+    let settings: Vec<_> = probes
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| setting(&format!("test_{i}"), SettingValue::Text((*key).into())))
+        .collect();
+    let out = plugin
+        .run(&windows_client(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    for ((key, expected), outcome) in probes.iter().zip(&out.outcomes) {
+        match expected {
+            None => assert_eq!(outcome.status, SettingStatus::Remediated, "{key}: {outcome:?}"),
+            Some(fragment) => {
+                assert_eq!(outcome.status, SettingStatus::Error, "{key}");
+                let message = outcome.message.as_deref().unwrap_or_default();
+                assert!(message.contains(fragment), "{key}: {message}");
+            }
+        }
+    }
+    // Only the two allowed writes happened; everything else is byte-identical.
+    let granted = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Test").unwrap();
+    assert_eq!(registry.get_value(&granted, "probe").unwrap(), Some(RegValue::Dword(1)));
+    registry.delete_key(&granted).unwrap();
+    assert_eq!(registry.export_reg(), before);
+}
+
+#[test]
+fn caps_forbidden_socket() {
+    let err = load_program(CAPS_FORBIDDEN_SOCKET).unwrap_err();
+    match &err.reason {
+        LoadFailure::ForbiddenImport { import, .. } => assert!(import.starts_with("wasi:sockets/"), "{import}"),
+        other => panic!("expected a forbidden import, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains("imports 'wasi:sockets/"), "{message}");
+    assert!(message.contains("not allowed"), "{message}");
+}
+
+#[test]
+fn caps_forbidden_filesystem() {
+    let err = load_program(CAPS_FORBIDDEN_FILESYSTEM).unwrap_err();
+    match &err.reason {
+        LoadFailure::ForbiddenImport { import, .. } => assert!(import.starts_with("wasi:filesystem/"), "{import}"),
+        other => panic!("expected a forbidden import, got {other:?}"),
+    }
+}
+
+#[test]
+fn results_misbehave() {
+    let plugin = load_program(RESULTS_MISBEHAVE).unwrap();
+    let settings = vec![
+        setting("test_first", SettingValue::Integer(1)),
+        setting("test_middle", SettingValue::Integer(2)),
+        setting("test_last", SettingValue::Integer(3)),
+    ];
+    let out = plugin
+        .run(&windows_client(), &settings, &Capabilities::none(), &RunLimits::default())
+        .unwrap();
+    let statuses: Vec<_> = out.outcomes.iter().map(|o| o.status).collect();
+    // The first answer counts, the duplicate is ignored, the missing one becomes an error.
+    assert_eq!(statuses, [SettingStatus::Compliant, SettingStatus::Compliant, SettingStatus::Error]);
+    assert!(out.outcomes[2].message.as_deref().unwrap().contains("no result"));
+    assert_eq!(out.protocol_errors.len(), 2, "{:?}", out.protocol_errors);
+    assert!(out.protocol_errors.iter().any(|p| p.contains("duplicate")));
+    assert!(out.protocol_errors.iter().any(|p| p.contains("not given: 'test_not_given'")));
+}
