@@ -29,7 +29,9 @@ pub fn shared_data() -> std::path::PathBuf {
 /// One engine per test process; compiling is what costs, the engine itself is cheap to share.
 pub fn engine() -> Engine {
     static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new().expect("engine")).clone()
+    ENGINE
+        .get_or_init(|| Engine::new().expect("engine"))
+        .clone()
 }
 
 /// A ceiling that allows anything a test plugin asks for under `HKLM` and all of Defender.
@@ -89,8 +91,9 @@ pub fn setting(id: &str, value: SettingValue) -> ResolvedSetting {
 /// A fresh emulated registry and a simulated Defender over it.
 pub fn backends(tamper_protection: bool) -> (Arc<EmulatedRegistry>, Capabilities) {
     let registry = Arc::new(EmulatedRegistry::new());
-    let defender =
-        Arc::new(SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection));
+    let defender = Arc::new(
+        SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection),
+    );
     let caps = Capabilities::none()
         .with_registry(registry.clone())
         .with_defender(defender);

@@ -30,7 +30,9 @@ pub fn write(root: &str, path: &str, contents: &[u8]) -> Result<(), CapabilityEr
 pub fn ensure(root: &str, path: &str, contents: &[u8]) -> Result<bool, CapabilityError> {
     match raw::read(root, path) {
         Ok(current) if current == contents => Ok(false),
-        Ok(_) | Err(CapabilityError::NotFound(_)) => raw::write(root, path, contents).map(|()| true),
+        Ok(_) | Err(CapabilityError::NotFound(_)) => {
+            raw::write(root, path, contents).map(|()| true)
+        }
         Err(e) => Err(e),
     }
 }

@@ -53,7 +53,7 @@ extern crate self as rampart_sdk;
 /// The bindings generated from `wit/plugin.wit`, once, for every plugin. Plugin authors use the
 /// re-exports and wrappers in this crate instead.
 #[doc(hidden)]
-#[allow(missing_docs, reason = "generated code")]
+#[allow(missing_docs, clippy::too_many_arguments, reason = "generated code")]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
@@ -78,7 +78,7 @@ mod settings;
 pub use bindings::rampart::plugin::types::{
     CapabilityError, Device, GroupPosition, Platform, Setting, SettingStatus, SettingValue,
 };
-pub use bindings::{SettingResult, __export_plugin_world};
+pub use bindings::{__export_plugin_world, SettingResult};
 
 /// The version of the WIT contract (`rampart:plugin`) this SDK builds plugins against.
 ///

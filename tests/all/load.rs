@@ -12,12 +12,21 @@ fn load(bytes: &[u8]) -> rampart_runtime::LoadError {
 fn garbage_and_truncated_files_are_refused_with_the_file_named() {
     let err = load(b"definitely not wasm");
     assert!(err.to_string().starts_with("plugin 'test.wasm': "), "{err}");
-    assert!(matches!(err.reason, LoadFailure::Manifest(ManifestError::NotWasm(_))), "{err:?}");
+    assert!(
+        matches!(err.reason, LoadFailure::Manifest(ManifestError::NotWasm(_))),
+        "{err:?}"
+    );
 
     let good = rampart_plugin_artifacts::get("windows-defender").unwrap();
     let truncated = &good[..good.len() / 2];
     let err = load(truncated);
-    assert!(matches!(err.reason, LoadFailure::Manifest(_) | LoadFailure::Compile(_)), "{err:?}");
+    assert!(
+        matches!(
+            err.reason,
+            LoadFailure::Manifest(_) | LoadFailure::Compile(_)
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -41,6 +50,14 @@ fn the_first_party_plugin_declares_what_it_needs() {
     assert_eq!(plugin.name(), "windows-defender");
     assert_eq!(plugin.contract_version(), rampart_runtime::CONTRACT_VERSION);
     assert!(plugin.digest().starts_with("sha256:") && plugin.digest().len() == 7 + 64);
-    assert!(plugin.manifest().claims("device_vendor_msft_policy_config_defender_puaprotection"));
-    assert!(!plugin.manifest().claims("device_vendor_msft_policy_config_defender_excludedpaths"));
+    assert!(
+        plugin
+            .manifest()
+            .claims("device_vendor_msft_policy_config_defender_puaprotection")
+    );
+    assert!(
+        !plugin
+            .manifest()
+            .claims("device_vendor_msft_policy_config_defender_excludedpaths")
+    );
 }

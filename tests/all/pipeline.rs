@@ -13,7 +13,8 @@ fn the_real_av_and_asr_exports_enforce_what_the_plugin_covers_and_report_the_res
     let docs = vec![
         load_policy_file(&dir.join("win-es-antivirus-av-configuration.oib-v3.3.json")).unwrap(),
         load_policy_file(&dir.join("win-es-asr-rules-l2.oib-v3.7.json")).unwrap(),
-        load_policy_file(&dir.join("macos-sc-defender-antivirus-configuration.oib-v1.0.json")).unwrap(),
+        load_policy_file(&dir.join("macos-sc-defender-antivirus-configuration.oib-v1.0.json"))
+            .unwrap(),
     ];
     let device = windows_client();
     let resolved = resolve(&docs, &device, &Catalog::embedded());
@@ -30,26 +31,54 @@ fn the_real_av_and_asr_exports_enforce_what_the_plugin_covers_and_report_the_res
             .unwrap_or_else(|| panic!("{id} missing from the report"))
     };
     // Settings the plugin enforces come back enforced ...
-    for id in ["allowrealtimemonitoring", "allowbehaviormonitoring", "cloudblocklevel", "puaprotection"] {
-        assert_eq!(by_id(id).status, SettingStatus::Remediated, "{id}: {:?}", by_id(id));
+    for id in [
+        "allowrealtimemonitoring",
+        "allowbehaviormonitoring",
+        "cloudblocklevel",
+        "puaprotection",
+    ] {
+        assert_eq!(
+            by_id(id).status,
+            SettingStatus::Remediated,
+            "{id}: {:?}",
+            by_id(id)
+        );
         assert_eq!(by_id(id).plugin.as_deref(), Some("windows-defender"));
     }
     // ... and the ones no plugin enforces yet are reported, not dropped.
     let unclaimed = by_id("allowarchivescanning");
     assert_eq!(unclaimed.status, SettingStatus::Error);
-    assert!(unclaimed.message.as_deref().unwrap().contains("no plugin enforces"), "{unclaimed:?}");
+    assert!(
+        unclaimed
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("no plugin enforces"),
+        "{unclaimed:?}"
+    );
     assert_eq!(av.status, PolicyStatus::Error);
 
     // The ASR export's 18 rules all land.
     let asr = &report.policies[1];
-    let rules: Vec<_> = asr.settings.iter().filter(|s| !s.id.ends_with("_perruleexclusions")).collect();
+    let rules: Vec<_> = asr
+        .settings
+        .iter()
+        .filter(|s| !s.id.ends_with("_perruleexclusions"))
+        .collect();
     assert!(rules.len() >= 18, "{}", rules.len());
-    let remediated = rules.iter().filter(|s| s.status == SettingStatus::Remediated).count();
+    let remediated = rules
+        .iter()
+        .filter(|s| s.status == SettingStatus::Remediated)
+        .count();
     assert_eq!(remediated, 18, "{rules:#?}");
 
     // The macOS (MDM-channel) policy does not apply to a Windows device.
     let mac = &report.policies[2];
     assert_eq!(mac.status, PolicyStatus::NotApplicable);
     assert!(mac.message.is_some());
-    assert!(mac.settings.iter().all(|s| s.status == SettingStatus::NotApplicable));
+    assert!(
+        mac.settings
+            .iter()
+            .all(|s| s.status == SettingStatus::NotApplicable)
+    );
 }

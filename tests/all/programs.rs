@@ -5,8 +5,8 @@ use rampart_backends::registry::{RegValue, RegistryBackend, RegistryPath};
 use rampart_policy::settings::SettingValue;
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::{Capabilities, LoadFailure, RunError, RunLimits};
-use rampart_tests::{backends, load_program, setting, windows_client};
 use rampart_test_artifacts::*;
+use rampart_tests::{backends, load_program, setting, windows_client};
 
 macro_rules! assert_test_exists {
     ($name:ident) => {
@@ -31,14 +31,26 @@ fn assert_serves_next_run(plugin: &rampart_runtime::Plugin, limits: &RunLimits) 
     let ok = probe
         .run(
             &windows_client(),
-            &[setting("test_ok", SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test".into()))],
+            &[setting(
+                "test_ok",
+                SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test".into()),
+            )],
             &caps,
             limits,
         )
         .expect("a healthy plugin runs after a failed one");
     assert_eq!(ok.outcomes[0].status, SettingStatus::Remediated);
     // And the failing plugin itself can be run again (and fails the same typed way).
-    assert!(plugin.run(&windows_client(), &two_settings(), &Capabilities::none(), limits).is_err());
+    assert!(
+        plugin
+            .run(
+                &windows_client(),
+                &two_settings(),
+                &Capabilities::none(),
+                limits
+            )
+            .is_err()
+    );
 }
 
 #[test]
@@ -49,9 +61,17 @@ fn limits_spin() {
         ..RunLimits::default()
     };
     let err = plugin
-        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &limits,
+        )
         .unwrap_err();
-    assert!(matches!(err, RunError::Timeout { ref plugin, deadline } if plugin == "limits-spin" && deadline == limits.deadline), "{err:?}");
+    assert!(
+        matches!(err, RunError::Timeout { ref plugin, deadline } if plugin == "limits-spin" && deadline == limits.deadline),
+        "{err:?}"
+    );
     assert_serves_next_run(&plugin, &limits);
 }
 
@@ -63,7 +83,12 @@ fn limits_memory_bomb() {
         ..RunLimits::default()
     };
     let err = plugin
-        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &limits,
+        )
         .unwrap_err();
     assert_eq!(
         err,
@@ -83,7 +108,12 @@ fn limits_call_flood() {
         ..RunLimits::default()
     };
     let err = plugin
-        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &limits,
+        )
         .unwrap_err();
     assert_eq!(
         err,
@@ -100,7 +130,12 @@ fn limits_deep_recursion() {
     let plugin = load_program(LIMITS_DEEP_RECURSION).unwrap();
     let limits = RunLimits::default();
     let err = plugin
-        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &limits,
+        )
         .unwrap_err();
     assert_eq!(
         err,
@@ -116,12 +151,20 @@ fn trap_panic() {
     let plugin = load_program(TRAP_PANIC).unwrap();
     let limits = RunLimits::default();
     let err = plugin
-        .run(&windows_client(), &two_settings(), &Capabilities::none(), &limits)
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &limits,
+        )
         .unwrap_err();
     match &err {
         RunError::Trap { plugin, message } => {
             assert_eq!(plugin, "trap-panic");
-            assert!(message.contains("deliberate panic from trap_panic"), "{message}");
+            assert!(
+                message.contains("deliberate panic from trap_panic"),
+                "{message}"
+            );
         }
         other => panic!("expected a trap, got {other:?}"),
     }
@@ -134,25 +177,66 @@ fn caps_registry_probe() {
     let (registry, caps) = backends(false);
     // Seed one value outside the grant to prove it is not touched.
     let outside = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Escape").unwrap();
-    registry.set_value(&outside, "Probe", RegValue::Dword(7)).unwrap();
+    registry
+        .set_value(&outside, "Probe", RegValue::Dword(7))
+        .unwrap();
     let before = registry.export_reg();
 
     let probes: &[(&str, Option<&str>)] = &[
         // (key, expected error fragment; None = allowed)
         (r"HKLM\SOFTWARE\Policies\Rampart Test", None),
-        (r"hkey_local_machine\software\POLICIES\rampart test\Sub\Deeper", None),
-        (r"HKLM\SOFTWARE\Policies\Rampart Escape", Some("access denied")),
-        (r"HKLM\SOFTWARE\Policies\Rampart TestX", Some("access denied")),
-        (r"HKLM\SOFTWARE\Policies\Rampart Test\..\Rampart Escape", Some("invalid argument")),
-        (r"HKLM\SOFTWARE\Policies\Rampart Test\.\X", Some("invalid argument")),
-        (r"HKLM\SOFTWARE\Policies\Rampart Test\\X", Some("invalid argument")),
-        (r"HKLM\SOFTWARE\Policies\Rampart Test ", Some("invalid argument")),
-        (r"HKLM\SOFTWARE\Policies\Rampart Test.", Some("invalid argument")),
-        ("HKLM\\SOFTWARE\\Policies\\Rampart Test\u{0}\\X", Some("invalid argument")),
-        (r"\\?\HKLM\SOFTWARE\Policies\Rampart Test", Some("invalid argument")),
-        (r"HKLM/SOFTWARE/Policies/Rampart Test", Some("invalid argument")),
-        (r"HKCU\SOFTWARE\Policies\Rampart Test", Some("access denied")),
-        (r"HKLM\SOFTWARE\Policies\Rampart ReadOnly\X", Some("read-only grant")),
+        (
+            r"hkey_local_machine\software\POLICIES\rampart test\Sub\Deeper",
+            None,
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart Escape",
+            Some("access denied"),
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart TestX",
+            Some("access denied"),
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart Test\..\Rampart Escape",
+            Some("invalid argument"),
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart Test\.\X",
+            Some("invalid argument"),
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart Test\\X",
+            Some("invalid argument"),
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart Test ",
+            Some("invalid argument"),
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart Test.",
+            Some("invalid argument"),
+        ),
+        (
+            "HKLM\\SOFTWARE\\Policies\\Rampart Test\u{0}\\X",
+            Some("invalid argument"),
+        ),
+        (
+            r"\\?\HKLM\SOFTWARE\Policies\Rampart Test",
+            Some("invalid argument"),
+        ),
+        (
+            r"HKLM/SOFTWARE/Policies/Rampart Test",
+            Some("invalid argument"),
+        ),
+        (
+            r"HKCU\SOFTWARE\Policies\Rampart Test",
+            Some("access denied"),
+        ),
+        (
+            r"HKLM\SOFTWARE\Policies\Rampart ReadOnly\X",
+            Some("read-only grant"),
+        ),
     ];
     let settings: Vec<_> = probes
         .iter()
@@ -164,7 +248,11 @@ fn caps_registry_probe() {
         .unwrap();
     for ((key, expected), outcome) in probes.iter().zip(&out.outcomes) {
         match expected {
-            None => assert_eq!(outcome.status, SettingStatus::Remediated, "{key}: {outcome:?}"),
+            None => assert_eq!(
+                outcome.status,
+                SettingStatus::Remediated,
+                "{key}: {outcome:?}"
+            ),
             Some(fragment) => {
                 assert_eq!(outcome.status, SettingStatus::Error, "{key}");
                 let message = outcome.message.as_deref().unwrap_or_default();
@@ -174,7 +262,10 @@ fn caps_registry_probe() {
     }
     // Only the two allowed writes happened; everything else is byte-identical.
     let granted = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Test").unwrap();
-    assert_eq!(registry.get_value(&granted, "probe").unwrap(), Some(RegValue::Dword(1)));
+    assert_eq!(
+        registry.get_value(&granted, "probe").unwrap(),
+        Some(RegValue::Dword(1))
+    );
     registry.delete_key(&granted).unwrap();
     assert_eq!(registry.export_reg(), before);
 }
@@ -183,7 +274,9 @@ fn caps_registry_probe() {
 fn caps_forbidden_socket() {
     let err = load_program(CAPS_FORBIDDEN_SOCKET).unwrap_err();
     match &err.reason {
-        LoadFailure::ForbiddenImport { import, .. } => assert!(import.starts_with("wasi:sockets/"), "{import}"),
+        LoadFailure::ForbiddenImport { import, .. } => {
+            assert!(import.starts_with("wasi:sockets/"), "{import}")
+        }
         other => panic!("expected a forbidden import, got {other:?}"),
     }
     let message = err.to_string();
@@ -195,7 +288,9 @@ fn caps_forbidden_socket() {
 fn caps_forbidden_filesystem() {
     let err = load_program(CAPS_FORBIDDEN_FILESYSTEM).unwrap_err();
     match &err.reason {
-        LoadFailure::ForbiddenImport { import, .. } => assert!(import.starts_with("wasi:filesystem/"), "{import}"),
+        LoadFailure::ForbiddenImport { import, .. } => {
+            assert!(import.starts_with("wasi:filesystem/"), "{import}")
+        }
         other => panic!("expected a forbidden import, got {other:?}"),
     }
 }
@@ -209,13 +304,35 @@ fn results_misbehave() {
         setting("test_last", SettingValue::Integer(3)),
     ];
     let out = plugin
-        .run(&windows_client(), &settings, &Capabilities::none(), &RunLimits::default())
+        .run(
+            &windows_client(),
+            &settings,
+            &Capabilities::none(),
+            &RunLimits::default(),
+        )
         .unwrap();
     let statuses: Vec<_> = out.outcomes.iter().map(|o| o.status).collect();
     // The first answer counts, the duplicate is ignored, the missing one becomes an error.
-    assert_eq!(statuses, [SettingStatus::Compliant, SettingStatus::Compliant, SettingStatus::Error]);
-    assert!(out.outcomes[2].message.as_deref().unwrap().contains("no result"));
+    assert_eq!(
+        statuses,
+        [
+            SettingStatus::Compliant,
+            SettingStatus::Compliant,
+            SettingStatus::Error
+        ]
+    );
+    assert!(
+        out.outcomes[2]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("no result")
+    );
     assert_eq!(out.protocol_errors.len(), 2, "{:?}", out.protocol_errors);
     assert!(out.protocol_errors.iter().any(|p| p.contains("duplicate")));
-    assert!(out.protocol_errors.iter().any(|p| p.contains("not given: 'test_not_given'")));
+    assert!(
+        out.protocol_errors
+            .iter()
+            .any(|p| p.contains("not given: 'test_not_given'"))
+    );
 }

@@ -8,9 +8,15 @@ use rampart_runtime::DeviceReport;
 
 /// Well-known id prefixes shortened in the table (the JSON report keeps full ids).
 const PREFIXES: &[(&str, &str)] = &[
-    ("device_vendor_msft_policy_config_defender_attacksurfacereductionrules_", "asr/"),
+    (
+        "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_",
+        "asr/",
+    ),
     ("device_vendor_msft_policy_config_defender_", "defender/"),
-    ("device_vendor_msft_defender_configuration_", "defender-csp/"),
+    (
+        "device_vendor_msft_defender_configuration_",
+        "defender-csp/",
+    ),
     ("vendor_msft_firewall_mdmstore_", "firewall/"),
 ];
 
@@ -46,8 +52,16 @@ pub(crate) fn print_table(report: &DeviceReport, device: &Device, state: &Path) 
             .unwrap_or(0)
             .min(72);
         for s in &policy.settings {
-            let message = s.message.as_deref().map(|m| format!("  {m}")).unwrap_or_default();
-            println!("  {:<width$}  {:<13}{message}", short(&s.id), s.status.to_string());
+            let message = s
+                .message
+                .as_deref()
+                .map(|m| format!("  {m}"))
+                .unwrap_or_default();
+            println!(
+                "  {:<width$}  {:<13}{message}",
+                short(&s.id),
+                s.status.to_string()
+            );
         }
     }
     for plugin in &report.plugins {

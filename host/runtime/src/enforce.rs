@@ -19,7 +19,9 @@ use rampart_policy::status::{self, SettingStatus};
 use crate::capabilities::Capabilities;
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
-use crate::report::{DeviceReport, DeviceSummary, GroupRef, PluginRunReport, PolicyReport, SettingReport};
+use crate::report::{
+    DeviceReport, DeviceSummary, GroupRef, PluginRunReport, PolicyReport, SettingReport,
+};
 use crate::run::SettingOutcome;
 
 /// The loaded plugins of a host, by name.
@@ -80,7 +82,9 @@ impl PluginSet {
         let claimants: Vec<&Arc<Plugin>> = self
             .plugins
             .values()
-            .filter(|p| p.manifest().platforms.contains(&platform) && p.manifest().claims(setting_id))
+            .filter(|p| {
+                p.manifest().platforms.contains(&platform) && p.manifest().claims(setting_id)
+            })
             .collect();
         match claimants.as_slice() {
             [] => Route::Unclaimed,
@@ -101,13 +105,20 @@ pub struct Enforcer {
 type Key = (String, Option<(String, u32)>);
 
 fn key_of(id: &str, group: &Option<GroupPosition>) -> Key {
-    (id.to_string(), group.as_ref().map(|g| (g.definition_id.clone(), g.index)))
+    (
+        id.to_string(),
+        group.as_ref().map(|g| (g.definition_id.clone(), g.index)),
+    )
 }
 
 impl Enforcer {
     /// An enforcer over `plugins`, reaching `capabilities`, with per-run `limits`.
     pub fn new(plugins: PluginSet, capabilities: Capabilities, limits: RunLimits) -> Self {
-        Enforcer { plugins, capabilities, limits }
+        Enforcer {
+            plugins,
+            capabilities,
+            limits,
+        }
     }
 
     /// The plugins.
@@ -124,10 +135,12 @@ impl Enforcer {
         for policy in policies {
             for entry in &policy.entries {
                 if let Disposition::Enforce(setting) = &entry.disposition {
-                    index.entry(key_of(&setting.id, &setting.group)).or_insert_with(|| {
-                        unique.push(setting);
-                        unique.len() - 1
-                    });
+                    index
+                        .entry(key_of(&setting.id, &setting.group))
+                        .or_insert_with(|| {
+                            unique.push(setting);
+                            unique.len() - 1
+                        });
                 }
             }
         }
@@ -152,13 +165,19 @@ impl Enforcer {
                 }
                 Route::Unclaimed => {
                     outcomes[i] = Some((
-                        failed(format!("no plugin enforces this setting on {}", platform_name(device.platform))),
+                        failed(format!(
+                            "no plugin enforces this setting on {}",
+                            platform_name(device.platform)
+                        )),
                         None,
                     ));
                 }
                 Route::Ambiguous(names) => {
                     outcomes[i] = Some((
-                        failed(format!("claimed by several plugins ({}); none was run", names.join(", "))),
+                        failed(format!(
+                            "claimed by several plugins ({}); none was run",
+                            names.join(", ")
+                        )),
                         None,
                     ));
                 }
@@ -167,7 +186,8 @@ impl Enforcer {
 
         let mut plugin_reports = Vec::new();
         for (name, (plugin, members)) in batches {
-            let settings: Vec<ResolvedSetting> = members.iter().map(|&i| unique[i].clone()).collect();
+            let settings: Vec<ResolvedSetting> =
+                members.iter().map(|&i| unique[i].clone()).collect();
             let mut report = PluginRunReport {
                 name: name.clone(),
                 version: plugin.version().to_string(),
@@ -187,7 +207,8 @@ impl Enforcer {
                     report.protocol_errors = output.protocol_errors;
                     report.host_calls = output.host_calls;
                     report.logs_dropped = output.logs_dropped;
-                    report.elapsed_us = u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
+                    report.elapsed_us =
+                        u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
                 }
                 Err(e) => {
                     tracing::warn!(plugin = %name, error = %e, "plugin run failed");
@@ -231,7 +252,9 @@ impl Enforcer {
                                     id: entry.id.clone(),
                                     group: group_ref(&entry.group),
                                     status: SettingStatus::Error,
-                                    message: Some("internal error: setting was not enforced".into()),
+                                    message: Some(
+                                        "internal error: setting was not enforced".into(),
+                                    ),
                                     code: None,
                                     plugin: None,
                                 },

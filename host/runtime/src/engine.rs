@@ -43,7 +43,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("tick", &self.tick).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("tick", &self.tick)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,8 +72,8 @@ impl Engine {
         wasm.epoch_interruption(true)
             .max_wasm_stack(config.max_wasm_stack)
             .wasm_component_model(true);
-        let inner = wasmtime::Engine::new(&wasm)
-            .map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
+        let inner =
+            wasmtime::Engine::new(&wasm).map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
         let ticker = Arc::new(TickerGuard);
         let weak_engine = inner.weak();
         let weak_guard = Arc::downgrade(&ticker);

@@ -99,7 +99,9 @@ impl Grants {
 
     /// Whether `set-preference(name)` is allowed.
     pub fn defender_can_write(&self, preference: &str) -> bool {
-        self.defender.as_ref().is_some_and(|d| name_listed(&d.write, preference))
+        self.defender
+            .as_ref()
+            .is_some_and(|d| name_listed(&d.write, preference))
     }
 
     /// Access to exclusion lists.
@@ -119,7 +121,11 @@ impl Grants {
 
     /// Access to a file root.
     pub fn file_access(&self, root: &str) -> Option<Access> {
-        self.files.iter().filter(|g| g.root == root).map(|g| g.access).max()
+        self.files
+            .iter()
+            .filter(|g| g.root == root)
+            .map(|g| g.access)
+            .max()
     }
 
     /// The grants in both `self` (requested) and `ceiling` (allowed).
@@ -135,7 +141,10 @@ impl Grants {
                     continue;
                 };
                 let access = want.access.min(allow.access);
-                if !registry.iter().any(|g: &RegistryGrant| g.key == key && g.access >= access) {
+                if !registry
+                    .iter()
+                    .any(|g: &RegistryGrant| g.key == key && g.access >= access)
+                {
                     registry.push(RegistryGrant { key, access });
                 }
             }
@@ -160,12 +169,17 @@ impl Grants {
                 })
             })
             .collect();
-        Grants { registry, defender, files }
+        Grants {
+            registry,
+            defender,
+            files,
+        }
     }
 }
 
 fn name_listed(list: &[String], name: &str) -> bool {
-    list.iter().any(|n| n == "*" || n.eq_ignore_ascii_case(name))
+    list.iter()
+        .any(|n| n == "*" || n.eq_ignore_ascii_case(name))
 }
 
 fn intersect_names(want: &[String], allow: &[String]) -> Vec<String> {
@@ -203,27 +217,56 @@ mod tests {
             ..Grants::none()
         };
         assert_eq!(
-            g.registry_access(&key(r"HKEY_LOCAL_MACHINE\software\policies\microsoft\WINDOWS DEFENDER\Spynet")),
+            g.registry_access(&key(
+                r"HKEY_LOCAL_MACHINE\software\policies\microsoft\WINDOWS DEFENDER\Spynet"
+            )),
             Some(Access::ReadWrite)
         );
-        assert_eq!(g.registry_access(&key(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender Extra")), None);
-        assert_eq!(g.registry_access(&key(r"HKLM\SOFTWARE\Policies\Microsoft")), None);
+        assert_eq!(
+            g.registry_access(&key(
+                r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender Extra"
+            )),
+            None
+        );
+        assert_eq!(
+            g.registry_access(&key(r"HKLM\SOFTWARE\Policies\Microsoft")),
+            None
+        );
     }
 
     #[test]
     fn intersection_narrows_keys_and_access() {
         let want = Grants {
-            registry: vec![RegistryGrant { key: key(r"HKLM\SOFTWARE"), access: Access::ReadWrite }],
-            defender: Some(DefenderGrant { read: vec!["*".into()], status: true, ..Default::default() }),
-            files: vec![FileGrant { root: "a".into(), access: Access::ReadWrite }],
+            registry: vec![RegistryGrant {
+                key: key(r"HKLM\SOFTWARE"),
+                access: Access::ReadWrite,
+            }],
+            defender: Some(DefenderGrant {
+                read: vec!["*".into()],
+                status: true,
+                ..Default::default()
+            }),
+            files: vec![FileGrant {
+                root: "a".into(),
+                access: Access::ReadWrite,
+            }],
         };
         let allow = Grants {
-            registry: vec![RegistryGrant { key: key(r"HKLM\SOFTWARE\Policies"), access: Access::Read }],
-            defender: Some(DefenderGrant { read: vec!["CloudBlockLevel".into()], ..Default::default() }),
+            registry: vec![RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Policies"),
+                access: Access::Read,
+            }],
+            defender: Some(DefenderGrant {
+                read: vec!["CloudBlockLevel".into()],
+                ..Default::default()
+            }),
             files: vec![],
         };
         let eff = want.intersect(&allow);
-        assert_eq!(eff.registry_access(&key(r"HKLM\SOFTWARE\Policies\X")), Some(Access::Read));
+        assert_eq!(
+            eff.registry_access(&key(r"HKLM\SOFTWARE\Policies\X")),
+            Some(Access::Read)
+        );
         assert_eq!(eff.registry_access(&key(r"HKLM\SOFTWARE\Microsoft")), None);
         assert!(eff.defender_can_read("cloudblocklevel"));
         assert!(!eff.defender_can_read("MAPSReporting"));

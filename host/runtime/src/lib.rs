@@ -40,8 +40,8 @@
 #[allow(missing_docs, unreachable_pub, reason = "generated code")]
 mod bindings;
 mod capabilities;
-mod engine;
 pub mod enforce;
+mod engine;
 mod error;
 pub mod grants;
 mod host;

@@ -120,8 +120,9 @@ pub fn read_sections(wasm: &[u8]) -> Result<EmbeddedSections, ManifestError> {
             if section.data().len() > MAX_MANIFEST_BYTES {
                 return Err(ManifestError::TooLarge(section.data().len()));
             }
-            let text = std::str::from_utf8(section.data())
-                .map_err(|_| ManifestError::Invalid(format!("the '{name}' section is not UTF-8")))?;
+            let text = std::str::from_utf8(section.data()).map_err(|_| {
+                ManifestError::Invalid(format!("the '{name}' section is not UTF-8"))
+            })?;
             *slot = Some(text.to_string());
         }
     }
@@ -219,17 +220,24 @@ impl Manifest {
         if raw.plugin.platforms.is_empty() {
             return Err(ManifestError::Invalid("'platforms' is empty".into()));
         }
-        if let Some(bad) = raw.plugin.settings.iter().find(|p| p.trim().is_empty() || *p == "*") {
+        if let Some(bad) = raw
+            .plugin
+            .settings
+            .iter()
+            .find(|p| p.trim().is_empty() || *p == "*")
+        {
             return Err(ManifestError::Invalid(format!(
                 "setting pattern '{bad}' is too broad or empty; name the setting ids or a prefix"
             )));
         }
         let mut registry = Vec::new();
         for g in raw.grants.registry {
-            let key = rampart_backends::registry::RegistryPath::parse(&g.key).map_err(|e| {
-                ManifestError::Invalid(format!("registry grant '{}': {e}", g.key))
-            })?;
-            registry.push(RegistryGrant { key, access: g.access });
+            let key = rampart_backends::registry::RegistryPath::parse(&g.key)
+                .map_err(|e| ManifestError::Invalid(format!("registry grant '{}': {e}", g.key)))?;
+            registry.push(RegistryGrant {
+                key,
+                access: g.access,
+            });
         }
         let defender = raw.grants.defender.map(|d| DefenderGrant {
             read: d.read,
@@ -242,7 +250,10 @@ impl Manifest {
             .grants
             .files
             .into_iter()
-            .map(|f| FileGrant { root: f.root, access: f.access })
+            .map(|f| FileGrant {
+                root: f.root,
+                access: f.access,
+            })
             .collect();
         Ok(Manifest {
             name,
@@ -250,7 +261,11 @@ impl Manifest {
             description: raw.plugin.description,
             platforms: raw.plugin.platforms,
             settings: raw.plugin.settings,
-            grants: Grants { registry, defender, files },
+            grants: Grants {
+                registry,
+                defender,
+                files,
+            },
         })
     }
 
@@ -267,7 +282,10 @@ fn one_line(s: &str) -> String {
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Matches `*` against any run of characters; everything else literally (ASCII
@@ -316,12 +334,18 @@ mod tests {
     fn unknown_keys_are_errors() {
         let text = "[plugin]\nname='x'\nversion='0.1.0'\nplatforms=['linux']\nsettings=['a']\nsurprise=1\n";
         let err = Manifest::parse(text).unwrap_err();
-        assert!(err.to_string().contains("unknown field `surprise`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `surprise`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_registry_grant_is_refused() {
         let text = "[plugin]\nname='x'\nversion='0.1.0'\nplatforms=['linux']\nsettings=['a']\n[[grants.registry]]\nkey='HKLM\\A\\..\\B'\naccess='read'\n";
-        assert!(matches!(Manifest::parse(text), Err(ManifestError::Invalid(_))));
+        assert!(matches!(
+            Manifest::parse(text),
+            Err(ManifestError::Invalid(_))
+        ));
     }
 }

@@ -198,7 +198,9 @@ fn contract_compatible(plugin: &str) -> bool {
     let mine: Vec<&str> = CONTRACT_VERSION.split('.').collect();
     let theirs: Vec<&str> = plugin.split('.').collect();
     theirs.len() == 3
-        && theirs.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && theirs
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         && theirs[0] == mine[0]
         && theirs[1] == mine[1]
 }

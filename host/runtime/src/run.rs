@@ -131,10 +131,16 @@ fn classify(
 ) -> RunError {
     let plugin = plugin.to_string();
     if let Some(m) = error.downcast_ref::<MemoryLimitExceeded>() {
-        return RunError::MemoryLimit { plugin, limit: m.limit };
+        return RunError::MemoryLimit {
+            plugin,
+            limit: m.limit,
+        };
     }
     if let Some(h) = error.downcast_ref::<HostCallLimitExceeded>() {
-        return RunError::HostCallLimit { plugin, limit: h.limit };
+        return RunError::HostCallLimit {
+            plugin,
+            limit: h.limit,
+        };
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => RunError::Timeout {
@@ -143,7 +149,9 @@ fn classify(
         },
         Some(wasmtime::Trap::StackOverflow) => RunError::StackOverflow { plugin },
         Some(wasmtime::Trap::UnreachableCodeReached) => {
-            let printed = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+            let printed = String::from_utf8_lossy(&stderr.contents())
+                .trim()
+                .to_string();
             let message = match panic_message(&printed) {
                 Some(p) => format!("panicked: {p}"),
                 None => "aborted (unreachable code reached)".to_string(),
@@ -156,7 +164,11 @@ fn classify(
         },
         None => RunError::Trap {
             plugin,
-            message: format!("{error:#}").lines().next().unwrap_or("").to_string(),
+            message: format!("{error:#}")
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
         },
     }
 }
@@ -201,7 +213,10 @@ fn check_results(
         });
         let Some(&slot) = slots.get(&key(&r.id, &group)) else {
             if problems.len() < 20 {
-                problems.push(format!("result for a setting it was not given: '{}'", short(&r.id)));
+                problems.push(format!(
+                    "result for a setting it was not given: '{}'",
+                    short(&r.id)
+                ));
             }
             continue;
         };
@@ -221,7 +236,9 @@ fn check_results(
             .message
             .map(|m| crate::host::truncate_message(m, MAX_RESULT_MESSAGE))
             .or_else(|| match status {
-                SettingStatus::Error => Some("the plugin reported an error without a message".into()),
+                SettingStatus::Error => {
+                    Some("the plugin reported an error without a message".into())
+                }
                 SettingStatus::NotApplicable => {
                     Some("the plugin reported not applicable without a reason".into())
                 }

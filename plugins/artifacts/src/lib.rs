@@ -5,5 +5,8 @@ include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
 /// The component bytes of a first-party plugin by name (e.g. `windows-defender`).
 pub fn get(name: &str) -> Option<&'static [u8]> {
-    FIRST_PARTY.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    FIRST_PARTY
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
 }

@@ -48,7 +48,10 @@ fn enforce(root: &Key, setting: &Setting) -> SettingResult {
             ),
         };
     }
-    setting.error(format!("the windows-defender plugin has no mapping for '{}'", setting.id))
+    setting.error(format!(
+        "the windows-defender plugin has no mapping for '{}'",
+        setting.id
+    ))
 }
 
 fn enforce_mapped(root: &Key, setting: &Setting, m: &Mapping) -> SettingResult {
@@ -64,7 +67,14 @@ fn enforce_mapped(root: &Key, setting: &Setting, m: &Mapping) -> SettingResult {
     let key = root.subkey_path(m.key);
     let changed = match key.ensure_dword(m.value_name, registry_value) {
         Ok(changed) => changed,
-        Err(e) => return setting.error(format!("writing {}\\{}: {}", key.path(), m.value_name, e.message())),
+        Err(e) => {
+            return setting.error(format!(
+                "writing {}\\{}: {}",
+                key.path(),
+                m.value_name,
+                e.message()
+            ));
+        }
     };
     match verify_preference(m, registry_value) {
         Verification::Matches | Verification::Unavailable => setting.enforced(changed),
@@ -152,8 +162,7 @@ fn enforce_asr_rule(root: &Key, setting: &Setting) -> SettingResult {
     };
     match defender::asr_rule(&name) {
         Ok(Some(effective)) if effective != action => setting.error(format!(
-            "Defender reports ASR rule {name} = {:?} but the policy asks for {:?}",
-            effective, action
+            "Defender reports ASR rule {name} = {effective:?} but the policy asks for {action:?}"
         )),
         Ok(None) if action != AsrAction::Off => setting.error(format!(
             "Defender does not report ASR rule {name} after it was written"

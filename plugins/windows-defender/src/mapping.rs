@@ -69,16 +69,70 @@ macro_rules! row {
 
 /// Every single-value setting this plugin enforces.
 pub const SETTINGS: &[Mapping] = &[
-    row!("allowrealtimemonitoring", "Real-Time Protection", "DisableRealtimeMonitoring", InvertedToDisable, "DisableRealtimeMonitoring"),
-    row!("allowbehaviormonitoring", "Real-Time Protection", "DisableBehaviorMonitoring", InvertedToDisable, "DisableBehaviorMonitoring"),
-    row!("allowioavprotection", "Real-Time Protection", "DisableIOAVProtection", InvertedToDisable, "DisableIOAVProtection"),
-    row!("allowscriptscanning", "Real-Time Protection", "DisableScriptScanning", InvertedToDisable, "DisableScriptScanning"),
-    row!("allowcloudprotection", "Spynet", "SpynetReporting", CloudProtection, "MAPSReporting"),
-    row!("submitsamplesconsent", "Spynet", "SubmitSamplesConsent", Same, "SubmitSamplesConsent"),
-    row!("cloudblocklevel", "MpEngine", "MpCloudBlockLevel", Same, "CloudBlockLevel"),
-    row!("cloudextendedtimeout", "MpEngine", "MpBafsExtendedTimeout", Same, "CloudExtendedTimeout"),
+    row!(
+        "allowrealtimemonitoring",
+        "Real-Time Protection",
+        "DisableRealtimeMonitoring",
+        InvertedToDisable,
+        "DisableRealtimeMonitoring"
+    ),
+    row!(
+        "allowbehaviormonitoring",
+        "Real-Time Protection",
+        "DisableBehaviorMonitoring",
+        InvertedToDisable,
+        "DisableBehaviorMonitoring"
+    ),
+    row!(
+        "allowioavprotection",
+        "Real-Time Protection",
+        "DisableIOAVProtection",
+        InvertedToDisable,
+        "DisableIOAVProtection"
+    ),
+    row!(
+        "allowscriptscanning",
+        "Real-Time Protection",
+        "DisableScriptScanning",
+        InvertedToDisable,
+        "DisableScriptScanning"
+    ),
+    row!(
+        "allowcloudprotection",
+        "Spynet",
+        "SpynetReporting",
+        CloudProtection,
+        "MAPSReporting"
+    ),
+    row!(
+        "submitsamplesconsent",
+        "Spynet",
+        "SubmitSamplesConsent",
+        Same,
+        "SubmitSamplesConsent"
+    ),
+    row!(
+        "cloudblocklevel",
+        "MpEngine",
+        "MpCloudBlockLevel",
+        Same,
+        "CloudBlockLevel"
+    ),
+    row!(
+        "cloudextendedtimeout",
+        "MpEngine",
+        "MpBafsExtendedTimeout",
+        Same,
+        "CloudExtendedTimeout"
+    ),
     row!("puaprotection", "", "PUAProtection", Same, "PUAProtection"),
-    row!("enablenetworkprotection", r"Windows Defender Exploit Guard\Network Protection", "EnableNetworkProtection", Same, "EnableNetworkProtection"),
+    row!(
+        "enablenetworkprotection",
+        r"Windows Defender Exploit Guard\Network Protection",
+        "EnableNetworkProtection",
+        Same,
+        "EnableNetworkProtection"
+    ),
 ];
 
 /// The mapping for a setting id.
@@ -97,7 +151,9 @@ pub enum AsrRuleSetting {
 
 /// Classifies a child of the ASR rules group.
 pub fn asr_setting(id: &str) -> Option<AsrRuleSetting> {
-    let rest = id.strip_prefix(P)?.strip_prefix("attacksurfacereductionrules_")?;
+    let rest = id
+        .strip_prefix(P)?
+        .strip_prefix("attacksurfacereductionrules_")?;
     if rest.is_empty() {
         None
     } else if rest.ends_with("_perruleexclusions") {
@@ -145,7 +201,9 @@ mod tests {
         assert_eq!(g, "D4F940AB-401B-4EFC-AADC-AD5F3C50688A");
         assert_eq!(a, AsrAction::Block);
         assert_eq!(
-            parse_asr_value("56a863a9-875e-4185-98a7-b882c64b5ce5=6").unwrap().1,
+            parse_asr_value("56a863a9-875e-4185-98a7-b882c64b5ce5=6")
+                .unwrap()
+                .1,
             AsrAction::Warn
         );
         assert!(parse_asr_value("not-a-guid=1").is_none());
@@ -155,11 +213,19 @@ mod tests {
     #[test]
     fn asr_children_are_classified() {
         let base = "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_";
-        assert_eq!(asr_setting(&format!("{base}blockwebshellcreationforservers")), Some(AsrRuleSetting::Rule));
         assert_eq!(
-            asr_setting(&format!("{base}blockwebshellcreationforservers_perruleexclusions")),
+            asr_setting(&format!("{base}blockwebshellcreationforservers")),
+            Some(AsrRuleSetting::Rule)
+        );
+        assert_eq!(
+            asr_setting(&format!(
+                "{base}blockwebshellcreationforservers_perruleexclusions"
+            )),
             Some(AsrRuleSetting::PerRuleExclusions)
         );
-        assert_eq!(asr_setting("device_vendor_msft_policy_config_defender_puaprotection"), None);
+        assert_eq!(
+            asr_setting("device_vendor_msft_policy_config_defender_puaprotection"),
+            None
+        );
     }
 }

@@ -70,7 +70,8 @@ impl GuestBuild {
             .unwrap_or_else(|e| panic!("cannot list {}: {e}", examples_dir.display()))
             .filter_map(|entry| {
                 let path = entry.ok()?.path();
-                (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_string))?
+                (path.extension()? == "rs")
+                    .then(|| path.file_stem()?.to_str().map(str::to_string))?
             })
             .collect();
         names.sort();
@@ -146,7 +147,11 @@ impl GuestBuild {
             }
         }
         for a in &artifacts {
-            assert!(a.path.exists(), "cargo succeeded but {} is missing", a.path.display());
+            assert!(
+                a.path.exists(),
+                "cargo succeeded but {} is missing",
+                a.path.display()
+            );
         }
         artifacts
     }
@@ -156,7 +161,13 @@ impl GuestBuild {
 fn guest_target_dir(workspace: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|d| if d.is_absolute() { d } else { workspace.join(d) })
+        .map(|d| {
+            if d.is_absolute() {
+                d
+            } else {
+                workspace.join(d)
+            }
+        })
         .unwrap_or_else(|| workspace.join("target"))
         .join("guests")
 }

@@ -10,13 +10,22 @@ impl Plugin for Fs {
         let read = std::fs::read("/etc/passwd").is_ok();
         settings
             .iter()
-            .map(|s| if read { s.remediated() } else { s.error("no file") })
+            .map(|s| {
+                if read {
+                    s.remediated()
+                } else {
+                    s.error("no file")
+                }
+            })
             .collect()
     }
 }
 
-rampart_sdk::export_plugin!(Fs, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Fs,
+    manifest = r#"[plugin]
 name = "caps-forbidden-filesystem"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

@@ -9,13 +9,22 @@ impl Plugin for Socket {
         let connected = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
         settings
             .iter()
-            .map(|s| if connected { s.remediated() } else { s.error("no network") })
+            .map(|s| {
+                if connected {
+                    s.remediated()
+                } else {
+                    s.error("no network")
+                }
+            })
             .collect()
     }
 }
 
-rampart_sdk::export_plugin!(Socket, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Socket,
+    manifest = r#"[plugin]
 name = "caps-forbidden-socket"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

@@ -21,7 +21,9 @@ impl Plugin for Probe {
     }
 }
 
-rampart_sdk::export_plugin!(Probe, manifest = r#"
+rampart_sdk::export_plugin!(
+    Probe,
+    manifest = r#"
 [plugin]
 name = "caps-registry-probe"
 version = "0.1.0"
@@ -35,4 +37,5 @@ access = "read-write"
 [[grants.registry]]
 key = 'HKLM\SOFTWARE\Policies\Rampart ReadOnly'
 access = "read"
-"#);
+"#
+);

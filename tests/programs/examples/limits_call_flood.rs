@@ -18,8 +18,11 @@ impl Plugin for Flood {
     }
 }
 
-rampart_sdk::export_plugin!(Flood, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Flood,
+    manifest = r#"[plugin]
 name = "limits-call-flood"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

@@ -22,8 +22,11 @@ impl Plugin for Deep {
     }
 }
 
-rampart_sdk::export_plugin!(Deep, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Deep,
+    manifest = r#"[plugin]
 name = "limits-deep-recursion"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

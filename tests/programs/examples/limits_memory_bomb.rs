@@ -17,8 +17,11 @@ impl Plugin for Bomb {
     }
 }
 
-rampart_sdk::export_plugin!(Bomb, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Bomb,
+    manifest = r#"[plugin]
 name = "limits-memory-bomb"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

@@ -17,8 +17,11 @@ impl Plugin for Spin {
     }
 }
 
-rampart_sdk::export_plugin!(Spin, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Spin,
+    manifest = r#"[plugin]
 name = "limits-spin"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

@@ -25,8 +25,11 @@ impl Plugin for Misbehave {
     }
 }
 
-rampart_sdk::export_plugin!(Misbehave, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Misbehave,
+    manifest = r#"[plugin]
 name = "results-misbehave"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

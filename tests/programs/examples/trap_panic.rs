@@ -10,8 +10,11 @@ impl Plugin for Panics {
     }
 }
 
-rampart_sdk::export_plugin!(Panics, manifest = r#"[plugin]
+rampart_sdk::export_plugin!(
+    Panics,
+    manifest = r#"[plugin]
 name = "trap-panic"
 version = "0.1.0"
 platforms = ["windows-client", "windows-server", "linux", "macos"]
-settings = ["test_*"]"#);
+settings = ["test_*"]"#
+);

@@ -14,7 +14,7 @@ use rampart_policy::catalog::Catalog;
 use rampart_policy::device::{self, Device};
 use rampart_policy::graph::{self, PolicyDocument};
 use rampart_policy::status::SettingStatus;
-use rampart_runtime::{Capabilities, Engine, Enforcer, GrantPolicy, Plugin, PluginSet, RunLimits};
+use rampart_runtime::{Capabilities, Enforcer, Engine, GrantPolicy, Plugin, PluginSet, RunLimits};
 
 use crate::cli::{ApplyArgs, Switch};
 use crate::state::{StateDir, write_atomic};
@@ -26,7 +26,8 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let documents = load_policies(&args.policies)?;
     let mut catalog = Catalog::embedded();
     if let Some(path) = &args.catalog {
-        let bytes = std::fs::read(path).map_err(|e| BadInput(format!("catalog '{}': {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| BadInput(format!("catalog '{}': {e}", path.display())))?;
         let extra = Catalog::from_graph_definitions_json(&bytes)
             .map_err(|e| BadInput(format!("catalog '{}': {e}", path.display())))?;
         catalog.extend(extra);
@@ -49,7 +50,8 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             .map_err(|e| BadInput(format!("registry '{}': {e}", registry_file.display())))?,
     );
     let defender = Arc::new(
-        SimulatedDefender::new(registry.clone()).with_tamper_protection(args.tamper_protection == Switch::On),
+        SimulatedDefender::new(registry.clone())
+            .with_tamper_protection(args.tamper_protection == Switch::On),
     );
     let capabilities = Capabilities::none()
         .with_registry(registry.clone())
@@ -72,7 +74,11 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         output::print_table(&report, &device, state.root());
     }
     let failed = report.count(SettingStatus::Error) + report.count(SettingStatus::Conflict);
-    Ok(if failed > 0 { exit::SETTINGS_FAILED } else { exit::OK })
+    Ok(if failed > 0 {
+        exit::SETTINGS_FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn load_device(path: Option<&Path>) -> anyhow::Result<Device> {
@@ -90,7 +96,8 @@ fn load_policies(paths: &[PathBuf]) -> anyhow::Result<Vec<PolicyDocument>> {
         return defaults::POLICIES
             .iter()
             .map(|(origin, text)| {
-                graph::parse_policy(text.as_bytes(), origin).map_err(|e| BadInput(e.to_string()).into())
+                graph::parse_policy(text.as_bytes(), origin)
+                    .map_err(|e| BadInput(e.to_string()).into())
             })
             .collect();
     }
@@ -102,11 +109,18 @@ fn load_policies(paths: &[PathBuf]) -> anyhow::Result<Vec<PolicyDocument>> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| BadInput(format!("policy directory '{}': {e}", path.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                })
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(BadInput(format!("policy directory '{}' has no .json files", path.display())).into());
+                return Err(BadInput(format!(
+                    "policy directory '{}' has no .json files",
+                    path.display()
+                ))
+                .into());
             }
             files.extend(found);
         } else {
@@ -136,7 +150,8 @@ fn load_plugins(engine: &Engine, dir: Option<&Path>) -> anyhow::Result<PluginSet
         .collect();
     files.sort();
     for file in files {
-        let bytes = std::fs::read(&file).map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
+        let bytes = std::fs::read(&file)
+            .map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
         let plugin = Plugin::load(engine, &file.display().to_string(), &bytes, &policy)
             .map_err(|e| BadInput(e.to_string()))?;
         if let Some(old) = set.insert(Arc::new(plugin)) {

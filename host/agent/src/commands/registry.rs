@@ -17,8 +17,8 @@ pub(crate) fn run(cmd: RegistryCommand) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         RegistryCommand::Import { file, state } => {
-            let bytes = std::fs::read(&file)
-                .map_err(|e| BadInput(format!("'{}': {e}", file.display())))?;
+            let bytes =
+                std::fs::read(&file).map_err(|e| BadInput(format!("'{}': {e}", file.display())))?;
             let text = rampart_backends::registry::decode_reg_bytes(&bytes)
                 .map_err(|e| BadInput(format!("'{}': {e}", file.display())))?;
             // Parse before touching the state so a bad file changes nothing.

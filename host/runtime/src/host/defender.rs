@@ -5,9 +5,7 @@ use rampart_backends::defender::{
     PreferenceValue as BackendPref,
 };
 
-use crate::bindings::defender::{
-    AsrAction, ComputerStatus, ExclusionKind, Host, PreferenceValue,
-};
+use crate::bindings::defender::{AsrAction, ComputerStatus, ExclusionKind, Host, PreferenceValue};
 use crate::bindings::types::CapabilityError;
 use crate::grants::Access;
 
@@ -20,10 +18,9 @@ const MAX_PREFERENCE_NAME: usize = 256;
 
 impl RunState {
     fn defender_backend(&self) -> Result<&dyn DefenderBackend, CapabilityError> {
-        self.capabilities
-            .defender
-            .as_deref()
-            .ok_or_else(|| CapabilityError::Unavailable("Microsoft Defender is not available".into()))
+        self.capabilities.defender.as_deref().ok_or_else(|| {
+            CapabilityError::Unavailable("Microsoft Defender is not available".into())
+        })
     }
 
     fn check_preference_name(&self, name: &str) -> Result<(), CapabilityError> {
@@ -39,7 +36,12 @@ impl RunState {
         Ok(())
     }
 
-    fn need(&self, granted: Option<Access>, needed: Access, what: &str) -> Result<(), CapabilityError> {
+    fn need(
+        &self,
+        granted: Option<Access>,
+        needed: Access,
+        what: &str,
+    ) -> Result<(), CapabilityError> {
         match granted {
             Some(a) if a >= needed => Ok(()),
             _ => Err(CapabilityError::AccessDenied(what.to_string())),
@@ -106,9 +108,14 @@ impl Host for RunState {
         Ok((|| {
             self.check_preference_name(&name)?;
             if !self.grants.defender_can_read(&name) {
-                return Err(CapabilityError::AccessDenied(format!("defender preference {name} (read)")));
+                return Err(CapabilityError::AccessDenied(format!(
+                    "defender preference {name} (read)"
+                )));
             }
-            let v = self.defender_backend()?.get_preference(&name).map_err(backend_error)?;
+            let v = self
+                .defender_backend()?
+                .get_preference(&name)
+                .map_err(backend_error)?;
             Ok(v.map(pref_from_backend))
         })())
     }
@@ -118,7 +125,9 @@ impl Host for RunState {
         Ok((|| {
             self.check_preference_name(&name)?;
             if !self.grants.defender_can_write(&name) {
-                return Err(CapabilityError::AccessDenied(format!("defender preference {name} (write)")));
+                return Err(CapabilityError::AccessDenied(format!(
+                    "defender preference {name} (write)"
+                )));
             }
             let bytes = match &value {
                 PreferenceValue::Text(t) => t.len(),
@@ -135,33 +144,58 @@ impl Host for RunState {
     fn list_exclusions(&mut self, k: ExclusionKind) -> Answer<Vec<String>> {
         self.count_call()?;
         Ok((|| {
-            self.need(self.grants.defender_exclusions(), Access::Read, "defender exclusions (read)")?;
-            self.defender_backend()?.list_exclusions(kind(k)).map_err(backend_error)
+            self.need(
+                self.grants.defender_exclusions(),
+                Access::Read,
+                "defender exclusions (read)",
+            )?;
+            self.defender_backend()?
+                .list_exclusions(kind(k))
+                .map_err(backend_error)
         })())
     }
 
     fn add_exclusion(&mut self, k: ExclusionKind, value: String) -> Answer<()> {
         self.count_call()?;
         Ok((|| {
-            self.need(self.grants.defender_exclusions(), Access::ReadWrite, "defender exclusions (write)")?;
+            self.need(
+                self.grants.defender_exclusions(),
+                Access::ReadWrite,
+                "defender exclusions (write)",
+            )?;
             self.check_size("exclusion", value.len())?;
-            self.defender_backend()?.add_exclusion(kind(k), &value).map_err(backend_error)
+            self.defender_backend()?
+                .add_exclusion(kind(k), &value)
+                .map_err(backend_error)
         })())
     }
 
     fn remove_exclusion(&mut self, k: ExclusionKind, value: String) -> Answer<bool> {
         self.count_call()?;
         Ok((|| {
-            self.need(self.grants.defender_exclusions(), Access::ReadWrite, "defender exclusions (write)")?;
-            self.defender_backend()?.remove_exclusion(kind(k), &value).map_err(backend_error)
+            self.need(
+                self.grants.defender_exclusions(),
+                Access::ReadWrite,
+                "defender exclusions (write)",
+            )?;
+            self.defender_backend()?
+                .remove_exclusion(kind(k), &value)
+                .map_err(backend_error)
         })())
     }
 
     fn get_asr_rule(&mut self, id: String) -> Answer<Option<AsrAction>> {
         self.count_call()?;
         Ok((|| {
-            self.need(self.grants.defender_asr_rules(), Access::Read, "defender ASR rules (read)")?;
-            let v = self.defender_backend()?.get_asr_rule(&id).map_err(backend_error)?;
+            self.need(
+                self.grants.defender_asr_rules(),
+                Access::Read,
+                "defender ASR rules (read)",
+            )?;
+            let v = self
+                .defender_backend()?
+                .get_asr_rule(&id)
+                .map_err(backend_error)?;
             Ok(v.map(asr_from_backend))
         })())
     }
@@ -169,7 +203,11 @@ impl Host for RunState {
     fn set_asr_rule(&mut self, id: String, action: AsrAction) -> Answer<()> {
         self.count_call()?;
         Ok((|| {
-            self.need(self.grants.defender_asr_rules(), Access::ReadWrite, "defender ASR rules (write)")?;
+            self.need(
+                self.grants.defender_asr_rules(),
+                Access::ReadWrite,
+                "defender ASR rules (write)",
+            )?;
             self.defender_backend()?
                 .set_asr_rule(&id, asr_to_backend(action))
                 .map_err(backend_error)
@@ -180,9 +218,14 @@ impl Host for RunState {
         self.count_call()?;
         Ok((|| {
             if !self.grants.defender_status() {
-                return Err(CapabilityError::AccessDenied("defender computer status".into()));
+                return Err(CapabilityError::AccessDenied(
+                    "defender computer status".into(),
+                ));
             }
-            let s = self.defender_backend()?.computer_status().map_err(backend_error)?;
+            let s = self
+                .defender_backend()?
+                .computer_status()
+                .map_err(backend_error)?;
             Ok(ComputerStatus {
                 tamper_protected: s.tamper_protected,
                 real_time_protection_enabled: s.real_time_protection_enabled,

@@ -19,7 +19,9 @@ impl RunState {
         match self.grants.file_access(root) {
             Some(a) if a >= needed => {}
             Some(_) => {
-                return Err(CapabilityError::AccessDenied(format!("file root '{root}' (read-only grant)")));
+                return Err(CapabilityError::AccessDenied(format!(
+                    "file root '{root}' (read-only grant)"
+                )));
             }
             None => return Err(CapabilityError::AccessDenied(format!("file root '{root}'"))),
         }
@@ -37,7 +39,9 @@ fn file_error(e: FileError) -> CapabilityError {
             CapabilityError::InvalidArgument(message)
         }
         FileError::NotFound { .. } => CapabilityError::NotFound(message),
-        FileError::Denied { .. } | FileError::ReadOnly { .. } => CapabilityError::AccessDenied(message),
+        FileError::Denied { .. } | FileError::ReadOnly { .. } => {
+            CapabilityError::AccessDenied(message)
+        }
         // The grant named a root the host did not configure.
         FileError::UnknownRoot { .. } => CapabilityError::Unavailable(message),
         _ => CapabilityError::Failed(message),
@@ -58,7 +62,9 @@ impl Host for RunState {
         Ok((|| {
             self.check_size("file contents", contents.len())?;
             let roots = self.file_root(&root, Access::ReadWrite)?;
-            roots.write_atomic(&root, &path, &contents).map_err(file_error)
+            roots
+                .write_atomic(&root, &path, &contents)
+                .map_err(file_error)
         })())
     }
 

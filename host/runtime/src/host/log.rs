@@ -44,7 +44,10 @@ impl Host for RunState {
                 "error"
             }
         };
-        self.logs.push(LogRecord { level: name, message });
+        self.logs.push(LogRecord {
+            level: name,
+            message,
+        });
         Ok(())
     }
 }

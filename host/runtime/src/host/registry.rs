@@ -18,7 +18,9 @@ impl RunState {
             .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?;
         match self.grants.registry_access(&path) {
             Some(access) if access >= needed => Ok(path),
-            Some(_) => Err(CapabilityError::AccessDenied(format!("{path} (read-only grant)"))),
+            Some(_) => Err(CapabilityError::AccessDenied(format!(
+                "{path} (read-only grant)"
+            ))),
             None => Err(CapabilityError::AccessDenied(path.to_string())),
         }
     }
@@ -138,7 +140,9 @@ impl Host for RunState {
         self.count_call()?;
         answer(|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
-            self.registry_backend()?.create_key(&path).map_err(backend_error)
+            self.registry_backend()?
+                .create_key(&path)
+                .map_err(backend_error)
         })
     }
 
@@ -146,7 +150,9 @@ impl Host for RunState {
         self.count_call()?;
         answer(|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
-            self.registry_backend()?.delete_key(&path).map_err(backend_error)
+            self.registry_backend()?
+                .delete_key(&path)
+                .map_err(backend_error)
         })
     }
 

@@ -1,0 +1,280 @@
+//! The `rampart` command line: the embedded main job, JSON output, and bad input.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn rampart() -> Command {
+    let mut cmd = Command::cargo_bin("rampart").expect("binary built");
+    cmd.env_remove("RAMPART_LOG");
+    cmd
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A bad-input failure: exit code 2, one line on stderr naming `file`, and no state written.
+fn assert_bad_input(out: &std::process::Output, file: &Path, state: &Path) {
+    let stderr = stderr_of(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
+    assert!(stderr.starts_with("rampart: "), "{stderr}");
+    assert!(
+        stderr.contains(&file.display().to_string()),
+        "must name {}: {stderr}",
+        file.display()
+    );
+    assert!(!state.exists(), "nothing may be written on bad input");
+}
+
+#[test]
+fn apply_with_no_arguments_runs_the_embedded_default_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let first = rampart()
+        .args(["apply", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
+    let table = String::from_utf8(first.stdout).unwrap();
+    assert!(
+        table.contains("Contoso - Defender Antivirus baseline  [Succeeded]"),
+        "{table}"
+    );
+    assert!(
+        table.contains("defender/allowrealtimemonitoring"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Summary: 16 settings: 16 remediated"),
+        "{table}"
+    );
+    assert!(state.join("registry.reg").is_file());
+    assert!(state.join("last-report.json").is_file());
+
+    let second = rampart()
+        .args(["apply", "--json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let policies = report["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 2);
+    for policy in policies {
+        assert!(policy["id"].is_string() && policy["name"].is_string());
+        assert_eq!(policy["status"], "succeeded");
+        for setting in policy["settings"].as_array().unwrap() {
+            assert_eq!(setting["status"], "compliant", "{setting}");
+            assert!(
+                setting["id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("device_vendor_msft_")
+            );
+        }
+    }
+}
+
+#[test]
+fn registry_export_shows_what_apply_wrote_and_import_seeds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // Seed a value that contradicts the example policy: apply must remediate it.
+    let seed = dir.path().join("seed.reg");
+    std::fs::write(
+        &seed,
+        "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\MpEngine]\r\n\"MpCloudBlockLevel\"=dword:00000000\r\n",
+    )
+    .unwrap();
+    let import = rampart()
+        .args(["registry", "import"])
+        .arg(&seed)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(import.status.code(), Some(0), "{}", stderr_of(&import));
+
+    let apply = rampart()
+        .args(["apply", "--json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&apply.stdout).unwrap();
+    let cloud = report["policies"][0]["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "device_vendor_msft_policy_config_defender_cloudblocklevel")
+        .unwrap()
+        .clone();
+    assert_eq!(cloud["status"], "remediated");
+
+    let export = rampart()
+        .args(["registry", "export", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(export.stdout).unwrap();
+    assert!(
+        text.starts_with("Windows Registry Editor Version 5.00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"MpCloudBlockLevel\"=dword:00000002"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"DisableRealtimeMonitoring\"=dword:00000000"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_malformed_policy_is_a_one_line_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, "{ \"name\": \"x\", \"settings\": [ }").unwrap();
+    let out = rampart()
+        .args(["apply", "--policies"])
+        .arg(&bad)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_bad_input(&out, &bad, &state);
+
+    let missing_value = dir.path().join("missing-value.json");
+    std::fs::write(
+        &missing_value,
+        r##"{"id":"1","name":"p","platforms":"windows10","technologies":"microsoftSense","settings":[{"id":"0","settingInstance":{"@odata.type":"#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance","settingDefinitionId":"x","choiceSettingValue":{"children":[]}}}]}"##,
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["apply", "--policies"])
+        .arg(&missing_value)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_bad_input(&out, &missing_value, &state);
+    assert!(
+        stderr_of(&out).contains("settings[0].settingInstance"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn a_malformed_device_file_is_a_one_line_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let bad = dir.path().join("device.toml");
+    std::fs::write(
+        &bad,
+        "id = \"x\"\nname = \"y\"\nplatform = \"windows-phone\"\nos-version = \"1\"\n",
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["apply", "--device"])
+        .arg(&bad)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_bad_input(&out, &bad, &state);
+}
+
+#[test]
+fn a_malformed_plugin_file_is_a_one_line_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let bad = plugins.join("broken.wasm");
+    std::fs::write(&bad, b"\0asm\x0d\x00\x01\x00 truncated").unwrap();
+    let out = rampart()
+        .args(["apply", "--plugins"])
+        .arg(&plugins)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_bad_input(&out, &bad, &state);
+}
+
+#[test]
+fn a_directory_plugin_overrides_the_embedded_one_of_the_same_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(
+        plugins.join("windows-defender.wasm"),
+        rampart_plugin_artifacts::get("windows-defender").unwrap(),
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["apply", "--json", "-v", "--plugins"])
+        .arg(&plugins)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("directory plugin overrides the embedded one"),
+        "{}",
+        stderr_of(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["plugins"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn settings_that_end_in_error_give_exit_code_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let policy = dir.path().join("weaken.json");
+    std::fs::write(
+        &policy,
+        r##"{"id":"w","name":"Turn off real-time protection","platforms":"windows10","technologies":"mdm,microsoftSense",
+            "settings":[{"id":"0","settingInstance":{"@odata.type":"#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+            "settingDefinitionId":"device_vendor_msft_policy_config_defender_allowrealtimemonitoring",
+            "choiceSettingValue":{"value":"device_vendor_msft_policy_config_defender_allowrealtimemonitoring_0","children":[]}}}]}"##,
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["apply", "--policies"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("tamper protection"), "{table}");
+
+    // With tamper protection off the same policy takes effect.
+    let out = rampart()
+        .args(["apply", "--tamper-protection", "off", "--policies"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
