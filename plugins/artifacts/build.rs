@@ -11,6 +11,8 @@ fn main() {
             "rampart-plugin-windows-defender",
             "plugins/windows-defender",
         )
+        .library("rampart-plugin-linux-defender", "plugins/linux-defender")
+        .library("rampart-plugin-macos-defender", "plugins/macos-defender")
         .build();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     let mut generated = String::from(

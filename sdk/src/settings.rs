@@ -58,6 +58,12 @@ impl SettingValue {
 }
 
 impl Setting {
+    /// A result for this setting with `status` and no message; fill in the rest with struct
+    /// update syntax (`SettingResult { message: Some(..), ..setting.result_with(status) }`).
+    pub fn result_with(&self, status: SettingStatus) -> SettingResult {
+        self.result(status, None)
+    }
+
     fn result(&self, status: SettingStatus, message: Option<String>) -> SettingResult {
         SettingResult {
             id: self.id.clone(),

@@ -1,6 +1,9 @@
 //! rampart's integration tests: one binary, one module per area.
 
+mod linux; // the Linux Defender plugin: mdatp_managed.json, mdatp health, escapes
+mod live; // hot swap, keep-last-good, AOT cache, swaps under load
 mod load; // plugin loading: forbidden imports, manifests, corrupt files
+mod macos; // the macOS Defender plugin: the wdav plist, the MDM channel, escapes
 mod pipeline; // real Intune exports through parse, resolve and enforce
 mod programs; // one test per guest program in tests/programs (limits, traps, capabilities)
 mod windows_defender; // the first-party plugin against the emulated registry and Defender

@@ -21,7 +21,7 @@ fn the_real_av_and_asr_exports_enforce_what_the_plugin_covers_and_report_the_res
     let mut plugins = PluginSet::new();
     plugins.insert(std::sync::Arc::new(windows_defender(&permissive_ceiling())));
     let (_, caps) = backends(true);
-    let report = Enforcer::new(plugins, caps, RunLimits::default()).enforce(&device, &resolved);
+    let report = Enforcer::new(caps, RunLimits::default()).enforce(&plugins, &device, &resolved);
 
     let av = &report.policies[0];
     let by_id = |id: &str| {

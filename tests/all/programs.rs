@@ -336,3 +336,82 @@ fn results_misbehave() {
             .any(|p| p.contains("not given: 'test_not_given'"))
     );
 }
+
+#[test]
+fn caps_over_privileged() {
+    use rampart_runtime::{GrantPolicy, Grants, Plugin};
+    let wasm = std::fs::read(CAPS_OVER_PRIVILEGED).unwrap();
+    let engine = rampart_tests::engine();
+    // Narrowing policy: loads, with nothing granted, and its write is denied at run time.
+    let narrowed = Plugin::load(
+        &engine,
+        "greedy",
+        &wasm,
+        &GrantPolicy::Ceiling(Grants::none()),
+    )
+    .unwrap();
+    assert!(narrowed.grants().is_empty());
+    let (registry, caps) = backends(false);
+    let out = narrowed
+        .run(
+            &windows_client(),
+            &[setting("test_x", SettingValue::Integer(1))],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert!(
+        out.outcomes[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("access denied")
+    );
+    assert_eq!(
+        registry.export_reg(),
+        rampart_backends::registry::EmulatedRegistry::new().export_reg()
+    );
+    // Strict policy: refused at load, naming what it asked for.
+    let err = Plugin::load(
+        &engine,
+        "greedy",
+        &wasm,
+        &GrantPolicy::Strict(Grants::none()),
+    )
+    .unwrap_err();
+    match &err.reason {
+        LoadFailure::OverPrivileged { excess } => {
+            assert_eq!(
+                excess,
+                &["registry HKEY_LOCAL_MACHINE (read-write)".to_string()]
+            );
+        }
+        other => panic!("expected over-privileged, got {other:?}"),
+    }
+}
+
+fn swap_version(path: &str) -> (String, Option<String>) {
+    let plugin = load_program(path).unwrap();
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting("test_x", SettingValue::Integer(1))],
+            &Capabilities::none(),
+            &RunLimits::default(),
+        )
+        .unwrap();
+    (
+        plugin.version().to_string(),
+        out.outcomes[0].message.clone(),
+    )
+}
+
+#[test]
+fn swap_v1() {
+    assert_eq!(swap_version(SWAP_V1), ("1.0.0".into(), Some("v1".into())));
+}
+
+#[test]
+fn swap_v2() {
+    assert_eq!(swap_version(SWAP_V2), ("2.0.0".into(), Some("v2".into())));
+}

@@ -17,7 +17,7 @@ pub(crate) struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 enforced; 1 failure; 2 bad input (nothing written); \
-3 some settings ended in error or conflict.";
+3 some settings ended in error or conflict; 4 partial (unreadable policy documents skipped).";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -27,6 +27,27 @@ pub(crate) enum Command {
     /// example policies shipped with rampart, the first-party plugins, the emulated registry
     /// and a simulated Defender, with state in the user's cache directory.
     Apply(ApplyArgs),
+    /// Run as an agent: enforce at start, on policy and plugin changes, on an interval, and on
+    /// `rampart sync`; swap plugins live without a restart.
+    Run(RunArgs),
+    /// Ask the running agent for an enforcement pass now and print its outcome.
+    Sync {
+        /// State directory of the running agent.
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the latest report.
+    Status {
+        /// State directory.
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or seed the emulated registry of a state directory.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -52,6 +73,46 @@ pub(crate) struct ApplyArgs {
     /// Print the report as JSON on stdout instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Enforce the readable policy documents even if others are malformed (exit code 4).
+    #[arg(long)]
+    pub(crate) keep_going: bool,
+    /// Plan only: run the plugins against copy-on-write overlays and print what would change
+    /// (registry, files, Defender) with the statuses; nothing is written.
+    #[arg(long)]
+    pub(crate) what_if: bool,
+    /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
+    #[arg(long)]
+    pub(crate) atomic: bool,
+    /// Tamper protection of the simulated Defender.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub(crate) tamper_protection: Switch,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Device identity file (TOML or JSON). Default: a simulated Windows 11 client.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) device: Option<PathBuf>,
+    /// Policy files or directories, re-read on every pass and watched for changes.
+    /// Default: the embedded examples.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub(crate) policies: Vec<PathBuf>,
+    /// State directory. Default: the user's cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state: Option<PathBuf>,
+    /// Plugin directory, watched: new versions are verified and swapped in live.
+    /// Default: `<state>/plugins`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) plugins: Option<PathBuf>,
+    /// Extra settings-catalog definitions (Graph definitions JSON).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) catalog: Option<PathBuf>,
+    /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
+    #[arg(long)]
+    pub(crate) atomic: bool,
+    /// Time between passes (e.g. `90m`, `30s`).
+    #[arg(long, value_name = "DURATION", default_value = "90m", value_parser = humantime::parse_duration)]
+    pub(crate) interval: std::time::Duration,
     /// Tamper protection of the simulated Defender.
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub(crate) tamper_protection: Switch,

@@ -9,6 +9,8 @@
 mod cli;
 mod commands;
 mod defaults;
+mod inputs;
+mod job;
 mod output;
 mod state;
 
@@ -26,6 +28,8 @@ pub(crate) mod exit {
     pub(crate) const BAD_INPUT: u8 = 2;
     /// Enforcement ran but some settings ended in error or conflict.
     pub(crate) const SETTINGS_FAILED: u8 = 3;
+    /// Some policy documents could not be read; the others were enforced (`--keep-going`).
+    pub(crate) const PARTIAL: u8 = 4;
 }
 
 /// An error that maps to a specific exit code.

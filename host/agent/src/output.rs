@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use rampart_policy::device::Device;
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::DeviceReport;
 
@@ -29,14 +28,17 @@ fn short(id: &str) -> String {
     id.to_string()
 }
 
-pub(crate) fn print_table(report: &DeviceReport, device: &Device, state: &Path) {
+pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
     println!(
         "Device {} ({}, {}) — state in {}",
-        device.name,
+        report.device.name,
         report.device.platform,
-        device.os_version,
+        report.device.os_version,
         state.display()
     );
+    for e in &report.input_errors {
+        println!("Unreadable: {e}");
+    }
     for policy in &report.policies {
         println!();
         println!("Policy  {}  [{}]", policy.name, policy.status);
@@ -57,11 +59,12 @@ pub(crate) fn print_table(report: &DeviceReport, device: &Device, state: &Path) 
                 .as_deref()
                 .map(|m| format!("  {m}"))
                 .unwrap_or_default();
-            println!(
+            let line = format!(
                 "  {:<width$}  {:<13}{message}",
                 short(&s.id),
                 s.status.to_string()
             );
+            println!("{}", line.trim_end());
         }
     }
     for plugin in &report.plugins {
@@ -99,4 +102,24 @@ pub(crate) fn print_table(report: &DeviceReport, device: &Device, state: &Path) 
     .collect();
     println!();
     println!("Summary: {total} settings: {}", counts.join(", "));
+}
+
+/// Prints a what-if plan: the statuses the pass would report and every change it would make.
+pub(crate) fn print_plan(report: &DeviceReport, state: &Path) {
+    println!("What-if plan — nothing was changed.");
+    print_table(report, state);
+    println!();
+    let changes: Vec<String> = report
+        .plugins
+        .iter()
+        .flat_map(|p| p.changes.iter().map(move |c| format!("  [{}] {c}", p.name)))
+        .collect();
+    if changes.is_empty() {
+        println!("Planned changes: none");
+    } else {
+        println!("Planned changes ({}):", changes.len());
+        for c in changes {
+            println!("{c}");
+        }
+    }
 }

@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! <state>/registry.reg      the emulated registry, as .reg text (written atomically)
-//! <state>/last-report.json  the latest apply report
+//! <state>/last-report.json  the latest report
+//! <state>/reports/          the last 20 reports
+//! <state>/journal/          change journals of runs in progress (crash recovery)
+//! <state>/aot-cache/        compiled plugins
+//! <state>/plugins/          plugin directory of `rampart run` (default)
+//! <state>/agent.sock        where `rampart run` listens for `rampart sync`
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -57,4 +62,26 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.persist(path)
         .with_context(|| format!("cannot write '{}'", path.display()))?;
     Ok(())
+}
+
+impl StateDir {
+    /// `<state>/reports/`: the bounded report history.
+    pub(crate) fn history_dir(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
+    /// `<state>/aot-cache/`: compiled plugins.
+    pub(crate) fn aot_cache_dir(&self) -> PathBuf {
+        self.root.join("aot-cache")
+    }
+
+    /// `<state>/journal/`: change journals of runs in progress.
+    pub(crate) fn journal_dir(&self) -> PathBuf {
+        self.root.join("journal")
+    }
+
+    /// `<state>/agent.sock`: where a running agent listens for `rampart sync`.
+    pub(crate) fn socket_file(&self) -> PathBuf {
+        self.root.join("agent.sock")
+    }
 }

@@ -52,7 +52,13 @@ fn apply_with_no_arguments_runs_the_embedded_default_and_is_idempotent() {
         "{table}"
     );
     assert!(
-        table.contains("Summary: 16 settings: 16 remediated"),
+        table.contains("Summary: 16 settings: 15 remediated, 1 notApplicable"),
+        "{table}"
+    );
+    // The Exchange-server-only ASR rule does not apply to a workstation.
+    assert!(
+        table.contains("asr/blockwebshellcreationforservers")
+            && table.contains("applies only to Windows Server"),
         "{table}"
     );
     assert!(state.join("registry.reg").is_file());
@@ -71,7 +77,16 @@ fn apply_with_no_arguments_runs_the_embedded_default_and_is_idempotent() {
         assert!(policy["id"].is_string() && policy["name"].is_string());
         assert_eq!(policy["status"], "succeeded");
         for setting in policy["settings"].as_array().unwrap() {
-            assert_eq!(setting["status"], "compliant", "{setting}");
+            let expected = if setting["id"]
+                .as_str()
+                .unwrap()
+                .ends_with("blockwebshellcreationforservers")
+            {
+                "notApplicable"
+            } else {
+                "compliant"
+            };
+            assert_eq!(setting["status"], expected, "{setting}");
             assert!(
                 setting["id"]
                     .as_str()
@@ -247,6 +262,7 @@ fn settings_that_end_in_error_give_exit_code_3() {
     std::fs::write(
         &policy,
         r##"{"id":"w","name":"Turn off real-time protection","platforms":"windows10","technologies":"mdm,microsoftSense",
+            "templateReference":{"templateId":"804339ad-1553-4478-a742-138fb5807418_1"},
             "settings":[{"id":"0","settingInstance":{"@odata.type":"#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
             "settingDefinitionId":"device_vendor_msft_policy_config_defender_allowrealtimemonitoring",
             "choiceSettingValue":{"value":"device_vendor_msft_policy_config_defender_allowrealtimemonitoring_0","children":[]}}}]}"##,

@@ -8,9 +8,9 @@
 //!
 //! Catalogs come from three places:
 //!
-//! - [`Catalog::embedded`]: the Windows Defender catalog compiled into this crate, written in a
-//!   compact TOML format documented at the top of `catalog/windows-defender.toml`
-//!   ([`Catalog::from_compact_toml`] reads the same format).
+//! - [`Catalog::embedded`]: the Windows Defender, Linux and macOS catalogs compiled into this
+//!   crate, written in a compact TOML format documented at the top of
+//!   `catalog/windows-defender.toml` ([`Catalog::from_compact_toml`] reads the same format).
 //! - [`Catalog::from_graph_definitions_json`]: Graph `deviceManagementConfigurationSettingDefinition`
 //!   objects, either as Graph returns them or reduced as in the shared research seed
 //!   (`{"definitions": [{"id", "@odata.type", "csp_uri", "technologies", "options", "valueDefinition"}]}`).
@@ -28,16 +28,38 @@ use crate::graph::{graph_type_name, json_type, split_flags};
 use crate::json_path::JsonPath;
 use crate::text_position::{json_error_parts, toml_error_parts};
 
-/// The compact catalog compiled into the crate.
-const EMBEDDED_TOML: &str = include_str!("../catalog/windows-defender.toml");
+/// The compact catalogs compiled into the crate, as (origin, text): Windows Defender, Linux and
+/// macOS. A definition id may appear in only one of them.
+const EMBEDDED_SOURCES: [(&str, &str); 3] = [
+    (
+        "catalog/windows-defender.toml",
+        include_str!("../catalog/windows-defender.toml"),
+    ),
+    ("catalog/linux.toml", include_str!("../catalog/linux.toml")),
+    ("catalog/macos.toml", include_str!("../catalog/macos.toml")),
+];
 
 /// The embedded catalog, parsed once per process.
 static EMBEDDED: LazyLock<Catalog> = LazyLock::new(|| {
-    // The file is part of the crate and a unit test parses it, so this cannot fail at run time
-    // unless the crate itself was built from a broken file.
-    Catalog::from_compact_toml(EMBEDDED_TOML, "catalog/windows-defender.toml")
+    // The files are part of the crate and a unit test parses them, so this cannot fail at run
+    // time unless the crate itself was built from a broken file.
+    load_embedded()
         .unwrap_or_else(|error| panic!("the embedded settings catalog is invalid: {error}"))
 });
+
+/// Parses every embedded source into one catalog, refusing an id defined in two files.
+fn load_embedded() -> Result<Catalog, CatalogError> {
+    let mut catalog = Catalog::new();
+    for (origin, text) in EMBEDDED_SOURCES {
+        for definition in Catalog::from_compact_toml(text, origin)?
+            .definitions
+            .into_values()
+        {
+            catalog.insert_new(origin, definition)?;
+        }
+    }
+    Ok(catalog)
+}
 
 /// A set of setting definitions, keyed by definition id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -220,9 +242,10 @@ impl Catalog {
         Catalog::default()
     }
 
-    /// The Windows Defender catalog compiled into the crate (from
-    /// `catalog/windows-defender.toml`): the antivirus, Defender CSP, ASR rules (with per-rule
-    /// exclusions), exclusion lists, EDR and Windows Firewall profile settings.
+    /// The catalog compiled into the crate: `catalog/windows-defender.toml` (the antivirus,
+    /// Defender CSP, ASR rules with per-rule exclusions, exclusion lists, EDR and Windows
+    /// Firewall profile settings) together with `catalog/linux.toml` and `catalog/macos.toml`
+    /// (the Defender for Endpoint settings of those platforms).
     pub fn embedded() -> Catalog {
         EMBEDDED.clone()
     }
@@ -844,10 +867,45 @@ mod tests {
     const DEFENDER: &str = "device_vendor_msft_policy_config_defender_";
 
     #[test]
+    fn every_embedded_source_parses_and_the_embedded_catalog_is_their_union() {
+        let embedded = Catalog::embedded();
+        let mut total = 0;
+        for (origin, text) in EMBEDDED_SOURCES {
+            let part =
+                Catalog::from_compact_toml(text, origin).unwrap_or_else(|error| panic!("{error}"));
+            for definition in part.iter() {
+                assert_eq!(embedded.get(&definition.id), Some(definition), "{origin}");
+            }
+            total += part.len();
+        }
+        // Equal sizes mean no id was defined twice (a duplicate would also fail to load).
+        assert_eq!(embedded.len(), total);
+    }
+
+    #[test]
+    fn a_definition_in_two_embedded_files_is_refused() {
+        let mut catalog = Catalog::new();
+        let windows = Catalog::from_compact_toml(EMBEDDED_SOURCES[0].1, EMBEDDED_SOURCES[0].0)
+            .expect("valid file");
+        let first = windows.iter().next().expect("not empty").clone();
+        catalog
+            .insert_new("catalog/windows-defender.toml", first.clone())
+            .expect("new");
+        let error = catalog
+            .insert_new("catalog/linux.toml", first.clone())
+            .expect_err("duplicate");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "catalog 'catalog/linux.toml': duplicate definition id '{}'",
+                first.id
+            )
+        );
+    }
+
+    #[test]
     fn the_embedded_catalog_parses_and_covers_the_core_settings() {
-        let catalog =
-            Catalog::from_compact_toml(EMBEDDED_TOML, "windows-defender.toml").expect("valid file");
-        assert_eq!(catalog, Catalog::embedded());
+        let catalog = Catalog::embedded();
         for suffix in [
             "allowrealtimemonitoring",
             "allowbehaviormonitoring",

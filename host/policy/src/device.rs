@@ -1,19 +1,43 @@
 //! The identity of the device being configured: what the resolve stage needs to decide which
-//! policies reach it (platform, OS version, role, Entra groups, tags, delivery channels).
+//! policies reach it (platform, OS version and build, role, Entra groups, tags, delivery
+//! channels).
 //!
 //! On a real agent this comes from the machine and from Entra; for tests, demos and what-if runs
 //! it comes from a device file, TOML (`.toml`) or JSON (`.json`), with kebab-case keys. Unknown
 //! keys are errors, so a typo cannot silently leave a field at its default.
+//!
+//! | key | required | meaning |
+//! |---|---|---|
+//! | `id` | yes | the Entra device id (not empty) |
+//! | `name` | yes | the device name |
+//! | `platform` | yes | `windows-client`, `windows-server`, `linux` or `macos` |
+//! | `os-version` | yes | the OS version as the OS reports it, e.g. `10.0.22631`, `22.04`, `14.5` (not empty) |
+//! | `os-build` | no | the Windows build number, e.g. `22631`; when absent it is read from the third part of a Windows `os-version` (see [`Device::build`]) |
+//! | `domain-controller` | no, default `false` | an Active Directory domain controller; needs `platform = "windows-server"` (firewall policies do not reach domain controllers) |
+//! | `groups` | no, default `[]` | the Entra group ids the device is a member of, for assignment targeting |
+//! | `tags` | no, default `[]` | Defender for Endpoint device tags, such as `MDE-Management` |
+//! | `channels` | no, default `["microsoftSense"]` | the Graph `technologies` that deliver policy to the device; Defender for Endpoint security settings management is `microsoftSense` |
+//!
+//! A Windows 11 workstation (`examples/devices/windows-11.toml`; the same directory has a
+//! Windows Server 2022 member server, a domain controller, an Ubuntu server and a Mac):
 //!
 //! ```toml
 //! id = "3f1c2a9e-5b6d-4e7f-8a90-b1c2d3e4f506"   # Entra device id
 //! name = "WS-FINANCE-07"
 //! platform = "windows-client"                    # windows-client | windows-server | linux | macos
 //! os-version = "10.0.22631"
+//! os-build = 22631                               # optional; read from os-version when absent
 //! domain-controller = false                      # optional, default false
 //! groups = ["a1b2c3d4-0000-4000-8000-000000000001"]  # Entra group ids; optional, default []
 //! tags = ["MDE-Management"]                      # MDE device tags; optional, default []
 //! channels = ["microsoftSense"]                  # optional, default ["microsoftSense"]
+//! ```
+//!
+//! A domain controller, in JSON:
+//!
+//! ```json
+//! { "id": "9d2f4c1a-7e3b-4a5c-8d6e-0f1a2b3c4d5e", "name": "DC-01", "platform": "windows-server",
+//!   "os-version": "10.0.20348", "domain-controller": true }
 //! ```
 //!
 //! ```
@@ -24,11 +48,17 @@
 //! # os-version = "10.0.22631"
 //! # tags = ["MDE-Management"]
 //! # "#;
-//! use rampart_policy::device::{parse_device_toml, Platform};
+//! use rampart_policy::device::{parse_device_json, parse_device_toml, Platform};
 //!
 //! let device = parse_device_toml(text, "ws-finance-07.toml")?;
 //! assert_eq!(device.platform, Platform::WindowsClient);
 //! assert_eq!(device.channels, ["microsoftSense"]);
+//! assert_eq!(device.build(), Some(22631));
+//!
+//! let dc = parse_device_json(br#"{ "id": "9d2f4c1a-7e3b-4a5c-8d6e-0f1a2b3c4d5e", "name": "DC-01",
+//!     "platform": "windows-server", "os-version": "10.0.20348", "domain-controller": true }"#,
+//!     "dc-01.json")?;
+//! assert!(dc.domain_controller && dc.platform.is_server());
 //! # Ok::<(), rampart_policy::device::DeviceError>(())
 //! ```
 
@@ -49,8 +79,12 @@ pub struct Device {
     pub name: String,
     /// The operating system family and role.
     pub platform: Platform,
-    /// The OS version, e.g. `10.0.22631` (Windows 11 23H2).
+    /// The OS version, e.g. `10.0.22631` (Windows 11 23H2), `22.04` (Ubuntu) or `14.5` (macOS).
     pub os_version: String,
+    /// The Windows build number, e.g. `22631`, when the file gives it; [`Device::build`] falls
+    /// back to the third part of a Windows `os_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_build: Option<u32>,
     /// Whether the device is an Active Directory domain controller (they get no firewall policy).
     #[serde(default)]
     pub domain_controller: bool,
@@ -90,6 +124,11 @@ impl Platform {
         matches!(self, Platform::WindowsClient | Platform::WindowsServer)
     }
 
+    /// Whether this is Windows Server (some ASR rules apply only to servers, some never do).
+    pub fn is_server(self) -> bool {
+        self == Platform::WindowsServer
+    }
+
     /// The Graph `platforms` value policies for this device carry: `windows10` for both Windows
     /// kinds (Graph does not distinguish servers), `linux`, or `macOS`.
     pub fn graph_platform(self) -> &'static str {
@@ -126,12 +165,31 @@ impl Device {
             name: "RAMPART-SIM-WIN11".to_owned(),
             platform: Platform::WindowsClient,
             os_version: "10.0.22631".to_owned(),
+            os_build: None,
             domain_controller: false,
             groups: Vec::new(),
             tags: vec!["MDE-Management".to_owned()],
             channels: default_channels(),
         }
     }
+
+    /// The Windows build number: `os_build` when set, else the third dot-separated part of a
+    /// Windows `os_version` (`10.0.20348` → 20348, `10.0.22631.4460` → 22631). `None` for Linux
+    /// and macOS without an explicit `os_build`, and for versions that do not have that shape.
+    pub fn build(&self) -> Option<u32> {
+        self.os_build.or_else(|| {
+            if self.platform.is_windows() {
+                windows_build(&self.os_version)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// The build part of a Windows version string `major.minor.build[.revision]`.
+fn windows_build(version: &str) -> Option<u32> {
+    version.trim().split('.').nth(2)?.parse().ok()
 }
 
 /// Why a device file could not be read. Every message is one line naming the file.
@@ -172,6 +230,26 @@ pub enum DeviceError {
         /// The field, as spelled in the file.
         field: &'static str,
     },
+    /// `domain-controller = true` on a platform other than Windows Server.
+    #[error(
+        "device '{origin}': domain-controller = true needs platform 'windows-server', not '{platform}'"
+    )]
+    DomainControllerNotServer {
+        /// The file or label.
+        origin: String,
+        /// The platform the file gives.
+        platform: Platform,
+    },
+    /// `os-build` and the build part of a Windows `os-version` differ.
+    #[error("device '{origin}': os-build {build} disagrees with os-version '{version}'")]
+    BuildMismatch {
+        /// The file or label.
+        origin: String,
+        /// The `os-build` value.
+        build: u32,
+        /// The `os-version` value.
+        version: String,
+    },
 }
 
 /// Reads a device file, choosing TOML or JSON by its extension.
@@ -209,7 +287,9 @@ pub fn load_device_file(path: &Path) -> Result<Device, DeviceError> {
 /// # Errors
 ///
 /// [`DeviceError::Parse`] for bad TOML, an unknown or missing key or a bad value;
-/// [`DeviceError::EmptyField`] for an empty `id` or `os-version`.
+/// [`DeviceError::EmptyField`] for an empty `id` or `os-version`;
+/// [`DeviceError::DomainControllerNotServer`] for a domain controller that is not a Windows
+/// Server; [`DeviceError::BuildMismatch`] when `os-build` contradicts a Windows `os-version`.
 pub fn parse_device_toml(text: &str, origin: &str) -> Result<Device, DeviceError> {
     let device: Device = toml::from_str(text).map_err(|error| {
         let (line, column, message) = toml_error_parts(&error, text);
@@ -255,6 +335,24 @@ fn validate(device: Device, origin: &str) -> Result<Device, DeviceError> {
     if device.os_version.trim().is_empty() {
         return Err(empty("os-version"));
     }
+    // Only Windows Server can be a domain controller; anything else is a typo in the file, and
+    // taking it at its word would silently withhold firewall policy from a client.
+    if device.domain_controller && device.platform != Platform::WindowsServer {
+        return Err(DeviceError::DomainControllerNotServer {
+            origin: origin.to_owned(),
+            platform: device.platform,
+        });
+    }
+    if let Some(build) = device.os_build
+        && device.platform.is_windows()
+        && windows_build(&device.os_version).is_some_and(|from_version| from_version != build)
+    {
+        return Err(DeviceError::BuildMismatch {
+            origin: origin.to_owned(),
+            build,
+            version: device.os_version,
+        });
+    }
     Ok(device)
 }
 
@@ -277,6 +375,20 @@ mod tests {
         assert_eq!(Platform::Macos.graph_platform(), "macOS");
         assert!(Platform::WindowsServer.is_windows());
         assert!(!Platform::Linux.is_windows());
+    }
+
+    #[test]
+    fn the_build_comes_from_os_build_or_the_windows_version() {
+        let mut device = Device::example_windows_client();
+        assert_eq!(device.build(), Some(22631));
+        device.os_version = "10.0.20348.2655".into();
+        assert_eq!(device.build(), Some(20348));
+        device.os_build = Some(20349);
+        assert_eq!(device.build(), Some(20349));
+        device.platform = Platform::Linux;
+        device.os_build = None;
+        device.os_version = "22.04.4".into();
+        assert_eq!(device.build(), None, "a Linux version has no Windows build");
     }
 
     #[test]

@@ -7,11 +7,16 @@
 //! - [`graph`]: the Microsoft Graph `deviceManagement/configurationPolicies` model and its parser
 //!   (Graph exports with `@odata.*` annotations, a UTF-8 BOM, the CIPP wrapper).
 //! - [`catalog`]: settings-catalog definitions, which say what each option itemId stands for.
-//!   An embedded Windows Defender catalog ships with the crate.
-//! - [`device`]: the identity of the device being configured (platform, groups, channels).
-//! - [`applicability`]: whether a policy applies to a device at all.
+//!   Embedded catalogs for Windows Defender, Linux and macOS ship with the crate.
+//! - [`device`]: the identity of the device being configured (platform, OS version and build,
+//!   domain controller, groups, tags, channels).
+//! - [`targeting`]: whether a policy's assignments reach the device.
+//! - [`applicability`]: whether a policy, and each of its settings, applies to the device
+//!   (channel, platform, template, server versus client, domain controllers).
 //! - [`settings`]: flattening a policy's setting tree into the typed values plugins receive.
-//! - [`status`]: Intune's status vocabulary, per setting and per policy.
+//! - [`resolve`](mod@resolve): all of the above for a set of policies and one device, plus merging (AV
+//!   exclusions, ASR rules) and conflicts: what to enforce and what to withhold, and why.
+//! - [`status`]: Intune's status vocabulary, per setting, per policy and per device.
 //!
 //! ```
 //! use rampart_policy::{catalog::Catalog, graph::parse_policy, settings::flatten};
@@ -41,18 +46,21 @@ pub mod graph;
 pub mod resolve;
 pub mod settings;
 pub mod status;
+pub mod targeting;
 
 mod json_path;
 mod text_position;
 
-pub use applicability::NotApplicable;
+pub use applicability::{NotApplicable, Template};
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Definition, DefinitionKind, OptionValue};
 pub use device::{Device, DeviceError, Platform};
 pub use graph::{
     Assignment, AssignmentTarget, ChoiceItem, ParseProblem, PolicyDocument, PolicyError, Secret,
     SettingInstance, SimpleValue, TemplateReference, load_policy_file, parse_policy,
 };
+pub use resolve::{Disposition, Entry, ResolvedPolicy, resolve};
 pub use settings::{
     GroupPosition, ProblemKind, ResolvedSetting, SettingProblem, SettingValue, flatten,
 };
-pub use status::{PolicyStatus, SettingStatus, aggregate};
+pub use status::{DeviceSummary, PolicyStatus, SettingStatus, aggregate};
+pub use targeting::NotAssigned;

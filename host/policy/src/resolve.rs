@@ -1,22 +1,62 @@
 //! Resolving policy documents for one device: what to enforce, and what to withhold and why.
 //!
-//! This is the stage between parsing and enforcement. For each document it decides
-//! applicability, flattens the setting tree through the catalog, and detects conflicts: two
-//! applicable policies that give one setting different values withhold it in both and report
-//! `conflict` (Intune's rule: neither value is applied). Identical values from several policies
-//! are not a conflict; the enforce stage applies them once.
+//! This is the stage between parsing and enforcement. For each document, in order:
 //!
-//! Every setting of every document comes out as an [`Entry`] — enforced or withheld with a
-//! status and a reason — so nothing is silently dropped.
+//! 1. **Targeting** ([`crate::targeting`]): a policy whose assignments do not reach the device
+//!    is *not assigned*: [`ResolvedPolicy::not_assigned`] says why and every setting is withheld
+//!    as `notAssigned`. Applicability is then not evaluated: the device never receives the
+//!    policy. Its policy state is [`PolicyStatus::NotAssigned`] (code 7), which the Intune
+//!    portal shows as *Not applicable*.
+//! 2. **Applicability** ([`crate::applicability::check`]): a policy that does not apply
+//!    (channel, platform, template, domain controller) has
+//!    [`ResolvedPolicy::not_applicable`] set and every setting withheld as `notApplicable`.
+//! 3. **Flattening** ([`crate::settings::flatten`]) through the catalog; a setting that does not
+//!    resolve (unknown definition or option, value out of range, ...) is withheld as `error`
+//!    with the problem, alone.
+//! 4. **Setting applicability** ([`crate::applicability::check_setting`]): a setting security
+//!    settings management does not support, or a server-only / client-only ASR rule on the
+//!    wrong kind of Windows, is withheld as `notApplicable` with the reason while the rest of
+//!    the policy is enforced. This is checked before the catalog's verdict, so such a setting is
+//!    not applicable even when the catalog does not know it.
+//! 5. **Merge and conflict**, across the policies that are assigned and apply:
+//!    - the Windows AV exclusion lists (`ExcludedPaths`, `ExcludedExtensions`,
+//!      `ExcludedProcesses`) are a union over all policies (antivirus and exclusions profiles
+//!      alike), deduplicated ignoring case, in first-seen order (policy order, then list order);
+//!    - the Linux and macOS exclusions (group collections whose items each describe one
+//!      exclusion) are a union of items: identical items, from any policy, become one item.
+//!      Items are compared exactly on Linux, whose file systems are case-sensitive (folding
+//!      case would drop a real exclusion), and ignoring case on macOS, whose default file
+//!      system is not;
+//!    - ASR rules merge per rule GUID (from the `GUID=action` value, compared ignoring case):
+//!      policies that give a rule the same action enforce it once; different actions conflict.
+//!      The other settings of the ASR group (per-rule exclusions) do not merge: they conflict
+//!      when they differ;
+//!    - any other setting (same definition id and group position) with different values in
+//!      two policies is withheld as `conflict` in both, with a message naming the other policy
+//!      and both values (secrets as `<redacted>`). Equal values are not a conflict.
+//!
+//! Every setting of every document comes out as an [`Entry`], enforced or withheld with a
+//! status and a reason, so nothing is silently dropped.
+//!
+//! **One enforced setting, one [`ResolvedSetting`].** The enforce stage runs each distinct
+//! `(id, group)` once and reports its outcome in every policy that asked for it. So every entry
+//! that merges into one enforced setting carries an identical [`ResolvedSetting`] (same id,
+//! group and value: the union, or the first policy's spelling of an equal value). Should two
+//! catalog definitions name one ASR rule, the setting's id is the first one's, whatever
+//! [`Entry::id`] says. For merged
+//! Linux/macOS exclusion items the setting's `group` is the item's position in the merged list,
+//! while [`Entry::group`] stays the position in the policy's own document, which is what a
+//! report for that policy should show.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::applicability;
 use crate::catalog::Catalog;
 use crate::device::Device;
-use crate::graph::PolicyDocument;
+use crate::graph::{PolicyDocument, SettingInstance, TemplateReference};
 use crate::settings::{GroupPosition, ResolvedSetting, SettingValue, flatten};
-use crate::status::SettingStatus;
+use crate::status::{PolicyStatus, SettingStatus, aggregate};
+use crate::targeting;
 
 /// One document, resolved for one device.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +67,38 @@ pub struct ResolvedPolicy {
     pub name: String,
     /// Where the document came from.
     pub origin: String,
+    /// The endpoint-security template the policy was made from, if any.
+    pub template: Option<TemplateReference>,
+    /// Why the policy is not assigned to this device, if it is not (then `not_applicable` is
+    /// `None` and every entry is withheld as `notAssigned`).
+    pub not_assigned: Option<String>,
     /// Why the whole policy does not apply to this device, if it does not.
     pub not_applicable: Option<String>,
     /// Every setting of the document.
     pub entries: Vec<Entry>,
+}
+
+impl ResolvedPolicy {
+    /// Why the policy as a whole is withheld (not assigned, else not applicable), if it is.
+    pub fn reason(&self) -> Option<&str> {
+        self.not_assigned
+            .as_deref()
+            .or(self.not_applicable.as_deref())
+    }
+
+    /// The policy's state given its settings' final states (withheld entries' statuses and the
+    /// enforcer's outcomes): [`PolicyStatus::NotAssigned`] or [`PolicyStatus::NotApplicable`]
+    /// when the policy as a whole is withheld, even without settings; otherwise
+    /// [`aggregate`] of `statuses`.
+    pub fn status(&self, statuses: impl IntoIterator<Item = SettingStatus>) -> PolicyStatus {
+        if self.not_assigned.is_some() {
+            PolicyStatus::NotAssigned
+        } else if self.not_applicable.is_some() {
+            PolicyStatus::NotApplicable
+        } else {
+            aggregate(statuses)
+        }
+    }
 }
 
 /// One setting of one document.
@@ -38,7 +106,7 @@ pub struct ResolvedPolicy {
 pub struct Entry {
     /// Setting definition id.
     pub id: String,
-    /// Group position, for settings inside a repeating group.
+    /// Group position in the document, for settings inside a repeating group.
     pub group: Option<GroupPosition>,
     /// What happens to it.
     pub disposition: Disposition,
@@ -51,16 +119,15 @@ pub enum Disposition {
     Enforce(ResolvedSetting),
     /// Do not enforce it; report `status` with `message`.
     Withheld {
-        /// The reported status (`error`, `conflict`, `notApplicable`).
+        /// The reported status (`error`, `conflict`, `notApplicable`, `notAssigned`).
         status: SettingStatus,
         /// Why.
         message: String,
     },
 }
 
-type Key = (String, Option<GroupPosition>);
-
-/// Resolves `documents` for `device`.
+/// Resolves `documents` for `device` (see the [module documentation](self)). The result has
+/// one [`ResolvedPolicy`] per document, in the same order.
 pub fn resolve(
     documents: &[PolicyDocument],
     device: &Device,
@@ -68,104 +135,524 @@ pub fn resolve(
 ) -> Vec<ResolvedPolicy> {
     let mut policies: Vec<ResolvedPolicy> = documents
         .iter()
-        .map(|doc| {
-            let not_applicable = applicability::check(doc, device)
-                .err()
-                .map(|na| na.to_string());
-            let entries = flatten(doc, catalog)
-                .into_iter()
-                .map(|outcome| match (outcome, &not_applicable) {
-                    (Ok(s), None) => Entry {
-                        id: s.id.clone(),
-                        group: s.group.clone(),
-                        disposition: Disposition::Enforce(s),
-                    },
-                    (Ok(s), Some(reason)) => Entry {
-                        id: s.id,
-                        group: s.group,
-                        disposition: Disposition::Withheld {
-                            status: SettingStatus::NotApplicable,
-                            message: reason.clone(),
-                        },
-                    },
-                    // A policy that does not apply is not-applicable as a whole, including
-                    // settings that would not have resolved anyway.
-                    (Err(problem), Some(reason)) => Entry {
-                        id: problem.id,
-                        group: problem.group,
-                        disposition: Disposition::Withheld {
-                            status: SettingStatus::NotApplicable,
-                            message: reason.clone(),
-                        },
-                    },
-                    (Err(problem), None) => Entry {
-                        disposition: Disposition::Withheld {
-                            status: SettingStatus::Error,
-                            message: problem.kind.to_string(),
-                        },
-                        id: problem.id,
-                        group: problem.group,
-                    },
-                })
-                .collect();
-            ResolvedPolicy {
-                id: doc.id.clone(),
-                name: doc.name.clone(),
-                origin: doc.origin.clone(),
-                not_applicable,
-                entries,
-            }
-        })
+        .map(|doc| resolve_one(doc, device, catalog))
         .collect();
-    withhold_conflicts(&mut policies);
+    merge(&mut policies);
     policies
 }
 
-/// Finds settings that applicable policies set to different values and withholds them.
-fn withhold_conflicts(policies: &mut [ResolvedPolicy]) {
-    // For every key: the (policy, entry) positions and their values.
-    let mut seen: HashMap<Key, Vec<(usize, usize)>> = HashMap::new();
+fn resolve_one(doc: &PolicyDocument, device: &Device, catalog: &Catalog) -> ResolvedPolicy {
+    let not_assigned = targeting::check(doc, device).err().map(|n| n.reason);
+    let not_applicable = match not_assigned {
+        Some(_) => None,
+        None => applicability::check(doc, device).err().map(|n| n.reason),
+    };
+    let entries = match (&not_assigned, &not_applicable) {
+        (Some(reason), _) => withhold_all(doc, SettingStatus::NotAssigned, reason),
+        (None, Some(reason)) => withhold_all(doc, SettingStatus::NotApplicable, reason),
+        (None, None) => flatten(doc, catalog)
+            .into_iter()
+            .map(|outcome| {
+                let (id, group) = match &outcome {
+                    Ok(setting) => (setting.id.clone(), setting.group.clone()),
+                    Err(problem) => (problem.id.clone(), problem.group.clone()),
+                };
+                let disposition = match applicability::check_setting(&id, device, catalog.get(&id))
+                {
+                    Err(not_applicable) => Disposition::Withheld {
+                        status: SettingStatus::NotApplicable,
+                        message: not_applicable.reason,
+                    },
+                    Ok(()) => match outcome {
+                        Ok(setting) => Disposition::Enforce(setting),
+                        Err(problem) => Disposition::Withheld {
+                            status: SettingStatus::Error,
+                            message: problem.kind.to_string(),
+                        },
+                    },
+                };
+                Entry {
+                    id,
+                    group,
+                    disposition,
+                }
+            })
+            .collect(),
+    };
+    ResolvedPolicy {
+        id: doc.id.clone(),
+        name: doc.name.clone(),
+        origin: doc.origin.clone(),
+        template: doc.template.clone(),
+        not_assigned,
+        not_applicable,
+        entries,
+    }
+}
+
+/// Every setting of a policy withheld for one policy-level reason. The settings come from the
+/// document's tree alone, without the catalog: a policy the device does not receive is
+/// reported the same whatever the catalog knows.
+fn withhold_all(doc: &PolicyDocument, status: SettingStatus, reason: &str) -> Vec<Entry> {
+    let mut positions = Vec::new();
+    setting_positions(&doc.settings, None, &mut positions);
+    positions
+        .into_iter()
+        .map(|(id, group)| Entry {
+            id,
+            group,
+            disposition: Disposition::Withheld {
+                status,
+                message: reason.to_owned(),
+            },
+        })
+        .collect()
+}
+
+/// The settings of a tree with their group positions, in the order and with the positions
+/// [`flatten`] gives them; groups themselves are containers, not settings.
+fn setting_positions(
+    instances: &[SettingInstance],
+    group: Option<&GroupPosition>,
+    out: &mut Vec<(String, Option<GroupPosition>)>,
+) {
+    for instance in instances {
+        let id = instance.definition_id();
+        match instance {
+            SettingInstance::Choice { children, .. } => {
+                out.push((id.to_owned(), group.cloned()));
+                setting_positions(children, group, out);
+            }
+            SettingInstance::Simple { .. } | SettingInstance::SimpleCollection { .. } => {
+                out.push((id.to_owned(), group.cloned()));
+            }
+            SettingInstance::ChoiceCollection { values, .. } => {
+                out.push((id.to_owned(), group.cloned()));
+                for item in values {
+                    setting_positions(&item.children, group, out);
+                }
+            }
+            SettingInstance::GroupCollection { items, .. } => {
+                for (index, children) in items.iter().enumerate() {
+                    let position = GroupPosition {
+                        definition_id: id.to_owned(),
+                        index: u32::try_from(index).unwrap_or(u32::MAX),
+                    };
+                    setting_positions(children, Some(&position), out);
+                }
+            }
+            SettingInstance::Group { children, .. } => setting_positions(children, group, out),
+        }
+    }
+}
+
+/// The Windows AV exclusion lists, merged as a union across policies.
+const EXCLUSION_LISTS: [&str; 3] = [
+    "device_vendor_msft_policy_config_defender_excludedpaths",
+    "device_vendor_msft_policy_config_defender_excludedextensions",
+    "device_vendor_msft_policy_config_defender_excludedprocesses",
+];
+
+/// The Linux and macOS exclusions group collections, merged as a union of items, with whether
+/// items are compared ignoring case.
+const EXCLUSION_GROUPS: [(&str, bool); 2] = [
+    ("linux_mdatp_managed_antivirusengine_exclusions", false),
+    ("com.apple.managedclient.preferences_exclusions", true),
+];
+
+/// The ASR rules group collection.
+const ASR_GROUP: &str = "device_vendor_msft_policy_config_defender_attacksurfacereductionrules";
+
+/// Which entries merge into one enforced setting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum MergeKey {
+    /// A Windows AV exclusion list, by definition id: a union.
+    ExclusionList(String),
+    /// One setting of one merged Linux/macOS exclusion item.
+    ExclusionItem(String, GroupPosition),
+    /// An ASR rule, by lowercase GUID.
+    AsrRule(String),
+    /// Another setting of the ASR group (per-rule exclusions), by id: ASR items merge, so the
+    /// item index does not matter.
+    AsrGroupSetting(String),
+    /// Any other setting, by id and group position.
+    Setting(String, Option<GroupPosition>),
+}
+
+/// Where an entry is: (policy index, entry index).
+type Slot = (usize, usize);
+
+/// Merges the enforced entries of all policies and withholds conflicts (see the
+/// [module documentation](self)).
+fn merge(policies: &mut [ResolvedPolicy]) {
+    let merged_items = merge_exclusion_items(policies);
+
+    // Buckets of entries that reach one enforced setting, in first-seen order.
+    let mut keys: HashMap<MergeKey, usize> = HashMap::new();
+    let mut buckets: Vec<(MergeKey, Vec<Slot>)> = Vec::new();
     for (p, policy) in policies.iter().enumerate() {
         for (e, entry) in policy.entries.iter().enumerate() {
-            if let Disposition::Enforce(s) = &entry.disposition {
-                seen.entry((s.id.clone(), s.group.clone()))
-                    .or_default()
-                    .push((p, e));
+            let Disposition::Enforce(setting) = &entry.disposition else {
+                continue;
+            };
+            let key = merge_key(setting, p, &merged_items);
+            let bucket = *keys.entry(key.clone()).or_insert_with(|| {
+                buckets.push((key, Vec::new()));
+                buckets.len() - 1
+            });
+            buckets[bucket].1.push((p, e));
+        }
+    }
+
+    for (key, slots) in buckets {
+        let settings: Vec<&ResolvedSetting> = slots
+            .iter()
+            .filter_map(|&(p, e)| match &policies[p].entries[e].disposition {
+                Disposition::Enforce(setting) => Some(setting),
+                Disposition::Withheld { .. } => None,
+            })
+            .collect();
+        let Some(first) = settings.first() else {
+            continue;
+        };
+        let outcome = match &key {
+            MergeKey::ExclusionList(_) => match union(&settings) {
+                Some(values) => Ok(ResolvedSetting {
+                    value: SettingValue::TextList(values),
+                    ..(*first).clone()
+                }),
+                // Not a list after all (a catalog that disagrees): merge like any setting.
+                None => same_value(
+                    &settings,
+                    |s| s.value.to_string(),
+                    |a, b| a.value == b.value,
+                ),
+            },
+            MergeKey::ExclusionItem(_, position) => Ok(ResolvedSetting {
+                group: Some(position.clone()),
+                ..(*first).clone()
+            }),
+            MergeKey::AsrRule(_) => same_value(&settings, asr_action_name, |a, b| {
+                asr_action(&a.value) == asr_action(&b.value)
+            }),
+            MergeKey::AsrGroupSetting(_) | MergeKey::Setting(..) => same_value(
+                &settings,
+                |s| s.value.to_string(),
+                |a, b| a.value == b.value,
+            ),
+        };
+        match outcome {
+            Ok(canonical) => {
+                for &(p, e) in &slots {
+                    policies[p].entries[e].disposition = Disposition::Enforce(canonical.clone());
+                }
+            }
+            Err(shown) => {
+                let messages: Vec<String> = slots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(p, _))| conflict_message(policies, &slots, &shown, i, p))
+                    .collect();
+                for (&(p, e), message) in slots.iter().zip(messages) {
+                    policies[p].entries[e].disposition = Disposition::Withheld {
+                        status: SettingStatus::Conflict,
+                        message,
+                    };
+                }
             }
         }
     }
-    for positions in seen.into_values() {
-        if positions.len() < 2 {
-            continue;
+}
+
+/// The merge key of an enforced setting of policy `p`.
+fn merge_key(
+    setting: &ResolvedSetting,
+    p: usize,
+    merged_items: &HashMap<(usize, GroupPosition), u32>,
+) -> MergeKey {
+    if EXCLUSION_LISTS.contains(&setting.id.as_str()) {
+        return MergeKey::ExclusionList(setting.id.clone());
+    }
+    if let Some(group) = &setting.group {
+        if let Some(&index) = merged_items.get(&(p, group.clone())) {
+            let position = GroupPosition {
+                definition_id: group.definition_id.clone(),
+                index,
+            };
+            return MergeKey::ExclusionItem(setting.id.clone(), position);
         }
-        let value_at = |(p, e): (usize, usize)| -> Option<SettingValue> {
-            match &policies[p].entries[e].disposition {
-                Disposition::Enforce(s) => Some(s.value.clone()),
-                Disposition::Withheld { .. } => None,
-            }
-        };
-        let first = value_at(positions[0]);
-        if positions.iter().all(|&pos| value_at(pos) == first) {
-            continue;
-        }
-        let names: Vec<String> = positions
-            .iter()
-            .map(|&(p, _)| format!("'{}'", policies[p].name))
-            .collect();
-        for &(p, e) in &positions {
-            let others: Vec<&str> = positions
-                .iter()
-                .filter(|&&(q, _)| q != p)
-                .map(|&(q, _)| policies[q].name.as_str())
-                .collect();
-            policies[p].entries[e].disposition = Disposition::Withheld {
-                status: SettingStatus::Conflict,
-                message: format!(
-                    "policies {} set different values; not applied (conflicts with '{}')",
-                    names.join(", "),
-                    others.join("', '")
-                ),
+        if group.definition_id == ASR_GROUP {
+            return match asr_guid(&setting.value) {
+                Some(guid) => MergeKey::AsrRule(guid),
+                None => MergeKey::AsrGroupSetting(setting.id.clone()),
             };
         }
+    }
+    MergeKey::Setting(setting.id.clone(), setting.group.clone())
+}
+
+/// Assigns every item of a Linux/macOS exclusions group, in every policy, its index in the
+/// merged list: identical items share one. Keyed by (policy index, position in the document).
+fn merge_exclusion_items(policies: &[ResolvedPolicy]) -> HashMap<(usize, GroupPosition), u32> {
+    // Each item's content, in first-seen order: sorted (id, canonical value) pairs.
+    let mut order: Vec<(usize, GroupPosition)> = Vec::new();
+    let mut contents: HashMap<(usize, GroupPosition), Vec<(String, String)>> = HashMap::new();
+    for (p, policy) in policies.iter().enumerate() {
+        for entry in &policy.entries {
+            let Disposition::Enforce(setting) = &entry.disposition else {
+                continue;
+            };
+            let Some(group) = &setting.group else {
+                continue;
+            };
+            let Some(&(_, fold_case)) = EXCLUSION_GROUPS
+                .iter()
+                .find(|(id, _)| *id == group.definition_id)
+            else {
+                continue;
+            };
+            let slot = (p, group.clone());
+            let content = contents.entry(slot.clone()).or_insert_with(|| {
+                order.push(slot);
+                Vec::new()
+            });
+            content.push((setting.id.clone(), canonical(&setting.value, fold_case)));
+        }
+    }
+    let mut next: HashMap<String, u32> = HashMap::new();
+    let mut seen: HashMap<(String, Vec<(String, String)>), u32> = HashMap::new();
+    let mut merged = HashMap::new();
+    for slot in order {
+        let mut content = contents.remove(&slot).unwrap_or_default();
+        content.sort();
+        let group = slot.1.definition_id.clone();
+        let index = *seen.entry((group.clone(), content)).or_insert_with(|| {
+            let counter = next.entry(group).or_insert(0);
+            let index = *counter;
+            *counter = counter.saturating_add(1);
+            index
+        });
+        merged.insert(slot, index);
+    }
+    merged
+}
+
+/// A value as a comparable string: exact, or with letters folded for case-insensitive
+/// comparison. Secrets take part by their text, which never leaves this function.
+fn canonical(value: &SettingValue, fold_case: bool) -> String {
+    let text = match value {
+        SettingValue::Integer(number) => format!("i:{number}"),
+        SettingValue::Boolean(flag) => format!("b:{flag}"),
+        SettingValue::Text(text) => format!("t:{text}"),
+        SettingValue::TextList(texts) => format!("l:{}", texts.join("\u{0}")),
+        SettingValue::IntegerList(numbers) => format!("n:{numbers:?}"),
+        SettingValue::Secret(secret) => format!("s:{}", secret.expose()),
+    };
+    if fold_case { text.to_lowercase() } else { text }
+}
+
+/// The union of the lists of `settings`, deduplicated ignoring case (the first spelling wins),
+/// in first-seen order; `None` when one of the values is not a list of strings.
+fn union(settings: &[&ResolvedSetting]) -> Option<Vec<String>> {
+    let mut seen = HashSet::new();
+    let mut values = Vec::new();
+    for setting in settings {
+        let SettingValue::TextList(texts) = &setting.value else {
+            return None;
+        };
+        for text in texts {
+            if seen.insert(text.to_lowercase()) {
+                values.push(text.clone());
+            }
+        }
+    }
+    Some(values)
+}
+
+/// The first setting when `equal` holds for every pair with it, else every setting's value as
+/// `show` renders it (for the conflict message).
+fn same_value(
+    settings: &[&ResolvedSetting],
+    show: impl Fn(&ResolvedSetting) -> String,
+    equal: impl Fn(&ResolvedSetting, &ResolvedSetting) -> bool,
+) -> Result<ResolvedSetting, Vec<String>> {
+    match settings.split_first() {
+        Some((first, rest)) if rest.iter().all(|other| equal(first, other)) => Ok((*first).clone()),
+        _ => Err(settings.iter().map(|setting| show(setting)).collect()),
+    }
+}
+
+/// The conflict message for slot `i` (in policy `p`) of a bucket whose values are `shown`.
+fn conflict_message(
+    policies: &[ResolvedPolicy],
+    slots: &[Slot],
+    shown: &[String],
+    i: usize,
+    p: usize,
+) -> String {
+    let mine = shown.get(i).map_or("?", String::as_str);
+    let mut names: Vec<String> = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    for (j, &(q, _)) in slots.iter().enumerate() {
+        if q == p {
+            continue;
+        }
+        let name = format!("'{}'", policies[q].name);
+        let value = format!("{name} sets {}", shown.get(j).map_or("?", String::as_str));
+        if !names.contains(&name) {
+            names.push(name);
+        }
+        if !values.contains(&value) {
+            values.push(value);
+        }
+    }
+    if names.is_empty() {
+        // The same policy sets the setting twice, differently.
+        let mut own: Vec<&str> = Vec::new();
+        for value in shown {
+            if !own.contains(&value.as_str()) {
+                own.push(value);
+            }
+        }
+        return format!(
+            "conflicts with another value in this policy ({}); not applied",
+            own.join(", ")
+        );
+    }
+    format!(
+        "conflicts with {} {} (this policy sets {mine}, {}); not applied",
+        if names.len() == 1 {
+            "policy"
+        } else {
+            "policies"
+        },
+        names.join(", "),
+        values.join(", ")
+    )
+}
+
+/// The lowercase rule GUID of an ASR value `GUID=action`, when it has that shape.
+fn asr_guid(value: &SettingValue) -> Option<String> {
+    let SettingValue::Text(text) = value else {
+        return None;
+    };
+    let (guid, _) = text.split_once('=')?;
+    let guid = guid.trim();
+    let is_guid = guid.len() == 36
+        && guid.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    is_guid.then(|| guid.to_ascii_lowercase())
+}
+
+/// The action part of an ASR value `GUID=action`, trimmed.
+fn asr_action(value: &SettingValue) -> Option<&str> {
+    match value {
+        SettingValue::Text(text) => text.split_once('=').map(|(_, action)| action.trim()),
+        _ => None,
+    }
+}
+
+/// An ASR action for messages: `off`, `block`, `audit`, `warn`, or the code as given.
+fn asr_action_name(setting: &ResolvedSetting) -> String {
+    match asr_action(&setting.value) {
+        Some("0") => "off".to_owned(),
+        Some("1") => "block".to_owned(),
+        Some("2") => "audit".to_owned(),
+        Some("6") => "warn".to_owned(),
+        Some(other) => format!("action {other}"),
+        None => setting.value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(value: &str) -> SettingValue {
+        SettingValue::Text(value.into())
+    }
+
+    #[test]
+    fn asr_values_split_into_guid_and_action() {
+        let value = text("D4F940AB-401B-4EFC-AADC-AD5F3C50688A=1");
+        assert_eq!(
+            asr_guid(&value).as_deref(),
+            Some("d4f940ab-401b-4efc-aadc-ad5f3c50688a")
+        );
+        assert_eq!(asr_action(&value), Some("1"));
+        assert_eq!(asr_guid(&text("not-a-guid=1")), None);
+        assert_eq!(
+            asr_guid(&text("d4f940ab-401b-4efc-aadc-ad5f3c50688a")),
+            None
+        );
+        assert_eq!(asr_guid(&SettingValue::Integer(1)), None);
+    }
+
+    #[test]
+    fn the_union_dedupes_ignoring_case_and_keeps_first_spellings_in_order() {
+        let list = |values: &[&str]| ResolvedSetting {
+            id: EXCLUSION_LISTS[0].into(),
+            value: SettingValue::TextList(values.iter().map(|v| (*v).to_owned()).collect()),
+            group: None,
+            csp_uri: None,
+        };
+        let a = list(&["C:\\Temp", "D:\\Data", "c:\\temp"]);
+        let b = list(&["d:\\DATA", "E:\\Logs"]);
+        assert_eq!(
+            union(&[&a, &b]),
+            Some(vec![
+                "C:\\Temp".into(),
+                "D:\\Data".into(),
+                "E:\\Logs".into()
+            ])
+        );
+        let not_a_list = ResolvedSetting {
+            value: SettingValue::Integer(1),
+            ..a.clone()
+        };
+        assert_eq!(union(&[&a, &not_a_list]), None);
+    }
+
+    #[test]
+    fn withheld_policies_list_settings_from_the_tree_alone() {
+        let tree = vec![
+            SettingInstance::Choice {
+                definition_id: "a".into(),
+                value: "a_1".into(),
+                children: vec![SettingInstance::Simple {
+                    definition_id: "b".into(),
+                    value: crate::graph::SimpleValue::Integer(1),
+                }],
+            },
+            SettingInstance::GroupCollection {
+                definition_id: "g".into(),
+                items: vec![
+                    vec![],
+                    vec![SettingInstance::Group {
+                        definition_id: "inner".into(),
+                        children: vec![SettingInstance::SimpleCollection {
+                            definition_id: "c".into(),
+                            values: vec![],
+                        }],
+                    }],
+                ],
+            },
+        ];
+        let mut out = Vec::new();
+        setting_positions(&tree, None, &mut out);
+        let position = GroupPosition {
+            definition_id: "g".into(),
+            index: 1,
+        };
+        assert_eq!(
+            out,
+            [
+                ("a".to_owned(), None),
+                ("b".to_owned(), None),
+                ("c".to_owned(), Some(position)),
+            ]
+        );
     }
 }

@@ -43,6 +43,53 @@ pub enum SettingValue {
     Secret(Secret),
 }
 
+/// One line, for messages, golden files and reports: integers and booleans bare, strings in
+/// double quotes (a `"` or control character escaped, so the line stays one line; backslashes are
+/// kept as they are, Windows paths being full of them), lists in brackets, and a secret as
+/// `<redacted>`.
+impl fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingValue::Integer(number) => write!(f, "{number}"),
+            SettingValue::Boolean(flag) => write!(f, "{flag}"),
+            SettingValue::Text(text) => write_quoted(f, text),
+            SettingValue::TextList(texts) => {
+                f.write_str("[")?;
+                for (index, text) in texts.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write_quoted(f, text)?;
+                }
+                f.write_str("]")
+            }
+            SettingValue::IntegerList(numbers) => {
+                f.write_str("[")?;
+                for (index, number) in numbers.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{number}")?;
+                }
+                f.write_str("]")
+            }
+            SettingValue::Secret(secret) => write!(f, "{secret}"),
+        }
+    }
+}
+
+fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    for c in text.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            c if c.is_control() => write!(f, "{}", c.escape_default())?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    f.write_str("\"")
+}
+
 /// Which item of which repeating group a setting belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GroupPosition {
@@ -615,6 +662,31 @@ mod tests {
             "setting 'token': a value is 12 characters long, longer than the allowed 8"
         );
         assert!(!format!("{out:?}").contains("far-too-long"));
+    }
+
+    #[test]
+    fn values_display_on_one_line_and_secrets_stay_redacted() {
+        let shown = [
+            SettingValue::Integer(-5).to_string(),
+            SettingValue::Boolean(true).to_string(),
+            SettingValue::Text("C:\\Temp\\\"x\"\n".into()).to_string(),
+            SettingValue::TextList(vec!["a".into(), "b".into()]).to_string(),
+            SettingValue::IntegerList(vec![1, 2]).to_string(),
+            SettingValue::TextList(vec![]).to_string(),
+            SettingValue::Secret(Secret::new("hunter2")).to_string(),
+        ];
+        assert_eq!(
+            shown,
+            [
+                "-5",
+                "true",
+                r#""C:\Temp\\"x\"\n""#,
+                r#"["a", "b"]"#,
+                "[1, 2]",
+                "[]",
+                "<redacted>"
+            ]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rampart_backends::defender::DefenderBackend;
-use rampart_backends::files::FileRoots;
+use rampart_backends::files::FileBackend;
 use rampart_backends::registry::RegistryBackend;
 
 /// The backends the capabilities reach. A capability whose backend is `None` answers
@@ -16,8 +16,8 @@ pub struct Capabilities {
     pub registry: Option<Arc<dyn RegistryBackend>>,
     /// Microsoft Defender.
     pub defender: Option<Arc<dyn DefenderBackend>>,
-    /// Directory roots for the `files` capability.
-    pub files: Option<Arc<FileRoots>>,
+    /// Directory roots for the `files` capability (usually a `FileRoots`).
+    pub files: Option<Arc<dyn FileBackend>>,
 }
 
 impl Capabilities {
@@ -39,8 +39,39 @@ impl Capabilities {
     }
 
     /// Sets the file roots.
-    pub fn with_files(mut self, files: Arc<FileRoots>) -> Self {
+    pub fn with_files(mut self, files: Arc<dyn FileBackend>) -> Self {
         self.files = Some(files);
         self
+    }
+}
+
+impl Capabilities {
+    /// Copy-on-write overlays of these backends for a what-if run: plugins see the effect of
+    /// their own writes, and nothing reaches the real backends.
+    pub fn what_if(&self) -> Capabilities {
+        use rampart_backends::defender::OverlayDefender;
+        use rampart_backends::files::OverlayFiles;
+        use rampart_backends::registry::OverlayRegistry;
+        let registry: Option<Arc<dyn RegistryBackend>> = self
+            .registry
+            .as_ref()
+            .map(|r| Arc::new(OverlayRegistry::new(r.clone())) as Arc<dyn RegistryBackend>);
+        let defender = self.defender.as_ref().map(|d| {
+            registry
+                .as_ref()
+                .and_then(|r| d.fork_for_what_if(r.clone()))
+                .unwrap_or_else(|| {
+                    Arc::new(OverlayDefender::new(d.clone())) as Arc<dyn DefenderBackend>
+                })
+        });
+        let files = self
+            .files
+            .as_ref()
+            .map(|f| Arc::new(OverlayFiles::new(f.clone())) as Arc<dyn FileBackend>);
+        Capabilities {
+            registry,
+            defender,
+            files,
+        }
     }
 }

@@ -14,13 +14,14 @@ use std::time::SystemTime;
 use rampart_policy::device::{Device, Platform};
 use rampart_policy::resolve::{Disposition, ResolvedPolicy};
 use rampart_policy::settings::{GroupPosition, ResolvedSetting};
-use rampart_policy::status::{self, SettingStatus};
+use rampart_policy::status::SettingStatus;
 
 use crate::capabilities::Capabilities;
+use crate::journal::Journal;
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
 use crate::report::{
-    DeviceReport, DeviceSummary, GroupRef, PluginRunReport, PolicyReport, SettingReport,
+    DeviceReport, DeviceSummary, GroupRef, PluginRunReport, PolicyReport, RolledBack, SettingReport,
 };
 use crate::run::SettingOutcome;
 
@@ -94,12 +95,30 @@ impl PluginSet {
     }
 }
 
+/// When the changes of a plugin run are rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Atomicity {
+    /// When the run fails as a whole (trap, timeout, memory cap, call flood). The default: a
+    /// run that did not finish leaves nothing half-done.
+    #[default]
+    OnRunFailure,
+    /// Also when any setting of the run ends in `error`: each plugin run is all-or-nothing.
+    AllOrNothing,
+}
+
 /// Enforces resolved policies on a device with a set of plugins and backends.
+///
+/// Every change a plugin run makes is journaled before it is made (see [`crate::journal`]).
+/// A run that fails is rolled back; with [`Atomicity::AllOrNothing`] so is a run with any
+/// failed setting. [`Enforcer::what_if`] gives an enforcer over copy-on-write overlays of the
+/// same backends: the same code path, with nothing reaching the device.
 #[derive(Debug, Clone)]
 pub struct Enforcer {
-    plugins: PluginSet,
     capabilities: Capabilities,
     limits: RunLimits,
+    journal: Arc<Journal>,
+    atomicity: Atomicity,
+    what_if: bool,
 }
 
 type Key = (String, Option<(String, u32)>);
@@ -112,23 +131,56 @@ fn key_of(id: &str, group: &Option<GroupPosition>) -> Key {
 }
 
 impl Enforcer {
-    /// An enforcer over `plugins`, reaching `capabilities`, with per-run `limits`.
-    pub fn new(plugins: PluginSet, capabilities: Capabilities, limits: RunLimits) -> Self {
+    /// An enforcer reaching `capabilities`, with per-run `limits`.
+    pub fn new(capabilities: Capabilities, limits: RunLimits) -> Self {
         Enforcer {
-            plugins,
             capabilities,
             limits,
+            journal: Arc::new(Journal::in_memory()),
+            atomicity: Atomicity::default(),
+            what_if: false,
         }
     }
 
-    /// The plugins.
-    pub fn plugins(&self) -> &PluginSet {
-        &self.plugins
+    /// Journals changes in `journal` (use [`Journal::durable`] for crash recovery).
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = Arc::new(journal);
+        self
     }
 
-    /// Enforces every applicable setting of `policies` on `device` and reports per policy and
-    /// per setting.
-    pub fn enforce(&self, device: &Device, policies: &[ResolvedPolicy]) -> DeviceReport {
+    /// Sets when runs are rolled back.
+    pub fn with_atomicity(mut self, atomicity: Atomicity) -> Self {
+        self.atomicity = atomicity;
+        self
+    }
+
+    /// The same enforcer over copy-on-write overlays of its backends, with an in-memory
+    /// journal: enforcing with it plans (every run's changes are in its report) and changes
+    /// nothing.
+    pub fn what_if(&self) -> Enforcer {
+        Enforcer {
+            capabilities: self.capabilities.what_if(),
+            limits: self.limits,
+            journal: Arc::new(Journal::in_memory()),
+            atomicity: self.atomicity,
+            what_if: true,
+        }
+    }
+
+    /// The backends the plugins reach.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Enforces every applicable setting of `policies` on `device` with `plugins` (take a
+    /// [`crate::LivePlugins::snapshot`] when plugins are swapped live) and reports per policy
+    /// and per setting.
+    pub fn enforce(
+        &self,
+        plugins: &PluginSet,
+        device: &Device,
+        policies: &[ResolvedPolicy],
+    ) -> DeviceReport {
         // Unique settings to enforce, in first-seen order, and who routes them.
         let mut unique: Vec<&ResolvedSetting> = Vec::new();
         let mut index: HashMap<Key, usize> = HashMap::new();
@@ -155,7 +207,7 @@ impl Enforcer {
                 message: Some(message),
                 code: None,
             };
-            match self.plugins.route(device.platform, &setting.id) {
+            match plugins.route(device.platform, &setting.id) {
                 Route::Plugin(p) => {
                     batches
                         .entry(p.name().to_string())
@@ -198,33 +250,86 @@ impl Enforcer {
                 host_calls: 0,
                 logs_dropped: 0,
                 elapsed_us: 0,
+                changes: Vec::new(),
+                rolled_back: None,
             };
-            match plugin.run(device, &settings, &self.capabilities, &self.limits) {
+            let fail_all = |outcomes: &mut Vec<Option<(SettingOutcome, Option<String>)>>,
+                            message: &str| {
+                for &i in &members {
+                    outcomes[i] = Some((
+                        SettingOutcome {
+                            id: unique[i].id.clone(),
+                            group: unique[i].group.clone(),
+                            status: SettingStatus::Error,
+                            message: Some(message.to_string()),
+                            code: None,
+                        },
+                        Some(name.clone()),
+                    ));
+                }
+            };
+            let journal = match self.journal.start(&name, plugin.digest()) {
+                Ok(j) => j,
+                Err(e) => {
+                    // Without a journal no change could be undone: do not run at all.
+                    let message = format!("not run: cannot start the change journal: {e}");
+                    fail_all(&mut outcomes, &message);
+                    report.error = Some(message);
+                    plugin_reports.push(report);
+                    continue;
+                }
+            };
+            let (result, journal) =
+                plugin.execute(device, &settings, &self.capabilities, &self.limits, journal);
+            match result {
                 Ok(output) => {
-                    for (&i, outcome) in members.iter().zip(output.outcomes) {
-                        outcomes[i] = Some((outcome, Some(name.clone())));
-                    }
+                    let failed_setting = output
+                        .outcomes
+                        .iter()
+                        .find(|o| o.status == SettingStatus::Error)
+                        .map(|o| o.id.clone());
                     report.protocol_errors = output.protocol_errors;
                     report.host_calls = output.host_calls;
                     report.logs_dropped = output.logs_dropped;
                     report.elapsed_us =
                         u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
+                    let roll_back = self.atomicity == Atomicity::AllOrNothing
+                        && failed_setting.is_some()
+                        && !journal.changes().is_empty();
+                    if roll_back {
+                        let (changes, failures) = journal.rollback(&self.capabilities);
+                        let why = format!(
+                            "rolled back: setting '{}' of this run failed and the run is all-or-nothing",
+                            failed_setting.unwrap_or_default()
+                        );
+                        for (&i, mut outcome) in members.iter().zip(output.outcomes) {
+                            if outcome.status == SettingStatus::Remediated {
+                                outcome.status = SettingStatus::Error;
+                                outcome.message = Some(why.clone());
+                            }
+                            outcomes[i] = Some((outcome, Some(name.clone())));
+                        }
+                        report.rolled_back = Some(RolledBack { changes, failures });
+                    } else {
+                        for (&i, outcome) in members.iter().zip(output.outcomes) {
+                            outcomes[i] = Some((outcome, Some(name.clone())));
+                        }
+                        report.changes = journal.commit();
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(plugin = %name, error = %e, "plugin run failed");
-                    for &i in &members {
-                        outcomes[i] = Some((
-                            SettingOutcome {
-                                id: unique[i].id.clone(),
-                                group: unique[i].group.clone(),
-                                status: SettingStatus::Error,
-                                message: Some(e.to_string()),
-                                code: None,
-                            },
-                            Some(name.clone()),
+                    let (changes, failures) = journal.rollback(&self.capabilities);
+                    let mut message = e.to_string();
+                    if !changes.is_empty() {
+                        message.push_str(&format!(
+                            "; its {} change(s) were rolled back",
+                            changes.len()
                         ));
                     }
+                    fail_all(&mut outcomes, &message);
                     report.error = Some(e.to_string());
+                    report.rolled_back = Some(RolledBack { changes, failures });
                 }
             }
             plugin_reports.push(report);
@@ -270,16 +375,12 @@ impl Enforcer {
                         },
                     })
                     .collect();
-                let aggregate = match &policy.not_applicable {
-                    Some(_) => rampart_policy::status::PolicyStatus::NotApplicable,
-                    None => status::aggregate(settings.iter().map(|s| s.status)),
-                };
                 PolicyReport {
                     id: policy.id.clone(),
                     name: policy.name.clone(),
                     origin: policy.origin.clone(),
-                    status: aggregate,
-                    message: policy.not_applicable.clone(),
+                    status: policy.status(settings.iter().map(|s| s.status)),
+                    message: policy.reason().map(str::to_string),
                     settings,
                 }
             })
@@ -290,10 +391,15 @@ impl Enforcer {
                 id: device.id.clone(),
                 name: device.name.clone(),
                 platform: platform_name(device.platform).to_string(),
+                os_version: device.os_version.clone(),
             },
             generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             policies,
             plugins: plugin_reports,
+            input_errors: Vec::new(),
+            plugin_status: None,
+            what_if: self.what_if,
+            recovered: Vec::new(),
         }
     }
 }

@@ -62,6 +62,12 @@ pub enum LoadFailure {
         /// Why it is refused.
         reason: String,
     },
+    /// The manifest asks for grants beyond the operator's ceiling (strict policy).
+    #[error("requests grants beyond what this host allows: {}", .excess.join(", "))]
+    OverPrivileged {
+        /// What it asks for beyond the ceiling.
+        excess: Vec<String>,
+    },
     /// The component does not compile.
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),

@@ -177,6 +177,76 @@ impl Grants {
     }
 }
 
+impl Grants {
+    /// What `self` (requested) asks for beyond `ceiling` (allowed), one description per item;
+    /// empty when the request fits.
+    pub fn excess(&self, ceiling: &Grants) -> Vec<String> {
+        let mut out = Vec::new();
+        for want in &self.registry {
+            let covered = ceiling
+                .registry
+                .iter()
+                .any(|allow| want.key.starts_with(&allow.key) && allow.access >= want.access);
+            if !covered {
+                out.push(format!(
+                    "registry {} ({})",
+                    want.key,
+                    access_name(want.access)
+                ));
+            }
+        }
+        if let Some(want) = &self.defender {
+            let allow = ceiling.defender.clone().unwrap_or_default();
+            let names_excess =
+                |want: &[String], allow: &[String], what: &str, out: &mut Vec<String>| {
+                    if allow.iter().any(|n| n == "*") {
+                        return;
+                    }
+                    for n in want {
+                        if n == "*" || !name_listed(allow, n) {
+                            out.push(format!("defender {what} {n}"));
+                        }
+                    }
+                };
+            names_excess(&want.read, &allow.read, "read", &mut out);
+            names_excess(&want.write, &allow.write, "write", &mut out);
+            for (what, w, a) in [
+                ("exclusions", want.exclusions, allow.exclusions),
+                ("asr-rules", want.asr_rules, allow.asr_rules),
+            ] {
+                if let Some(w) = w
+                    && a.is_none_or(|a| a < w)
+                {
+                    out.push(format!("defender {what} ({})", access_name(w)));
+                }
+            }
+            if want.status && !allow.status {
+                out.push("defender status".into());
+            }
+        }
+        for want in &self.files {
+            if ceiling
+                .file_access(&want.root)
+                .is_none_or(|a| a < want.access)
+            {
+                out.push(format!(
+                    "file root '{}' ({})",
+                    want.root,
+                    access_name(want.access)
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn access_name(a: Access) -> &'static str {
+    match a {
+        Access::Read => "read",
+        Access::ReadWrite => "read-write",
+    }
+}
+
 fn name_listed(list: &[String], name: &str) -> bool {
     list.iter()
         .any(|n| n == "*" || n.eq_ignore_ascii_case(name))

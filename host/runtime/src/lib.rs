@@ -21,8 +21,8 @@
 //! let mut plugins = PluginSet::new();
 //! plugins.insert(Arc::new(plugin));
 //! let capabilities = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
-//! let enforcer = Enforcer::new(plugins, capabilities, RunLimits::default());
-//! # let _ = enforcer;
+//! let enforcer = Enforcer::new(capabilities, RunLimits::default());
+//! # let _ = (enforcer, plugins);
 //! # Ok(())
 //! # }
 //! ```
@@ -37,6 +37,7 @@
 
 #![deny(missing_docs)]
 
+pub mod aot;
 #[allow(missing_docs, unreachable_pub, reason = "generated code")]
 mod bindings;
 mod capabilities;
@@ -45,18 +46,23 @@ mod engine;
 mod error;
 pub mod grants;
 mod host;
+pub mod journal;
 pub mod limits;
+pub mod live;
 pub mod manifest;
 pub mod plugin;
 pub mod report;
 mod run;
 
+pub use aot::{AotCache, CacheOutcome};
 pub use capabilities::Capabilities;
-pub use enforce::{Enforcer, PluginSet, Route};
+pub use enforce::{Atomicity, Enforcer, PluginSet, Route};
 pub use engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
 pub use error::{Error, LoadError, LoadFailure, RunError};
 pub use grants::{Access, Grants};
+pub use journal::{Change, Journal};
 pub use limits::RunLimits;
+pub use live::{LivePlugins, PluginDirectory};
 pub use manifest::Manifest;
 pub use plugin::{CONTRACT_VERSION, GrantPolicy, Plugin};
 pub use report::DeviceReport;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 
+use crate::aot::{AotCache, CacheOutcome};
 use crate::bindings::{Plugin as PluginWorld, PluginPre};
 use crate::engine::Engine;
 use crate::error::LoadError;
@@ -55,15 +56,31 @@ const ALLOWED_WASI: &[&str] = &[
 /// Where the operator's limits on grants come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantPolicy {
-    /// Effective grants = requested ∩ this ceiling. `Ceiling(Grants::none())` denies everything.
+    /// Effective grants = requested ∩ this ceiling: a plugin asking for more is narrowed (and
+    /// its calls beyond the ceiling are denied at run time). `Ceiling(Grants::none())` denies
+    /// everything.
     Ceiling(Grants),
+    /// Like `Ceiling`, but a plugin whose manifest asks for anything beyond the ceiling is
+    /// refused at load as over-privileged. Suits plugin directories fed by a fleet pipeline,
+    /// where an over-reaching new version must not replace a good one.
+    Strict(Grants),
 }
 
 impl GrantPolicy {
-    fn effective(&self, requested: &Grants) -> Grants {
+    fn ceiling(&self) -> &Grants {
         match self {
-            GrantPolicy::Ceiling(ceiling) => requested.intersect(ceiling),
+            GrantPolicy::Ceiling(c) | GrantPolicy::Strict(c) => c,
         }
+    }
+
+    fn effective(&self, requested: &Grants) -> Result<Grants, Vec<String>> {
+        if let GrantPolicy::Strict(ceiling) = self {
+            let excess = requested.excess(ceiling);
+            if !excess.is_empty() {
+                return Err(excess);
+            }
+        }
+        Ok(requested.intersect(self.ceiling()))
     }
 }
 
@@ -73,6 +90,8 @@ pub struct Plugin {
     grants: Arc<Grants>,
     digest: String,
     contract: String,
+    source: String,
+    cache_outcome: Option<CacheOutcome>,
     name: Arc<str>,
     pub(crate) engine: Engine,
     pub(crate) pre: PluginPre<RunState>,
@@ -104,6 +123,23 @@ impl Plugin {
         wasm: &[u8],
         policy: &GrantPolicy,
     ) -> Result<Plugin, LoadError> {
+        Self::load_with_cache(engine, source, wasm, policy, None)
+    }
+
+    /// [`Plugin::load`], taking the compiled code from `cache` when it has it (and storing it
+    /// when it does not). Verification (size, manifest, contract) always runs first; imports are
+    /// audited on the compiled component's type either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`Plugin::load`].
+    pub fn load_with_cache(
+        engine: &Engine,
+        source: &str,
+        wasm: &[u8],
+        policy: &GrantPolicy,
+        cache: Option<&AotCache>,
+    ) -> Result<Plugin, LoadError> {
         let fail = |reason: crate::error::LoadFailure| LoadError {
             origin: source.to_string(),
             reason,
@@ -123,8 +159,18 @@ impl Plugin {
                 host: CONTRACT_VERSION.to_string(),
             }));
         }
-        let component = Component::new(engine.wasmtime(), wasm)
-            .map_err(|e| fail(crate::error::LoadFailure::Compile(format!("{e:#}"))))?;
+        // Refuse an over-privileged plugin before spending a compilation on it.
+        if let Err(excess) = policy.effective(&manifest.grants) {
+            return Err(fail(crate::error::LoadFailure::OverPrivileged { excess }));
+        }
+        let sha256 = format!("{:x}", Sha256::digest(wasm));
+        let (component, cache_outcome) = match cache {
+            Some(cache) => cache
+                .component(engine, wasm, &sha256)
+                .map(|(c, o)| (c, Some(o))),
+            None => Component::new(engine.wasmtime(), wasm).map(|c| (c, None)),
+        }
+        .map_err(|e| fail(crate::error::LoadFailure::Compile(format!("{e:#}"))))?;
         audit_imports(engine, &component, &manifest).map_err(fail)?;
 
         let mut linker: Linker<RunState> = Linker::new(engine.wasmtime());
@@ -141,17 +187,32 @@ impl Plugin {
         let pre = PluginPre::new(instance_pre)
             .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
 
-        let grants = Arc::new(policy.effective(&manifest.grants));
-        let digest = format!("sha256:{:x}", Sha256::digest(wasm));
+        let grants = Arc::new(
+            policy
+                .effective(&manifest.grants)
+                .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
+        );
         Ok(Plugin {
             name: Arc::from(manifest.name.as_str()),
             manifest,
             grants,
-            digest,
+            digest: format!("sha256:{sha256}"),
             contract,
+            source: source.to_string(),
+            cache_outcome,
             engine: engine.clone(),
             pre,
         })
+    }
+
+    /// Where the plugin was loaded from (a path or `embedded:<name>`).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// How the compiled code was obtained, when an AOT cache was used.
+    pub fn cache_outcome(&self) -> Option<&CacheOutcome> {
+        self.cache_outcome.as_ref()
     }
 
     /// The plugin's manifest.

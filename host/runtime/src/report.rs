@@ -3,10 +3,10 @@
 //! apply`.
 
 use rampart_policy::status::{PolicyStatus, SettingStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One enforcement pass over a device.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceReport {
     /// The device.
@@ -17,10 +17,23 @@ pub struct DeviceReport {
     pub policies: Vec<PolicyReport>,
     /// One entry per plugin run.
     pub plugins: Vec<PluginRunReport>,
+    /// Policy documents that could not be read (one line each, naming the file and the JSON
+    /// path); the other documents were still enforced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_errors: Vec<String>,
+    /// Unfinished runs found at start-up and rolled back before this pass (crash recovery).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovered: Vec<String>,
+    /// True for a what-if report: the changes listed were planned, not made.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub what_if: bool,
+    /// Serving plugins and refused plugin files, when the caller tracks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_status: Option<crate::live::PluginStatus>,
 }
 
 /// Which device a report is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceSummary {
     /// Device id.
@@ -29,10 +42,12 @@ pub struct DeviceSummary {
     pub name: String,
     /// Platform (`windows-client`, ...).
     pub platform: String,
+    /// Operating-system version.
+    pub os_version: String,
 }
 
 /// The status of one policy on the device (Intune's per device × policy view).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyReport {
     /// Policy id.
@@ -44,36 +59,36 @@ pub struct PolicyReport {
     /// Aggregate status.
     pub status: PolicyStatus,
     /// Why the policy as a whole is not applicable, when it is not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// One entry per setting.
     pub settings: Vec<SettingReport>,
 }
 
 /// The status of one setting of one policy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingReport {
     /// Settings-catalog definition id.
     pub id: String,
     /// Group definition id and item index, for settings inside a repeating group.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupRef>,
     /// Status.
     pub status: SettingStatus,
     /// Explanation.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Error code from the plugin.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<i32>,
     /// The plugin that enforced it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
 }
 
 /// A group position in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupRef {
     /// Group definition id.
@@ -83,7 +98,7 @@ pub struct GroupRef {
 }
 
 /// What one plugin run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginRunReport {
     /// Plugin name.
@@ -95,18 +110,39 @@ pub struct PluginRunReport {
     /// Settings handed to the run.
     pub settings: usize,
     /// Why the run failed as a whole, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Problems with the plugin's answer.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protocol_errors: Vec<String>,
     /// Capability calls made.
     pub host_calls: u32,
     /// Log records dropped over the per-run bound.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub logs_dropped: u32,
     /// Wall-clock duration in microseconds.
     pub elapsed_us: u64,
+    /// The changes the run made (old → new), in order. In a what-if report, the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::journal::Change>,
+    /// Set when the run's changes were undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<RolledBack>,
+}
+
+/// The changes of a run that were undone, and any that could not be.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolledBack {
+    /// The changes undone (in the order they had been made).
+    pub changes: Vec<crate::journal::Change>,
+    /// Changes that could not be undone, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -19,6 +19,7 @@ use crate::bindings::types as wit;
 use crate::capabilities::Capabilities;
 use crate::error::RunError;
 use crate::host::{LogRecord, RunState};
+use crate::journal::RunJournal;
 use crate::limits::{HostCallLimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};
 use crate::plugin::Plugin;
 
@@ -57,6 +58,8 @@ pub struct RunOutput {
     pub host_calls: u32,
     /// Wall-clock time of the run (store, instantiate, apply).
     pub elapsed: Duration,
+    /// The changes the run made, in order (old → new), as journaled.
+    pub changes: Vec<crate::journal::Change>,
 }
 
 impl Plugin {
@@ -74,6 +77,30 @@ impl Plugin {
         capabilities: &Capabilities,
         limits: &RunLimits,
     ) -> Result<RunOutput, RunError> {
+        let (result, journal) = self.execute(
+            device,
+            settings,
+            capabilities,
+            limits,
+            RunJournal::in_memory(),
+        );
+        let changes = journal.commit();
+        result.map(|mut out| {
+            out.changes = changes;
+            out
+        })
+    }
+
+    /// Runs the plugin once, journaling every change in `journal` before it is made. The caller
+    /// decides what happens to the changes: [`RunJournal::commit`] or [`RunJournal::rollback`].
+    pub(crate) fn execute(
+        &self,
+        device: &Device,
+        settings: &[ResolvedSetting],
+        capabilities: &Capabilities,
+        limits: &RunLimits,
+        journal: RunJournal,
+    ) -> (Result<RunOutput, RunError>, RunJournal) {
         let started = Instant::now();
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         // Deny-all WASI: no environment, arguments or preopens; stdin closed; sockets refused.
@@ -90,6 +117,7 @@ impl Plugin {
             host_calls: 0,
             logs: Vec::new(),
             logs_dropped: 0,
+            journal,
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
@@ -102,12 +130,19 @@ impl Plugin {
         let results = self
             .pre
             .instantiate(&mut store)
-            .and_then(|instance| instance.call_apply(&mut store, &wit_device, &wit_settings))
-            .map_err(|e| classify(self.name(), limits, e, &stderr))?;
-
+            .and_then(|instance| instance.call_apply(&mut store, &wit_device, &wit_settings));
         let state = store.into_data();
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(classify(self.name(), limits, e, &stderr)),
+                    state.journal,
+                );
+            }
+        };
         let (outcomes, protocol_errors) = check_results(settings, results);
-        Ok(RunOutput {
+        let output = RunOutput {
             outcomes,
             protocol_errors,
             logs: state
@@ -118,7 +153,9 @@ impl Plugin {
             logs_dropped: state.logs_dropped,
             host_calls: state.host_calls,
             elapsed: started.elapsed(),
-        })
+            changes: Vec::new(),
+        };
+        (Ok(output), state.journal)
     }
 }
 

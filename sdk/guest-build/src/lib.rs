@@ -106,7 +106,10 @@ impl GuestBuild {
             cmd.env("RUSTFLAGS", "-D warnings");
         }
         for p in &self.libraries {
-            cmd.args(["-p", p, "--lib"]);
+            cmd.args(["-p", p]);
+        }
+        if !self.libraries.is_empty() {
+            cmd.arg("--lib");
         }
         for (p, names) in &self.examples {
             cmd.args(["-p", p]);

@@ -1,7 +1,14 @@
 //! Microsoft Defender: effective preferences, exclusions, ASR rules and computer status.
+//!
+//! [`SimulatedDefender`] models Defender on Windows for tests and demos; [`MdatpDefender`] reads
+//! the real Defender for Endpoint on Linux and macOS through `mdatp health`.
 
+pub mod mdatp;
+mod overlay;
 mod simulated;
 
+pub use mdatp::MdatpDefender;
+pub use overlay::OverlayDefender;
 pub use simulated::SimulatedDefender;
 
 /// A preference value as `MSFT_MpPreference` reports it.
@@ -115,4 +122,16 @@ pub trait DefenderBackend: Send + Sync + std::fmt::Debug {
     fn set_asr_rule(&self, id: &str, action: AsrAction) -> Result<(), DefenderError>;
     /// Reads the computer status.
     fn computer_status(&self) -> Result<ComputerStatus, DefenderError>;
+
+    /// A copy of this Defender for a what-if run: it must read policy from `registry` (a
+    /// copy-on-write overlay) and never change the real device. `None` (the default) means the
+    /// backend cannot be forked; the host then records its writes in an overlay that does not
+    /// model their effect (see [`OverlayDefender`]).
+    fn fork_for_what_if(
+        &self,
+        registry: std::sync::Arc<dyn crate::registry::RegistryBackend>,
+    ) -> Option<std::sync::Arc<dyn DefenderBackend>> {
+        let _ = registry;
+        None
+    }
 }

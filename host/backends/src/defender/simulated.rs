@@ -342,7 +342,7 @@ fn registry_failure(err: RegistryError) -> DefenderError {
 }
 
 /// What `Set-MpPreference`, `Add-MpPreference` and friends have set locally.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct LocalState {
     /// Keyed by the canonical property name from [`PREFERENCES`].
     preferences: HashMap<&'static str, PreferenceValue>,
@@ -492,6 +492,21 @@ impl SimulatedDefender {
 }
 
 impl DefenderBackend for SimulatedDefender {
+    fn fork_for_what_if(
+        &self,
+        registry: Arc<dyn RegistryBackend>,
+    ) -> Option<Arc<dyn DefenderBackend>> {
+        // The fork reads policy from the what-if registry overlay and starts with a copy of the
+        // local state, so its answers are what this Defender would say after the planned writes.
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(Arc::new(SimulatedDefender {
+            registry,
+            tamper_protection: self.tamper_protection,
+            product_version: self.product_version.clone(),
+            local: Mutex::new(local),
+        }))
+    }
+
     fn get_preference(&self, name: &str) -> Result<Option<PreferenceValue>, DefenderError> {
         if let Some((_, kind)) = exclusion_kind_named(name) {
             return Ok(Some(PreferenceValue::TextList(self.list_exclusions(kind)?)));

@@ -701,3 +701,38 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
 }
+
+/// The `files` capability's backend: what [`FileRoots`] does, as a trait so the host can put a
+/// copy-on-write overlay (what-if) or an embedder's own implementation in its place.
+pub trait FileBackend: Send + Sync + std::fmt::Debug {
+    /// Reads a whole file.
+    fn read(&self, root: &str, rel: &str) -> Result<Vec<u8>, FileError>;
+    /// Replaces a file atomically.
+    fn write_atomic(&self, root: &str, rel: &str, bytes: &[u8]) -> Result<(), FileError>;
+    /// Removes a file; returns whether it existed.
+    fn remove(&self, root: &str, rel: &str) -> Result<bool, FileError>;
+    /// Lists a directory, sorted by name.
+    fn list(&self, root: &str, rel: &str) -> Result<Vec<DirEntryInfo>, FileError>;
+}
+
+impl FileBackend for FileRoots {
+    fn read(&self, root: &str, rel: &str) -> Result<Vec<u8>, FileError> {
+        FileRoots::read(self, root, rel)
+    }
+
+    fn write_atomic(&self, root: &str, rel: &str, bytes: &[u8]) -> Result<(), FileError> {
+        FileRoots::write_atomic(self, root, rel, bytes)
+    }
+
+    fn remove(&self, root: &str, rel: &str) -> Result<bool, FileError> {
+        FileRoots::remove(self, root, rel)
+    }
+
+    fn list(&self, root: &str, rel: &str) -> Result<Vec<DirEntryInfo>, FileError> {
+        FileRoots::list(self, root, rel)
+    }
+}
+
+mod overlay;
+
+pub use overlay::OverlayFiles;

@@ -4,6 +4,7 @@
 //! [`write_reg`]) and, on Windows, `WindowsRegistry` over the real registry.
 
 mod emulated;
+mod overlay;
 mod path;
 mod raw;
 mod reg_file;
@@ -12,6 +13,7 @@ mod value;
 mod windows;
 
 pub use emulated::{EmulatedRegistry, ImportSummary};
+pub use overlay::OverlayRegistry;
 pub use path::{Hive, KeyPathError, RegistryPath, validate_value_name, value_name_eq};
 pub use reg_file::{
     RegEntry, RegFileError, RegKey, decode_reg_bytes, encode_reg_utf16, parse_reg, write_reg,

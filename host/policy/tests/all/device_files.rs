@@ -4,6 +4,8 @@ use rampart_policy::device::{
     Device, DeviceError, Platform, load_device_file, parse_device_json, parse_device_toml,
 };
 
+use crate::support::example_devices;
+
 const SERVER: &str = r#"
 id = "9d2f4c1a-7e3b-4a5c-8d6e-0f1a2b3c4d5e"
 name = "DC-01"
@@ -102,5 +104,102 @@ fn other_extensions_are_refused() {
     assert_eq!(
         error.to_string(),
         "device 'device.yaml': unsupported file type, expected a .toml or .json file"
+    );
+}
+
+/// What the example-device test compares: file, platform, domain controller, build, channels.
+type DeviceFacts = (String, Platform, bool, Option<u32>, Vec<String>);
+
+#[test]
+fn the_example_devices_load_and_cover_every_platform_and_role() {
+    let devices = example_devices();
+    let summary: Vec<DeviceFacts> = devices
+        .iter()
+        .map(|(name, d)| {
+            (
+                name.clone(),
+                d.platform,
+                d.domain_controller,
+                d.build(),
+                d.channels.clone(),
+            )
+        })
+        .collect();
+    let sense = || vec!["microsoftSense".to_owned()];
+    assert_eq!(
+        summary,
+        [
+            (
+                "domain-controller.toml".into(),
+                Platform::WindowsServer,
+                true,
+                Some(20348),
+                sense()
+            ),
+            ("macos.toml".into(), Platform::Macos, false, None, sense()),
+            ("ubuntu.toml".into(), Platform::Linux, false, None, sense()),
+            (
+                "windows-11.toml".into(),
+                Platform::WindowsClient,
+                false,
+                Some(22631),
+                sense()
+            ),
+            (
+                "windows-server-2022.toml".into(),
+                Platform::WindowsServer,
+                false,
+                Some(20348),
+                sense()
+            ),
+        ]
+    );
+    // Ids are distinct, so reports about several example devices never mix them up.
+    let mut ids: Vec<&str> = devices.iter().map(|(_, d)| d.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), devices.len());
+}
+
+#[test]
+fn os_build_is_read_and_checked_against_a_windows_version() {
+    let device = parse_device_toml(&format!("{SERVER}os-build = 20348\n"), "d.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(device.os_build, Some(20348));
+    assert_eq!(
+        parse_device_toml(&format!("{SERVER}os-build = 22631\n"), "d.toml")
+            .expect_err("mismatch")
+            .to_string(),
+        "device 'd.toml': os-build 22631 disagrees with os-version '10.0.20348'"
+    );
+    let linux =
+        "id = \"l\"\nname = \"l\"\nplatform = \"linux\"\nos-version = \"22.04\"\nos-build = 7\n";
+    assert_eq!(
+        parse_device_toml(linux, "l.toml")
+            .map(|d| d.build())
+            .unwrap_or_else(|e| panic!("{e}")),
+        Some(7),
+        "an explicit build is kept on any platform"
+    );
+    let message = parse_device_toml(&format!("{SERVER}os-build = -1\n"), "d.toml")
+        .expect_err("negative")
+        .to_string();
+    assert!(
+        message.starts_with("device 'd.toml': line 8 column 12: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn only_a_windows_server_can_be_a_domain_controller() {
+    let text = SERVER.replace("windows-server", "windows-client");
+    let error = parse_device_toml(&text, "d.toml").expect_err("client DC");
+    assert!(matches!(
+        error,
+        DeviceError::DomainControllerNotServer { .. }
+    ));
+    assert_eq!(
+        error.to_string(),
+        "device 'd.toml': domain-controller = true needs platform 'windows-server', not 'windows-client'"
     );
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rampart_policy::device::{Device, load_device_file};
 use rampart_policy::graph::{PolicyDocument, load_policy_file};
 
 /// The shared data directory, `<workspace>/../shared/data`.
@@ -51,6 +52,40 @@ pub(crate) fn all_exports() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// The repository's example devices (`examples/devices/*.toml`), by file name, sorted.
+pub(crate) fn example_devices() -> Vec<(String, Device)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/devices");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let device = load_device_file(&path).unwrap_or_else(|error| panic!("{error}"));
+            (name, device)
+        })
+        .collect()
+}
+
+/// One example device by file name.
+pub(crate) fn example_device(name: &str) -> Device {
+    example_devices()
+        .into_iter()
+        .find(|(file, _)| file == name)
+        .map(|(_, device)| device)
+        .unwrap_or_else(|| panic!("examples/devices/{name} is missing"))
 }
 
 /// Reads a CSV file with a header row into records keyed by column name. Handles quoted fields

@@ -8,6 +8,7 @@ use rampart_backends::defender::{
 use crate::bindings::defender::{AsrAction, ComputerStatus, ExclusionKind, Host, PreferenceValue};
 use crate::bindings::types::CapabilityError;
 use crate::grants::Access;
+use crate::journal::{Change, JournalPreference, asr_action_name, exclusion_kind_name};
 
 use super::RunState;
 
@@ -34,6 +35,15 @@ impl RunState {
             )));
         }
         Ok(())
+    }
+
+    fn has_exclusion(&self, k: ExclusionKind, value: &str) -> Result<bool, CapabilityError> {
+        Ok(self
+            .defender_backend()?
+            .list_exclusions(kind(k))
+            .map_err(backend_error)?
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(value)))
     }
 
     fn need(
@@ -135,8 +145,18 @@ impl Host for RunState {
                 _ => 8,
             };
             self.check_size("preference value", bytes)?;
+            let before = self
+                .defender_backend()?
+                .get_preference(&name)
+                .map_err(backend_error)?;
+            let value = pref_to_backend(value);
+            self.journal(Change::DefenderPreference {
+                name: name.clone(),
+                before: before.as_ref().map(JournalPreference::from),
+                after: JournalPreference::from(&value),
+            })?;
             self.defender_backend()?
-                .set_preference(&name, pref_to_backend(value))
+                .set_preference(&name, value)
                 .map_err(backend_error)
         })())
     }
@@ -164,6 +184,13 @@ impl Host for RunState {
                 "defender exclusions (write)",
             )?;
             self.check_size("exclusion", value.len())?;
+            if !self.has_exclusion(k, &value)? {
+                self.journal(Change::DefenderExclusion {
+                    kind: exclusion_kind_name(kind(k)).into(),
+                    value: value.clone(),
+                    added: true,
+                })?;
+            }
             self.defender_backend()?
                 .add_exclusion(kind(k), &value)
                 .map_err(backend_error)
@@ -178,6 +205,14 @@ impl Host for RunState {
                 Access::ReadWrite,
                 "defender exclusions (write)",
             )?;
+            if !self.has_exclusion(k, &value)? {
+                return Ok(false);
+            }
+            self.journal(Change::DefenderExclusion {
+                kind: exclusion_kind_name(kind(k)).into(),
+                value: value.clone(),
+                added: false,
+            })?;
             self.defender_backend()?
                 .remove_exclusion(kind(k), &value)
                 .map_err(backend_error)
@@ -208,8 +243,18 @@ impl Host for RunState {
                 Access::ReadWrite,
                 "defender ASR rules (write)",
             )?;
+            let before = self
+                .defender_backend()?
+                .get_asr_rule(&id)
+                .map_err(backend_error)?;
+            let action = asr_to_backend(action);
+            self.journal(Change::AsrRule {
+                id: id.clone(),
+                before: before.map(|a| asr_action_name(a).to_string()),
+                after: asr_action_name(action).to_string(),
+            })?;
             self.defender_backend()?
-                .set_asr_rule(&id, asr_to_backend(action))
+                .set_asr_rule(&id, action)
                 .map_err(backend_error)
         })())
     }

@@ -4,7 +4,10 @@
 //! [`rampart_backends::files::FileRoots`], which holds each root as a `cap_std::fs::Dir` handle so
 //! `..`, absolute paths and symlinks cannot leave it.
 
-use rampart_backends::files::{FileError, FileRoots};
+use base64::Engine as _;
+use rampart_backends::files::{FileBackend, FileError};
+
+use crate::journal::Change;
 
 use crate::bindings::files::{DirEntry, Host};
 use crate::bindings::types::CapabilityError;
@@ -15,7 +18,7 @@ use super::RunState;
 type Answer<T> = wasmtime::Result<Result<T, CapabilityError>>;
 
 impl RunState {
-    fn file_root(&self, root: &str, needed: Access) -> Result<&FileRoots, CapabilityError> {
+    fn file_root(&self, root: &str, needed: Access) -> Result<&dyn FileBackend, CapabilityError> {
         match self.grants.file_access(root) {
             Some(a) if a >= needed => {}
             Some(_) => {
@@ -71,6 +74,19 @@ impl Host for RunState {
     fn remove(&mut self, root: String, path: String) -> Answer<bool> {
         self.count_call()?;
         Ok((|| {
+            let roots = self.file_root(&root, Access::ReadWrite)?;
+            let before = match roots.read(&root, &path) {
+                Ok(b) => base64::engine::general_purpose::STANDARD.encode(b),
+                Err(FileError::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(file_error(e)),
+            };
+            self.journal(Change::File {
+                root: root.clone(),
+                path: path.clone(),
+                before: Some(before),
+                after_size: None,
+                after_text: None,
+            })?;
             let roots = self.file_root(&root, Access::ReadWrite)?;
             roots.remove(&root, &path).map_err(file_error)
         })())

@@ -34,6 +34,7 @@ pub(crate) struct RunState {
     pub(crate) host_calls: u32,
     pub(crate) logs: Vec<LogRecord>,
     pub(crate) logs_dropped: u32,
+    pub(crate) journal: crate::journal::RunJournal,
 }
 
 impl RunState {
@@ -46,6 +47,15 @@ impl RunState {
             }));
         }
         Ok(())
+    }
+
+    /// Journals a change before it is made; if it cannot be journaled it must not be made.
+    fn journal(&mut self, change: crate::journal::Change) -> Result<(), CapabilityError> {
+        self.journal.record(change).map_err(|e| {
+            CapabilityError::Failed(format!(
+                "cannot journal the change, so it was not made: {e}"
+            ))
+        })
     }
 
     /// Refuses a value larger than the per-value cap.

@@ -5,6 +5,7 @@ use rampart_backends::registry::{RegValue as BackendValue, RegistryError, Regist
 use crate::bindings::registry::{Host, NamedValue, RegValue};
 use crate::bindings::types::CapabilityError;
 use crate::grants::Access;
+use crate::journal::{Change, JournalValue, highest_missing, snapshot_subtree};
 
 use super::RunState;
 
@@ -119,8 +120,23 @@ impl Host for RunState {
                     "REG_MULTI_SZ entries may not be empty or contain NUL".into(),
                 ));
             }
+            let backend = self.registry_backend()?;
+            let before = backend.get_value(&path, &name).map_err(backend_error)?;
+            let created = highest_missing(backend, &path).map_err(backend_error)?;
+            if let Some(created) = created {
+                self.journal(Change::RegistryKeyCreated {
+                    key: created.to_string(),
+                })?;
+            }
+            let value = to_backend(value);
+            self.journal(Change::RegistryValue {
+                key: path.to_string(),
+                name: name.clone(),
+                before: before.as_ref().map(JournalValue::from),
+                after: Some(JournalValue::from(&value)),
+            })?;
             self.registry_backend()?
-                .set_value(&path, &name, to_backend(value))
+                .set_value(&path, &name, value)
                 .map_err(backend_error)
         })
     }
@@ -130,6 +146,19 @@ impl Host for RunState {
         answer(|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
             self.value_name(&name)?;
+            let Some(before) = self
+                .registry_backend()?
+                .get_value(&path, &name)
+                .map_err(backend_error)?
+            else {
+                return Ok(false);
+            };
+            self.journal(Change::RegistryValue {
+                key: path.to_string(),
+                name: name.clone(),
+                before: Some(JournalValue::from(&before)),
+                after: None,
+            })?;
             self.registry_backend()?
                 .delete_value(&path, &name)
                 .map_err(backend_error)
@@ -140,6 +169,13 @@ impl Host for RunState {
         self.count_call()?;
         answer(|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
+            if let Some(created) =
+                highest_missing(self.registry_backend()?, &path).map_err(backend_error)?
+            {
+                self.journal(Change::RegistryKeyCreated {
+                    key: created.to_string(),
+                })?;
+            }
             self.registry_backend()?
                 .create_key(&path)
                 .map_err(backend_error)
@@ -150,6 +186,19 @@ impl Host for RunState {
         self.count_call()?;
         answer(|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
+            let backend = self.registry_backend()?;
+            if highest_missing(backend, &path)
+                .map_err(backend_error)?
+                .is_some()
+            {
+                return Ok(false);
+            }
+            let subtree =
+                snapshot_subtree(backend, &path).map_err(CapabilityError::InvalidArgument)?;
+            self.journal(Change::RegistryKeyDeleted {
+                key: path.to_string(),
+                subtree,
+            })?;
             self.registry_backend()?
                 .delete_key(&path)
                 .map_err(backend_error)

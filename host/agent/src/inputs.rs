@@ -1,0 +1,134 @@
+//! Reading the agent's inputs: device identity, policy documents, catalog, plugins.
+//!
+//! Each function turns a bad file into a [`BadInput`] naming the file and the problem, so
+//! `apply` can refuse before writing anything.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use rampart_policy::catalog::Catalog;
+use rampart_policy::device::{self, Device};
+use rampart_policy::graph::{self, PolicyDocument, PolicyError};
+use rampart_runtime::{AotCache, Engine, GrantPolicy, Plugin};
+
+use crate::{BadInput, defaults};
+
+/// The device: `--device FILE`, else the embedded example.
+pub(crate) fn device(path: Option<&Path>) -> anyhow::Result<Device> {
+    match path {
+        Some(p) => device::load_device_file(p).map_err(|e| BadInput(e.to_string()).into()),
+        None => {
+            let (origin, text) = defaults::DEVICE;
+            device::parse_device_toml(text, origin).map_err(|e| BadInput(e.to_string()).into())
+        }
+    }
+}
+
+/// The policy files named by `paths` (files, or directories of `.json` files), sorted within
+/// each directory. A missing path or an empty directory is bad input.
+pub(crate) fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| BadInput(format!("policy path '{}': {e}", path.display())))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| BadInput(format!("policy directory '{}': {e}", path.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Every policy document: parsed ones, and the errors of those that did not parse.
+pub(crate) fn policies(
+    paths: &[PathBuf],
+) -> anyhow::Result<(Vec<PolicyDocument>, Vec<PolicyError>)> {
+    if paths.is_empty() {
+        let docs = defaults::POLICIES
+            .iter()
+            .map(|(origin, text)| graph::parse_policy(text.as_bytes(), origin))
+            .collect::<Result<Vec<_>, _>>()
+            .context("an embedded example policy does not parse")?;
+        return Ok((docs, Vec::new()));
+    }
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    for file in policy_files(paths)? {
+        match graph::load_policy_file(&file) {
+            Ok(doc) => docs.push(doc),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((docs, errors))
+}
+
+/// The embedded catalog, extended by `--catalog FILE`.
+pub(crate) fn catalog(extra: Option<&Path>) -> anyhow::Result<Catalog> {
+    let mut catalog = Catalog::embedded();
+    if let Some(path) = extra {
+        let bytes = std::fs::read(path)
+            .map_err(|e| BadInput(format!("catalog '{}': {e}", path.display())))?;
+        let more = Catalog::from_graph_definitions_json(&bytes)
+            .map_err(|e| BadInput(format!("catalog '{}': {e}", path.display())))?;
+        catalog.extend(more);
+    }
+    Ok(catalog)
+}
+
+/// The grant policy every plugin is loaded under.
+pub(crate) fn grant_policy() -> GrantPolicy {
+    GrantPolicy::Ceiling(defaults::grant_ceiling())
+}
+
+/// The embedded first-party plugins.
+pub(crate) fn embedded_plugins(
+    engine: &Engine,
+    cache: Option<&AotCache>,
+) -> anyhow::Result<Vec<Arc<Plugin>>> {
+    let policy = grant_policy();
+    rampart_plugin_artifacts::FIRST_PARTY
+        .iter()
+        .map(|(name, bytes)| {
+            Plugin::load_with_cache(engine, &format!("embedded:{name}"), bytes, &policy, cache)
+                .map(Arc::new)
+                .context("an embedded first-party plugin failed to load")
+        })
+        .collect()
+}
+
+/// Every `.wasm` file of a plugin directory, each loaded; any failure is bad input.
+pub(crate) fn directory_plugins(
+    engine: &Engine,
+    dir: &Path,
+    cache: Option<&AotCache>,
+) -> anyhow::Result<Vec<Arc<Plugin>>> {
+    let policy = grant_policy();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| BadInput(format!("plugin directory '{}': {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(file)
+                .map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
+            Plugin::load_with_cache(engine, &file.display().to_string(), &bytes, &policy, cache)
+                .map(Arc::new)
+                .map_err(|e| BadInput(e.to_string()).into())
+        })
+        .collect()
+}

@@ -1,0 +1,171 @@
+//! One enforcement pass and what it leaves behind: resolve, enforce, persist the registry and
+//! the report. Shared by `apply` (once) and `run` (in a loop).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use rampart_backends::defender::SimulatedDefender;
+use rampart_backends::registry::EmulatedRegistry;
+use rampart_policy::catalog::Catalog;
+use rampart_policy::device::Device;
+use rampart_policy::graph::{PolicyDocument, PolicyError};
+use rampart_runtime::{
+    Atomicity, Capabilities, DeviceReport, Enforcer, Journal, PluginSet, RunLimits,
+};
+
+use crate::state::{StateDir, write_atomic};
+
+/// Reports kept in `<state>/reports/` besides `last-report.json`.
+const REPORT_HISTORY: usize = 20;
+
+/// The device, its backends and the enforcer, ready to run passes.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) device: Device,
+    pub(crate) catalog: Catalog,
+    pub(crate) state: StateDir,
+    registry: Arc<EmulatedRegistry>,
+    enforcer: Enforcer,
+    /// What crash recovery did at open (one line per unfinished run rolled back).
+    recovered: std::sync::Mutex<Vec<String>>,
+}
+
+impl Job {
+    /// Opens the backends over `state` (creating it).
+    pub(crate) fn open(
+        device: Device,
+        catalog: Catalog,
+        state: StateDir,
+        tamper_protection: bool,
+        atomicity: Atomicity,
+    ) -> anyhow::Result<Job> {
+        state.create()?;
+        let registry_file = state.registry_file();
+        let registry = Arc::new(EmulatedRegistry::open(&registry_file).map_err(|e| {
+            crate::BadInput(format!("registry '{}': {e}", registry_file.display()))
+        })?);
+        let defender = Arc::new(
+            SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection),
+        );
+        let capabilities = Capabilities::none()
+            .with_registry(registry.clone())
+            .with_defender(defender);
+        // Runs that never finished (the agent was killed) are rolled back before anything else.
+        let journal_dir = state.journal_dir();
+        let journal = Journal::durable(&journal_dir)?;
+        let recovered = journal.recover(&capabilities)?;
+        for line in &recovered {
+            tracing::warn!("{line}");
+        }
+        if !recovered.is_empty() {
+            registry
+                .save()
+                .with_context(|| format!("cannot write '{}'", registry_file.display()))?;
+        }
+        let enforcer = Enforcer::new(capabilities, RunLimits::default())
+            .with_journal(journal)
+            .with_atomicity(atomicity);
+        Ok(Job {
+            device,
+            catalog,
+            state,
+            registry,
+            enforcer,
+            recovered: std::sync::Mutex::new(recovered),
+        })
+    }
+
+    /// Resolves and enforces `documents` with `plugins`, then persists the registry and the
+    /// report. `input_errors` (documents that did not parse) are recorded in the report.
+    pub(crate) fn pass(
+        &self,
+        plugins: &PluginSet,
+        documents: &[PolicyDocument],
+        input_errors: &[PolicyError],
+    ) -> anyhow::Result<DeviceReport> {
+        let resolved = rampart_policy::resolve::resolve(documents, &self.device, &self.catalog);
+        let mut report = self.enforcer.enforce(plugins, &self.device, &resolved);
+        report.input_errors = input_errors.iter().map(ToString::to_string).collect();
+        // Crash recovery is reported once, in the first pass after start-up.
+        report.recovered =
+            std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|e| e.into_inner()));
+        self.registry
+            .save()
+            .with_context(|| format!("cannot write '{}'", self.state.registry_file().display()))?;
+        self.persist(&report)?;
+        Ok(report)
+    }
+
+    /// Opens the backends over an existing `state` without changing anything in it: no
+    /// directory is created, no journal recovered. For what-if plans.
+    pub(crate) fn open_read_only(
+        device: Device,
+        catalog: Catalog,
+        state: StateDir,
+        tamper_protection: bool,
+        atomicity: Atomicity,
+    ) -> anyhow::Result<Job> {
+        let registry_file = state.registry_file();
+        let registry = Arc::new(EmulatedRegistry::open(&registry_file).map_err(|e| {
+            crate::BadInput(format!("registry '{}': {e}", registry_file.display()))
+        })?);
+        let defender = Arc::new(
+            SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection),
+        );
+        let capabilities = Capabilities::none()
+            .with_registry(registry.clone())
+            .with_defender(defender);
+        Ok(Job {
+            device,
+            catalog,
+            state,
+            registry,
+            enforcer: Enforcer::new(capabilities, RunLimits::default()).with_atomicity(atomicity),
+            recovered: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Plans a pass: the same resolve and enforce over copy-on-write overlays; nothing is written
+    /// to the device or the state directory.
+    pub(crate) fn plan(
+        &self,
+        plugins: &PluginSet,
+        documents: &[PolicyDocument],
+        input_errors: &[PolicyError],
+    ) -> DeviceReport {
+        let resolved = rampart_policy::resolve::resolve(documents, &self.device, &self.catalog);
+        let mut report = self
+            .enforcer
+            .what_if()
+            .enforce(plugins, &self.device, &resolved);
+        report.input_errors = input_errors.iter().map(ToString::to_string).collect();
+        report
+    }
+
+    /// Writes `last-report.json` and a bounded history, each atomically.
+    pub(crate) fn persist(&self, report: &DeviceReport) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(report)?;
+        write_atomic(&self.state.report_file(), json.as_bytes())?;
+        let history = self.state.history_dir();
+        std::fs::create_dir_all(&history)
+            .with_context(|| format!("cannot create '{}'", history.display()))?;
+        let stamp = report.generated_at.replace(':', "");
+        let mut name = format!("{stamp}.json");
+        let mut n = 1;
+        while history.join(&name).exists() {
+            n += 1;
+            name = format!("{stamp}-{n}.json");
+        }
+        write_atomic(&history.join(name), json.as_bytes())?;
+        let mut entries: Vec<_> = std::fs::read_dir(&history)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        entries.sort();
+        let excess = entries.len().saturating_sub(REPORT_HISTORY);
+        for old in &entries[..excess] {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+}

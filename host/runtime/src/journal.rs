@@ -1,0 +1,724 @@
+//! The change journal: every capability write of a run, recorded (old value → new value)
+//! *before* it is made, so a failed run can be rolled back and a crashed one recovered.
+//!
+//! A [`Journal`] is either durable — one JSON-lines file per run in a directory, each record
+//! flushed to disk before the write it describes — or in memory (what-if runs and embedders
+//! that do not want durability). A run's file is deleted when the run commits; a file still
+//! there at start-up belongs to a run that never finished (the process was killed), and
+//! [`Journal::recover`] rolls it back.
+//!
+//! # Rollback semantics per backend
+//!
+//! - **Registry**: a changed or deleted value gets its old value (type included) back; a value
+//!   that did not exist is deleted; keys the run created (the highest missing ancestor of a
+//!   write) are deleted with their subtree; a deleted key is re-created with its values and
+//!   subkeys as they were.
+//! - **Files**: the old contents are written back atomically; a file that did not exist is
+//!   removed.
+//! - **Defender**: a preference gets back the *effective* value it had before (Defender's API
+//!   only reads effective values, so a value that came from policy becomes a local preference);
+//!   added exclusions are removed and removed ones re-added; an ASR rule that had no action is
+//!   set to `off`.
+//!
+//! Rollback is best effort per change: a change that cannot be undone is reported and the
+//! others are still undone.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use rampart_backends::defender::{AsrAction, ExclusionKind, PreferenceValue};
+use rampart_backends::registry::{RegValue, RegistryBackend, RegistryError, RegistryPath};
+use serde::{Deserialize, Serialize};
+
+use crate::capabilities::Capabilities;
+
+/// A registry value as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JournalValue {
+    /// REG_DWORD.
+    RegDword(u32),
+    /// REG_QWORD.
+    RegQword(u64),
+    /// REG_SZ.
+    RegSz(String),
+    /// REG_EXPAND_SZ.
+    RegExpandSz(String),
+    /// REG_MULTI_SZ.
+    RegMultiSz(Vec<String>),
+    /// REG_BINARY, base64.
+    RegBinary(String),
+}
+
+impl From<&RegValue> for JournalValue {
+    fn from(v: &RegValue) -> Self {
+        match v {
+            RegValue::Dword(d) => JournalValue::RegDword(*d),
+            RegValue::Qword(q) => JournalValue::RegQword(*q),
+            RegValue::Sz(s) => JournalValue::RegSz(s.clone()),
+            RegValue::ExpandSz(s) => JournalValue::RegExpandSz(s.clone()),
+            RegValue::MultiSz(l) => JournalValue::RegMultiSz(l.clone()),
+            RegValue::Binary(b) => {
+                JournalValue::RegBinary(base64::engine::general_purpose::STANDARD.encode(b))
+            }
+        }
+    }
+}
+
+impl JournalValue {
+    fn to_reg(&self) -> Result<RegValue, String> {
+        Ok(match self {
+            JournalValue::RegDword(d) => RegValue::Dword(*d),
+            JournalValue::RegQword(q) => RegValue::Qword(*q),
+            JournalValue::RegSz(s) => RegValue::Sz(s.clone()),
+            JournalValue::RegExpandSz(s) => RegValue::ExpandSz(s.clone()),
+            JournalValue::RegMultiSz(l) => RegValue::MultiSz(l.clone()),
+            JournalValue::RegBinary(b) => RegValue::Binary(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|e| format!("bad base64 in journal: {e}"))?,
+            ),
+        })
+    }
+}
+
+impl std::fmt::Display for JournalValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalValue::RegDword(d) => write!(f, "REG_DWORD {d}"),
+            JournalValue::RegQword(q) => write!(f, "REG_QWORD {q}"),
+            JournalValue::RegSz(s) => write!(f, "REG_SZ {s:?}"),
+            JournalValue::RegExpandSz(s) => write!(f, "REG_EXPAND_SZ {s:?}"),
+            JournalValue::RegMultiSz(l) => write!(f, "REG_MULTI_SZ {l:?}"),
+            JournalValue::RegBinary(b) => write!(f, "REG_BINARY ({} base64 chars)", b.len()),
+        }
+    }
+}
+
+/// One key of a deleted subtree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySnapshot {
+    /// The key.
+    pub key: String,
+    /// Its values.
+    pub values: Vec<(String, JournalValue)>,
+}
+
+/// A Defender preference value as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "camelCase")]
+pub enum JournalPreference {
+    /// Integer.
+    Integer(i64),
+    /// Boolean.
+    Boolean(bool),
+    /// Text.
+    Text(String),
+    /// List of text.
+    TextList(Vec<String>),
+}
+
+impl From<&PreferenceValue> for JournalPreference {
+    fn from(v: &PreferenceValue) -> Self {
+        match v {
+            PreferenceValue::Integer(i) => JournalPreference::Integer(*i),
+            PreferenceValue::Boolean(b) => JournalPreference::Boolean(*b),
+            PreferenceValue::Text(t) => JournalPreference::Text(t.clone()),
+            PreferenceValue::TextList(l) => JournalPreference::TextList(l.clone()),
+        }
+    }
+}
+
+impl From<&JournalPreference> for PreferenceValue {
+    fn from(v: &JournalPreference) -> Self {
+        match v {
+            JournalPreference::Integer(i) => PreferenceValue::Integer(*i),
+            JournalPreference::Boolean(b) => PreferenceValue::Boolean(*b),
+            JournalPreference::Text(t) => PreferenceValue::Text(t.clone()),
+            JournalPreference::TextList(l) => PreferenceValue::TextList(l.clone()),
+        }
+    }
+}
+
+/// One change a run made (or, in a what-if run, would make).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "camelCase")]
+pub enum Change {
+    /// A registry value was set (`after`) or deleted (`after: None`).
+    #[serde(rename_all = "camelCase")]
+    RegistryValue {
+        /// Key (canonical).
+        key: String,
+        /// Value name.
+        name: String,
+        /// What was there.
+        before: Option<JournalValue>,
+        /// What is there now.
+        after: Option<JournalValue>,
+    },
+    /// A key that did not exist was created (with any missing parents below it).
+    #[serde(rename_all = "camelCase")]
+    RegistryKeyCreated {
+        /// The highest key that did not exist.
+        key: String,
+    },
+    /// A key was deleted with its subtree.
+    #[serde(rename_all = "camelCase")]
+    RegistryKeyDeleted {
+        /// The key.
+        key: String,
+        /// The subtree as it was, parents first.
+        subtree: Vec<KeySnapshot>,
+    },
+    /// A file was written (`after_size`) or removed (`after_size: None`).
+    #[serde(rename_all = "camelCase")]
+    File {
+        /// Root name.
+        root: String,
+        /// Path in the root.
+        path: String,
+        /// Old contents, base64; `None` if the file did not exist.
+        before: Option<String>,
+        /// New size; `None` when removed.
+        after_size: Option<u64>,
+        /// New contents as text when they are short UTF-8 (for plans), else `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_text: Option<String>,
+    },
+    /// A Defender preference was set.
+    #[serde(rename_all = "camelCase")]
+    DefenderPreference {
+        /// Preference name.
+        name: String,
+        /// Effective value before.
+        before: Option<JournalPreference>,
+        /// Value set.
+        after: JournalPreference,
+    },
+    /// A Defender exclusion was added or removed.
+    #[serde(rename_all = "camelCase")]
+    DefenderExclusion {
+        /// `path`, `extension` or `process`.
+        kind: String,
+        /// The exclusion.
+        value: String,
+        /// True when added, false when removed.
+        added: bool,
+    },
+    /// An ASR rule's action was set.
+    #[serde(rename_all = "camelCase")]
+    AsrRule {
+        /// Rule GUID.
+        id: String,
+        /// Action before (`off`, `block`, `audit`, `warn`), if configured.
+        before: Option<String>,
+        /// Action set.
+        after: String,
+    },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show =
+            |v: &Option<JournalValue>| v.as_ref().map_or("(none)".to_string(), ToString::to_string);
+        match self {
+            Change::RegistryValue {
+                key,
+                name,
+                before,
+                after,
+            } => {
+                let name = if name.is_empty() { "(default)" } else { name };
+                write!(
+                    f,
+                    "registry {key}\\{name}: {} → {}",
+                    show(before),
+                    show(after)
+                )
+            }
+            Change::RegistryKeyCreated { key } => write!(f, "registry key {key}: created"),
+            Change::RegistryKeyDeleted { key, subtree } => {
+                write!(f, "registry key {key}: deleted ({} keys)", subtree.len())
+            }
+            Change::File {
+                root,
+                path,
+                before,
+                after_size,
+                ..
+            } => {
+                let before = before.as_ref().map_or("(none)".to_string(), |b| {
+                    format!("{} bytes", b.len() * 3 / 4)
+                });
+                let after = after_size.map_or("(removed)".to_string(), |n| format!("{n} bytes"));
+                write!(f, "file {root}:{path}: {before} → {after}")
+            }
+            Change::DefenderPreference {
+                name,
+                before,
+                after,
+            } => {
+                write!(f, "defender preference {name}: {before:?} → {after:?}")
+            }
+            Change::DefenderExclusion { kind, value, added } => {
+                write!(
+                    f,
+                    "defender {kind} exclusion {value:?}: {}",
+                    if *added { "added" } else { "removed" }
+                )
+            }
+            Change::AsrRule { id, before, after } => {
+                write!(
+                    f,
+                    "ASR rule {id}: {} → {after}",
+                    before.as_deref().unwrap_or("(none)")
+                )
+            }
+        }
+    }
+}
+
+/// Why the journal could not record or undo a change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// Writing or reading a journal file failed.
+    #[error("journal '{path}': {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A journal file is not readable as a journal.
+    #[error("journal '{path}' line {line}: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where runs record their changes.
+#[derive(Debug)]
+pub struct Journal {
+    dir: Option<PathBuf>,
+    counter: AtomicU64,
+}
+
+impl Journal {
+    /// A journal that keeps changes in memory only (no crash recovery).
+    pub fn in_memory() -> Self {
+        Journal {
+            dir: None,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// A durable journal in `dir` (created if needed).
+    ///
+    /// # Errors
+    ///
+    /// Fails when the directory cannot be created.
+    pub fn durable(dir: &Path) -> Result<Self, JournalError> {
+        std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Journal {
+            dir: Some(dir.to_path_buf()),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether records reach the disk.
+    pub fn is_durable(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// Starts the journal of one run.
+    pub(crate) fn start(&self, plugin: &str, digest: &str) -> Result<RunJournal, JournalError> {
+        let Some(dir) = &self.dir else {
+            return Ok(RunJournal {
+                file: None,
+                path: None,
+                changes: Vec::new(),
+            });
+        };
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = dir.join(format!("run-{nanos:020}-{}-{n}.jsonl", std::process::id()));
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let header = serde_json::json!({ "plugin": plugin, "digest": digest });
+        writeln!(file, "{header}").map_err(io)?;
+        file.sync_data().map_err(io)?;
+        // The new directory entry must survive a crash too, or recovery would not find it.
+        sync_dir(dir);
+        Ok(RunJournal {
+            file: Some(file),
+            path: Some(path),
+            changes: Vec::new(),
+        })
+    }
+
+    /// Journal files left by runs that never finished.
+    pub fn pending(&self) -> Vec<PathBuf> {
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Rolls back every unfinished run found on disk (newest first) and deletes its file.
+    /// Returns one line per run recovered (and per change that could not be undone).
+    ///
+    /// # Errors
+    ///
+    /// Fails when a journal file cannot be read or is corrupt beyond its last line (a torn last
+    /// line is expected after a crash and ignored: its write was never made).
+    pub fn recover(&self, capabilities: &Capabilities) -> Result<Vec<String>, JournalError> {
+        let mut lines = Vec::new();
+        for path in self.pending().into_iter().rev() {
+            let changes = read_changes(&path)?;
+            let failures = rollback(&changes, capabilities);
+            lines.push(format!(
+                "rolled back {} change(s) of an unfinished run ({})",
+                changes.len(),
+                path.display()
+            ));
+            lines.extend(failures);
+            std::fs::remove_file(&path).map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(lines)
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+fn read_changes(path: &Path) -> Result<Vec<Change>, JournalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut changes = Vec::new();
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        match serde_json::from_str::<Change>(line) {
+            Ok(c) => changes.push(c),
+            // The last record may be torn by the crash; its write was never made (records are
+            // flushed before their write).
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// The journal of one run in progress.
+#[derive(Debug)]
+pub(crate) struct RunJournal {
+    file: Option<std::fs::File>,
+    path: Option<PathBuf>,
+    changes: Vec<Change>,
+}
+
+impl RunJournal {
+    /// A journal that only keeps changes in memory.
+    pub(crate) fn in_memory() -> Self {
+        RunJournal {
+            file: None,
+            path: None,
+            changes: Vec::new(),
+        }
+    }
+
+    /// Records a change durably, before the caller makes it.
+    pub(crate) fn record(&mut self, change: Change) -> Result<(), JournalError> {
+        if let (Some(file), Some(path)) = (&mut self.file, &self.path) {
+            let io = |source| JournalError::Io {
+                path: path.clone(),
+                source,
+            };
+            let line = serde_json::to_string(&change).map_err(|e| io(std::io::Error::other(e)))?;
+            file.write_all(line.as_bytes()).map_err(io)?;
+            file.write_all(b"\n").map_err(io)?;
+            file.sync_data().map_err(io)?;
+        }
+        self.changes.push(change);
+        Ok(())
+    }
+
+    /// The changes so far.
+    pub(crate) fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// The run finished: its changes stand. Deletes the journal file.
+    pub(crate) fn commit(mut self) -> Vec<Change> {
+        self.close();
+        std::mem::take(&mut self.changes)
+    }
+
+    /// The run failed: undo its changes (newest first), then delete the journal file. Returns
+    /// the changes and a line per change that could not be undone.
+    pub(crate) fn rollback(mut self, capabilities: &Capabilities) -> (Vec<Change>, Vec<String>) {
+        let failures = rollback(&self.changes, capabilities);
+        self.close();
+        (std::mem::take(&mut self.changes), failures)
+    }
+
+    fn close(&mut self) {
+        self.file = None;
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+impl Drop for RunJournal {
+    fn drop(&mut self) {
+        // A journal dropped without commit or rollback (a host panic) keeps its file, so the
+        // next start recovers it.
+        self.file = None;
+    }
+}
+
+/// Undoes `changes` newest first; returns a line for each change that could not be undone.
+fn rollback(changes: &[Change], caps: &Capabilities) -> Vec<String> {
+    let mut failures = Vec::new();
+    for change in changes.iter().rev() {
+        if let Err(e) = undo(change, caps) {
+            tracing::error!(%change, error = %e, "cannot roll back a change");
+            failures.push(format!("could not roll back {change}: {e}"));
+        }
+    }
+    failures
+}
+
+fn undo(change: &Change, caps: &Capabilities) -> Result<(), String> {
+    let registry = || {
+        caps.registry
+            .as_deref()
+            .ok_or_else(|| "no registry backend".to_string())
+    };
+    let path = |k: &str| RegistryPath::parse(k).map_err(|e| e.to_string());
+    match change {
+        Change::RegistryValue {
+            key, name, before, ..
+        } => {
+            let reg = registry()?;
+            let key = path(key)?;
+            match before {
+                Some(v) => reg
+                    .set_value(&key, name, v.to_reg()?)
+                    .map_err(|e| e.to_string()),
+                None => reg
+                    .delete_value(&key, name)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            }
+        }
+        Change::RegistryKeyCreated { key } => registry()?
+            .delete_key(&path(key)?)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Change::RegistryKeyDeleted { subtree, .. } => {
+            let reg = registry()?;
+            for snapshot in subtree {
+                let key = path(&snapshot.key)?;
+                reg.create_key(&key).map_err(|e| e.to_string())?;
+                for (name, value) in &snapshot.values {
+                    reg.set_value(&key, name, value.to_reg()?)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        }
+        Change::File {
+            root, path, before, ..
+        } => {
+            let files = caps.files.as_deref().ok_or("no file backend")?;
+            match before {
+                Some(b64) => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(|e| format!("bad base64 in journal: {e}"))?;
+                    files
+                        .write_atomic(root, path, &bytes)
+                        .map_err(|e| e.to_string())
+                }
+                None => files
+                    .remove(root, path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            }
+        }
+        Change::DefenderPreference { name, before, .. } => {
+            let defender = caps.defender.as_deref().ok_or("no defender backend")?;
+            match before {
+                Some(v) => defender
+                    .set_preference(name, v.into())
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        }
+        Change::DefenderExclusion { kind, value, added } => {
+            let defender = caps.defender.as_deref().ok_or("no defender backend")?;
+            let kind = exclusion_kind(kind)?;
+            if *added {
+                defender
+                    .remove_exclusion(kind, value)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            } else {
+                defender
+                    .add_exclusion(kind, value)
+                    .map_err(|e| e.to_string())
+            }
+        }
+        Change::AsrRule { id, before, .. } => {
+            let defender = caps.defender.as_deref().ok_or("no defender backend")?;
+            let action = before.as_deref().map_or(Ok(AsrAction::Off), asr_action)?;
+            defender.set_asr_rule(id, action).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The name journaled for an exclusion kind.
+pub(crate) fn exclusion_kind_name(kind: ExclusionKind) -> &'static str {
+    match kind {
+        ExclusionKind::Path => "path",
+        ExclusionKind::Extension => "extension",
+        ExclusionKind::Process => "process",
+    }
+}
+
+fn exclusion_kind(name: &str) -> Result<ExclusionKind, String> {
+    match name {
+        "path" => Ok(ExclusionKind::Path),
+        "extension" => Ok(ExclusionKind::Extension),
+        "process" => Ok(ExclusionKind::Process),
+        other => Err(format!("unknown exclusion kind '{other}'")),
+    }
+}
+
+/// The name journaled for an ASR action.
+pub(crate) fn asr_action_name(a: AsrAction) -> &'static str {
+    match a {
+        AsrAction::Off => "off",
+        AsrAction::Block => "block",
+        AsrAction::Audit => "audit",
+        AsrAction::Warn => "warn",
+    }
+}
+
+fn asr_action(name: &str) -> Result<AsrAction, String> {
+    match name {
+        "off" => Ok(AsrAction::Off),
+        "block" => Ok(AsrAction::Block),
+        "audit" => Ok(AsrAction::Audit),
+        "warn" => Ok(AsrAction::Warn),
+        other => Err(format!("unknown ASR action '{other}'")),
+    }
+}
+
+/// Records `key`'s subtree (parents first) before it is deleted. Bounded: a subtree larger than
+/// `MAX_SNAPSHOT_KEYS` is refused, so a plugin cannot make the host copy a whole hive.
+pub(crate) fn snapshot_subtree(
+    registry: &dyn RegistryBackend,
+    key: &RegistryPath,
+) -> Result<Vec<KeySnapshot>, String> {
+    const MAX_SNAPSHOT_KEYS: usize = 10_000;
+    let mut out = Vec::new();
+    let mut stack = vec![key.clone()];
+    while let Some(k) = stack.pop() {
+        if out.len() >= MAX_SNAPSHOT_KEYS {
+            return Err(format!(
+                "'{key}' has more than {MAX_SNAPSHOT_KEYS} subkeys; refusing to delete it"
+            ));
+        }
+        let values = match registry.list_values(&k) {
+            Ok(v) => v,
+            Err(RegistryError::KeyNotFound(_)) => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        out.push(KeySnapshot {
+            key: k.to_string(),
+            values: values
+                .iter()
+                .map(|(n, v)| (n.clone(), JournalValue::from(v)))
+                .collect(),
+        });
+        let mut children = registry.list_subkeys(&k).map_err(|e| e.to_string())?;
+        children.reverse();
+        for c in children {
+            stack.push(k.join(&c).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(out)
+}
+
+/// The highest ancestor of `key` (or `key` itself) that does not exist, if any: what a write
+/// to `key` would create.
+pub(crate) fn highest_missing(
+    registry: &dyn RegistryBackend,
+    key: &RegistryPath,
+) -> Result<Option<RegistryPath>, RegistryError> {
+    let exists = |k: &RegistryPath| match registry.list_values(k) {
+        Ok(_) => Ok(true),
+        Err(RegistryError::KeyNotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    };
+    if exists(key)? {
+        return Ok(None);
+    }
+    let mut highest = key.clone();
+    while let Some(parent) = highest.parent() {
+        if parent.is_hive_root() || exists(&parent)? {
+            break;
+        }
+        highest = parent;
+    }
+    Ok(Some(highest))
+}

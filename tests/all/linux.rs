@@ -1,0 +1,710 @@
+//! The first-party Linux Defender plugin, run in the sandbox against a real directory served as
+//! the `mdatp-managed` file root, with and without a stand-in for `mdatp`.
+
+use std::sync::Arc;
+
+use rampart_backends::defender::MdatpDefender;
+use rampart_backends::files::{FileAccess, FileRoots};
+use rampart_policy::catalog::Catalog;
+use rampart_policy::graph::parse_policy;
+use rampart_policy::resolve::resolve;
+use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue};
+use rampart_policy::status::{PolicyStatus, SettingStatus};
+use rampart_runtime::{Capabilities, Enforcer, GrantPolicy, Grants, PluginSet, RunLimits};
+use rampart_runtime::{RunOutput, SettingOutcome};
+use rampart_tests::{
+    RootedDir, assert_golden, files_ceiling, linux_defender, linux_device, setting, shared_data,
+};
+use serde_json::{Value, json};
+
+const P: &str = "linux_mdatp_managed_";
+const ROOT: &str = "mdatp-managed";
+const FILE: &str = "mdatp_managed.json";
+
+fn text(s: &str) -> SettingValue {
+    SettingValue::Text(s.into())
+}
+
+fn list(items: &[&str]) -> SettingValue {
+    SettingValue::TextList(items.iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// A child setting of item `index` of the group `group` (both without the id prefix).
+fn item(group: &str, index: u32, field: &str, value: SettingValue) -> ResolvedSetting {
+    ResolvedSetting {
+        id: format!("{P}{group}_item_{field}"),
+        value,
+        group: Some(GroupPosition {
+            definition_id: format!("{P}{group}"),
+            index,
+        }),
+        csp_uri: None,
+    }
+}
+
+fn key(id: &str, value: SettingValue) -> ResolvedSetting {
+    setting(&format!("{P}{id}"), value)
+}
+
+/// Every current (not deprecated) Linux setting the plugin maps, as the catalog resolves them.
+fn full_policy() -> Vec<ResolvedSetting> {
+    let ex = "antivirusengine_exclusions";
+    let tt = "antivirusengine_threattypesettings";
+    vec![
+        key("antivirusengine_enforcementlevel", text("real_time")),
+        key("antivirusengine_behaviormonitoring", text("enabled")),
+        key("antivirusengine_scanafterdefinitionupdate", text("true")),
+        key("antivirusengine_scanarchives", text("true")),
+        key(
+            "antivirusengine_maximumondemandscanthreads",
+            SettingValue::Integer(2),
+        ),
+        key("antivirusengine_exclusionsmergepolicy", text("admin_only")),
+        item(ex, 0, "$type", text("excludedPath")),
+        item(ex, 0, "path", text("/var/lib/postgresql")),
+        item(ex, 0, "isdirectory", text("true")),
+        item(ex, 1, "$type", text("excludedFileExtension")),
+        item(ex, 1, "extension", text(".vmdk")),
+        item(ex, 2, "$type", text("excludedFileName")),
+        item(ex, 2, "name", text("backup-agent")),
+        item(ex, 3, "$type", text("excludedPath")),
+        item(ex, 3, "path", text("/var/log/app.log")),
+        key(
+            "antivirusengine_allowedthreats",
+            list(&["EICAR-Test-File (not a virus)"]),
+        ),
+        key(
+            "antivirusengine_disallowedthreatactions",
+            list(&["allow", "restore"]),
+        ),
+        key("antivirusengine_nonexecmountpolicy", text("mute")),
+        key("antivirusengine_unmonitoredfilesystems", list(&["nfs"])),
+        key("antivirusengine_enablefilehashcomputation", text("false")),
+        item(tt, 0, "key", text("potentially_unwanted_application")),
+        item(tt, 0, "value", text("block")),
+        item(tt, 1, "key", text("archive_bomb")),
+        item(tt, 1, "value", text("audit")),
+        key("antivirusengine_threattypesettingsmergepolicy", text("merge")),
+        key(
+            "antivirusengine_scanresultsretentiondays",
+            SettingValue::Integer(90),
+        ),
+        key(
+            "antivirusengine_scanhistorymaximumitems",
+            SettingValue::Integer(10000),
+        ),
+        key("cloudservice_enabled", text("true")),
+        key("cloudservice_diagnosticlevel", text("required")),
+        key("cloudservice_automaticsamplesubmissionconsent", text("safe")),
+        key("cloudservice_automaticdefinitionupdateenabled", text("true")),
+        key("cloudservice_cloudblocklevel", text("high")),
+        key("networkprotection_enforcementlevel", text("audit")),
+        item("edr_tags", 0, "key", text("GROUP")),
+        item("edr_tags", 0, "value", text("Finance-Servers")),
+    ]
+}
+
+fn run(
+    roots: Arc<FileRoots>,
+    defender: Option<MdatpDefender>,
+    settings: &[ResolvedSetting],
+) -> RunOutput {
+    let mut caps = Capabilities::none().with_files(roots);
+    if let Some(d) = defender {
+        caps = caps.with_defender(Arc::new(d));
+    }
+    linux_defender(&files_ceiling(&[ROOT]))
+        .run(&linux_device(), settings, &caps, &RunLimits::default())
+        .expect("the run completes")
+}
+
+fn written(dir: &RootedDir) -> String {
+    std::fs::read_to_string(dir.root().join(FILE)).expect("mdatp_managed.json was written")
+}
+
+fn statuses(out: &RunOutput) -> Vec<SettingStatus> {
+    out.outcomes.iter().map(|o| o.status).collect()
+}
+
+fn outcome<'a>(out: &'a RunOutput, id: &str) -> &'a SettingOutcome {
+    out.outcomes
+        .iter()
+        .find(|o| o.id == format!("{P}{id}"))
+        .unwrap_or_else(|| panic!("no outcome for {id}"))
+}
+
+#[test]
+fn the_settings_become_mdatp_managed_json_exactly_and_a_rerun_is_compliant() {
+    let dir = RootedDir::new();
+    let before = dir.outside_snapshot();
+    let settings = full_policy();
+    let first = run(dir.file_roots(ROOT), None, &settings);
+    assert!(
+        first
+            .outcomes
+            .iter()
+            .all(|o| o.status == SettingStatus::Remediated),
+        "{first:#?}"
+    );
+    // No Defender backend: the read-back is the verification, and every result says so.
+    for o in &first.outcomes {
+        let message = o.message.as_deref().unwrap_or("");
+        assert!(
+            message.contains("verified by reading mdatp_managed.json back; could not ask Defender"),
+            "{o:?}"
+        );
+    }
+    assert_golden("linux/mdatp_managed.json", &written(&dir));
+    assert_eq!(dir.root_listing(), [FILE], "no temporary files remain");
+    assert_eq!(dir.outside_snapshot(), before, "nothing outside the root");
+
+    let bytes = written(&dir);
+    let second = run(dir.file_roots(ROOT), None, &settings);
+    assert!(
+        second
+            .outcomes
+            .iter()
+            .all(|o| o.status == SettingStatus::Compliant),
+        "{second:#?}"
+    );
+    assert_eq!(written(&dir), bytes, "an unchanged policy does not rewrite the file");
+
+    // A changed value is remediated; the others stay compliant.
+    let mut changed = settings.clone();
+    let level = changed
+        .iter_mut()
+        .find(|s| s.id.ends_with("cloudservice_cloudblocklevel"))
+        .unwrap();
+    level.value = text("zero_tolerance");
+    let third = run(dir.file_roots(ROOT), None, &changed);
+    for o in &third.outcomes {
+        let expected = if o.id.ends_with("cloudblocklevel") {
+            SettingStatus::Remediated
+        } else {
+            SettingStatus::Compliant
+        };
+        assert_eq!(o.status, expected, "{o:?}");
+    }
+    let doc: Value = serde_json::from_str(&written(&dir)).unwrap();
+    assert_eq!(doc["cloudService"]["cloudBlockLevel"], "zero_tolerance");
+}
+
+/// The JSON type name used to compare shapes.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_written_file_has_the_shape_of_the_real_samples_and_the_compiled_schema() {
+    let dir = RootedDir::new();
+    run(dir.file_roots(ROOT), None, &full_policy());
+    let produced: Value = serde_json::from_str(&written(&dir)).expect("the file is JSON");
+    let linux = shared_data().join("linux");
+
+    // 1. Every key of the real managed files is produced with the same JSON type, and array
+    //    items have the same key sets per `$type` / shape. `cloudService.proxy` has no known
+    //    Intune setting id and is not produced.
+    let not_produced = ["cloudService.proxy"];
+    for sample in ["mdatp_managed.evalian-it.json", "mdatp_managed.thiagofborn.json"] {
+        let real = read_json(&linux.join(sample));
+        for (section, keys) in real.as_object().expect("sample is an object") {
+            for (k, real_value) in keys.as_object().expect("section is an object") {
+                let path = format!("{section}.{k}");
+                if not_produced.contains(&path.as_str()) {
+                    continue;
+                }
+                let ours = &produced[section][k];
+                assert_eq!(kind(ours), kind(real_value), "{sample}: {path}");
+                let (Some(real_items), Some(our_items)) = (real_value.as_array(), ours.as_array())
+                else {
+                    continue;
+                };
+                for real_item in real_items.iter().filter_map(Value::as_object) {
+                    let real_keys: Vec<&String> = real_item.keys().collect();
+                    let same_type = our_items.iter().filter_map(Value::as_object).find(|o| {
+                        o.get("$type") == real_item.get("$type")
+                            && o.keys().collect::<Vec<_>>() == real_keys
+                    });
+                    assert!(
+                        same_type.is_some(),
+                        "{sample}: no produced {path} item with keys {real_keys:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    // 2. Every produced key is in the compiled schema, with its type and allowed values.
+    let schema = read_json(&linux.join("mdatp_managed.schema-compiled.json"));
+    let sections = schema["sections"].as_object().expect("schema sections");
+    for (section, keys) in produced.as_object().expect("object") {
+        let schema_section = sections
+            .get(section)
+            .unwrap_or_else(|| panic!("section {section} is not in the schema"));
+        for (k, v) in keys.as_object().expect("section object") {
+            let entry = &schema_section[k];
+            let ty = entry["type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{section}.{k} is not in the schema"));
+            let expected = match ty {
+                "bool" => "bool",
+                "string" => "string",
+                t if t.starts_with("int") => "number",
+                t if t.starts_with("array") => "array",
+                t => panic!("unhandled schema type {t}"),
+            };
+            assert_eq!(kind(v), expected, "{section}.{k}");
+            match (&entry["allowed"], v) {
+                (Value::Array(allowed), Value::String(s)) => {
+                    assert!(allowed.contains(&json!(s)), "{section}.{k} = {s}");
+                }
+                (Value::Array(allowed), Value::Array(items)) => {
+                    for i in items {
+                        assert!(allowed.contains(i), "{section}.{k} item {i}");
+                    }
+                }
+                (Value::String(range), Value::Number(n)) => {
+                    let (lo, hi) = range.split_once('-').expect("range");
+                    let n = n.as_i64().unwrap();
+                    assert!(
+                        (lo.parse::<i64>().unwrap()..=hi.parse::<i64>().unwrap()).contains(&n),
+                        "{section}.{k} = {n} outside {range}"
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    // The item objects follow the documented layouts.
+    for t in produced["antivirusEngine"]["threatTypeSettings"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(
+            t.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["key", "value"]
+        );
+    }
+    assert_eq!(
+        produced["edr"]["tags"],
+        json!([{"key": "GROUP", "value": "Finance-Servers"}])
+    );
+    // An excludedPath item without isDirectory gets Microsoft's default written out.
+    assert!(
+        produced["antivirusEngine"]["exclusions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"$type": "excludedPath", "isDirectory": false, "path": "/var/log/app.log"}))
+    );
+}
+
+#[test]
+fn deprecated_keys_are_written_when_a_policy_still_sets_them() {
+    let dir = RootedDir::new();
+    let out = run(dir.file_roots(ROOT),
+        None,
+        &[
+            key("antivirusengine_enablerealtimeprotection", text("true")),
+            key("antivirusengine_passivemode", text("false")),
+        ],
+    );
+    assert_eq!(statuses(&out), [SettingStatus::Remediated; 2]);
+    let doc: Value = serde_json::from_str(&written(&dir)).unwrap();
+    assert_eq!(
+        doc,
+        json!({"antivirusEngine": {"enableRealTimeProtection": true, "passiveMode": false}})
+    );
+}
+
+#[test]
+fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
+    let dir = RootedDir::new();
+    let ex = "antivirusengine_exclusions";
+    let tt = "antivirusengine_threattypesettings";
+    let settings = vec![
+        key("antivirusengine_scanarchives", text("true")),
+        key(
+            "antivirusengine_maximumondemandscanthreads",
+            SettingValue::Integer(65),
+        ),
+        key("cloudservice_enabled", SettingValue::Integer(1)),
+        key("antivirusengine_enforcementlevel", text("sometimes")),
+        key(
+            "antivirusengine_disallowedthreatactions",
+            list(&["allow", "delete"]),
+        ),
+        // An excludedPath without a path, and an extension on an excludedPath.
+        item(ex, 0, "$type", text("excludedPath")),
+        item(ex, 1, "$type", text("excludedPath")),
+        item(ex, 1, "path", text("/srv")),
+        item(ex, 1, "extension", text(".iso")),
+        item(ex, 2, "$type", text("excludedFileName")),
+        item(ex, 2, "name", text("rsync")),
+        // The same threat type twice: neither applies.
+        item(tt, 0, "key", text("archive_bomb")),
+        item(tt, 0, "value", text("off")),
+        item(tt, 1, "key", text("archive_bomb")),
+        item(tt, 1, "value", text("block")),
+        // A group child without its group, and a setting no mapping knows.
+        key("antivirusengine_exclusions_item_path", text("/tmp")),
+        setting("linux_mdatp_managed_features_moduleload", text("enabled")),
+    ];
+    let out = run(dir.file_roots(ROOT), None, &settings);
+    let by_index = |i: usize| &out.outcomes[i];
+    let expect_error = |i: usize, needle: &str| {
+        let o = by_index(i);
+        assert_eq!(o.status, SettingStatus::Error, "{o:?}");
+        let m = o.message.as_deref().unwrap();
+        assert!(m.contains(needle), "{i}: {m}");
+    };
+    assert_eq!(by_index(0).status, SettingStatus::Remediated);
+    expect_error(1, "65 is outside 1..=64");
+    expect_error(2, "expected 'true' or 'false' text, got integer");
+    expect_error(3, "'sometimes' is not one of real_time, on_demand, passive");
+    expect_error(4, "'delete' is not one of allow, restore");
+    expect_error(5, "exclusion item 0: an excludedPath exclusion needs 'path'");
+    for i in 6..=8 {
+        expect_error(
+            i,
+            "exclusion item 1: 'extension' does not apply to an excludedPath exclusion",
+        );
+    }
+    assert_eq!(by_index(9).status, SettingStatus::Remediated);
+    assert_eq!(by_index(10).status, SettingStatus::Remediated);
+    for i in 11..=14 {
+        expect_error(i, "'archive_bomb' is set by items 0, 1 of this group");
+    }
+    expect_error(15, "must come from an item of the group");
+    expect_error(16, "no mapping for 'linux_mdatp_managed_features_moduleload'");
+    let doc: Value = serde_json::from_str(&written(&dir)).unwrap();
+    assert_eq!(
+        doc,
+        json!({"antivirusEngine": {
+            "scanArchives": true,
+            "exclusions": [{"$type": "excludedFileName", "name": "rsync"}]
+        }})
+    );
+}
+
+#[test]
+fn when_nothing_is_enforceable_the_existing_file_is_left_alone() {
+    let dir = RootedDir::new();
+    std::fs::write(dir.root().join(FILE), b"{\"cloudService\":{\"enabled\":true}}\n").unwrap();
+    let out = run(dir.file_roots(ROOT),
+        None,
+        &[key("cloudservice_enabled", text("maybe"))],
+    );
+    assert_eq!(statuses(&out), [SettingStatus::Error]);
+    assert_eq!(written(&dir), "{\"cloudService\":{\"enabled\":true}}\n");
+}
+
+/// A real `mdatp health` answer, edited to what Defender reports once the policy below took
+/// effect — except for two values, one managed from elsewhere and one not applied at all.
+fn health_after_policy() -> String {
+    let path = shared_data().join("linux/mdatp-health.linux-101.23062.0010.glpi-agent.json");
+    let mut health = read_json(&path);
+    let mut set = |field: &str, value: Value, managed: bool| {
+        health[field] = json!({"displayValue": true, "isManaged": managed, "value": value});
+    };
+    set("passiveModeEnabled", json!(false), true);
+    set("realTimeProtectionEnabled", json!(true), true);
+    set("behaviorMonitoring", json!("enabled"), true);
+    set("cloudEnabled", json!(true), true);
+    set("networkProtectionEnforcementLevel", json!("block"), true);
+    set(
+        "edrDeviceTags",
+        json!([{"key": "GROUP", "value": "Finance-Servers"}]),
+        true,
+    );
+    // Managed, but not to the policy's value: another managed source wins.
+    set("cloudAutomaticSampleSubmissionConsent", json!("none"), true);
+    // Not managed and not the policy's value: Defender has not applied the file.
+    set("automaticDefinitionUpdateEnabled", json!(false), false);
+    health.to_string()
+}
+
+fn verified_policy() -> Vec<ResolvedSetting> {
+    vec![
+        key("antivirusengine_enforcementlevel", text("real_time")),
+        key("antivirusengine_behaviormonitoring", text("enabled")),
+        key("cloudservice_enabled", text("true")),
+        key("networkprotection_enforcementlevel", text("block")),
+        item("edr_tags", 0, "key", text("GROUP")),
+        item("edr_tags", 0, "value", text("Finance-Servers")),
+        key("cloudservice_automaticsamplesubmissionconsent", text("safe")),
+        key("cloudservice_automaticdefinitionupdateenabled", text("true")),
+        // Not reported by mdatp health: verified by reading the file back.
+        key("antivirusengine_scanarchives", text("true")),
+    ]
+}
+
+#[cfg(unix)]
+#[test]
+fn mdatp_health_verifies_what_took_effect() {
+    let dir = RootedDir::new();
+    let double = rampart_tests::mdatp_test_double(&dir.scratch(), &health_after_policy());
+    let defender = || MdatpDefender::with_command(&double);
+    let settings = verified_policy();
+
+    // First run: the file is written. Values Defender already reports are verified; the two
+    // it does not are remediated with a note, since Defender applies the file asynchronously.
+    let first = run(dir.file_roots(ROOT), Some(defender()), &settings);
+    for o in &first.outcomes[..5] {
+        assert_eq!(
+            (o.status, o.message.as_deref()),
+            (SettingStatus::Remediated, None),
+            "{o:?}"
+        );
+    }
+    for id in [
+        "cloudservice_automaticsamplesubmissionconsent",
+        "cloudservice_automaticdefinitionupdateenabled",
+    ] {
+        let o = outcome(&first, id);
+        assert_eq!(o.status, SettingStatus::Remediated);
+        assert!(
+            o.message.as_deref().unwrap().contains("Defender still reports"),
+            "{o:?}"
+        );
+    }
+    assert_eq!(
+        outcome(&first, "antivirusengine_scanarchives").message,
+        None,
+        "Defender was reachable, so nothing needs saying"
+    );
+
+    // Second run: the file already holds the policy. A mismatch now is an error that names
+    // its likely cause, managed or not.
+    let second = run(dir.file_roots(ROOT), Some(defender()), &settings);
+    for o in &second.outcomes[..5] {
+        assert_eq!(o.status, SettingStatus::Compliant, "{o:?}");
+    }
+    let consent = outcome(&second, "cloudservice_automaticsamplesubmissionconsent");
+    assert_eq!(consent.status, SettingStatus::Error);
+    assert!(
+        consent
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("cloudService_automaticSampleSubmissionConsent = 'none' from a managed source, but mdatp_managed.json sets 'safe': another managed configuration takes precedence"),
+        "{consent:?}"
+    );
+    let updates = outcome(&second, "cloudservice_automaticdefinitionupdateenabled");
+    assert_eq!(updates.status, SettingStatus::Error);
+    assert!(
+        updates
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("does not mark it managed: Defender has not applied the file"),
+        "{updates:?}"
+    );
+    assert_eq!(
+        outcome(&second, "antivirusengine_scanarchives").status,
+        SettingStatus::Compliant
+    );
+}
+
+#[test]
+fn without_mdatp_the_file_is_read_back_and_the_result_says_defender_could_not_be_asked() {
+    let dir = RootedDir::new();
+    let missing = MdatpDefender::with_command(dir.scratch().join("no-such-mdatp"));
+    let out = run(dir.file_roots(ROOT), Some(missing), &verified_policy());
+    for o in &out.outcomes {
+        assert_eq!(o.status, SettingStatus::Remediated, "{o:?}");
+        let m = o.message.as_deref().unwrap();
+        assert!(
+            m.starts_with("verified by reading mdatp_managed.json back; could not ask Defender: unavailable: Defender for Endpoint is not installed"),
+            "{m}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_out_of_the_root_is_a_capability_error_and_nothing_outside_changes() {
+    let dir = RootedDir::new();
+    std::os::unix::fs::symlink("../outside/secret.txt", dir.root().join(FILE)).unwrap();
+    let before = dir.outside_snapshot();
+    let out = run(dir.file_roots(ROOT), None, &full_policy());
+    for o in &out.outcomes {
+        assert_eq!(o.status, SettingStatus::Error, "{o:?}");
+        let m = o.message.as_deref().unwrap();
+        assert!(
+            m.starts_with("reading mdatp_managed.json: access denied:")
+                && m.contains("leads outside the root"),
+            "{m}"
+        );
+    }
+    assert_eq!(dir.outside_snapshot(), before);
+    assert!(
+        std::fs::symlink_metadata(dir.root().join(FILE))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link itself is untouched"
+    );
+}
+
+#[test]
+fn an_over_size_write_is_refused_whole() {
+    let dir = RootedDir::new();
+    let before = dir.outside_snapshot();
+    let out = run(dir.file_roots_limited(ROOT, 256),
+        None,
+        &full_policy(),
+    );
+    for o in &out.outcomes {
+        assert_eq!(o.status, SettingStatus::Error, "{o:?}");
+        let m = o.message.as_deref().unwrap();
+        assert!(
+            m.starts_with("writing mdatp_managed.json: invalid argument:")
+                && m.contains("over the 256-byte limit"),
+            "{m}"
+        );
+    }
+    assert_eq!(dir.root_listing(), Vec::<String>::new(), "nothing partial");
+    assert_eq!(dir.outside_snapshot(), before);
+}
+
+#[test]
+fn without_a_grant_or_with_a_read_only_root_nothing_is_written() {
+    let dir = RootedDir::new();
+    let caps = Capabilities::none().with_files(dir.file_roots(ROOT));
+    let denied = linux_defender(&GrantPolicy::Ceiling(Grants::none()));
+    assert!(denied.grants().is_empty());
+    let out = denied
+        .run(&linux_device(), &full_policy(), &caps, &RunLimits::default())
+        .unwrap();
+    for o in &out.outcomes {
+        assert!(
+            o.message
+                .as_deref()
+                .unwrap()
+                .contains("access denied: file root 'mdatp-managed'"),
+            "{o:?}"
+        );
+    }
+
+    let mut read_only = FileRoots::new();
+    read_only
+        .open_ambient(ROOT, &dir.root(), FileAccess::Read)
+        .unwrap();
+    let out = run(Arc::new(read_only), None, &full_policy());
+    for o in &out.outcomes {
+        assert_eq!(o.status, SettingStatus::Error);
+        assert!(
+            o.message.as_deref().unwrap().contains("is read-only"),
+            "{o:?}"
+        );
+    }
+    assert_eq!(dir.root_listing(), Vec::<String>::new());
+}
+
+/// A Linux antivirus policy as Graph returns it (written for rampart: no real Linux export is
+/// in the shared data), with two exclusions and a threat type setting.
+const LINUX_AV_POLICY: &str = r#"{
+  "id": "a3f0c1d2-0000-4000-8000-0000000011a1",
+  "name": "Linux - Defender Antivirus",
+  "platforms": "linux",
+  "technologies": "microsoftSense",
+  "templateReference": {"templateId": "4cfd164c-5e8a-4ea9-b15d-9aa71e4ffff4_1", "templateFamily": "endpointSecurityAntivirus"},
+  "settings": [
+    {"id": "0", "settingInstance": {
+      "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+      "settingDefinitionId": "linux_mdatp_managed_antivirusengine_enforcementlevel",
+      "choiceSettingValue": {"value": "linux_mdatp_managed_antivirusengine_enforcementlevel_0", "children": []}}},
+    {"id": "1", "settingInstance": {
+      "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+      "settingDefinitionId": "linux_mdatp_managed_cloudservice_enabled",
+      "choiceSettingValue": {"value": "linux_mdatp_managed_cloudservice_enabled_true", "children": []}}},
+    {"id": "2", "settingInstance": {
+      "@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+      "settingDefinitionId": "linux_mdatp_managed_antivirusengine_maximumondemandscanthreads",
+      "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationIntegerSettingValue", "value": 4}}},
+    {"id": "3", "settingInstance": {
+      "@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingCollectionInstance",
+      "settingDefinitionId": "linux_mdatp_managed_antivirusengine_disallowedthreatactions",
+      "simpleSettingCollectionValue": [
+        {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "allow"},
+        {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "restore"}]}},
+    {"id": "4", "settingInstance": {
+      "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+      "settingDefinitionId": "linux_mdatp_managed_antivirusengine_exclusions",
+      "groupSettingCollectionValue": [
+        {"children": [{
+          "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+          "settingDefinitionId": "linux_mdatp_managed_antivirusengine_exclusions_item_$type",
+          "choiceSettingValue": {"value": "linux_mdatp_managed_antivirusengine_exclusions_item_$type_0", "children": [
+            {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+             "settingDefinitionId": "linux_mdatp_managed_antivirusengine_exclusions_item_path",
+             "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "/opt/backup"}},
+            {"@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+             "settingDefinitionId": "linux_mdatp_managed_antivirusengine_exclusions_item_isdirectory",
+             "choiceSettingValue": {"value": "linux_mdatp_managed_antivirusengine_exclusions_item_isdirectory_true", "children": []}}]}}]},
+        {"children": [{
+          "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+          "settingDefinitionId": "linux_mdatp_managed_antivirusengine_exclusions_item_$type",
+          "choiceSettingValue": {"value": "linux_mdatp_managed_antivirusengine_exclusions_item_$type_1", "children": [
+            {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+             "settingDefinitionId": "linux_mdatp_managed_antivirusengine_exclusions_item_extension",
+             "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": ".bak"}}]}}]}]}},
+    {"id": "5", "settingInstance": {
+      "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+      "settingDefinitionId": "linux_mdatp_managed_antivirusengine_threattypesettings",
+      "groupSettingCollectionValue": [
+        {"children": [
+          {"@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+           "settingDefinitionId": "linux_mdatp_managed_antivirusengine_threattypesettings_item_key",
+           "choiceSettingValue": {"value": "linux_mdatp_managed_antivirusengine_threattypesettings_item_key_0", "children": []}},
+          {"@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+           "settingDefinitionId": "linux_mdatp_managed_antivirusengine_threattypesettings_item_value",
+           "choiceSettingValue": {"value": "linux_mdatp_managed_antivirusengine_threattypesettings_item_value_1", "children": []}}]}]}}
+  ]
+}"#;
+
+#[test]
+fn a_linux_policy_resolves_through_the_catalog_and_lands_in_the_file() {
+    let dir = RootedDir::new();
+    let doc = parse_policy(LINUX_AV_POLICY.as_bytes(), "linux-av.json").expect("valid policy");
+    let device = linux_device();
+    let resolved = resolve(&[doc], &device, &Catalog::embedded());
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(linux_defender(&files_ceiling(&[ROOT]))));
+    let caps = Capabilities::none().with_files(dir.file_roots(ROOT));
+    let report = Enforcer::new(plugins, caps, RunLimits::default()).enforce(&device, &resolved);
+    let policy = &report.policies[0];
+    assert_eq!(policy.status, PolicyStatus::Succeeded, "{policy:#?}");
+    assert_eq!(policy.settings.len(), 11, "{policy:#?}");
+    for s in &policy.settings {
+        assert_eq!(s.status, SettingStatus::Remediated, "{s:?}");
+        assert_eq!(s.plugin.as_deref(), Some("linux-defender"));
+    }
+    let written: Value = serde_json::from_str(&written(&dir)).unwrap();
+    assert_eq!(
+        written,
+        json!({"antivirusEngine": {
+            "enforcementLevel": "real_time",
+            "maximumOnDemandScanThreads": 4,
+            "disallowedThreatActions": ["allow", "restore"],
+            "exclusions": [
+                {"$type": "excludedPath", "isDirectory": true, "path": "/opt/backup"},
+                {"$type": "excludedFileExtension", "extension": ".bak"}
+            ],
+            "threatTypeSettings": [{"key": "potentially_unwanted_application", "value": "block"}]
+        },
+        "cloudService": {"enabled": true}})
+    );
+}

@@ -1,0 +1,283 @@
+//! Live plugins: hot swap through a watched directory, keep-last-good, contract versions, the
+//! AOT cache, and swaps under load.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rampart_policy::settings::SettingValue;
+use rampart_policy::status::SettingStatus;
+use rampart_runtime::live::{DEFAULT_DEBOUNCE, PluginDirectory};
+use rampart_runtime::{AotCache, CacheOutcome, Capabilities, Plugin, Route, RunLimits};
+use rampart_test_artifacts::{CAPS_OVER_PRIVILEGED, SWAP_V1, SWAP_V2};
+use rampart_tests::{engine, permissive_ceiling, setting, windows_client};
+
+fn bytes(path: &str) -> Vec<u8> {
+    std::fs::read(path).expect("test program built")
+}
+
+/// Writes `contents` the way deployers should: temp file in the same directory, then rename.
+fn deploy(dir: &Path, name: &str, contents: &[u8]) {
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// Runs the serving `swap-test` version once; returns (version that served, message it gave).
+fn serve(directory: &PluginDirectory) -> Option<(String, String)> {
+    let set = directory.live().snapshot();
+    let Route::Plugin(plugin) = set.route(rampart_policy::device::Platform::Linux, "test_x") else {
+        return None;
+    };
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting("test_x", SettingValue::Integer(1))],
+            &Capabilities::none(),
+            &RunLimits::default(),
+        )
+        .expect("a serving version runs");
+    assert_eq!(out.outcomes[0].status, SettingStatus::Compliant);
+    Some((
+        plugin.version().to_string(),
+        out.outcomes[0].message.clone().unwrap_or_default(),
+    ))
+}
+
+fn directory(dir: &Path, embedded: Vec<Arc<Plugin>>) -> PluginDirectory {
+    PluginDirectory::new(dir, engine(), permissive_ceiling(), None, embedded)
+}
+
+#[test]
+fn a_bad_version_is_rejected_and_the_last_good_one_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = directory(tmp.path(), vec![]);
+    let file = tmp.path().join("swap.wasm");
+
+    deploy(tmp.path(), "swap.wasm", &bytes(SWAP_V1));
+    assert_eq!(d.update(&file).loaded, ["swap-test@1.0.0"]);
+    assert_eq!(serve(&d).unwrap(), ("1.0.0".into(), "v1".into()));
+
+    // Corrupt, truncated, incompatible and over-privileged versions are all refused.
+    let good = bytes(SWAP_V2);
+    let mut incompatible = good.clone();
+    let at = find(&incompatible, b"rampart:contract").expect("contract section")
+        + b"rampart:contract".len();
+    let version_at = at + find(&incompatible[at..], b"0.1.0").unwrap();
+    incompatible[version_at..version_at + 5].copy_from_slice(b"0.2.0");
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("corrupt", b"\0asm garbage".to_vec()),
+        ("truncated", good[..good.len() / 3].to_vec()),
+        ("incompatible", incompatible),
+        ("over-privileged", bytes(CAPS_OVER_PRIVILEGED)),
+    ];
+    let strict = PluginDirectory::new(
+        tmp.path(),
+        engine(),
+        rampart_runtime::GrantPolicy::Strict(rampart_runtime::Grants::none()),
+        None,
+        vec![],
+    );
+    for (what, contents) in &cases {
+        deploy(tmp.path(), "swap.wasm", contents);
+        let target = if *what == "over-privileged" {
+            &strict
+        } else {
+            &d
+        };
+        let summary = target.update(&file);
+        assert_eq!(summary.rejected.len(), 1, "{what}: {summary:?}");
+        if *what != "over-privileged" {
+            assert_eq!(
+                serve(&d).unwrap().0,
+                "1.0.0",
+                "{what}: the last good version serves"
+            );
+            let status = d.live().status();
+            assert_eq!(status.rejected.len(), 1, "{what}");
+            assert_eq!(status.rejected[0].kept.as_deref(), Some("swap-test@1.0.0"));
+            if *what == "incompatible" {
+                let reason = &status.rejected[0].reason;
+                assert!(
+                    reason.contains("rampart:plugin@0.2.0")
+                        && reason.contains("rampart:plugin@0.1.0"),
+                    "{reason}"
+                );
+            }
+        } else {
+            let reason = &strict.live().status().rejected[0].reason;
+            assert!(
+                reason.contains("beyond what this host allows")
+                    && reason.contains("HKEY_LOCAL_MACHINE"),
+                "{reason}"
+            );
+        }
+    }
+
+    // A good version replaces it and clears the rejection.
+    deploy(tmp.path(), "swap.wasm", &good);
+    assert_eq!(d.update(&file).loaded, ["swap-test@2.0.0"]);
+    assert_eq!(serve(&d).unwrap(), ("2.0.0".into(), "v2".into()));
+    assert!(d.live().status().rejected.is_empty());
+
+    // Unchanged content is skipped; a deleted file unloads the plugin.
+    assert_eq!(d.update(&file), Default::default());
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(d.update(&file).removed, ["swap-test"]);
+    assert!(serve(&d).is_none());
+}
+
+#[test]
+fn a_directory_plugin_overrides_an_embedded_one_until_it_is_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let embedded = Plugin::load(
+        &engine(),
+        "embedded:swap-test",
+        &bytes(SWAP_V1),
+        &permissive_ceiling(),
+    )
+    .unwrap();
+    let d = directory(tmp.path(), vec![Arc::new(embedded)]);
+    assert_eq!(serve(&d).unwrap().0, "1.0.0");
+    deploy(tmp.path(), "override.wasm", &bytes(SWAP_V2));
+    d.scan();
+    assert_eq!(serve(&d).unwrap().0, "2.0.0");
+    let file = tmp.path().join("override.wasm");
+    std::fs::remove_file(&file).unwrap();
+    d.update(&file);
+    assert_eq!(
+        serve(&d).unwrap().0,
+        "1.0.0",
+        "the embedded plugin serves again"
+    );
+}
+
+#[test]
+fn the_aot_cache_hits_and_recompiles_a_corrupt_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = AotCache::open(&tmp.path().join("cache"), &engine()).unwrap();
+    let wasm = bytes(SWAP_V1);
+    let load = || {
+        Plugin::load_with_cache(
+            &engine(),
+            "swap",
+            &wasm,
+            &permissive_ceiling(),
+            Some(&cache),
+        )
+        .unwrap()
+    };
+    assert_eq!(load().cache_outcome(), Some(&CacheOutcome::Miss));
+    assert_eq!(load().cache_outcome(), Some(&CacheOutcome::Hit));
+    let entries: Vec<_> = std::fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one content-addressed entry, no temporary files: {entries:?}"
+    );
+    for corruption in [
+        b"garbage".to_vec(),
+        std::fs::read(&entries[0]).unwrap()[..4096].to_vec(),
+    ] {
+        std::fs::write(&entries[0], corruption).unwrap();
+        let plugin = load();
+        assert!(
+            matches!(plugin.cache_outcome(), Some(CacheOutcome::Recompiled(_))),
+            "{:?}",
+            plugin.cache_outcome()
+        );
+        let out = plugin
+            .run(
+                &windows_client(),
+                &[setting("test_x", SettingValue::Integer(1))],
+                &Capabilities::none(),
+                &RunLimits::default(),
+            )
+            .unwrap();
+        assert_eq!(out.outcomes[0].message.as_deref(), Some("v1"));
+        assert_eq!(
+            load().cache_outcome(),
+            Some(&CacheOutcome::Hit),
+            "the entry was replaced"
+        );
+    }
+}
+
+#[test]
+fn thousands_of_runs_while_versions_are_swapped_never_fail_or_mix_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    deploy(&dir, "swap.wasm", &bytes(SWAP_V1));
+    let d = Arc::new(directory(&dir, vec![]));
+    d.scan();
+    let _watch = d.watch(DEFAULT_DEBOUNCE, |_| {}).unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let d = d.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut runs = 0u32;
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) || runs < 2_000 {
+                let (version, message) = serve(&d).expect("a version is always serving");
+                // Each run is attributed to exactly one version: the answer comes from the
+                // version the run started with.
+                assert_eq!(message, format!("v{}", &version[..1]), "run {runs}");
+                seen.insert(version);
+                runs += 1;
+            }
+            (runs, seen)
+        })
+    };
+
+    let (v1, v2) = (bytes(SWAP_V1), bytes(SWAP_V2));
+    // Atomic replacements, including rapid bursts well inside the debounce window.
+    for round in 0..20 {
+        let next = if round % 2 == 0 { &v2 } else { &v1 };
+        deploy(&dir, "swap.wasm", next);
+        if round % 5 == 4 {
+            for burst in 0..5 {
+                deploy(&dir, "swap.wasm", if burst % 2 == 0 { &v1 } else { &v2 });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(if round % 3 == 0 { 5 } else { 120 }));
+    }
+    // A slow, non-atomic copy over the live file: partial states must be refused.
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(dir.join("swap.wasm")).unwrap();
+        for chunk in v2.chunks(v2.len() / 8 + 1) {
+            f.write_all(chunk).unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    // The final version settles and serves.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if serve(&d).map(|(v, _)| v).as_deref() == Some("2.0.0")
+            && d.live().status().rejected.is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the complete copy never loaded: {:?}",
+            d.live().status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (runs, seen) = runner.join().expect("no run failed");
+    assert!(runs >= 2_000, "{runs}");
+    assert_eq!(seen.len(), 2, "both versions served: {seen:?}");
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
