@@ -84,7 +84,10 @@ fn full_policy() -> Vec<ResolvedSetting> {
         item(tt, 0, "value", text("block")),
         item(tt, 1, "key", text("archive_bomb")),
         item(tt, 1, "value", text("audit")),
-        key("antivirusengine_threattypesettingsmergepolicy", text("merge")),
+        key(
+            "antivirusengine_threattypesettingsmergepolicy",
+            text("merge"),
+        ),
         key(
             "antivirusengine_scanresultsretentiondays",
             SettingValue::Integer(90),
@@ -95,8 +98,14 @@ fn full_policy() -> Vec<ResolvedSetting> {
         ),
         key("cloudservice_enabled", text("true")),
         key("cloudservice_diagnosticlevel", text("required")),
-        key("cloudservice_automaticsamplesubmissionconsent", text("safe")),
-        key("cloudservice_automaticdefinitionupdateenabled", text("true")),
+        key(
+            "cloudservice_automaticsamplesubmissionconsent",
+            text("safe"),
+        ),
+        key(
+            "cloudservice_automaticdefinitionupdateenabled",
+            text("true"),
+        ),
         key("cloudservice_cloudblocklevel", text("high")),
         key("networkprotection_enforcementlevel", text("audit")),
         item("edr_tags", 0, "key", text("GROUP")),
@@ -167,7 +176,11 @@ fn the_settings_become_mdatp_managed_json_exactly_and_a_rerun_is_compliant() {
             .all(|o| o.status == SettingStatus::Compliant),
         "{second:#?}"
     );
-    assert_eq!(written(&dir), bytes, "an unchanged policy does not rewrite the file");
+    assert_eq!(
+        written(&dir),
+        bytes,
+        "an unchanged policy does not rewrite the file"
+    );
 
     // A changed value is remediated; the others stay compliant.
     let mut changed = settings.clone();
@@ -217,7 +230,10 @@ fn the_written_file_has_the_shape_of_the_real_samples_and_the_compiled_schema() 
     //    items have the same key sets per `$type` / shape. `cloudService.proxy` has no known
     //    Intune setting id and is not produced.
     let not_produced = ["cloudService.proxy"];
-    for sample in ["mdatp_managed.evalian-it.json", "mdatp_managed.thiagofborn.json"] {
+    for sample in [
+        "mdatp_managed.evalian-it.json",
+        "mdatp_managed.thiagofborn.json",
+    ] {
         let real = read_json(&linux.join(sample));
         for (section, keys) in real.as_object().expect("sample is an object") {
             for (k, real_value) in keys.as_object().expect("section is an object") {
@@ -306,14 +322,17 @@ fn the_written_file_has_the_shape_of_the_real_samples_and_the_compiled_schema() 
         produced["antivirusEngine"]["exclusions"]
             .as_array()
             .unwrap()
-            .contains(&json!({"$type": "excludedPath", "isDirectory": false, "path": "/var/log/app.log"}))
+            .contains(
+                &json!({"$type": "excludedPath", "isDirectory": false, "path": "/var/log/app.log"})
+            )
     );
 }
 
 #[test]
 fn deprecated_keys_are_written_when_a_policy_still_sets_them() {
     let dir = RootedDir::new();
-    let out = run(dir.file_roots(ROOT),
+    let out = run(
+        dir.file_roots(ROOT),
         None,
         &[
             key("antivirusengine_enablerealtimeprotection", text("true")),
@@ -374,7 +393,10 @@ fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
     expect_error(2, "expected 'true' or 'false' text, got integer");
     expect_error(3, "'sometimes' is not one of real_time, on_demand, passive");
     expect_error(4, "'delete' is not one of allow, restore");
-    expect_error(5, "exclusion item 0: an excludedPath exclusion needs 'path'");
+    expect_error(
+        5,
+        "exclusion item 0: an excludedPath exclusion needs 'path'",
+    );
     for i in 6..=8 {
         expect_error(
             i,
@@ -387,7 +409,10 @@ fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
         expect_error(i, "'archive_bomb' is set by items 0, 1 of this group");
     }
     expect_error(15, "must come from an item of the group");
-    expect_error(16, "no mapping for 'linux_mdatp_managed_features_moduleload'");
+    expect_error(
+        16,
+        "no mapping for 'linux_mdatp_managed_features_moduleload'",
+    );
     let doc: Value = serde_json::from_str(&written(&dir)).unwrap();
     assert_eq!(
         doc,
@@ -401,8 +426,13 @@ fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
 #[test]
 fn when_nothing_is_enforceable_the_existing_file_is_left_alone() {
     let dir = RootedDir::new();
-    std::fs::write(dir.root().join(FILE), b"{\"cloudService\":{\"enabled\":true}}\n").unwrap();
-    let out = run(dir.file_roots(ROOT),
+    std::fs::write(
+        dir.root().join(FILE),
+        b"{\"cloudService\":{\"enabled\":true}}\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.file_roots(ROOT),
         None,
         &[key("cloudservice_enabled", text("maybe"))],
     );
@@ -443,8 +473,14 @@ fn verified_policy() -> Vec<ResolvedSetting> {
         key("networkprotection_enforcementlevel", text("block")),
         item("edr_tags", 0, "key", text("GROUP")),
         item("edr_tags", 0, "value", text("Finance-Servers")),
-        key("cloudservice_automaticsamplesubmissionconsent", text("safe")),
-        key("cloudservice_automaticdefinitionupdateenabled", text("true")),
+        key(
+            "cloudservice_automaticsamplesubmissionconsent",
+            text("safe"),
+        ),
+        key(
+            "cloudservice_automaticdefinitionupdateenabled",
+            text("true"),
+        ),
         // Not reported by mdatp health: verified by reading the file back.
         key("antivirusengine_scanarchives", text("true")),
     ]
@@ -475,7 +511,10 @@ fn mdatp_health_verifies_what_took_effect() {
         let o = outcome(&first, id);
         assert_eq!(o.status, SettingStatus::Remediated);
         assert!(
-            o.message.as_deref().unwrap().contains("Defender still reports"),
+            o.message
+                .as_deref()
+                .unwrap()
+                .contains("Defender still reports"),
             "{o:?}"
         );
     }
@@ -562,10 +601,7 @@ fn a_symlink_out_of_the_root_is_a_capability_error_and_nothing_outside_changes()
 fn an_over_size_write_is_refused_whole() {
     let dir = RootedDir::new();
     let before = dir.outside_snapshot();
-    let out = run(dir.file_roots_limited(ROOT, 256),
-        None,
-        &full_policy(),
-    );
+    let out = run(dir.file_roots_limited(ROOT, 256), None, &full_policy());
     for o in &out.outcomes {
         assert_eq!(o.status, SettingStatus::Error, "{o:?}");
         let m = o.message.as_deref().unwrap();
@@ -586,7 +622,12 @@ fn without_a_grant_or_with_a_read_only_root_nothing_is_written() {
     let denied = linux_defender(&GrantPolicy::Ceiling(Grants::none()));
     assert!(denied.grants().is_empty());
     let out = denied
-        .run(&linux_device(), &full_policy(), &caps, &RunLimits::default())
+        .run(
+            &linux_device(),
+            &full_policy(),
+            &caps,
+            &RunLimits::default(),
+        )
         .unwrap();
     for o in &out.outcomes {
         assert!(
@@ -615,7 +656,7 @@ fn without_a_grant_or_with_a_read_only_root_nothing_is_written() {
 
 /// A Linux antivirus policy as Graph returns it (written for rampart: no real Linux export is
 /// in the shared data), with two exclusions and a threat type setting.
-const LINUX_AV_POLICY: &str = r#"{
+const LINUX_AV_POLICY: &str = r##"{
   "id": "a3f0c1d2-0000-4000-8000-0000000011a1",
   "name": "Linux - Defender Antivirus",
   "platforms": "linux",
@@ -673,7 +714,7 @@ const LINUX_AV_POLICY: &str = r#"{
            "settingDefinitionId": "linux_mdatp_managed_antivirusengine_threattypesettings_item_value",
            "choiceSettingValue": {"value": "linux_mdatp_managed_antivirusengine_threattypesettings_item_value_1", "children": []}}]}]}}
   ]
-}"#;
+}"##;
 
 #[test]
 fn a_linux_policy_resolves_through_the_catalog_and_lands_in_the_file() {
@@ -684,7 +725,7 @@ fn a_linux_policy_resolves_through_the_catalog_and_lands_in_the_file() {
     let mut plugins = PluginSet::new();
     plugins.insert(Arc::new(linux_defender(&files_ceiling(&[ROOT]))));
     let caps = Capabilities::none().with_files(dir.file_roots(ROOT));
-    let report = Enforcer::new(plugins, caps, RunLimits::default()).enforce(&device, &resolved);
+    let report = Enforcer::new(caps, RunLimits::default()).enforce(&plugins, &device, &resolved);
     let policy = &report.policies[0];
     assert_eq!(policy.status, PolicyStatus::Succeeded, "{policy:#?}");
     assert_eq!(policy.settings.len(), 11, "{policy:#?}");

@@ -6,4 +6,5 @@ mod load; // plugin loading: forbidden imports, manifests, corrupt files
 mod macos; // the macOS Defender plugin: the wdav plist, the MDM channel, escapes
 mod pipeline; // real Intune exports through parse, resolve and enforce
 mod programs; // one test per guest program in tests/programs (limits, traps, capabilities)
+mod transactions; // rollback, crash recovery, what-if, drift
 mod windows_defender; // the first-party plugin against the emulated registry and Defender

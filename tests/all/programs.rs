@@ -415,3 +415,29 @@ fn swap_v1() {
 fn swap_v2() {
     assert_eq!(swap_version(SWAP_V2), ("2.0.0".into(), Some("v2".into())));
 }
+
+#[test]
+fn txn_write_then_trap() {
+    // Exercised in depth by the transactions suite; here: it loads, and a run without the
+    // `trap` setting writes what it says.
+    let plugin = load_program(TXN_WRITE_THEN_TRAP).unwrap();
+    let (registry, caps) = backends(false);
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting(
+                "test_a",
+                SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test".into()),
+            )],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(out.outcomes[0].status, SettingStatus::Remediated);
+    let k = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Test").unwrap();
+    assert_eq!(
+        registry.get_value(&k, "Written").unwrap(),
+        Some(RegValue::Dword(0))
+    );
+    assert_eq!(out.changes.len(), 2, "{:?}", out.changes);
+}

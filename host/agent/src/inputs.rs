@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rampart_policy::catalog::Catalog;
-use rampart_policy::device::{self, Device};
+use rampart_policy::device::{self, Device, Platform};
 use rampart_policy::graph::{self, PolicyDocument, PolicyError};
 use rampart_runtime::{AotCache, Engine, GrantPolicy, Plugin};
 
@@ -95,10 +95,19 @@ pub(crate) fn grant_policy() -> GrantPolicy {
 pub(crate) fn embedded_plugins(
     engine: &Engine,
     cache: Option<&AotCache>,
+    platform: Platform,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
     let policy = grant_policy();
     rampart_plugin_artifacts::FIRST_PARTY
         .iter()
+        // Compiling plugins for other platforms would only cost start-up time: routing never
+        // picks them for this device.
+        .filter(|(_, bytes)| {
+            rampart_runtime::manifest::read_sections(bytes)
+                .ok()
+                .and_then(|s| rampart_runtime::Manifest::parse(&s.manifest).ok())
+                .is_none_or(|m| m.platforms.contains(&platform))
+        })
         .map(|(name, bytes)| {
             Plugin::load_with_cache(engine, &format!("embedded:{name}"), bytes, &policy, cache)
                 .map(Arc::new)

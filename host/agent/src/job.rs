@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rampart_backends::defender::SimulatedDefender;
-use rampart_backends::registry::EmulatedRegistry;
+use rampart_backends::registry::{DurableRegistry, EmulatedRegistry, RegistryBackend};
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::Device;
 use rampart_policy::graph::{PolicyDocument, PolicyError};
+use rampart_runtime::drift::Ledger;
 use rampart_runtime::{
     Atomicity, Capabilities, DeviceReport, Enforcer, Journal, PluginSet, RunLimits,
 };
@@ -44,11 +45,14 @@ impl Job {
         let registry = Arc::new(EmulatedRegistry::open(&registry_file).map_err(|e| {
             crate::BadInput(format!("registry '{}': {e}", registry_file.display()))
         })?);
+        // Writes reach the disk as they are made, like the real registry's; the journal makes a
+        // killed run recoverable.
+        let durable: Arc<dyn RegistryBackend> = Arc::new(DurableRegistry::new(registry.clone()));
         let defender = Arc::new(
-            SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection),
+            SimulatedDefender::new(durable.clone()).with_tamper_protection(tamper_protection),
         );
         let capabilities = Capabilities::none()
-            .with_registry(registry.clone())
+            .with_registry(durable)
             .with_defender(defender);
         // Runs that never finished (the agent was killed) are rolled back before anything else.
         let journal_dir = state.journal_dir();
@@ -64,7 +68,8 @@ impl Job {
         }
         let enforcer = Enforcer::new(capabilities, RunLimits::default())
             .with_journal(journal)
-            .with_atomicity(atomicity);
+            .with_atomicity(atomicity)
+            .with_ledger(Ledger::open(&state.ledger_file()));
         Ok(Job {
             device,
             catalog,
@@ -121,6 +126,8 @@ impl Job {
             state,
             registry,
             enforcer: Enforcer::new(capabilities, RunLimits::default()).with_atomicity(atomicity),
+            // (A plan reports no drift: detecting it needs the ledger, which a plan must not
+            // update; `rampart status` shows the last pass's drift.)
             recovered: std::sync::Mutex::new(Vec::new()),
         })
     }

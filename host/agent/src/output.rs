@@ -39,6 +39,15 @@ pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
     for e in &report.input_errors {
         println!("Unreadable: {e}");
     }
+    for r in &report.recovered {
+        println!("Recovered: {r}");
+    }
+    for d in &report.drift {
+        println!(
+            "Drift: {} was {} (set by {} at {}), found {} — remediated below",
+            d.target, d.expected, d.plugin, d.set_at, d.found
+        );
+    }
     for policy in &report.policies {
         println!();
         println!("Policy  {}  [{}]", policy.name, policy.status);

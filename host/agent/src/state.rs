@@ -4,6 +4,7 @@
 //! <state>/registry.reg      the emulated registry, as .reg text (written atomically)
 //! <state>/last-report.json  the latest report
 //! <state>/reports/          the last 20 reports
+//! <state>/owned.json        values rampart set (drift detection)
 //! <state>/journal/          change journals of runs in progress (crash recovery)
 //! <state>/aot-cache/        compiled plugins
 //! <state>/plugins/          plugin directory of `rampart run` (default)
@@ -78,6 +79,11 @@ impl StateDir {
     /// `<state>/journal/`: change journals of runs in progress.
     pub(crate) fn journal_dir(&self) -> PathBuf {
         self.root.join("journal")
+    }
+
+    /// `<state>/owned.json`: what rampart set, for drift detection.
+    pub(crate) fn ledger_file(&self) -> PathBuf {
+        self.root.join("owned.json")
     }
 
     /// `<state>/agent.sock`: where a running agent listens for `rampart sync`.

@@ -8,7 +8,7 @@
 //! settings into errors and the other plugins still run.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use rampart_policy::device::{Device, Platform};
@@ -17,6 +17,7 @@ use rampart_policy::settings::{GroupPosition, ResolvedSetting};
 use rampart_policy::status::SettingStatus;
 
 use crate::capabilities::Capabilities;
+use crate::drift::Ledger;
 use crate::journal::Journal;
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
@@ -119,6 +120,7 @@ pub struct Enforcer {
     journal: Arc<Journal>,
     atomicity: Atomicity,
     what_if: bool,
+    ledger: Option<Arc<Mutex<Ledger>>>,
 }
 
 type Key = (String, Option<(String, u32)>);
@@ -139,7 +141,14 @@ impl Enforcer {
             journal: Arc::new(Journal::in_memory()),
             atomicity: Atomicity::default(),
             what_if: false,
+            ledger: None,
         }
+    }
+
+    /// Detects drift against `ledger` before each pass and records what committed runs set.
+    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(Arc::new(Mutex::new(ledger)));
+        self
     }
 
     /// Journals changes in `journal` (use [`Journal::durable`] for crash recovery).
@@ -164,6 +173,8 @@ impl Enforcer {
             journal: Arc::new(Journal::in_memory()),
             atomicity: self.atomicity,
             what_if: true,
+            // A plan reports drift (read-only) but records nothing.
+            ledger: None,
         }
     }
 
@@ -181,6 +192,14 @@ impl Enforcer {
         device: &Device,
         policies: &[ResolvedPolicy],
     ) -> DeviceReport {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let drift = match &self.ledger {
+            Some(l) => lock(l).detect(&self.capabilities, &now),
+            None => Vec::new(),
+        };
+        for d in &drift {
+            tracing::warn!(target = %d.target, expected = %d.expected, found = %d.found, "drift detected");
+        }
         // Unique settings to enforce, in first-seen order, and who routes them.
         let mut unique: Vec<&ResolvedSetting> = Vec::new();
         let mut index: HashMap<Key, usize> = HashMap::new();
@@ -315,6 +334,9 @@ impl Enforcer {
                             outcomes[i] = Some((outcome, Some(name.clone())));
                         }
                         report.changes = journal.commit();
+                        if let Some(l) = &self.ledger {
+                            lock(l).record(&name, &report.changes, &now);
+                        }
                     }
                 }
                 Err(e) => {
@@ -346,6 +368,11 @@ impl Enforcer {
                             let slot = index.get(&key_of(&setting.id, &setting.group)).copied();
                             match slot.and_then(|i| outcomes[i].as_ref()) {
                                 Some((o, plugin)) => SettingReport {
+                                    verified_at: matches!(
+                                        o.status,
+                                        SettingStatus::Compliant | SettingStatus::Remediated
+                                    )
+                                    .then(|| now.clone()),
                                     id: entry.id.clone(),
                                     group: group_ref(&entry.group),
                                     status: o.status,
@@ -354,6 +381,7 @@ impl Enforcer {
                                     plugin: plugin.clone(),
                                 },
                                 None => SettingReport {
+                                    verified_at: None,
                                     id: entry.id.clone(),
                                     group: group_ref(&entry.group),
                                     status: SettingStatus::Error,
@@ -366,6 +394,7 @@ impl Enforcer {
                             }
                         }
                         Disposition::Withheld { status, message } => SettingReport {
+                            verified_at: None,
                             id: entry.id.clone(),
                             group: group_ref(&entry.group),
                             status: *status,
@@ -386,14 +415,22 @@ impl Enforcer {
             })
             .collect();
 
+        if let Some(l) = &self.ledger {
+            let mut ledger = lock(l);
+            ledger.refresh_files(&self.capabilities);
+            if let Err(e) = ledger.save() {
+                tracing::error!(error = %e, "cannot save the drift ledger");
+            }
+        }
         DeviceReport {
+            drift,
             device: DeviceSummary {
                 id: device.id.clone(),
                 name: device.name.clone(),
                 platform: platform_name(device.platform).to_string(),
                 os_version: device.os_version.clone(),
             },
-            generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            generated_at: now,
             policies,
             plugins: plugin_reports,
             input_errors: Vec::new(),
@@ -418,4 +455,8 @@ fn platform_name(p: Platform) -> &'static str {
         Platform::Linux => "linux",
         Platform::Macos => "macos",
     }
+}
+
+fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -41,6 +41,7 @@ pub mod aot;
 #[allow(missing_docs, unreachable_pub, reason = "generated code")]
 mod bindings;
 mod capabilities;
+pub mod drift;
 pub mod enforce;
 mod engine;
 mod error;

@@ -21,6 +21,10 @@ pub struct DeviceReport {
     /// path); the other documents were still enforced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_errors: Vec<String>,
+    /// Values rampart set that something else changed since the previous pass (then
+    /// remediated by this pass; see the settings' statuses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<crate::drift::Drift>,
     /// Unfinished runs found at start-up and rolled back before this pass (crash recovery).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recovered: Vec<String>,
@@ -85,6 +89,9 @@ pub struct SettingReport {
     /// The plugin that enforced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
+    /// When the device was last seen holding the desired value (compliant or remediated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
 }
 
 /// A group position in a report.

@@ -40,7 +40,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         None
     };
     let mut plugins = PluginSet::new();
-    for p in inputs::embedded_plugins(&engine, cache.as_ref())? {
+    for p in inputs::embedded_plugins(&engine, cache.as_ref(), device.platform)? {
         plugins.insert(p);
     }
     if let Some(dir) = &args.plugins {

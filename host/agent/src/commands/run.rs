@@ -108,6 +108,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         Atomicity::OnRunFailure
     };
+    let platform = device.platform;
     let job = Arc::new(Job::open(
         device,
         catalog,
@@ -119,7 +120,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let engine = Engine::new()?;
     let cache =
         AotCache::open(&state.aot_cache_dir(), &engine).context("cannot open the AOT cache")?;
-    let embedded = inputs::embedded_plugins(&engine, Some(&cache))?;
+    let embedded = inputs::embedded_plugins(&engine, Some(&cache), platform)?;
     let plugin_dir = args
         .plugins
         .clone()

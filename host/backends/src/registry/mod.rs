@@ -3,6 +3,7 @@
 //! Backends: [`EmulatedRegistry`] everywhere (persistent as `.reg` text, see [`parse_reg`] and
 //! [`write_reg`]) and, on Windows, `WindowsRegistry` over the real registry.
 
+mod durable;
 mod emulated;
 mod overlay;
 mod path;
@@ -12,6 +13,7 @@ mod value;
 #[cfg(windows)]
 mod windows;
 
+pub use durable::DurableRegistry;
 pub use emulated::{EmulatedRegistry, ImportSummary};
 pub use overlay::OverlayRegistry;
 pub use path::{Hive, KeyPathError, RegistryPath, validate_value_name, value_name_eq};

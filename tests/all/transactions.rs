@@ -1,0 +1,333 @@
+//! Transactions: journaled changes, rollback of failed runs, crash recovery, what-if plans and
+//! drift detection.
+
+use std::sync::Arc;
+
+use rampart_backends::registry::{RegValue, RegistryBackend, RegistryPath};
+use rampart_policy::device::Device;
+use rampart_policy::resolve::{Disposition, Entry, ResolvedPolicy};
+use rampart_policy::settings::{ResolvedSetting, SettingValue};
+use rampart_policy::status::SettingStatus;
+use rampart_runtime::drift::Ledger;
+use rampart_runtime::{Atomicity, Change, Enforcer, Journal, PluginSet, RunLimits};
+use rampart_test_artifacts::{CAPS_REGISTRY_PROBE, TXN_WRITE_THEN_TRAP};
+use rampart_tests::{backends, load_program, setting, windows_client};
+
+fn key(s: &str) -> RegistryPath {
+    RegistryPath::parse(s).unwrap()
+}
+
+fn policy(settings: Vec<ResolvedSetting>) -> Vec<ResolvedPolicy> {
+    vec![ResolvedPolicy {
+        id: "p".into(),
+        name: "test policy".into(),
+        origin: "test".into(),
+        not_applicable: None,
+        not_assigned: None,
+        template: None,
+        entries: settings
+            .into_iter()
+            .map(|s| Entry {
+                id: s.id.clone(),
+                group: s.group.clone(),
+                disposition: Disposition::Enforce(s),
+            })
+            .collect(),
+    }]
+}
+
+fn plugins(path: &str) -> PluginSet {
+    let mut set = PluginSet::new();
+    set.insert(Arc::new(load_program(path).unwrap()));
+    set
+}
+
+/// A registry with content the failing run will change and delete.
+fn seeded() -> (
+    Arc<rampart_backends::registry::EmulatedRegistry>,
+    rampart_runtime::Capabilities,
+) {
+    let (registry, caps) = backends(false);
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test\A"),
+            "Written",
+            RegValue::Dword(77),
+        )
+        .unwrap();
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test\Doomed"),
+            "Keep",
+            RegValue::Sz("me".into()),
+        )
+        .unwrap();
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test\Doomed\Child"),
+            "Bin",
+            RegValue::Binary(vec![0, 1, 2, 255]),
+        )
+        .unwrap();
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test\Doomed\Child"),
+            "Multi",
+            RegValue::MultiSz(vec!["a".into(), "b".into()]),
+        )
+        .unwrap();
+    (registry, caps)
+}
+
+fn write_settings(trap: bool) -> Vec<ResolvedSetting> {
+    let mut s = vec![
+        setting(
+            "test_1",
+            SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test\A".into()),
+        ),
+        setting(
+            "test_2",
+            SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test\New\Deep".into()),
+        ),
+    ];
+    if trap {
+        s.push(setting("test_3", SettingValue::Text("trap".into())));
+    }
+    s
+}
+
+#[test]
+fn a_run_that_traps_after_writing_is_rolled_back_byte_identical() {
+    let (registry, caps) = seeded();
+    let before = registry.export_reg();
+    let journal_dir = tempfile::tempdir().unwrap();
+    let enforcer = Enforcer::new(caps, RunLimits::default())
+        .with_journal(Journal::durable(journal_dir.path()).unwrap());
+    let report = enforcer.enforce(
+        &plugins(TXN_WRITE_THEN_TRAP),
+        &windows_client(),
+        &policy(write_settings(true)),
+    );
+
+    assert_eq!(
+        registry.export_reg(),
+        before,
+        "the registry is byte-identical to before the run"
+    );
+    let run = &report.plugins[0];
+    let rolled = run.rolled_back.as_ref().expect("the run was rolled back");
+    assert!(rolled.failures.is_empty(), "{:?}", rolled.failures);
+    // Value changes, the created key and the deleted subtree were all journaled.
+    assert!(rolled.changes.iter().any(
+        |c| matches!(c, Change::RegistryKeyCreated { key } if key.ends_with(r"Rampart Test\New"))
+    ));
+    assert!(
+        rolled
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::RegistryKeyDeleted { subtree, .. } if subtree.len() == 2))
+    );
+    for s in &report.policies[0].settings {
+        assert_eq!(s.status, SettingStatus::Error);
+        assert!(
+            s.message.as_deref().unwrap().contains("rolled back"),
+            "{s:?}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(journal_dir.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "no journal left behind"
+    );
+}
+
+#[test]
+fn a_successful_run_commits_and_lists_its_changes() {
+    let (registry, caps) = seeded();
+    let enforcer = Enforcer::new(caps, RunLimits::default());
+    let report = enforcer.enforce(
+        &plugins(TXN_WRITE_THEN_TRAP),
+        &windows_client(),
+        &policy(write_settings(false)),
+    );
+    assert!(report.plugins[0].rolled_back.is_none());
+    assert_eq!(
+        registry
+            .get_value(&key(r"HKLM\SOFTWARE\Policies\Rampart Test\A"), "Written")
+            .unwrap(),
+        Some(RegValue::Dword(0))
+    );
+    let first = &report.plugins[0].changes[0];
+    assert_eq!(
+        first.to_string(),
+        r"registry HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Rampart Test\A\Written: REG_DWORD 77 → REG_DWORD 0"
+    );
+}
+
+#[test]
+fn all_or_nothing_rolls_back_a_run_with_a_failed_setting() {
+    let settings = vec![
+        setting(
+            "test_ok",
+            SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test".into()),
+        ),
+        setting(
+            "test_denied",
+            SettingValue::Text(r"HKLM\SOFTWARE\Elsewhere".into()),
+        ),
+    ];
+    for (atomicity, expect_probe) in [
+        (Atomicity::OnRunFailure, true),
+        (Atomicity::AllOrNothing, false),
+    ] {
+        let (registry, caps) = backends(false);
+        let report = Enforcer::new(caps, RunLimits::default())
+            .with_atomicity(atomicity)
+            .enforce(
+                &plugins(CAPS_REGISTRY_PROBE),
+                &windows_client(),
+                &policy(settings.clone()),
+            );
+        let probe = registry
+            .get_value(&key(r"HKLM\SOFTWARE\Policies\Rampart Test"), "Probe")
+            .unwrap();
+        assert_eq!(probe.is_some(), expect_probe, "{atomicity:?}");
+        let ok = &report.policies[0].settings[0];
+        if expect_probe {
+            assert_eq!(ok.status, SettingStatus::Remediated);
+        } else {
+            assert_eq!(ok.status, SettingStatus::Error);
+            assert!(
+                ok.message.as_deref().unwrap().contains("all-or-nothing"),
+                "{ok:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn what_if_plans_the_same_changes_and_changes_nothing() {
+    let (registry, caps) = seeded();
+    let before = registry.export_reg();
+    let enforcer = Enforcer::new(caps, RunLimits::default());
+    let plan = enforcer.what_if().enforce(
+        &plugins(TXN_WRITE_THEN_TRAP),
+        &windows_client(),
+        &policy(write_settings(false)),
+    );
+    assert!(plan.what_if);
+    assert_eq!(registry.export_reg(), before, "a plan changes nothing");
+    let statuses: Vec<_> = plan.policies[0].settings.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        [SettingStatus::Remediated, SettingStatus::Remediated]
+    );
+    // The real run makes exactly the planned changes.
+    let real = enforcer.enforce(
+        &plugins(TXN_WRITE_THEN_TRAP),
+        &windows_client(),
+        &policy(write_settings(false)),
+    );
+    assert_eq!(plan.plugins[0].changes, real.plugins[0].changes);
+    assert_ne!(registry.export_reg(), before);
+}
+
+#[test]
+fn an_unfinished_run_found_at_start_is_rolled_back() {
+    // A run journaled its changes and made them, then the process died before committing: the
+    // journal file is all that is left. Build that state with a plain journal file.
+    let (registry, caps) = seeded();
+    let before = registry.export_reg();
+    let dir = tempfile::tempdir().unwrap();
+    let changes = [
+        Change::RegistryValue {
+            key: r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Rampart Test\A".into(),
+            name: "Written".into(),
+            before: Some(rampart_runtime::journal::JournalValue::RegDword(77)),
+            after: Some(rampart_runtime::journal::JournalValue::RegDword(1)),
+        },
+        Change::RegistryKeyCreated {
+            key: r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Rampart Test\Fresh".into(),
+        },
+    ];
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test\A"),
+            "Written",
+            RegValue::Dword(1),
+        )
+        .unwrap();
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test\Fresh\X"),
+            "v",
+            RegValue::Dword(1),
+        )
+        .unwrap();
+    let mut text = String::from("{\"plugin\":\"p\",\"digest\":\"d\"}\n");
+    for c in &changes {
+        text.push_str(&serde_json::to_string(c).unwrap());
+        text.push('\n');
+    }
+    // A torn last record (the crash hit mid-write): its change was never made.
+    text.push_str("{\"change\":\"registryValue\",\"key\":\"HKEY_LOC");
+    std::fs::write(dir.path().join("run-1.jsonl"), text).unwrap();
+
+    let journal = Journal::durable(dir.path()).unwrap();
+    assert_eq!(journal.pending().len(), 1);
+    let recovered = journal.recover(&caps).unwrap();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert!(
+        recovered[0].contains("rolled back 2 change(s)"),
+        "{recovered:?}"
+    );
+    assert_eq!(registry.export_reg(), before);
+    assert!(journal.pending().is_empty());
+}
+
+#[test]
+fn drift_is_detected_reported_and_remediated() {
+    let (registry, caps) = backends(false);
+    let ledger_dir = tempfile::tempdir().unwrap();
+    let ledger_file = ledger_dir.path().join("owned.json");
+    let settings = vec![setting(
+        "test_ok",
+        SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test".into()),
+    )];
+    let plugins = plugins(CAPS_REGISTRY_PROBE);
+    let device: Device = windows_client();
+    let enforcer = || {
+        Enforcer::new(caps.clone(), RunLimits::default()).with_ledger(Ledger::open(&ledger_file))
+    };
+    let first = enforcer().enforce(&plugins, &device, &policy(settings.clone()));
+    assert!(first.drift.is_empty());
+    assert!(first.policies[0].settings[0].verified_at.is_some());
+
+    // Something else changes the value rampart set.
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test"),
+            "Probe",
+            RegValue::Dword(9),
+        )
+        .unwrap();
+    let second = enforcer().enforce(&plugins, &device, &policy(settings.clone()));
+    assert_eq!(second.drift.len(), 1, "{:?}", second.drift);
+    let d = &second.drift[0];
+    assert!(d.target.ends_with(r"Rampart Test\Probe"), "{d:?}");
+    assert_eq!(
+        (d.expected.as_str(), d.found.as_str()),
+        ("REG_DWORD 1", "REG_DWORD 9")
+    );
+    assert_eq!(d.plugin, "caps-registry-probe");
+    assert_eq!(
+        second.policies[0].settings[0].status,
+        SettingStatus::Remediated
+    );
+
+    // Fixed: no drift on the next pass.
+    let third = enforcer().enforce(&plugins, &device, &policy(settings));
+    assert!(third.drift.is_empty(), "{:?}", third.drift);
+}
