@@ -441,3 +441,31 @@ fn txn_write_then_trap() {
     );
     assert_eq!(out.changes.len(), 2, "{:?}", out.changes);
 }
+
+#[test]
+fn txn_slow_writer() {
+    // Used by the agent's kill -9 test; here: it writes its 60 values and claims AV settings.
+    let plugin = load_program(TXN_SLOW_WRITER).unwrap();
+    assert!(
+        plugin
+            .manifest()
+            .claims("device_vendor_msft_policy_config_defender_puaprotection")
+    );
+    let (registry, caps) = backends(false);
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting(
+                "device_vendor_msft_policy_config_defender_puaprotection",
+                SettingValue::Integer(1),
+            )],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(out.outcomes[0].status, SettingStatus::Compliant);
+    let k =
+        RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\RampartKillTest")
+            .unwrap();
+    assert_eq!(registry.list_values(&k).unwrap().len(), 60);
+}
