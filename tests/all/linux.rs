@@ -434,9 +434,25 @@ fn when_nothing_is_enforceable_the_existing_file_is_left_alone() {
     let out = run(
         dir.file_roots(ROOT),
         None,
-        &[key("cloudservice_enabled", text("maybe"))],
+        &[
+            key("cloudservice_enabled", text("maybe")),
+            // An item that cannot be written counts as nothing to write either.
+            item(
+                "antivirusengine_exclusions",
+                0,
+                "$type",
+                text("excludedPath"),
+            ),
+        ],
     );
-    assert_eq!(statuses(&out), [SettingStatus::Error]);
+    assert_eq!(statuses(&out), [SettingStatus::Error; 2]);
+    assert!(
+        out.outcomes[1]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("needs 'path'")
+    );
     assert_eq!(written(&dir), "{\"cloudService\":{\"enabled\":true}}\n");
 }
 

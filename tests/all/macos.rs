@@ -233,10 +233,9 @@ fn a_device_that_accepts_mdm_passes_the_channel_check_for_the_export() {
 }
 
 /// What the issue asks for end to end: the MDM-channel export applies on a device whose channels
-/// include `mdm`. Blocked today by the applicability rule that accepts only endpoint-security
-/// templates, which this settings-catalog policy (`templateFamily: none`) is not.
+/// include `mdm`. Security settings management's template rules do not bind a policy that
+/// arrives through the MDM channel.
 #[test]
-#[ignore = "blocked: applicability refuses non-template (settings-catalog) policies even on an mdm-channel device"]
 fn the_mdm_channel_export_applies_end_to_end_when_the_device_accepts_mdm() {
     let dir = RootedDir::new();
     let report = export_report(&dir, &["mdm"]);

@@ -439,7 +439,12 @@ fn txn_write_then_trap() {
         registry.get_value(&k, "Written").unwrap(),
         Some(RegValue::Dword(0))
     );
-    assert_eq!(out.changes.len(), 2, "{:?}", out.changes);
+    // The key did not exist (nor did SOFTWARE): creating it is a change of its own.
+    assert_eq!(out.changes.len(), 3, "{:?}", out.changes);
+    assert_eq!(
+        out.changes[0].to_string(),
+        r"registry key HKEY_LOCAL_MACHINE\SOFTWARE: created"
+    );
 }
 
 #[test]

@@ -70,6 +70,10 @@ pub(crate) struct ApplyArgs {
     /// Extra settings-catalog definitions (Graph definitions JSON) on top of the embedded ones.
     #[arg(long, value_name = "FILE")]
     pub(crate) catalog: Option<PathBuf>,
+    /// Where a file root lives (repeatable), e.g.
+    /// `mdatp-managed=/etc/opt/microsoft/mdatp/managed`. Default: `<state>/roots/<name>`.
+    #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = parse_file_root)]
+    pub(crate) file_roots: Vec<(String, PathBuf)>,
     /// Print the report as JSON on stdout instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -107,6 +111,9 @@ pub(crate) struct RunArgs {
     /// Extra settings-catalog definitions (Graph definitions JSON).
     #[arg(long, value_name = "FILE")]
     pub(crate) catalog: Option<PathBuf>,
+    /// Where a file root lives (repeatable), as for `apply`.
+    #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = parse_file_root)]
+    pub(crate) file_roots: Vec<(String, PathBuf)>,
     /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
     #[arg(long)]
     pub(crate) atomic: bool,
@@ -141,4 +148,14 @@ pub(crate) enum RegistryCommand {
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
     },
+}
+
+fn parse_file_root(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, dir) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not NAME=DIR"))?;
+    if name.is_empty() || dir.is_empty() {
+        return Err(format!("'{s}' is not NAME=DIR"));
+    }
+    Ok((name.to_string(), PathBuf::from(dir)))
 }

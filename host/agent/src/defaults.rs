@@ -2,7 +2,7 @@
 
 use rampart_backends::registry::RegistryPath;
 use rampart_runtime::Grants;
-use rampart_runtime::grants::{Access, DefenderGrant, RegistryGrant};
+use rampart_runtime::grants::{Access, DefenderGrant, FileGrant, RegistryGrant};
 
 /// The example device: a simulated Windows 11 workstation.
 pub(crate) const DEVICE: (&str, &str) = (
@@ -23,7 +23,8 @@ pub(crate) const POLICIES: &[(&str, &str)] = &[
 ];
 
 /// The most any plugin may be granted by this agent: the Defender policy keys read-write, the
-/// Defender local configuration read-only, and Defender's own API. A plugin's manifest can ask
+/// Defender local configuration read-only, Defender's own API (read), and the managed
+/// configuration roots of Linux (`mdatp-managed`) and macOS (`managed-preferences`). A plugin's manifest can ask
 /// for less; anything it asks beyond this is cut off (deny by default).
 pub(crate) fn grant_ceiling() -> Grants {
     let key = |k: &str| RegistryPath::parse(k).expect("constant registry path is valid");
@@ -45,6 +46,15 @@ pub(crate) fn grant_ceiling() -> Grants {
             asr_rules: Some(Access::Read),
             status: true,
         }),
-        files: vec![],
+        files: vec![
+            FileGrant {
+                root: "mdatp-managed".into(),
+                access: Access::ReadWrite,
+            },
+            FileGrant {
+                root: "managed-preferences".into(),
+                access: Access::ReadWrite,
+            },
+        ],
     }
 }

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use rampart_backends::defender::MdatpDefender;
 use rampart_backends::defender::SimulatedDefender;
+use rampart_backends::files::{FileAccess, FileRoots};
 use rampart_backends::registry::{DurableRegistry, EmulatedRegistry, RegistryBackend};
 use rampart_policy::catalog::Catalog;
-use rampart_policy::device::Device;
+use rampart_policy::device::{Device, Platform};
 use rampart_policy::graph::{PolicyDocument, PolicyError};
 use rampart_runtime::drift::Ledger;
 use rampart_runtime::{
@@ -45,15 +47,7 @@ impl Job {
         let registry = Arc::new(EmulatedRegistry::open(&registry_file).map_err(|e| {
             crate::BadInput(format!("registry '{}': {e}", registry_file.display()))
         })?);
-        // Writes reach the disk as they are made, like the real registry's; the journal makes a
-        // killed run recoverable.
-        let durable: Arc<dyn RegistryBackend> = Arc::new(DurableRegistry::new(registry.clone()));
-        let defender = Arc::new(
-            SimulatedDefender::new(durable.clone()).with_tamper_protection(tamper_protection),
-        );
-        let capabilities = Capabilities::none()
-            .with_registry(durable)
-            .with_defender(defender);
+        let capabilities = backends(&device, &state, registry.clone(), tamper_protection, true)?;
         // Runs that never finished (the agent was killed) are rolled back before anything else.
         let journal_dir = state.journal_dir();
         let journal = Journal::durable(&journal_dir)?;
@@ -66,7 +60,7 @@ impl Job {
                 .save()
                 .with_context(|| format!("cannot write '{}'", registry_file.display()))?;
         }
-        let enforcer = Enforcer::new(capabilities, RunLimits::default())
+        let enforcer = Enforcer::new(capabilities, limits_for(&device))
             .with_journal(journal)
             .with_atomicity(atomicity)
             .with_ledger(Ledger::open(&state.ledger_file()));
@@ -114,18 +108,14 @@ impl Job {
         let registry = Arc::new(EmulatedRegistry::open(&registry_file).map_err(|e| {
             crate::BadInput(format!("registry '{}': {e}", registry_file.display()))
         })?);
-        let defender = Arc::new(
-            SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection),
-        );
-        let capabilities = Capabilities::none()
-            .with_registry(registry.clone())
-            .with_defender(defender);
+        let capabilities = backends(&device, &state, registry.clone(), tamper_protection, false)?;
+        let enforcer = Enforcer::new(capabilities, limits_for(&device)).with_atomicity(atomicity);
         Ok(Job {
             device,
             catalog,
             state,
             registry,
-            enforcer: Enforcer::new(capabilities, RunLimits::default()).with_atomicity(atomicity),
+            enforcer,
             // (A plan reports no drift: detecting it needs the ledger, which a plan must not
             // update; `rampart status` shows the last pass's drift.)
             recovered: std::sync::Mutex::new(Vec::new()),
@@ -174,5 +164,73 @@ impl Job {
             let _ = std::fs::remove_file(old);
         }
         Ok(())
+    }
+}
+
+/// Run limits for the device: `mdatp health` (Linux, macOS) can take seconds, and a plugin
+/// waiting on it must not be cut off by the default 2 s deadline.
+fn limits_for(device: &Device) -> RunLimits {
+    match device.platform {
+        Platform::Linux | Platform::Macos => RunLimits {
+            deadline: std::time::Duration::from_secs(15),
+            ..RunLimits::default()
+        },
+        Platform::WindowsClient | Platform::WindowsServer => RunLimits::default(),
+    }
+}
+
+/// The backends for the device's platform.
+///
+/// - Windows: the emulated registry (written through to `registry.reg` when `durable`) and the
+///   simulated Defender over it.
+/// - Linux / macOS: the file roots (`mdatp-managed`, `managed-preferences`) and `mdatp` where it
+///   is installed. The roots default to directories inside the state (a simulation that never
+///   touches the machine's real configuration); `--file-root NAME=DIR` points them elsewhere,
+///   e.g. `mdatp-managed=/etc/opt/microsoft/mdatp/managed` on a managed Linux device.
+fn backends(
+    device: &Device,
+    state: &StateDir,
+    registry: Arc<EmulatedRegistry>,
+    tamper_protection: bool,
+    durable: bool,
+) -> anyhow::Result<Capabilities> {
+    match device.platform {
+        Platform::WindowsClient | Platform::WindowsServer => {
+            // Writes reach the disk as they are made, like the real registry's; the journal
+            // makes a killed run recoverable.
+            let registry: Arc<dyn RegistryBackend> = if durable {
+                Arc::new(DurableRegistry::new(registry))
+            } else {
+                registry
+            };
+            let defender = Arc::new(
+                SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection),
+            );
+            Ok(Capabilities::none()
+                .with_registry(registry)
+                .with_defender(defender))
+        }
+        Platform::Linux | Platform::Macos => {
+            let mut roots = FileRoots::new();
+            for (name, dir) in state.file_roots(device.platform) {
+                if durable {
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("cannot create file root '{}'", dir.display()))?;
+                }
+                if dir.is_dir() {
+                    roots
+                        .open_ambient(name.clone(), &dir, FileAccess::ReadWrite)
+                        .with_context(|| {
+                            format!("cannot open file root '{name}' at '{}'", dir.display())
+                        })?;
+                }
+            }
+            let mdatp = MdatpDefender::locate()
+                .map(MdatpDefender::with_command)
+                .unwrap_or_default();
+            Ok(Capabilities::none()
+                .with_files(Arc::new(roots))
+                .with_defender(Arc::new(mdatp)))
+        }
     }
 }

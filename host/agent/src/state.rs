@@ -8,6 +8,7 @@
 //! <state>/journal/          change journals of runs in progress (crash recovery)
 //! <state>/aot-cache/        compiled plugins
 //! <state>/plugins/          plugin directory of `rampart run` (default)
+//! <state>/roots/<name>/    file roots of Linux/macOS plugins (simulation; see --file-root)
 //! <state>/agent.sock        where `rampart run` listens for `rampart sync`
 //! ```
 
@@ -19,6 +20,8 @@ use anyhow::Context;
 #[derive(Debug, Clone)]
 pub(crate) struct StateDir {
     root: PathBuf,
+    /// `--file-root NAME=DIR` overrides.
+    file_roots: Vec<(String, PathBuf)>,
 }
 
 impl StateDir {
@@ -30,7 +33,38 @@ impl StateDir {
                 .unwrap_or_else(std::env::temp_dir)
                 .join("rampart"),
         };
-        StateDir { root }
+        StateDir {
+            root,
+            file_roots: Vec::new(),
+        }
+    }
+
+    /// Points file roots somewhere else than their defaults inside the state.
+    pub(crate) fn with_file_roots(mut self, roots: Vec<(String, PathBuf)>) -> Self {
+        self.file_roots = roots;
+        self
+    }
+
+    /// The file roots for a platform's plugins: (name, directory).
+    pub(crate) fn file_roots(
+        &self,
+        platform: rampart_policy::device::Platform,
+    ) -> Vec<(String, PathBuf)> {
+        use rampart_policy::device::Platform;
+        let defaults: &[&str] = match platform {
+            Platform::Linux => &["mdatp-managed"],
+            Platform::Macos => &["managed-preferences"],
+            Platform::WindowsClient | Platform::WindowsServer => &[],
+        };
+        let mut roots: Vec<(String, PathBuf)> = defaults
+            .iter()
+            .map(|name| (name.to_string(), self.root.join("roots").join(name)))
+            .collect();
+        for (name, dir) in &self.file_roots {
+            roots.retain(|(n, _)| n != name);
+            roots.push((name.clone(), dir.clone()));
+        }
+        roots
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -87,6 +121,7 @@ impl StateDir {
     }
 
     /// `<state>/agent.sock`: where a running agent listens for `rampart sync`.
+    #[cfg_attr(not(unix), allow(dead_code, reason = "the sync socket is Unix-only for now"))]
     pub(crate) fn socket_file(&self) -> PathBuf {
         self.root.join("agent.sock")
     }

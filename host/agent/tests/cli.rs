@@ -294,3 +294,63 @@ fn settings_that_end_in_error_give_exit_code_3() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn what_if_prints_a_plan_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // On a fresh machine nothing is created.
+    let out = rampart()
+        .args(["apply", "--what-if", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("What-if plan"), "{text}");
+    assert!(
+        text.contains(r"Real-Time Protection\DisableRealtimeMonitoring: (none) → REG_DWORD 0"),
+        "{text}"
+    );
+    assert!(!state.exists());
+
+    // On an existing state the registry and the report stay byte-identical.
+    rampart()
+        .args(["apply", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let seed = dir.path().join("drift.reg");
+    std::fs::write(
+        &seed,
+        "Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows Defender]\n\"PUAProtection\"=dword:00000000\n",
+    )
+    .unwrap();
+    rampart()
+        .args(["registry", "import"])
+        .arg(&seed)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let registry_before = std::fs::read(state.join("registry.reg")).unwrap();
+    let report_before = std::fs::read(state.join("last-report.json")).unwrap();
+    let out = rampart()
+        .args(["apply", "--what-if", "--json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["whatIf"], true);
+    let changes = plan["plugins"][0]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["name"], "PUAProtection");
+    assert_eq!(
+        std::fs::read(state.join("registry.reg")).unwrap(),
+        registry_before
+    );
+    assert_eq!(
+        std::fs::read(state.join("last-report.json")).unwrap(),
+        report_before
+    );
+}

@@ -9,7 +9,8 @@
 //!   `registry::WindowsRegistry` is the real registry.
 //! - [`defender`]: Microsoft Defender's preferences, exclusions, ASR rules and status.
 //!   [`defender::SimulatedDefender`] derives its effective preferences from the policy registry
-//!   keys, the way Defender does, and enforces tamper protection.
+//!   keys, the way Defender does, and enforces tamper protection; [`defender::MdatpDefender`]
+//!   reads the real Defender for Endpoint on Linux and macOS through `mdatp health`.
 //! - [`files`]: directory roots held as `cap_std::fs::Dir` handles.
 //!
 //! Backends are shared by concurrent runs, so their methods take `&self` and synchronise

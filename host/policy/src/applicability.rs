@@ -206,6 +206,9 @@ pub fn find_template(template_id: &str) -> Option<&'static Template> {
         .find(|template| template.guid.eq_ignore_ascii_case(guid))
 }
 
+/// The channel of security settings management (MDE attach).
+const SENSE_CHANNEL: &str = "microsoftSense";
+
 /// Checks that `doc` can apply to `device` (see the [module documentation](self)).
 ///
 /// # Errors
@@ -233,6 +236,12 @@ pub fn check(doc: &PolicyDocument, device: &Device) -> Result<(), NotApplicable>
         )));
     }
 
+    // The template rules are security settings management's: a policy that reaches the device
+    // through another channel it accepts (an MDM channel, say) is not bound by them.
+    let sense = |list: &[String]| list.iter().any(|t| t.eq_ignore_ascii_case(SENSE_CHANNEL));
+    if !(sense(&doc.technologies) && sense(&device.channels)) {
+        return Ok(());
+    }
     let Some(reference) = &doc.template else {
         return Err(NotApplicable::new(
             "the policy was not made from an endpoint-security template; security settings \

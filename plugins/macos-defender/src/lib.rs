@@ -71,14 +71,15 @@ fn enforce(settings: &[Setting]) -> Vec<SettingResult> {
         return Vec::new();
     }
     let document = build(settings);
-    let enforceable = document
-        .plans
-        .iter()
-        .any(|p| !matches!(p, Plan::Refused(_)));
+    let enforceable = document.plans.iter().any(|p| match p {
+        Plan::Key { .. } => true,
+        Plan::Item { group, index } => item_problem(&document, group, *index).is_none(),
+        Plan::Refused(_) => false,
+    });
     if !enforceable {
         // Writing an empty dictionary would erase the device's managed preferences because of
         // settings that could not be read; leave the file alone instead.
-        return refuse_all(settings, &document, "");
+        return refuse_all(settings, &document, "nothing in this run could be enforced");
     }
 
     let current = match files::read(ROOT, MANAGED_FILE) {

@@ -24,7 +24,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         return Err(BadInput(first.to_string()).into());
     }
     let catalog = inputs::catalog(args.catalog.as_deref())?;
-    let state = StateDir::resolve(args.state.as_deref());
+    let state = StateDir::resolve(args.state.as_deref()).with_file_roots(args.file_roots.clone());
     let registry_file = state.registry_file();
     if registry_file.exists() {
         // A corrupt persisted registry is bad input too, reported before anything is written.
@@ -65,7 +65,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             state.clone()
         } else {
             scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
-            StateDir::resolve(Some(scratch.path()))
+            StateDir::resolve(Some(scratch.path())).with_file_roots(args.file_roots.clone())
         };
         let job = Job::open_read_only(
             device,

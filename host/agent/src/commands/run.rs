@@ -34,6 +34,10 @@ use crate::{exit, inputs};
 
 /// Why a pass was asked for.
 #[derive(Debug)]
+#[cfg_attr(
+    not(unix),
+    allow(dead_code, reason = "signals and the sync socket are Unix-only for now")
+)]
 enum Request {
     Start,
     Interval,
@@ -102,7 +106,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let catalog = inputs::catalog(args.catalog.as_deref())?;
     // Policy paths are validated now (they must exist); their contents are read every pass.
     inputs::policy_files(&args.policies)?;
-    let state = StateDir::resolve(args.state.as_deref());
+    let state = StateDir::resolve(args.state.as_deref()).with_file_roots(args.file_roots.clone());
     let atomicity = if args.atomic {
         Atomicity::AllOrNothing
     } else {
@@ -148,7 +152,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     spawn_interval(args.interval, tx.clone());
     spawn_signals(tx.clone());
     #[cfg(unix)]
-    let _socket = socket::serve(&state.socket_file(), tx.clone()).await?;
+    socket::serve(&state.socket_file(), tx.clone()).await?;
     tx.send(Request::Start).await.ok();
     drop(tx);
 

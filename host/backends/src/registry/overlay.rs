@@ -139,6 +139,9 @@ impl RegistryBackend for OverlayRegistry {
 
     fn list_values(&self, key: &RegistryPath) -> Result<Vec<(String, RegValue)>, RegistryError> {
         let layer = self.layer();
+        if !self.key_exists(&layer, key)? {
+            return Err(RegistryError::KeyNotFound(key.to_string()));
+        }
         let mut values: Vec<(String, RegValue)> = if layer.hidden(key) {
             Vec::new()
         } else {
