@@ -48,6 +48,9 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Explain policy documents without enforcing anything.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Inspect or seed the emulated registry of a state directory.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -130,6 +133,37 @@ pub(crate) struct RunArgs {
 pub(crate) enum Switch {
     On,
     Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Each setting of a document: id, typed value, and the plugin that will enforce it.
+    Show {
+        /// The policy file (Graph JSON, CIPP wrapper, with or without BOM).
+        file: PathBuf,
+        /// Extra settings-catalog definitions.
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+        /// Plugin directory (its manifests override the embedded plugins').
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
+    /// Resolve documents for a device without enforcing: applicability, targeting, merges,
+    /// conflicts, and where each setting would go. Exit code 4 if some documents are unreadable.
+    Check {
+        /// Policy files or directories.
+        #[arg(required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Device identity file. Default: the simulated Windows 11 client.
+        #[arg(long, value_name = "FILE")]
+        device: Option<PathBuf>,
+        /// Extra settings-catalog definitions.
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+        /// Plugin directory (its manifests override the embedded plugins').
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,6 +45,7 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
     match commands::run(cli) {
@@ -73,4 +74,16 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Lets `rampart ... | head` end quietly: Rust ignores SIGPIPE, which turns a closed pipe into
+/// a panic on the next `println!`; the default action just ends the process, as for any Unix
+/// tool.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; resetting a signal's
+    // disposition to its default has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -121,7 +121,10 @@ impl StateDir {
     }
 
     /// `<state>/agent.sock`: where a running agent listens for `rampart sync`.
-    #[cfg_attr(not(unix), allow(dead_code, reason = "the sync socket is Unix-only for now"))]
+    #[cfg_attr(
+        not(unix),
+        allow(dead_code, reason = "the sync socket is Unix-only for now")
+    )]
     pub(crate) fn socket_file(&self) -> PathBuf {
         self.root.join("agent.sock")
     }

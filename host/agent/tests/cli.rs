@@ -354,3 +354,69 @@ fn what_if_prints_a_plan_and_changes_nothing() {
         report_before
     );
 }
+
+fn shared_exports() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/intune-exports");
+    assert!(
+        dir.is_dir(),
+        "the shared data directory {} is missing",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn policy_show_explains_values_and_routing_without_enforcing() {
+    let file = shared_exports().join("win-es-asr-rules-l2.oib-v3.7.json");
+    let out = rampart()
+        .args(["policy", "show"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockallofficeapplicationsfromcreatingchildprocesses [item 0] = \"D4F940AB-401B-4EFC-AADC-AD5F3C50688A=1\"  → windows-defender"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn policy_check_resolves_for_a_device_and_reports_partial_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        shared_exports().join("win-es-antivirus-av-configuration.oib-v3.3.json"),
+        dir.path().join("av.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{").unwrap();
+    let device = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/devices/windows-server-2022.toml");
+    let out = rampart()
+        .args(["policy", "check"])
+        .arg(dir.path())
+        .arg("--device")
+        .arg(&device)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "partial: one document is unreadable"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Unreadable: policy '") && text.contains("broken.json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("device_vendor_msft_policy_config_defender_allowrealtimemonitoring = 1  → windows-defender"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no plugin enforces it on windows-server"),
+        "{text}"
+    );
+}

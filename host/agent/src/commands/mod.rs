@@ -1,18 +1,35 @@
 //! One module per command.
 
 mod apply;
+mod policy;
 mod registry;
 mod run;
 mod status;
 mod sync;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PolicyCommand};
 
 /// Runs the parsed command; returns the process exit code.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Apply(args) => apply::run(args),
         Command::Registry(cmd) => registry::run(cmd),
+        Command::Policy(PolicyCommand::Show {
+            file,
+            catalog,
+            plugins,
+        }) => policy::show(&file, catalog.as_deref(), plugins.as_deref()),
+        Command::Policy(PolicyCommand::Check {
+            paths,
+            device,
+            catalog,
+            plugins,
+        }) => policy::check(
+            &paths,
+            device.as_deref(),
+            catalog.as_deref(),
+            plugins.as_deref(),
+        ),
         Command::Run(args) => run::run(args),
         Command::Sync { state, json } => sync::run(state.as_deref(), json),
         Command::Status { state, json } => status::run(state.as_deref(), json),

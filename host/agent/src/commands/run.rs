@@ -36,7 +36,10 @@ use crate::{exit, inputs};
 #[derive(Debug)]
 #[cfg_attr(
     not(unix),
-    allow(dead_code, reason = "signals and the sync socket are Unix-only for now")
+    allow(
+        dead_code,
+        reason = "signals and the sync socket are Unix-only for now"
+    )
 )]
 enum Request {
     Start,

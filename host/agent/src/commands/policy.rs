@@ -1,0 +1,157 @@
+//! `rampart policy show|check`: explain policy documents without enforcing anything.
+//!
+//! Routing is decided from the plugins' manifests alone (read from the `.wasm` custom
+//! sections), so these commands compile nothing and touch no state.
+
+use std::path::{Path, PathBuf};
+
+use rampart_policy::device::Platform;
+use rampart_policy::graph;
+use rampart_policy::resolve::{Disposition, resolve};
+use rampart_policy::settings::{ResolvedSetting, flatten};
+use rampart_runtime::Manifest;
+
+use crate::{BadInput, exit, inputs};
+
+/// The manifests of the embedded plugins and of `--plugins DIR` (directory ones override).
+fn manifests(dir: Option<&Path>) -> anyhow::Result<Vec<Manifest>> {
+    let mut out: Vec<Manifest> = Vec::new();
+    let mut add = |origin: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let sections = rampart_runtime::manifest::read_sections(bytes)
+            .map_err(|e| BadInput(format!("plugin '{origin}': {e}")))?;
+        let manifest = Manifest::parse(&sections.manifest)
+            .map_err(|e| BadInput(format!("plugin '{origin}': {e}")))?;
+        out.retain(|m| m.name != manifest.name);
+        out.push(manifest);
+        Ok(())
+    };
+    for (name, bytes) in rampart_plugin_artifacts::FIRST_PARTY {
+        add(&format!("embedded:{name}"), bytes)?;
+    }
+    if let Some(dir) = dir {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| BadInput(format!("plugin directory '{}': {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        for f in files {
+            let bytes = std::fs::read(&f)
+                .map_err(|e| BadInput(format!("plugin '{}': {e}", f.display())))?;
+            add(&f.display().to_string(), &bytes)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Which plugin enforces `setting` on `platform`, as a phrase.
+fn route(manifests: &[Manifest], platform: Platform, setting: &ResolvedSetting) -> String {
+    let claimants: Vec<&str> = manifests
+        .iter()
+        .filter(|m| m.platforms.contains(&platform) && m.claims(&setting.id))
+        .map(|m| m.name.as_str())
+        .collect();
+    match claimants.as_slice() {
+        [] => format!("no plugin enforces it on {platform}"),
+        [one] => format!("→ {one}"),
+        many => format!("claimed by several plugins: {}", many.join(", ")),
+    }
+}
+
+/// `rampart policy show FILE`: each setting's id, typed value, and the plugin that will
+/// enforce it on the policy's platform.
+pub(crate) fn show(
+    file: &Path,
+    catalog: Option<&Path>,
+    plugins: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let doc = graph::load_policy_file(file).map_err(|e| BadInput(e.to_string()))?;
+    let catalog = inputs::catalog(catalog)?;
+    let manifests = manifests(plugins)?;
+    let platform = match doc.platforms.to_ascii_lowercase().as_str() {
+        "linux" => Platform::Linux,
+        "macos" => Platform::Macos,
+        _ => Platform::WindowsClient,
+    };
+    println!("Policy  {} ({})", doc.name, doc.id);
+    println!(
+        "        platforms {}, technologies {}, template {}",
+        doc.platforms,
+        doc.technologies.join(","),
+        doc.template
+            .as_ref()
+            .map_or("(none)", |t| t.template_id.as_str())
+    );
+    for outcome in flatten(&doc, &catalog) {
+        match outcome {
+            Ok(s) => {
+                let group = s
+                    .group
+                    .as_ref()
+                    .map(|g| format!(" [item {}]", g.index))
+                    .unwrap_or_default();
+                println!(
+                    "  {}{group} = {}  {}",
+                    s.id,
+                    s.value,
+                    route(&manifests, platform, &s)
+                );
+            }
+            Err(problem) => println!("  {problem}"),
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `rampart policy check PATH... [--device FILE]`: resolve for the device without enforcing:
+/// applicability, targeting, merges and conflicts, and where each setting would go.
+pub(crate) fn check(
+    paths: &[PathBuf],
+    device: Option<&Path>,
+    catalog: Option<&Path>,
+    plugins: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let device = inputs::device(device)?;
+    let catalog = inputs::catalog(catalog)?;
+    let manifests = manifests(plugins)?;
+    let (documents, errors) = inputs::policies(paths)?;
+    println!(
+        "Device {} ({}, {})",
+        device.name, device.platform, device.os_version
+    );
+    for e in &errors {
+        println!("Unreadable: {e}");
+    }
+    for policy in resolve(&documents, &device, &catalog) {
+        println!();
+        println!("Policy  {}  ({})", policy.name, policy.origin);
+        if let Some(reason) = policy.reason() {
+            println!("        {reason}");
+        }
+        for entry in &policy.entries {
+            let group = entry
+                .group
+                .as_ref()
+                .map(|g| format!(" [item {}]", g.index))
+                .unwrap_or_default();
+            match &entry.disposition {
+                Disposition::Enforce(s) => {
+                    println!(
+                        "  {}{group} = {}  {}",
+                        entry.id,
+                        s.value,
+                        route(&manifests, device.platform, s)
+                    )
+                }
+                Disposition::Withheld { status, message } => {
+                    println!("  {}{group}  {status}: {message}", entry.id)
+                }
+            }
+        }
+    }
+    Ok(if errors.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
