@@ -72,6 +72,8 @@ pub use wit_bindgen as __wit_bindgen;
 pub mod defender;
 pub mod files;
 pub mod log;
+#[cfg(feature = "managed")]
+pub mod managed;
 pub mod registry;
 mod settings;
 

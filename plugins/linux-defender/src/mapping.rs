@@ -5,153 +5,12 @@
 //! catalog resolves options to are documented (with what is unverified) in
 //! `host/policy/catalog/linux.toml` and the plugin's README.
 
-use rampart_sdk::SettingValue;
-use serde_json::Value;
+use rampart_sdk::managed::{Encoding, ExclusionType, Field, Group, GroupKind, Key, Mapping};
 
 /// The file root the host maps to `/etc/opt/microsoft/mdatp/managed`.
 pub const ROOT: &str = "mdatp-managed";
 /// The managed configuration file inside [`ROOT`].
 pub const MANAGED_FILE: &str = "mdatp_managed.json";
-
-/// How a setting value becomes a JSON value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// Text `"true"` / `"false"` (the catalog's option values) → a JSON boolean.
-    Bool,
-    /// Text that must be one of the listed values → a JSON string.
-    Enum(&'static [&'static str]),
-    /// An integer in `min..=max` → a JSON number.
-    Integer {
-        /// Smallest allowed value.
-        min: i64,
-        /// Largest allowed value.
-        max: i64,
-    },
-    /// Non-empty text → a JSON string.
-    Text,
-    /// A list of text → a JSON array of strings, each one of the listed values when given.
-    TextList(Option<&'static [&'static str]>),
-}
-
-impl Encoding {
-    /// The JSON value for `value`, or why it does not fit.
-    pub fn encode(self, value: &SettingValue) -> Result<Value, String> {
-        match (self, value) {
-            (Encoding::Bool, SettingValue::Text(t)) => match t.as_str() {
-                "true" => Ok(Value::Bool(true)),
-                "false" => Ok(Value::Bool(false)),
-                other => Err(format!("'{other}' is not 'true' or 'false'")),
-            },
-            (Encoding::Bool, SettingValue::Boolean(b)) => Ok(Value::Bool(*b)),
-            (Encoding::Enum(allowed), SettingValue::Text(t)) => {
-                if allowed.contains(&t.as_str()) {
-                    Ok(Value::String(t.clone()))
-                } else {
-                    Err(format!("'{t}' is not one of {}", allowed.join(", ")))
-                }
-            }
-            (Encoding::Integer { min, max }, SettingValue::Integer(i)) => {
-                if (min..=max).contains(i) {
-                    Ok(Value::from(*i))
-                } else {
-                    Err(format!("{i} is outside {min}..={max}"))
-                }
-            }
-            (Encoding::Text, SettingValue::Text(t)) => {
-                if t.is_empty() {
-                    Err("the value is empty".into())
-                } else {
-                    Ok(Value::String(t.clone()))
-                }
-            }
-            (Encoding::TextList(allowed), SettingValue::TextList(items)) => {
-                if let Some(allowed) = allowed
-                    && let Some(bad) = items.iter().find(|i| !allowed.contains(&i.as_str()))
-                {
-                    return Err(format!("'{bad}' is not one of {}", allowed.join(", ")));
-                }
-                Ok(Value::Array(
-                    items.iter().cloned().map(Value::String).collect(),
-                ))
-            }
-            (_, SettingValue::Secret(_)) => Err("a secret cannot be written to this file".into()),
-            (encoding, other) => Err(format!(
-                "expected {}, got {}",
-                encoding.expected(),
-                other.kind_name()
-            )),
-        }
-    }
-
-    fn expected(self) -> &'static str {
-        match self {
-            Encoding::Bool => "'true' or 'false' text",
-            Encoding::Enum(_) | Encoding::Text => "text",
-            Encoding::Integer { .. } => "an integer",
-            Encoding::TextList(_) => "a text list",
-        }
-    }
-}
-
-/// One setting that sets one key of one section.
-#[derive(Debug, Clone, Copy)]
-pub struct Key {
-    /// Settings-catalog definition id.
-    pub id: &'static str,
-    /// The section (`antivirusEngine`, `cloudService`, ...).
-    pub section: &'static str,
-    /// The key inside the section.
-    pub key: &'static str,
-    /// How the value is encoded.
-    pub encoding: Encoding,
-    /// Whether `mdatp health` reports the effective value (see `MdatpDefender`'s table), so the
-    /// plugin verifies it through Defender and not only by reading the file back.
-    pub in_health: bool,
-}
-
-impl Key {
-    /// The Defender preference name that reports this key (`<section>_<key>`).
-    pub fn preference(&self) -> String {
-        format!("{}_{}", self.section, self.key)
-    }
-}
-
-/// What a repeating group's items are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupKind {
-    /// Scan exclusions: `$type` plus the fields that type needs.
-    Exclusions,
-    /// Threat type settings: `key` and `value`, one item per threat type.
-    ThreatTypes,
-    /// EDR device tags: `key` and `value`, one item per tag key.
-    Tags,
-}
-
-/// One child setting of a repeating group: one field of the item object.
-#[derive(Debug, Clone, Copy)]
-pub struct Field {
-    /// Settings-catalog definition id.
-    pub id: &'static str,
-    /// The JSON field name.
-    pub name: &'static str,
-    /// How the value is encoded.
-    pub encoding: Encoding,
-}
-
-/// A repeating group that becomes an array of objects.
-#[derive(Debug, Clone, Copy)]
-pub struct Group {
-    /// The group-collection definition id (the group position every child carries).
-    pub id: &'static str,
-    /// The section holding the array.
-    pub section: &'static str,
-    /// The array's key.
-    pub key: &'static str,
-    /// What the items are.
-    pub kind: GroupKind,
-    /// The item fields.
-    pub fields: &'static [Field],
-}
 
 const BOOL: Encoding = Encoding::Bool;
 const MERGE: Encoding = Encoding::Enum(&["merge", "admin_only"]);
@@ -323,7 +182,7 @@ pub const KEYS: &[Key] = &[
 ];
 
 /// The exclusion types and the fields each needs (`required`) or may carry (`optional`).
-pub const EXCLUSION_TYPES: &[(&str, &[&str], &[&str])] = &[
+pub const EXCLUSION_TYPES: &[ExclusionType] = &[
     ("excludedPath", &["path"], &["isDirectory"]),
     ("excludedFileExtension", &["extension"], &[]),
     ("excludedFileName", &["name"], &[]),
@@ -406,106 +265,28 @@ pub const GROUPS: &[Group] = &[
     },
 ];
 
-/// The single-key mapping for a setting id.
-pub fn key(id: &str) -> Option<&'static Key> {
-    KEYS.iter().find(|k| k.id == id)
-}
-
-/// The group and field for a child setting id.
-pub fn field(id: &str) -> Option<(&'static Group, &'static Field)> {
-    GROUPS
-        .iter()
-        .find_map(|g| g.fields.iter().find(|f| f.id == id).map(|f| (g, f)))
-}
-
-/// Every setting id this plugin enforces (keys and group fields).
-pub fn all_ids() -> impl Iterator<Item = &'static str> {
-    KEYS.iter()
-        .map(|k| k.id)
-        .chain(GROUPS.iter().flat_map(|g| g.fields.iter().map(|f| f.id)))
-}
+/// The whole mapping, as [`rampart_sdk::managed`] plans it.
+pub const MAPPING: Mapping = Mapping {
+    plugin: "linux-defender",
+    keys: KEYS,
+    groups: GROUPS,
+    exclusion_types: EXCLUSION_TYPES,
+    secret: "a secret cannot be written to this file",
+    refine: Ok,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     #[test]
-    fn ids_and_json_paths_are_unique() {
-        let ids: Vec<&str> = all_ids().collect();
-        let unique: BTreeSet<&str> = ids.iter().copied().collect();
-        assert_eq!(ids.len(), unique.len(), "duplicate setting id");
-        let mut paths = BTreeSet::new();
-        for k in KEYS {
-            assert!(paths.insert((k.section, k.key)), "{}.{}", k.section, k.key);
-        }
-        for g in GROUPS {
-            assert!(paths.insert((g.section, g.key)), "{}.{}", g.section, g.key);
-        }
-    }
-
-    #[test]
-    fn the_manifest_claims_exactly_the_mapped_ids() {
+    fn the_mapping_is_unique_and_the_manifest_claims_exactly_its_ids() {
         let manifest: toml::Table =
             toml::from_str(include_str!("../rampart-plugin.toml")).expect("valid manifest");
-        let claimed: BTreeSet<String> = manifest["plugin"]["settings"]
-            .as_array()
-            .expect("settings list")
-            .iter()
-            .map(|v| v.as_str().expect("text").to_owned())
-            .collect();
-        let mapped: BTreeSet<String> = all_ids().map(str::to_owned).collect();
-        assert_eq!(claimed, mapped);
-    }
-
-    #[test]
-    fn encodings_check_kinds_and_values() {
+        let claimed = manifest["plugin"]["settings"].as_array().expect("list");
         assert_eq!(
-            Encoding::Bool.encode(&SettingValue::Text("true".into())),
-            Ok(Value::Bool(true))
-        );
-        assert!(
-            Encoding::Bool
-                .encode(&SettingValue::Text("1".into()))
-                .is_err()
-        );
-        assert!(
-            Encoding::Enum(&["a"])
-                .encode(&SettingValue::Text("b".into()))
-                .unwrap_err()
-                .contains("not one of a")
-        );
-        let threads = Encoding::Integer { min: 1, max: 64 };
-        assert_eq!(
-            threads.encode(&SettingValue::Integer(64)),
-            Ok(Value::from(64))
-        );
-        assert!(threads.encode(&SettingValue::Integer(65)).is_err());
-        assert!(
-            threads
-                .encode(&SettingValue::Text("2".into()))
-                .unwrap_err()
-                .contains("expected an integer")
-        );
-        assert!(
-            Encoding::Text
-                .encode(&SettingValue::Text(String::new()))
-                .is_err()
-        );
-        let actions = Encoding::TextList(Some(&["allow", "restore"]));
-        assert!(
-            actions
-                .encode(&SettingValue::TextList(vec![
-                    "allow".into(),
-                    "delete".into()
-                ]))
-                .is_err()
-        );
-        assert!(
-            Encoding::Text
-                .encode(&SettingValue::Secret("s".into()))
-                .unwrap_err()
-                .contains("secret")
+            MAPPING.check(claimed.iter().filter_map(|v| v.as_str())),
+            Ok(())
         );
     }
 }
