@@ -56,18 +56,22 @@ pub(crate) enum Command {
     Registry(RegistryCommand),
 }
 
+/// What enforcement works on: shared by `apply` and `run`.
 #[derive(Debug, Args)]
-pub(crate) struct ApplyArgs {
+pub(crate) struct Inputs {
     /// Device identity file (TOML or JSON). Default: a simulated Windows 11 client.
     #[arg(long, value_name = "FILE")]
     pub(crate) device: Option<PathBuf>,
-    /// Policy files or directories of `.json` Graph exports. Default: the embedded examples.
+    /// Policy files or directories of `.json` Graph exports (`run` re-reads and watches them).
+    /// Default: the embedded examples.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub(crate) policies: Vec<PathBuf>,
-    /// State directory (emulated registry, last report). Default: the user's cache directory.
+    /// State directory (emulated registry, reports, journal, caches). Default: the user's cache
+    /// directory.
     #[arg(long, value_name = "DIR")]
     pub(crate) state: Option<PathBuf>,
-    /// Directory of plugin `.wasm` files; they override embedded plugins with the same name.
+    /// Directory of plugin `.wasm` files; they override embedded plugins with the same name
+    /// (`run` watches it and swaps new versions in live; default there: `<state>/plugins`).
     #[arg(long, value_name = "DIR")]
     pub(crate) plugins: Option<PathBuf>,
     /// Extra settings-catalog definitions (Graph definitions JSON) on top of the embedded ones.
@@ -77,6 +81,18 @@ pub(crate) struct ApplyArgs {
     /// `mdatp-managed=/etc/opt/microsoft/mdatp/managed`. Default: `<state>/roots/<name>`.
     #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = parse_file_root)]
     pub(crate) file_roots: Vec<(String, PathBuf)>,
+    /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
+    #[arg(long)]
+    pub(crate) atomic: bool,
+    /// Tamper protection of the simulated Defender.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub(crate) tamper_protection: Switch,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    pub(crate) inputs: Inputs,
     /// Print the report as JSON on stdout instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -87,45 +103,15 @@ pub(crate) struct ApplyArgs {
     /// (registry, files, Defender) with the statuses; nothing is written.
     #[arg(long)]
     pub(crate) what_if: bool,
-    /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
-    #[arg(long)]
-    pub(crate) atomic: bool,
-    /// Tamper protection of the simulated Defender.
-    #[arg(long, value_enum, default_value_t = Switch::On)]
-    pub(crate) tamper_protection: Switch,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Device identity file (TOML or JSON). Default: a simulated Windows 11 client.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) device: Option<PathBuf>,
-    /// Policy files or directories, re-read on every pass and watched for changes.
-    /// Default: the embedded examples.
-    #[arg(long, value_name = "PATH", num_args = 1..)]
-    pub(crate) policies: Vec<PathBuf>,
-    /// State directory. Default: the user's cache directory.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) state: Option<PathBuf>,
-    /// Plugin directory, watched: new versions are verified and swapped in live.
-    /// Default: `<state>/plugins`.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) plugins: Option<PathBuf>,
-    /// Extra settings-catalog definitions (Graph definitions JSON).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) catalog: Option<PathBuf>,
-    /// Where a file root lives (repeatable), as for `apply`.
-    #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = parse_file_root)]
-    pub(crate) file_roots: Vec<(String, PathBuf)>,
-    /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
-    #[arg(long)]
-    pub(crate) atomic: bool,
+    #[command(flatten)]
+    pub(crate) inputs: Inputs,
     /// Time between passes (e.g. `90m`, `30s`).
     #[arg(long, value_name = "DURATION", default_value = "90m", value_parser = humantime::parse_duration)]
     pub(crate) interval: std::time::Duration,
-    /// Tamper protection of the simulated Defender.
-    #[arg(long, value_enum, default_value_t = Switch::On)]
-    pub(crate) tamper_protection: Switch,
 }
 
 /// On or off.

@@ -16,15 +16,16 @@ use crate::{BadInput, exit, inputs, output};
 
 pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     // 1. Inputs, all validated before any write.
-    let device = inputs::device(args.device.as_deref())?;
-    let (documents, errors) = inputs::policies(&args.policies)?;
+    let device = inputs::device(args.inputs.device.as_deref())?;
+    let (documents, errors) = inputs::policies(&args.inputs.policies)?;
     if let Some(first) = errors.first()
         && !args.keep_going
     {
         return Err(BadInput(first.to_string()).into());
     }
-    let catalog = inputs::catalog(args.catalog.as_deref())?;
-    let state = StateDir::resolve(args.state.as_deref()).with_file_roots(args.file_roots.clone());
+    let catalog = inputs::catalog(args.inputs.catalog.as_deref())?;
+    let state = StateDir::resolve(args.inputs.state.as_deref())
+        .with_file_roots(args.inputs.file_roots.clone());
     let registry_file = state.registry_file();
     if registry_file.exists() {
         // A corrupt persisted registry is bad input too, reported before anything is written.
@@ -43,7 +44,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     for p in inputs::embedded_plugins(&engine, cache.as_ref(), device.platform)? {
         plugins.insert(p);
     }
-    if let Some(dir) = &args.plugins {
+    if let Some(dir) = &args.inputs.plugins {
         for p in inputs::directory_plugins(&engine, dir, cache.as_ref())? {
             if let Some(old) = plugins.insert(p) {
                 tracing::info!(plugin = old.name(), dir = %dir.display(), "directory plugin overrides the embedded one");
@@ -52,7 +53,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     }
 
     // 2. Enforce (or plan) and persist.
-    let atomicity = if args.atomic {
+    let atomicity = if args.inputs.atomic {
         Atomicity::AllOrNothing
     } else {
         Atomicity::OnRunFailure
@@ -65,13 +66,13 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             state.clone()
         } else {
             scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
-            StateDir::resolve(Some(scratch.path())).with_file_roots(args.file_roots.clone())
+            StateDir::resolve(Some(scratch.path())).with_file_roots(args.inputs.file_roots.clone())
         };
         let job = Job::open_read_only(
             device,
             catalog,
             job_state,
-            args.tamper_protection == Switch::On,
+            args.inputs.tamper_protection == Switch::On,
             atomicity,
         )?;
         let report = job.plan(&plugins, &documents, &errors);
@@ -86,7 +87,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         device,
         catalog,
         state,
-        args.tamper_protection == Switch::On,
+        args.inputs.tamper_protection == Switch::On,
         atomicity,
     )?;
     let report = job.pass(&plugins, &documents, &errors)?;

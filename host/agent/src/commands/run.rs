@@ -105,12 +105,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 async fn agent(args: RunArgs) -> anyhow::Result<u8> {
-    let device = inputs::device(args.device.as_deref())?;
-    let catalog = inputs::catalog(args.catalog.as_deref())?;
+    let device = inputs::device(args.inputs.device.as_deref())?;
+    let catalog = inputs::catalog(args.inputs.catalog.as_deref())?;
     // Policy paths are validated now (they must exist); their contents are read every pass.
-    inputs::policy_files(&args.policies)?;
-    let state = StateDir::resolve(args.state.as_deref()).with_file_roots(args.file_roots.clone());
-    let atomicity = if args.atomic {
+    inputs::policy_files(&args.inputs.policies)?;
+    let state = StateDir::resolve(args.inputs.state.as_deref())
+        .with_file_roots(args.inputs.file_roots.clone());
+    let atomicity = if args.inputs.atomic {
         Atomicity::AllOrNothing
     } else {
         Atomicity::OnRunFailure
@@ -120,7 +121,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         device,
         catalog,
         state.clone(),
-        args.tamper_protection == Switch::On,
+        args.inputs.tamper_protection == Switch::On,
         atomicity,
     )?);
 
@@ -129,6 +130,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         AotCache::open(&state.aot_cache_dir(), &engine).context("cannot open the AOT cache")?;
     let embedded = inputs::embedded_plugins(&engine, Some(&cache), platform)?;
     let plugin_dir = args
+        .inputs
         .plugins
         .clone()
         .unwrap_or_else(|| state.root().join("plugins"));
@@ -151,7 +153,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
             let _ = plugin_tx.try_send(Request::PluginChange);
         })
         .with_context(|| format!("cannot watch plugin directory '{}'", plugin_dir.display()))?;
-    let _policy_watch = watch_policies(&args.policies, tx.clone())?;
+    let _policy_watch = watch_policies(&args.inputs.policies, tx.clone())?;
     spawn_interval(args.interval, tx.clone());
     spawn_signals(tx.clone());
     #[cfg(unix)]
@@ -183,7 +185,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         tracing::info!(?reasons, "enforcement pass");
         let job = job.clone();
         let live = directory.live().clone();
-        let policies = args.policies.clone();
+        let policies = args.inputs.policies.clone();
         let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<DeviceReport> {
             let (documents, errors) = inputs::policies(&policies)?;
             let plugins = live.snapshot();
