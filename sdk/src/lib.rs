@@ -86,7 +86,7 @@ pub use bindings::{__export_plugin_world, SettingResult};
 ///
 /// [`export_plugin!`] embeds it in the plugin so the host can refuse a plugin built against an
 /// incompatible contract with a message naming both versions.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// The name of the custom section holding the plugin manifest (TOML).
 pub const MANIFEST_SECTION: &str = "rampart:manifest";

@@ -10,6 +10,11 @@ pub fn write(level: Level, message: &str) {
     crate::bindings::rampart::plugin::log::log(level, message);
 }
 
+/// Whether records of `level` are kept, to skip building messages nobody will read.
+pub fn enabled(level: Level) -> bool {
+    crate::bindings::rampart::plugin::log::enabled(level)
+}
+
 /// Writes a debug record.
 pub fn debug(message: &str) {
     write(Level::Debug, message);

@@ -64,7 +64,12 @@ fn a_bad_version_is_rejected_and_the_last_good_one_keeps_serving() {
     let mut incompatible = good.clone();
     let at = find(&incompatible, b"rampart:contract").expect("contract section")
         + b"rampart:contract".len();
-    let version_at = at + find(&incompatible[at..], b"0.1.0").unwrap();
+    let version_at = at
+        + find(
+            &incompatible[at..],
+            rampart_runtime::CONTRACT_VERSION.as_bytes(),
+        )
+        .unwrap();
     incompatible[version_at..version_at + 5].copy_from_slice(b"0.2.0");
     let cases: [(&str, Vec<u8>); 4] = [
         ("corrupt", b"\0asm garbage".to_vec()),
@@ -101,7 +106,10 @@ fn a_bad_version_is_rejected_and_the_last_good_one_keeps_serving() {
                 let reason = &status.rejected[0].reason;
                 assert!(
                     reason.contains("rampart:plugin@0.2.0")
-                        && reason.contains("rampart:plugin@0.1.0"),
+                        && reason.contains(&format!(
+                            "rampart:plugin@{}",
+                            rampart_runtime::CONTRACT_VERSION
+                        )),
                     "{reason}"
                 );
             }
@@ -280,4 +288,59 @@ fn thousands_of_runs_while_versions_are_swapped_never_fail_or_mix_versions() {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn a_plugin_built_against_an_older_compatible_contract_keeps_working() {
+    let wasm = bytes(rampart_test_artifacts::CONTRACT_0_1_0_PLUGIN);
+    let plugin = Plugin::load(&engine(), "old.wasm", &wasm, &permissive_ceiling())
+        .expect("a 0.1.0 plugin loads on this host");
+    assert_eq!(plugin.contract_version(), "0.1.0");
+    assert_ne!(
+        rampart_runtime::CONTRACT_VERSION,
+        "0.1.0",
+        "the host implements a newer contract"
+    );
+    let (registry, caps) = rampart_tests::backends(false);
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting(
+                "test_old",
+                SettingValue::Text(r"HKLM\SOFTWARE\Policies\Rampart Test".into()),
+            )],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        out.outcomes[0].status,
+        SettingStatus::Remediated,
+        "{:?}",
+        out.outcomes[0]
+    );
+    let key =
+        rampart_backends::registry::RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Test")
+            .unwrap();
+    use rampart_backends::registry::RegistryBackend as _;
+    assert_eq!(
+        registry.get_value(&key, "Old").unwrap(),
+        Some(rampart_backends::registry::RegValue::Dword(1))
+    );
+
+    // A plugin claiming a newer patch than the host implements is refused, naming both.
+    let mut newer = wasm.clone();
+    let at = find(&newer, b"rampart:contract").unwrap() + b"rampart:contract".len();
+    let v = at + find(&newer[at..], b"0.1.0").unwrap();
+    newer[v..v + 5].copy_from_slice(b"0.1.9");
+    let err = Plugin::load(&engine(), "newer.wasm", &newer, &permissive_ceiling()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("rampart:plugin@0.1.9")
+            && message.contains(&format!(
+                "rampart:plugin@{}",
+                rampart_runtime::CONTRACT_VERSION
+            )),
+        "{message}"
+    );
 }

@@ -8,11 +8,21 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let workspace = manifest_dir.join("../..");
     let artifacts = rampart_guest_build::GuestBuild::new(&workspace)
+        .library("rampart-test-contract-0-1-0", "tests/contract-0.1.0")
         .examples("rampart-test-programs", "tests/programs")
         .build();
     let mut generated = String::new();
     let mut each = String::new();
     for a in &artifacts {
+        if a.name == "rampart-test-contract-0-1-0" {
+            writeln!(
+                generated,
+                "/// Path of the plugin built against the frozen 0.1.0 contract.\npub const CONTRACT_0_1_0_PLUGIN: &str = {:?};",
+                a.path.display().to_string()
+            )
+            .unwrap();
+            continue;
+        }
         writeln!(
             generated,
             "/// Path of the `{}` test program.\npub const {}: &str = {:?};",

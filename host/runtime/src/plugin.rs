@@ -20,8 +20,9 @@ use crate::manifest::{self, Manifest};
 
 /// The WIT package this host implements.
 pub const CONTRACT_PACKAGE: &str = "rampart:plugin";
-/// The contract version this host implements. Plugins built against any `0.1.x` load.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The contract version this host implements. Plugins built against this or an older `0.1.x`
+/// load; a newer one (it may import functions this host lacks) or another minor is refused.
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// Largest plugin binary accepted. First-party plugins are ~120 KB; 32 MiB bounds the memory a
 /// corrupt or hostile file can make the loader use.
@@ -254,16 +255,18 @@ impl Plugin {
     }
 }
 
-/// Semver compatibility for a 0.x contract: same major and minor.
+/// Semver compatibility for a 0.x contract: same major and minor, and a patch no newer than the
+/// host's (patches only add, so an older plugin finds everything it imports).
 fn contract_compatible(plugin: &str) -> bool {
-    let mine: Vec<&str> = CONTRACT_VERSION.split('.').collect();
-    let theirs: Vec<&str> = plugin.split('.').collect();
-    theirs.len() == 3
-        && theirs
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        && theirs[0] == mine[0]
-        && theirs[1] == mine[1]
+    let parse = |v: &str| -> Option<[u64; 3]> {
+        let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
+        let version = [parts.next()??, parts.next()??, parts.next()??];
+        parts.next().is_none().then_some(version)
+    };
+    match (parse(plugin), parse(CONTRACT_VERSION)) {
+        (Some([ma, mi, pa]), Some([hma, hmi, hpa])) => ma == hma && mi == hmi && pa <= hpa,
+        _ => false,
+    }
 }
 
 /// Refuses a component whose imports reach beyond rampart's capabilities and harmless WASI, or
@@ -318,7 +321,8 @@ mod tests {
     #[test]
     fn contract_versions_compare_by_major_and_minor() {
         assert!(contract_compatible("0.1.0"));
-        assert!(contract_compatible("0.1.7"));
+        assert!(contract_compatible("0.1.1"));
+        assert!(!contract_compatible("0.1.7"), "newer than the host");
         assert!(!contract_compatible("0.2.0"));
         assert!(!contract_compatible("1.1.0"));
         assert!(!contract_compatible("0.1"));

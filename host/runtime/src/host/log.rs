@@ -13,6 +13,17 @@ pub(crate) struct LogRecord {
 }
 
 impl Host for RunState {
+    fn enabled(&mut self, level: Level) -> wasmtime::Result<bool> {
+        self.count_call()?;
+        Ok(match level {
+            Level::Trace => tracing::enabled!(target: "rampart::plugin", tracing::Level::TRACE),
+            Level::Debug => tracing::enabled!(target: "rampart::plugin", tracing::Level::DEBUG),
+            Level::Info => tracing::enabled!(target: "rampart::plugin", tracing::Level::INFO),
+            Level::Warn => tracing::enabled!(target: "rampart::plugin", tracing::Level::WARN),
+            Level::Error => tracing::enabled!(target: "rampart::plugin", tracing::Level::ERROR),
+        })
+    }
+
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.count_call()?;
         if self.logs.len() >= self.limits.max_log_records as usize {
