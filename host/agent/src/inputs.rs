@@ -86,9 +86,16 @@ pub(crate) fn catalog(extra: Option<&Path>) -> anyhow::Result<Catalog> {
     Ok(catalog)
 }
 
-/// The grant policy every plugin is loaded under.
+/// The grant policy plugins given on the command line are loaded under: requests beyond the
+/// ceiling are narrowed.
 pub(crate) fn grant_policy() -> GrantPolicy {
     GrantPolicy::Ceiling(defaults::grant_ceiling())
+}
+
+/// The grant policy of the watched plugin directory of `rampart run`: a version that asks for
+/// more than the ceiling is refused as over-privileged, and the last good version keeps serving.
+pub(crate) fn strict_grant_policy() -> GrantPolicy {
+    GrantPolicy::Strict(defaults::grant_ceiling())
 }
 
 /// The embedded first-party plugins.

@@ -139,7 +139,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let directory = Arc::new(PluginDirectory::new(
         &plugin_dir,
         engine,
-        inputs::grant_policy(),
+        inputs::strict_grant_policy(),
         Some(cache),
         embedded,
     ));
