@@ -219,8 +219,17 @@ impl PluginDirectory {
     /// Loads every plugin file in the directory (a missing directory is empty).
     pub fn scan(&self) -> UpdateSummary {
         let mut summary = UpdateSummary::default();
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return summary;
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            // No directory yet: nothing to load, the embedded plugins serve.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return summary,
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "cannot list the plugin directory");
+                summary
+                    .rejected
+                    .push(format!("{}: {e}", self.dir.display()));
+                return summary;
+            }
         };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))

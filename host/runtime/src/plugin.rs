@@ -160,10 +160,13 @@ impl Plugin {
                 host: CONTRACT_VERSION.to_string(),
             }));
         }
-        // Refuse an over-privileged plugin before spending a compilation on it.
-        if let Err(excess) = policy.effective(&manifest.grants) {
-            return Err(fail(crate::error::LoadFailure::OverPrivileged { excess }));
-        }
+        // Decided before compiling: an over-privileged plugin is refused without spending a
+        // compilation on it.
+        let grants = Arc::new(
+            policy
+                .effective(&manifest.grants)
+                .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
+        );
         let sha256 = format!("{:x}", Sha256::digest(wasm));
         let (component, cache_outcome) = match cache {
             Some(cache) => cache
@@ -188,11 +191,6 @@ impl Plugin {
         let pre = PluginPre::new(instance_pre)
             .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
 
-        let grants = Arc::new(
-            policy
-                .effective(&manifest.grants)
-                .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
-        );
         Ok(Plugin {
             name: Arc::from(manifest.name.as_str()),
             manifest,

@@ -345,8 +345,15 @@ mod socket {
         }
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Persistent errors (e.g. out of file descriptors) must not turn this
+                        // loop into a busy spin.
+                        tracing::warn!(error = %e, "sync socket accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
                 };
                 let tx = tx.clone();
                 tokio::spawn(async move {
