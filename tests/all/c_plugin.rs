@@ -78,6 +78,35 @@ fn the_c_plugin_loads_with_its_manifest_and_only_the_key_it_asks_for() {
 }
 
 #[test]
+fn the_c_component_imports_the_registry_and_log_and_nothing_of_wasi() {
+    let Some(wasm) = component() else {
+        return;
+    };
+    let mut imports = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::ComponentImportSection(section) = payload.unwrap() {
+            for import in section {
+                let import = import.unwrap();
+                // The world's `use types.{...}` also imports the types by name; only instances
+                // and functions reach the host.
+                if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
+                    imports.push(import.name.name.to_string());
+                }
+            }
+        }
+    }
+    imports.sort();
+    assert_eq!(
+        imports,
+        [
+            "rampart:plugin/log@0.1.1",
+            "rampart:plugin/registry@0.1.1",
+            "rampart:plugin/types@0.1.1",
+        ]
+    );
+}
+
+#[test]
 fn the_c_plugin_enforces_a_real_intune_export_then_reports_compliant() {
     let Some(plugin) = load(&permissive_ceiling()) else {
         return;
