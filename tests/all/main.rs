@@ -1,6 +1,7 @@
 //! rampart's integration tests: one binary, one module per area.
 
 mod c_plugin; // the example plugin written in C: built with clang, loaded, audited, enforced
+mod hostile; // hostile plugins: escapes, forbidden imports, malformed binaries, forged results
 mod linux; // the Linux Defender plugin: mdatp_managed.json, mdatp health, escapes
 mod live; // hot swap, keep-last-good, AOT cache, swaps under load
 mod load; // plugin loading: forbidden imports, manifests, corrupt files

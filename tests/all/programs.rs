@@ -14,6 +14,12 @@ macro_rules! assert_test_exists {
         use self::$name as _;
     };
 }
+// The `hostile_*` programs are tested in hostile.rs.
+#[allow(
+    unused_imports,
+    reason = "only the one-test-per-program check uses them"
+)]
+use crate::hostile::*;
 rampart_test_artifacts::foreach_program!(assert_test_exists);
 
 fn two_settings() -> Vec<rampart_policy::settings::ResolvedSetting> {
