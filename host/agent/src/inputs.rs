@@ -10,7 +10,7 @@ use anyhow::Context;
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::{self, Device, Platform};
 use rampart_policy::graph::{self, PolicyDocument, PolicyError};
-use rampart_runtime::{AotCache, Engine, GrantPolicy, Plugin};
+use rampart_runtime::{AotCache, Engine, GrantPolicy, Plugin, TrustPolicy};
 
 use crate::{BadInput, defaults};
 
@@ -123,11 +123,24 @@ pub(crate) fn embedded_plugins(
         .collect()
 }
 
-/// Every `.wasm` file of a plugin directory, each loaded; any failure is bad input.
+/// The signature trust policy: `--trust FILE`, else none (signatures not checked).
+///
+/// Embedded first-party plugins are never checked against it: they are part of the rampart
+/// binary, whose integrity is the operating system's package and code-signing checks' job.
+pub(crate) fn trust(path: Option<&Path>) -> anyhow::Result<TrustPolicy> {
+    match path {
+        Some(p) => TrustPolicy::load(p).map_err(|e| BadInput(e.to_string()).into()),
+        None => Ok(TrustPolicy::off()),
+    }
+}
+
+/// Every `.wasm` file of a plugin directory, each loaded (signatures checked against `trust`);
+/// any failure is bad input.
 pub(crate) fn directory_plugins(
     engine: &Engine,
     dir: &Path,
     cache: Option<&AotCache>,
+    trust: &TrustPolicy,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
     let policy = grant_policy();
     let entries = std::fs::read_dir(dir)
@@ -142,9 +155,16 @@ pub(crate) fn directory_plugins(
         .map(|file| {
             let bytes = std::fs::read(file)
                 .map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
-            Plugin::load_with_cache(engine, &file.display().to_string(), &bytes, &policy, cache)
-                .map(Arc::new)
-                .map_err(|e| BadInput(e.to_string()).into())
+            Plugin::load_trusted(
+                engine,
+                &file.display().to_string(),
+                &bytes,
+                &policy,
+                trust,
+                cache,
+            )
+            .map(Arc::new)
+            .map_err(|e| BadInput(e.to_string()).into())
         })
         .collect()
 }

@@ -54,6 +54,8 @@ pub mod manifest;
 pub mod plugin;
 pub mod report;
 mod run;
+pub mod signing;
+pub mod trust;
 
 pub use aot::{AotCache, CacheOutcome};
 pub use capabilities::Capabilities;
@@ -68,3 +70,4 @@ pub use manifest::Manifest;
 pub use plugin::{CONTRACT_VERSION, GrantPolicy, Plugin};
 pub use report::DeviceReport;
 pub use run::{RunOutput, SettingOutcome};
+pub use trust::{TrustMode, TrustPolicy, TrustVerdict};

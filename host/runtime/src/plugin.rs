@@ -17,6 +17,7 @@ use crate::error::LoadError;
 use crate::grants::Grants;
 use crate::host::RunState;
 use crate::manifest::{self, Manifest};
+use crate::trust::{TrustPolicy, TrustVerdict};
 
 /// The WIT package this host implements.
 pub const CONTRACT_PACKAGE: &str = "rampart:plugin";
@@ -93,6 +94,7 @@ pub struct Plugin {
     contract: String,
     source: String,
     cache_outcome: Option<CacheOutcome>,
+    trust: TrustVerdict,
     name: Arc<str>,
     pub(crate) engine: Engine,
     pub(crate) pre: PluginPre<RunState>,
@@ -141,6 +143,27 @@ impl Plugin {
         policy: &GrantPolicy,
         cache: Option<&AotCache>,
     ) -> Result<Plugin, LoadError> {
+        Self::load_trusted(engine, source, wasm, policy, &TrustPolicy::off(), cache)
+    }
+
+    /// [`Plugin::load_with_cache`], first checking the embedded signature against `trust` (see
+    /// [`crate::signing`]). The check runs right after the manifest is read (the signer must be
+    /// allowed to sign the manifest's plugin name) and before anything is compiled. In
+    /// [`crate::trust::TrustMode::Audit`] a failed check loads the plugin and records the
+    /// finding ([`Plugin::trust`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Plugin::load`], and [`crate::LoadFailure::Signature`] when enforcing signatures and
+    /// the plugin is unsigned, tampered with, or signed by a key not trusted for its name.
+    pub fn load_trusted(
+        engine: &Engine,
+        source: &str,
+        wasm: &[u8],
+        policy: &GrantPolicy,
+        trust: &TrustPolicy,
+        cache: Option<&AotCache>,
+    ) -> Result<Plugin, LoadError> {
         let fail = |reason: crate::error::LoadFailure| LoadError {
             origin: source.to_string(),
             reason,
@@ -153,6 +176,12 @@ impl Plugin {
         }
         let sections = manifest::read_sections(wasm).map_err(|e| fail(e.into()))?;
         let manifest = Manifest::parse(&sections.manifest).map_err(|e| fail(e.into()))?;
+        let trust = trust
+            .decide(wasm, &manifest.name)
+            .map_err(|e| fail(crate::error::LoadFailure::Signature(e)))?;
+        if let TrustVerdict::Finding(finding) = &trust {
+            tracing::warn!(plugin = %manifest.name, %source, %finding, "plugin signature check failed; loaded anyway (trust mode audit)");
+        }
         let contract = sections.contract.trim().to_string();
         if !contract_compatible(&contract) {
             return Err(fail(crate::error::LoadFailure::Contract {
@@ -199,6 +228,7 @@ impl Plugin {
             contract,
             source: source.to_string(),
             cache_outcome,
+            trust,
             engine: engine.clone(),
             pre,
         })
@@ -212,6 +242,11 @@ impl Plugin {
     /// How the compiled code was obtained, when an AOT cache was used.
     pub fn cache_outcome(&self) -> Option<&CacheOutcome> {
         self.cache_outcome.as_ref()
+    }
+
+    /// What the signature check found when the plugin was loaded.
+    pub fn trust(&self) -> &TrustVerdict {
+        &self.trust
     }
 
     /// The plugin's manifest.

@@ -32,6 +32,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         rampart_backends::registry::EmulatedRegistry::open(&registry_file)
             .map_err(|e| BadInput(format!("registry '{}': {e}", registry_file.display())))?;
     }
+    let trust = inputs::trust(args.inputs.trust.as_deref())?;
     let engine = Engine::new()?;
     // The compiled-plugin cache lives in the state directory; a first run (no state yet)
     // compiles, so that refusing bad input never leaves files behind.
@@ -45,7 +46,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         plugins.insert(p);
     }
     if let Some(dir) = &args.inputs.plugins {
-        for p in inputs::directory_plugins(&engine, dir, cache.as_ref())? {
+        for p in inputs::directory_plugins(&engine, dir, cache.as_ref(), &trust)? {
             if let Some(old) = plugins.insert(p) {
                 tracing::info!(plugin = old.name(), dir = %dir.display(), "directory plugin overrides the embedded one");
             }

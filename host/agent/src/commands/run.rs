@@ -107,6 +107,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<u8> {
 async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let device = inputs::device(args.inputs.device.as_deref())?;
     let catalog = inputs::catalog(args.inputs.catalog.as_deref())?;
+    let trust = inputs::trust(args.inputs.trust.as_deref())?;
     // Policy paths are validated now (they must exist); their contents are read every pass.
     inputs::policy_files(&args.inputs.policies)?;
     let state = StateDir::resolve(args.inputs.state.as_deref())
@@ -136,13 +137,16 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| state.root().join("plugins"));
     std::fs::create_dir_all(&plugin_dir)
         .with_context(|| format!("cannot create plugin directory '{}'", plugin_dir.display()))?;
-    let directory = Arc::new(PluginDirectory::new(
-        &plugin_dir,
-        engine,
-        inputs::strict_grant_policy(),
-        Some(cache),
-        embedded,
-    ));
+    let directory = Arc::new(
+        PluginDirectory::new(
+            &plugin_dir,
+            engine,
+            inputs::strict_grant_policy(),
+            Some(cache),
+            embedded,
+        )
+        .with_trust(trust),
+    );
     let scanned = directory.scan();
     tracing::info!(dir = %plugin_dir.display(), ?scanned, "plugin directory scanned");
 
