@@ -10,7 +10,7 @@ use anyhow::Context;
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::{self, Device, Platform};
 use rampart_policy::graph::{self, PolicyDocument, PolicyError};
-use rampart_runtime::{AotCache, Engine, GrantPolicy, Plugin, TrustPolicy};
+use rampart_runtime::{AotCache, Engine, GrantPolicy, OperatorGrants, Plugin, TrustPolicy};
 
 use crate::{BadInput, defaults};
 
@@ -86,16 +86,41 @@ pub(crate) fn catalog(extra: Option<&Path>) -> anyhow::Result<Catalog> {
     Ok(catalog)
 }
 
-/// The grant policy plugins given on the command line are loaded under: requests beyond the
-/// ceiling are narrowed.
-pub(crate) fn grant_policy() -> GrantPolicy {
-    GrantPolicy::Ceiling(defaults::grant_ceiling())
+/// The operator's grants configuration: `--grants FILE`, else none.
+pub(crate) fn operator_grants(path: Option<&Path>) -> anyhow::Result<Option<Arc<OperatorGrants>>> {
+    path.map(|p| {
+        OperatorGrants::load(p)
+            .map(Arc::new)
+            .map_err(|e| BadInput(e.to_string()).into())
+    })
+    .transpose()
+}
+
+/// The grant policy plugins given on the command line (and the embedded ones) are loaded
+/// under: requests beyond the ceiling — the built-in one, narrowed per plugin by `operator` —
+/// are narrowed.
+pub(crate) fn grant_policy(operator: Option<&Arc<OperatorGrants>>) -> GrantPolicy {
+    match operator {
+        Some(op) => GrantPolicy::Operator {
+            ceiling: defaults::grant_ceiling(),
+            operator: op.clone(),
+            strict: false,
+        },
+        None => GrantPolicy::Ceiling(defaults::grant_ceiling()),
+    }
 }
 
 /// The grant policy of the watched plugin directory of `rampart run`: a version that asks for
-/// more than the ceiling is refused as over-privileged, and the last good version keeps serving.
-pub(crate) fn strict_grant_policy() -> GrantPolicy {
-    GrantPolicy::Strict(defaults::grant_ceiling())
+/// more than its ceiling is refused as over-privileged, and the last good version keeps serving.
+pub(crate) fn strict_grant_policy(operator: Option<&Arc<OperatorGrants>>) -> GrantPolicy {
+    match operator {
+        Some(op) => GrantPolicy::Operator {
+            ceiling: defaults::grant_ceiling(),
+            operator: op.clone(),
+            strict: true,
+        },
+        None => GrantPolicy::Strict(defaults::grant_ceiling()),
+    }
 }
 
 /// The embedded first-party plugins.
@@ -103,8 +128,9 @@ pub(crate) fn embedded_plugins(
     engine: &Engine,
     cache: Option<&AotCache>,
     platform: Platform,
+    operator: Option<&Arc<OperatorGrants>>,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
-    let policy = grant_policy();
+    let policy = grant_policy(operator);
     rampart_plugin_artifacts::FIRST_PARTY
         .iter()
         // Compiling plugins for other platforms would only cost start-up time: routing never
@@ -141,8 +167,9 @@ pub(crate) fn directory_plugins(
     dir: &Path,
     cache: Option<&AotCache>,
     trust: &TrustPolicy,
+    operator: Option<&Arc<OperatorGrants>>,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
-    let policy = grant_policy();
+    let policy = grant_policy(operator);
     let entries = std::fs::read_dir(dir)
         .map_err(|e| BadInput(format!("plugin directory '{}': {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries

@@ -280,3 +280,71 @@ fn the_watched_directory_keeps_the_last_signed_version() {
     assert_ne!(serving(&directory), v1_version);
     assert!(directory.live().status().rejected.is_empty());
 }
+
+#[test]
+fn a_grants_file_narrows_a_plugin_and_a_bad_one_is_refused_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let grants = dir.path().join("grants.toml");
+    // windows-defender keeps only read access to its policy key: every write is denied.
+    std::fs::write(
+        &grants,
+        "[plugin.windows-defender]\nregistry = [{ key = 'HKEY_LOCAL_MACHINE\\software\\policies\\microsoft\\windows defender', access = \"read\" }]\ndefender = { read = [\"*\"], status = true }\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let out = rampart()
+        .args(["apply", "--json", "--grants"])
+        .arg(&grants)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<String> = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["settings"].as_array().unwrap().iter())
+        .filter_map(|s| s["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("read-only grant")),
+        "{messages:?}"
+    );
+    // Nothing was written to the registry.
+    let export = rampart()
+        .args(["registry", "export", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        !stdout_of(&export).contains("Windows Defender]"),
+        "{}",
+        stdout_of(&export)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[plugin.windows-defender]\nregistry = [{ key = 'HKLM\\A', acces = \"read\" }]\n",
+    )
+    .unwrap();
+    let state2 = dir.path().join("state2");
+    let out = rampart()
+        .args(["apply", "--grants"])
+        .arg(&bad)
+        .arg("--state")
+        .arg(&state2)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr_of(&out).trim_end(),
+        format!(
+            "rampart: grants configuration '{}': line 2, column 31: unknown field `acces`, expected `key` or `access`",
+            bad.display()
+        )
+    );
+    assert!(!state2.exists());
+}

@@ -62,7 +62,7 @@ pub use capabilities::Capabilities;
 pub use enforce::{Atomicity, Enforcer, PluginSet, Route};
 pub use engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
 pub use error::{Error, LoadError, LoadFailure, RunError};
-pub use grants::{Access, Grants};
+pub use grants::{Access, Grants, OperatorGrants};
 pub use journal::{Change, Journal};
 pub use limits::RunLimits;
 pub use live::{LivePlugins, PluginDirectory};

@@ -66,23 +66,43 @@ pub enum GrantPolicy {
     /// refused at load as over-privileged. Suits plugin directories fed by a fleet pipeline,
     /// where an over-reaching new version must not replace a good one.
     Strict(Grants),
+    /// The operator's per-plugin grants ([`crate::grants::OperatorGrants`]) under the host's
+    /// `ceiling`: each plugin's ceiling is its entry ∩ `ceiling`. With `strict`, a request
+    /// beyond that ceiling is refused as in [`GrantPolicy::Strict`]; otherwise it is narrowed.
+    Operator {
+        /// The host's ceiling for every plugin.
+        ceiling: Grants,
+        /// The operator's narrowing, per plugin.
+        operator: Arc<crate::grants::OperatorGrants>,
+        /// Refuse (rather than narrow) over-privileged requests.
+        strict: bool,
+    },
 }
 
 impl GrantPolicy {
-    fn ceiling(&self) -> &Grants {
+    fn ceiling(&self, plugin: &str) -> std::borrow::Cow<'_, Grants> {
         match self {
-            GrantPolicy::Ceiling(c) | GrantPolicy::Strict(c) => c,
+            GrantPolicy::Ceiling(c) | GrantPolicy::Strict(c) => std::borrow::Cow::Borrowed(c),
+            GrantPolicy::Operator {
+                ceiling, operator, ..
+            } => std::borrow::Cow::Owned(operator.ceiling_for(plugin, ceiling)),
         }
     }
 
-    fn effective(&self, requested: &Grants) -> Result<Grants, Vec<String>> {
-        if let GrantPolicy::Strict(ceiling) = self {
-            let excess = requested.excess(ceiling);
+    fn effective(&self, plugin: &str, requested: &Grants) -> Result<Grants, Vec<String>> {
+        let ceiling = self.ceiling(plugin);
+        let strict = match self {
+            GrantPolicy::Strict(_) => true,
+            GrantPolicy::Operator { strict, .. } => *strict,
+            GrantPolicy::Ceiling(_) => false,
+        };
+        if strict {
+            let excess = requested.excess(&ceiling);
             if !excess.is_empty() {
                 return Err(excess);
             }
         }
-        Ok(requested.intersect(self.ceiling()))
+        Ok(requested.intersect(&ceiling))
     }
 }
 
@@ -193,7 +213,7 @@ impl Plugin {
         // compilation on it.
         let grants = Arc::new(
             policy
-                .effective(&manifest.grants)
+                .effective(&manifest.name, &manifest.grants)
                 .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
         );
         let sha256 = format!("{:x}", Sha256::digest(wasm));
