@@ -54,6 +54,11 @@ pub(crate) enum Command {
     /// Inspect or seed the emulated registry of a state directory.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    // ---- security commands (plugin signing, audit trail) ----
+    /// Work with plugin files: sign, verify signatures, generate signing keys.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    // ---- end security commands ----
 }
 
 /// What enforcement works on: shared by `apply` and `run`.
@@ -87,6 +92,17 @@ pub(crate) struct Inputs {
     /// Tamper protection of the simulated Defender.
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub(crate) tamper_protection: Switch,
+    // ---- security options ----
+    /// Plugin signature trust configuration (TOML: trusted keys, the plugins each may sign,
+    /// mode enforce|audit|off). With it, plugins from `--plugins` must be signed by a trusted
+    /// key (mode enforce, the default). See SECURITY.md.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trust: Option<PathBuf>,
+    /// Operator grants configuration (TOML) narrowing what each plugin may touch below its
+    /// manifest and the agent's built-in ceiling. See SECURITY.md.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) grants: Option<PathBuf>,
+    // ---- end security options ----
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +185,52 @@ pub(crate) enum RegistryCommand {
         state: Option<PathBuf>,
     },
 }
+
+// ---- security commands ----
+
+/// `rampart plugin ...`. The signing commands are one flattened group so that other plugin
+/// subcommands sit beside them.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCommand {
+    #[command(flatten)]
+    Signing(SigningCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SigningCommand {
+    /// Sign a plugin: append an ed25519 signature section (replacing any existing one).
+    Sign {
+        /// The plugin `.wasm` file.
+        file: PathBuf,
+        /// The private key (PKCS#8 PEM, from `rampart plugin keygen` or
+        /// `openssl genpkey -algorithm ed25519`).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Where to write the signed plugin. Default: replace FILE.
+        #[arg(short, long, value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
+    /// Check a plugin's signature against a trust configuration; exit code 2 if it would be
+    /// refused in enforce mode.
+    Verify {
+        /// The plugin `.wasm` file.
+        file: PathBuf,
+        /// The trust configuration (TOML).
+        #[arg(long, value_name = "TRUST")]
+        trust: PathBuf,
+    },
+    /// Generate an ed25519 signing key; print its public key and a trust-file entry.
+    Keygen {
+        /// Where to write the private key (PKCS#8 PEM, mode 0600). Refuses to overwrite.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The key's name in the printed trust-file entry.
+        #[arg(long, default_value = "release")]
+        name: String,
+    },
+}
+
+// ---- end security commands ----
 
 fn parse_file_root(s: &str) -> Result<(String, PathBuf), String> {
     let (name, dir) = s

@@ -10,7 +10,7 @@ use anyhow::Context;
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::{self, Device, Platform};
 use rampart_policy::graph::{self, PolicyDocument, PolicyError};
-use rampart_runtime::{AotCache, Engine, GrantPolicy, Plugin};
+use rampart_runtime::{AotCache, Engine, GrantPolicy, OperatorGrants, Plugin, TrustPolicy};
 
 use crate::{BadInput, defaults};
 
@@ -86,16 +86,41 @@ pub(crate) fn catalog(extra: Option<&Path>) -> anyhow::Result<Catalog> {
     Ok(catalog)
 }
 
-/// The grant policy plugins given on the command line are loaded under: requests beyond the
-/// ceiling are narrowed.
-pub(crate) fn grant_policy() -> GrantPolicy {
-    GrantPolicy::Ceiling(defaults::grant_ceiling())
+/// The operator's grants configuration: `--grants FILE`, else none.
+pub(crate) fn operator_grants(path: Option<&Path>) -> anyhow::Result<Option<Arc<OperatorGrants>>> {
+    path.map(|p| {
+        OperatorGrants::load(p)
+            .map(Arc::new)
+            .map_err(|e| BadInput(e.to_string()).into())
+    })
+    .transpose()
+}
+
+/// The grant policy plugins given on the command line (and the embedded ones) are loaded
+/// under: requests beyond the ceiling — the built-in one, narrowed per plugin by `operator` —
+/// are narrowed.
+pub(crate) fn grant_policy(operator: Option<&Arc<OperatorGrants>>) -> GrantPolicy {
+    match operator {
+        Some(op) => GrantPolicy::Operator {
+            ceiling: defaults::grant_ceiling(),
+            operator: op.clone(),
+            strict: false,
+        },
+        None => GrantPolicy::Ceiling(defaults::grant_ceiling()),
+    }
 }
 
 /// The grant policy of the watched plugin directory of `rampart run`: a version that asks for
-/// more than the ceiling is refused as over-privileged, and the last good version keeps serving.
-pub(crate) fn strict_grant_policy() -> GrantPolicy {
-    GrantPolicy::Strict(defaults::grant_ceiling())
+/// more than its ceiling is refused as over-privileged, and the last good version keeps serving.
+pub(crate) fn strict_grant_policy(operator: Option<&Arc<OperatorGrants>>) -> GrantPolicy {
+    match operator {
+        Some(op) => GrantPolicy::Operator {
+            ceiling: defaults::grant_ceiling(),
+            operator: op.clone(),
+            strict: true,
+        },
+        None => GrantPolicy::Strict(defaults::grant_ceiling()),
+    }
 }
 
 /// The embedded first-party plugins.
@@ -103,8 +128,9 @@ pub(crate) fn embedded_plugins(
     engine: &Engine,
     cache: Option<&AotCache>,
     platform: Platform,
+    operator: Option<&Arc<OperatorGrants>>,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
-    let policy = grant_policy();
+    let policy = grant_policy(operator);
     rampart_plugin_artifacts::FIRST_PARTY
         .iter()
         // Compiling plugins for other platforms would only cost start-up time: routing never
@@ -123,13 +149,27 @@ pub(crate) fn embedded_plugins(
         .collect()
 }
 
-/// Every `.wasm` file of a plugin directory, each loaded; any failure is bad input.
+/// The signature trust policy: `--trust FILE`, else none (signatures not checked).
+///
+/// Embedded first-party plugins are never checked against it: they are part of the rampart
+/// binary, whose integrity is the operating system's package and code-signing checks' job.
+pub(crate) fn trust(path: Option<&Path>) -> anyhow::Result<TrustPolicy> {
+    match path {
+        Some(p) => TrustPolicy::load(p).map_err(|e| BadInput(e.to_string()).into()),
+        None => Ok(TrustPolicy::off()),
+    }
+}
+
+/// Every `.wasm` file of a plugin directory, each loaded (signatures checked against `trust`);
+/// any failure is bad input.
 pub(crate) fn directory_plugins(
     engine: &Engine,
     dir: &Path,
     cache: Option<&AotCache>,
+    trust: &TrustPolicy,
+    operator: Option<&Arc<OperatorGrants>>,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
-    let policy = grant_policy();
+    let policy = grant_policy(operator);
     let entries = std::fs::read_dir(dir)
         .map_err(|e| BadInput(format!("plugin directory '{}': {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
@@ -142,9 +182,16 @@ pub(crate) fn directory_plugins(
         .map(|file| {
             let bytes = std::fs::read(file)
                 .map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
-            Plugin::load_with_cache(engine, &file.display().to_string(), &bytes, &policy, cache)
-                .map(Arc::new)
-                .map_err(|e| BadInput(e.to_string()).into())
+            Plugin::load_trusted(
+                engine,
+                &file.display().to_string(),
+                &bytes,
+                &policy,
+                trust,
+                cache,
+            )
+            .map(Arc::new)
+            .map_err(|e| BadInput(e.to_string()).into())
         })
         .collect()
 }

@@ -68,6 +68,9 @@ pub enum LoadFailure {
         /// What it asks for beyond the ceiling.
         excess: Vec<String>,
     },
+    /// The signature check refused the plugin (trust mode enforce).
+    #[error("signature refused: {0}")]
+    Signature(#[from] crate::signing::SignatureError),
     /// The component does not compile.
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),

@@ -269,6 +269,168 @@ fn min_access(a: Option<Access>, b: Option<Access>) -> Option<Access> {
     Some(a?.min(b?))
 }
 
+/// The operator's grants configuration: per-plugin grants that narrow each plugin below its
+/// manifest and the host's ceiling (they never widen anything: the effective grants are
+/// requested ∩ ceiling ∩ operator).
+///
+/// ```toml
+/// # Plugins not listed below get `[default]`; without `[default]`, the host's ceiling.
+/// [default]
+/// registry = []            # nothing
+///
+/// [plugin.windows-defender]
+/// registry = [{ key = 'HKLM\SOFTWARE\Policies\Microsoft\Windows Defender', access = "read-write" }]
+/// defender = { read = ["*"], exclusions = "read", asr-rules = "read", status = true }
+/// files = [{ root = "mdatp-managed", access = "read" }]
+/// ```
+///
+/// Unknown keys are errors, and so is a registry key that does not canonicalise.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OperatorGrants {
+    /// Grants of plugins not listed in `plugins`; `None`: the host's ceiling alone.
+    pub default: Option<Grants>,
+    /// Grants by plugin name.
+    pub plugins: std::collections::BTreeMap<String, Grants>,
+}
+
+/// A grants file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("grants configuration '{origin}': {message}")]
+pub struct GrantsConfigError {
+    /// The file.
+    pub origin: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperatorGrants {
+    default: Option<RawGrantSet>,
+    #[serde(default)]
+    plugin: std::collections::BTreeMap<String, RawGrantSet>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrantSet {
+    #[serde(default)]
+    registry: Vec<RawRegistry>,
+    defender: Option<RawDefender>,
+    #[serde(default)]
+    files: Vec<RawFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    key: String,
+    access: Access,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDefender {
+    #[serde(default)]
+    read: Vec<String>,
+    #[serde(default)]
+    write: Vec<String>,
+    exclusions: Option<Access>,
+    asr_rules: Option<Access>,
+    #[serde(default)]
+    status: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    root: String,
+    access: Access,
+}
+
+impl RawGrantSet {
+    fn into_grants(self, section: &str) -> Result<Grants, String> {
+        let mut registry = Vec::new();
+        for g in self.registry {
+            let key = RegistryPath::parse(&g.key)
+                .map_err(|e| format!("[{section}] registry key '{}': {e}", g.key.escape_debug()))?;
+            registry.push(RegistryGrant {
+                key,
+                access: g.access,
+            });
+        }
+        Ok(Grants {
+            registry,
+            defender: self.defender.map(|d| DefenderGrant {
+                read: d.read,
+                write: d.write,
+                exclusions: d.exclusions,
+                asr_rules: d.asr_rules,
+                status: d.status,
+            }),
+            files: self
+                .files
+                .into_iter()
+                .map(|f| FileGrant {
+                    root: f.root,
+                    access: f.access,
+                })
+                .collect(),
+        })
+    }
+}
+
+impl OperatorGrants {
+    /// Parses a grants file's text; `origin` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`GrantsConfigError`] on invalid TOML, unknown keys, or a registry key that does not
+    /// canonicalise.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, GrantsConfigError> {
+        let err = |message: String| GrantsConfigError {
+            origin: origin.to_string(),
+            message,
+        };
+        let raw: RawOperatorGrants =
+            toml::from_str(text).map_err(|e| err(crate::trust::toml_message(&e, text)))?;
+        let default = raw
+            .default
+            .map(|d| d.into_grants("default"))
+            .transpose()
+            .map_err(err)?;
+        let mut plugins = std::collections::BTreeMap::new();
+        for (name, set) in raw.plugin {
+            let grants = set.into_grants(&format!("plugin.{name}")).map_err(err)?;
+            plugins.insert(name, grants);
+        }
+        Ok(OperatorGrants { default, plugins })
+    }
+
+    /// Reads and parses a grants file.
+    ///
+    /// # Errors
+    ///
+    /// As [`OperatorGrants::parse`], and when the file cannot be read.
+    pub fn load(path: &std::path::Path) -> Result<Self, GrantsConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| GrantsConfigError {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, &origin)
+    }
+
+    /// The ceiling for plugin `name` under the host's `ceiling`: narrowed by the plugin's own
+    /// entry, else by `[default]`, else the host's ceiling unchanged.
+    pub fn ceiling_for(&self, name: &str, ceiling: &Grants) -> Grants {
+        match self.plugins.get(name).or(self.default.as_ref()) {
+            Some(operator) => operator.intersect(ceiling),
+            None => ceiling.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +505,83 @@ mod tests {
         assert!(!eff.defender_status());
         assert_eq!(eff.file_access("a"), None);
         assert!(Grants::none().intersect(&allow).is_empty());
+    }
+
+    #[test]
+    fn operator_grants_narrow_per_plugin_and_never_widen() {
+        let ceiling = Grants {
+            registry: vec![RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Policies"),
+                access: Access::ReadWrite,
+            }],
+            ..Grants::none()
+        };
+        let op = OperatorGrants::parse(
+            r#"
+[default]
+[plugin.a]
+registry = [{ key = 'hkey_local_machine\software\policies\microsoft', access = "read" }]
+[plugin.b]
+registry = [{ key = 'HKLM\SOFTWARE', access = "read-write" }]
+files = [{ root = "x", access = "read-write" }]
+"#,
+            "g.toml",
+        )
+        .unwrap();
+        let a = op.ceiling_for("a", &ceiling);
+        assert_eq!(
+            a.registry_access(&key(r"HKLM\SOFTWARE\Policies\Microsoft\X")),
+            Some(Access::Read)
+        );
+        assert_eq!(
+            a.registry_access(&key(r"HKLM\SOFTWARE\Policies\Other")),
+            None
+        );
+        // b asks the operator file for more than the host ceiling: it still gets the ceiling.
+        let b = op.ceiling_for("b", &ceiling);
+        assert_eq!(b.registry_access(&key(r"HKLM\SOFTWARE\Microsoft")), None);
+        assert_eq!(b.file_access("x"), None);
+        assert!(
+            op.ceiling_for("unlisted", &ceiling).is_empty(),
+            "[default] is empty"
+        );
+        let no_default = OperatorGrants::parse("", "g.toml").unwrap();
+        assert_eq!(no_default.ceiling_for("any", &ceiling), ceiling);
+    }
+
+    /// Golden messages for bad grants files.
+    #[test]
+    fn bad_grants_files_give_exact_messages() {
+        let cases = [
+            (
+                "[plugins.a]",
+                "grants configuration 'g.toml': line 1, column 2: unknown field `plugins`, expected `default` or `plugin`",
+            ),
+            (
+                "[plugin.a]\nregistry = [{ key = 'HKLM\\A', acess = \"read\" }]",
+                "grants configuration 'g.toml': line 2, column 31: unknown field `acess`, expected `key` or `access`",
+            ),
+            (
+                "[plugin.a]\nregistry = [{ key = 'HKLM\\A', access = \"write\" }]",
+                "grants configuration 'g.toml': line 2, column 40: unknown variant `write`, expected `read` or `read-write`",
+            ),
+            (
+                "[plugin.a]\nregistry = [{ key = 'HKLM\\A\\..\\B', access = \"read\" }]",
+                "grants configuration 'g.toml': [plugin.a] registry key 'HKLM\\\\A\\\\..\\\\B': ",
+            ),
+            (
+                "[default]\ndefender = { reed = [] }",
+                "grants configuration 'g.toml': line 2, column 14: unknown field `reed`, expected one of `read`, `write`, `exclusions`, `asr-rules`, `status`",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = OperatorGrants::parse(text, "g.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                got.starts_with(want),
+                "for {text:?}:\n got {got}\nwant {want}"
+            );
+        }
     }
 }

@@ -78,6 +78,10 @@ pub struct ActivePlugin {
     pub digest: String,
     /// A path or `embedded:<name>`.
     pub source: String,
+    /// The signature check's verdict when signatures are checked (`signed by 'key'`, or an
+    /// audit finding the plugin loaded despite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// What serves and what was refused: part of every status report.
@@ -128,6 +132,10 @@ impl LivePlugins {
                     version: p.version().to_string(),
                     digest: p.digest().to_string(),
                     source: p.source().to_string(),
+                    signature: match p.trust() {
+                        crate::trust::TrustVerdict::NotChecked => None,
+                        verdict => Some(verdict.to_string()),
+                    },
                 })
                 .collect(),
             rejected: lock(&self.rejections).clone(),
@@ -165,6 +173,7 @@ pub struct PluginDirectory {
     dir: PathBuf,
     engine: Engine,
     policy: GrantPolicy,
+    trust: crate::trust::TrustPolicy,
     cache: Option<AotCache>,
     embedded: Vec<Arc<Plugin>>,
     live: Arc<LivePlugins>,
@@ -199,11 +208,20 @@ impl PluginDirectory {
             dir: dir.into(),
             engine,
             policy,
+            trust: crate::trust::TrustPolicy::off(),
             cache,
             embedded,
             live: Arc::new(LivePlugins::new(initial)),
             files: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Checks every file's signature against `trust` (default: not checked). In enforce mode an
+    /// unsigned, tampered or untrusted file is rejected like any other bad file: the previous
+    /// version keeps serving.
+    pub fn with_trust(mut self, trust: crate::trust::TrustPolicy) -> Self {
+        self.trust = trust;
+        self
     }
 
     /// The live set this directory maintains.
@@ -326,11 +344,12 @@ impl PluginDirectory {
                 ..UpdateSummary::default()
             }
         };
-        let plugin = match Plugin::load_with_cache(
+        let plugin = match Plugin::load_trusted(
             &self.engine,
             &file,
             bytes,
             &self.policy,
+            &self.trust,
             self.cache.as_ref(),
         ) {
             Ok(p) => p,

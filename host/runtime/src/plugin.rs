@@ -17,6 +17,7 @@ use crate::error::LoadError;
 use crate::grants::Grants;
 use crate::host::RunState;
 use crate::manifest::{self, Manifest};
+use crate::trust::{TrustPolicy, TrustVerdict};
 
 /// The WIT package this host implements.
 pub const CONTRACT_PACKAGE: &str = "rampart:plugin";
@@ -65,23 +66,43 @@ pub enum GrantPolicy {
     /// refused at load as over-privileged. Suits plugin directories fed by a fleet pipeline,
     /// where an over-reaching new version must not replace a good one.
     Strict(Grants),
+    /// The operator's per-plugin grants ([`crate::grants::OperatorGrants`]) under the host's
+    /// `ceiling`: each plugin's ceiling is its entry ∩ `ceiling`. With `strict`, a request
+    /// beyond that ceiling is refused as in [`GrantPolicy::Strict`]; otherwise it is narrowed.
+    Operator {
+        /// The host's ceiling for every plugin.
+        ceiling: Grants,
+        /// The operator's narrowing, per plugin.
+        operator: Arc<crate::grants::OperatorGrants>,
+        /// Refuse (rather than narrow) over-privileged requests.
+        strict: bool,
+    },
 }
 
 impl GrantPolicy {
-    fn ceiling(&self) -> &Grants {
+    fn ceiling(&self, plugin: &str) -> std::borrow::Cow<'_, Grants> {
         match self {
-            GrantPolicy::Ceiling(c) | GrantPolicy::Strict(c) => c,
+            GrantPolicy::Ceiling(c) | GrantPolicy::Strict(c) => std::borrow::Cow::Borrowed(c),
+            GrantPolicy::Operator {
+                ceiling, operator, ..
+            } => std::borrow::Cow::Owned(operator.ceiling_for(plugin, ceiling)),
         }
     }
 
-    fn effective(&self, requested: &Grants) -> Result<Grants, Vec<String>> {
-        if let GrantPolicy::Strict(ceiling) = self {
-            let excess = requested.excess(ceiling);
+    fn effective(&self, plugin: &str, requested: &Grants) -> Result<Grants, Vec<String>> {
+        let ceiling = self.ceiling(plugin);
+        let strict = match self {
+            GrantPolicy::Strict(_) => true,
+            GrantPolicy::Operator { strict, .. } => *strict,
+            GrantPolicy::Ceiling(_) => false,
+        };
+        if strict {
+            let excess = requested.excess(&ceiling);
             if !excess.is_empty() {
                 return Err(excess);
             }
         }
-        Ok(requested.intersect(self.ceiling()))
+        Ok(requested.intersect(&ceiling))
     }
 }
 
@@ -93,6 +114,7 @@ pub struct Plugin {
     contract: String,
     source: String,
     cache_outcome: Option<CacheOutcome>,
+    trust: TrustVerdict,
     name: Arc<str>,
     pub(crate) engine: Engine,
     pub(crate) pre: PluginPre<RunState>,
@@ -141,6 +163,27 @@ impl Plugin {
         policy: &GrantPolicy,
         cache: Option<&AotCache>,
     ) -> Result<Plugin, LoadError> {
+        Self::load_trusted(engine, source, wasm, policy, &TrustPolicy::off(), cache)
+    }
+
+    /// [`Plugin::load_with_cache`], first checking the embedded signature against `trust` (see
+    /// [`crate::signing`]). The check runs right after the manifest is read (the signer must be
+    /// allowed to sign the manifest's plugin name) and before anything is compiled. In
+    /// [`crate::trust::TrustMode::Audit`] a failed check loads the plugin and records the
+    /// finding ([`Plugin::trust`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Plugin::load`], and [`crate::LoadFailure::Signature`] when enforcing signatures and
+    /// the plugin is unsigned, tampered with, or signed by a key not trusted for its name.
+    pub fn load_trusted(
+        engine: &Engine,
+        source: &str,
+        wasm: &[u8],
+        policy: &GrantPolicy,
+        trust: &TrustPolicy,
+        cache: Option<&AotCache>,
+    ) -> Result<Plugin, LoadError> {
         let fail = |reason: crate::error::LoadFailure| LoadError {
             origin: source.to_string(),
             reason,
@@ -153,6 +196,12 @@ impl Plugin {
         }
         let sections = manifest::read_sections(wasm).map_err(|e| fail(e.into()))?;
         let manifest = Manifest::parse(&sections.manifest).map_err(|e| fail(e.into()))?;
+        let trust = trust
+            .decide(wasm, &manifest.name)
+            .map_err(|e| fail(crate::error::LoadFailure::Signature(e)))?;
+        if let TrustVerdict::Finding(finding) = &trust {
+            tracing::warn!(plugin = %manifest.name, %source, %finding, "plugin signature check failed; loaded anyway (trust mode audit)");
+        }
         let contract = sections.contract.trim().to_string();
         if !contract_compatible(&contract) {
             return Err(fail(crate::error::LoadFailure::Contract {
@@ -164,7 +213,7 @@ impl Plugin {
         // compilation on it.
         let grants = Arc::new(
             policy
-                .effective(&manifest.grants)
+                .effective(&manifest.name, &manifest.grants)
                 .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
         );
         let sha256 = format!("{:x}", Sha256::digest(wasm));
@@ -199,6 +248,7 @@ impl Plugin {
             contract,
             source: source.to_string(),
             cache_outcome,
+            trust,
             engine: engine.clone(),
             pre,
         })
@@ -212,6 +262,11 @@ impl Plugin {
     /// How the compiled code was obtained, when an AOT cache was used.
     pub fn cache_outcome(&self) -> Option<&CacheOutcome> {
         self.cache_outcome.as_ref()
+    }
+
+    /// What the signature check found when the plugin was loaded.
+    pub fn trust(&self) -> &TrustVerdict {
+        &self.trust
     }
 
     /// The plugin's manifest.

@@ -32,6 +32,8 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         rampart_backends::registry::EmulatedRegistry::open(&registry_file)
             .map_err(|e| BadInput(format!("registry '{}': {e}", registry_file.display())))?;
     }
+    let trust = inputs::trust(args.inputs.trust.as_deref())?;
+    let operator = inputs::operator_grants(args.inputs.grants.as_deref())?;
     let engine = Engine::new()?;
     // The compiled-plugin cache lives in the state directory; a first run (no state yet)
     // compiles, so that refusing bad input never leaves files behind.
@@ -41,11 +43,13 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         None
     };
     let mut plugins = PluginSet::new();
-    for p in inputs::embedded_plugins(&engine, cache.as_ref(), device.platform)? {
+    for p in inputs::embedded_plugins(&engine, cache.as_ref(), device.platform, operator.as_ref())?
+    {
         plugins.insert(p);
     }
     if let Some(dir) = &args.inputs.plugins {
-        for p in inputs::directory_plugins(&engine, dir, cache.as_ref())? {
+        for p in inputs::directory_plugins(&engine, dir, cache.as_ref(), &trust, operator.as_ref())?
+        {
             if let Some(old) = plugins.insert(p) {
                 tracing::info!(plugin = old.name(), dir = %dir.display(), "directory plugin overrides the embedded one");
             }

@@ -4,10 +4,11 @@ mod apply;
 mod policy;
 mod registry;
 mod run;
+mod sign;
 mod status;
 mod sync;
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use crate::cli::{Cli, Command, PluginCommand, PolicyCommand};
 
 /// Runs the parsed command; returns the process exit code.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -33,5 +34,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(args),
         Command::Sync { state, json } => sync::run(state.as_deref(), json),
         Command::Status { state, json } => status::run(state.as_deref(), json),
+        Command::Plugin(PluginCommand::Signing(cmd)) => sign::run(cmd),
     }
 }

@@ -107,6 +107,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<u8> {
 async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let device = inputs::device(args.inputs.device.as_deref())?;
     let catalog = inputs::catalog(args.inputs.catalog.as_deref())?;
+    let trust = inputs::trust(args.inputs.trust.as_deref())?;
+    let operator = inputs::operator_grants(args.inputs.grants.as_deref())?;
     // Policy paths are validated now (they must exist); their contents are read every pass.
     inputs::policy_files(&args.inputs.policies)?;
     let state = StateDir::resolve(args.inputs.state.as_deref())
@@ -128,7 +130,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let engine = Engine::new()?;
     let cache =
         AotCache::open(&state.aot_cache_dir(), &engine).context("cannot open the AOT cache")?;
-    let embedded = inputs::embedded_plugins(&engine, Some(&cache), platform)?;
+    let embedded = inputs::embedded_plugins(&engine, Some(&cache), platform, operator.as_ref())?;
     let plugin_dir = args
         .inputs
         .plugins
@@ -136,13 +138,16 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| state.root().join("plugins"));
     std::fs::create_dir_all(&plugin_dir)
         .with_context(|| format!("cannot create plugin directory '{}'", plugin_dir.display()))?;
-    let directory = Arc::new(PluginDirectory::new(
-        &plugin_dir,
-        engine,
-        inputs::strict_grant_policy(),
-        Some(cache),
-        embedded,
-    ));
+    let directory = Arc::new(
+        PluginDirectory::new(
+            &plugin_dir,
+            engine,
+            inputs::strict_grant_policy(operator.as_ref()),
+            Some(cache),
+            embedded,
+        )
+        .with_trust(trust),
+    );
     let scanned = directory.scan();
     tracing::info!(dir = %plugin_dir.display(), ?scanned, "plugin directory scanned");
 

@@ -203,7 +203,21 @@ impl FileRoots {
         if meta.len() > self.max_file_size {
             return Err(self.too_large(root, rel, meta.len()));
         }
-        let file = r.dir.open(rel).map_err(io_err)?;
+        let file = r.dir.open(rel).map_err(io_err)?.into_std();
+        // A hard link inside the root may name a file that lives outside it (links can cross
+        // directories, and cap-std cannot tell): reading it would disclose that file. Refused
+        // on the opened handle, so a swap after the check above cannot slip one in. (Writes
+        // replace the name by temp + rename, so they never write through a hard link.)
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            if file.metadata().map_err(io_err)?.nlink() > 1 {
+                return Err(FileError::Denied {
+                    root: root.to_owned(),
+                    path: rel.to_owned(),
+                });
+            }
+        }
         // The file may grow between the check and the read; never read past the limit.
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         file.take(self.max_file_size.saturating_add(1))
@@ -634,6 +648,24 @@ mod tests {
         assert_eq!(f.roots.read("rw", "inner").unwrap(), b"inside");
         let listed = f.roots.list("rw", "").unwrap();
         assert!(listed.iter().any(|e| e.name == "dirlink" && !e.is_dir));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn hard_links_neither_disclose_nor_let_a_write_escape() {
+        let f = Fixture::new(DEFAULT_MAX_FILE_SIZE);
+        let secret = f.base.path().join("outside/secret.txt");
+        std::fs::hard_link(&secret, f.root_path().join("link.txt")).unwrap();
+        let e = f.roots.read("rw", "link.txt");
+        assert!(matches!(e, Err(FileError::Denied { .. })), "{e:?}");
+        // A write replaces the name inside the root; the inode outside keeps its content.
+        f.roots.write_atomic("rw", "link.txt", b"inside").unwrap();
+        assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
+        assert_eq!(f.roots.read("rw", "link.txt").unwrap(), b"inside");
+        // Removing the link removes the name only.
+        std::fs::hard_link(&secret, f.root_path().join("link2.txt")).unwrap();
+        assert!(f.roots.remove("rw", "link2.txt").unwrap());
+        assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
     }
 
     #[test]

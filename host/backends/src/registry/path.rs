@@ -634,6 +634,46 @@ mod tests {
         assert!(matches!(err(r" HKLM\A"), KeyPathError::UnknownHive { .. }));
     }
 
+    /// Case folding is one character to one character, uppercase, like the registry's own
+    /// (RtlUpcaseUnicodeChar): letters with a simple uppercase match it; expansions (ß → SS),
+    /// compatibility look-alikes (Kelvin sign, fullwidth letters) and non-ASCII characters
+    /// whose uppercase is ASCII (dotless ı) stay distinct keys. What matters for grants: two
+    /// spellings are the same key here only if they are the same key to Windows.
+    #[test]
+    fn unicode_case_folding_tricks() {
+        assert_eq!(p(r"HKLM\Ärger\Ωmega"), p(r"hklm\ärger\ωMEGA"));
+        assert_eq!(p(r"HKLM\ǅ"), p(r"HKLM\Ǆ"), "titlecase folds to uppercase");
+        for (a, b) in [
+            (r"HKLM\Straße", r"HKLM\STRASSE"),
+            ("HKLM\\\u{212A}ey", r"HKLM\Key"),
+            (r"HKLM\Wındows", r"HKLM\Windows"),
+            (r"HKLM\Ｗindows", r"HKLM\Windows"),
+            ("HKLM\\\u{200B}Windows", r"HKLM\Windows"),
+            ("HKLM\\Wi\u{301}ndows", r"HKLM\Windows"),
+        ] {
+            assert_ne!(p(a), p(b), "{a:?} vs {b:?}");
+            assert!(!p(a).starts_with(&p(b)), "{a:?} under {b:?}");
+        }
+        // A trailing non-breaking or ideographic space is still a trailing-space trick.
+        for trailing in ["HKLM\\Windows\u{a0}", "HKLM\\Windows\u{2003}"] {
+            assert!(
+                matches!(err(trailing), KeyPathError::TrailingSpaceOrDot { .. }),
+                "{trailing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_hive_alias_is_one_hive() {
+        for hive in Hive::ALL {
+            let long = p(&format!("{}\\A", hive.long_name()));
+            let short = p(&format!("{}\\a", hive.short_name().to_lowercase()));
+            assert_eq!(long, short);
+            assert_eq!(long.hive(), hive);
+        }
+        assert_ne!(p(r"HKLM\A"), p(r"HKCU\A"));
+    }
+
     #[test]
     fn error_messages_quote_the_input() {
         let e = err(r"HKLM\A\..\B").to_string();
