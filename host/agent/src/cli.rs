@@ -89,7 +89,7 @@ pub(crate) struct Inputs {
     /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
     #[arg(long)]
     pub(crate) atomic: bool,
-    /// Tamper protection of the simulated Defender.
+    /// Tamper protection of the simulated Defender (emulated registry only).
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub(crate) tamper_protection: Switch,
     // ---- security options ----
@@ -103,6 +103,20 @@ pub(crate) struct Inputs {
     #[arg(long, value_name = "FILE")]
     pub(crate) grants: Option<PathBuf>,
     // ---- end security options ----
+    /// Registry of a Windows device: `system` is this machine's registry and Defender (Windows
+    /// only); `emulated` is `<state>/registry.reg` with a simulated Defender. Default: system on
+    /// Windows, emulated elsewhere.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(crate) registry: Option<RegistryKind>,
+}
+
+/// Which registry a Windows device's settings go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RegistryKind {
+    /// This machine's registry, and Defender through WMI.
+    System,
+    /// The emulation in the state directory, and a simulated Defender.
+    Emulated,
 }
 
 #[derive(Debug, Args)]

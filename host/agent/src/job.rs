@@ -16,6 +16,7 @@ use rampart_runtime::{
     Atomicity, Capabilities, DeviceReport, Enforcer, Journal, PluginSet, RunLimits,
 };
 
+use crate::cli::{Inputs, RegistryKind, Switch};
 use crate::state::{StateDir, write_atomic};
 
 /// Reports kept in `<state>/reports/` besides `last-report.json`.
@@ -27,7 +28,7 @@ pub(crate) struct Job {
     pub(crate) device: Device,
     pub(crate) catalog: Catalog,
     pub(crate) state: StateDir,
-    registry: Arc<EmulatedRegistry>,
+    registry: Store,
     enforcer: Enforcer,
     /// What crash recovery did at open (one line per unfinished run rolled back).
     recovered: std::sync::Mutex<Vec<String>>,
@@ -39,15 +40,12 @@ impl Job {
         device: Device,
         catalog: Catalog,
         state: StateDir,
-        tamper_protection: bool,
+        options: BackendOptions,
         atomicity: Atomicity,
     ) -> anyhow::Result<Job> {
         state.create()?;
-        let registry_file = state.registry_file();
-        let registry = Arc::new(EmulatedRegistry::open(&registry_file).map_err(|e| {
-            crate::BadInput(format!("registry '{}': {e}", registry_file.display()))
-        })?);
-        let capabilities = backends(&device, &state, registry.clone(), tamper_protection, true)?;
+        let registry = Store::open(&device, &state, options)?;
+        let capabilities = backends(&device, &state, &registry, options, true)?;
         // Runs that never finished (the agent was killed) are rolled back before anything else.
         let journal_dir = state.journal_dir();
         let journal = Journal::durable(&journal_dir)?;
@@ -56,9 +54,7 @@ impl Job {
             tracing::warn!("{line}");
         }
         if !recovered.is_empty() {
-            registry
-                .save()
-                .with_context(|| format!("cannot write '{}'", registry_file.display()))?;
+            registry.save(&state)?;
         }
         let enforcer = Enforcer::new(capabilities, limits_for(&device))
             .with_journal(journal)
@@ -88,9 +84,7 @@ impl Job {
         // Crash recovery is reported once, in the first pass after start-up.
         report.recovered =
             std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|e| e.into_inner()));
-        self.registry
-            .save()
-            .with_context(|| format!("cannot write '{}'", self.state.registry_file().display()))?;
+        self.registry.save(&self.state)?;
         self.persist(&report)?;
         Ok(report)
     }
@@ -101,14 +95,11 @@ impl Job {
         device: Device,
         catalog: Catalog,
         state: StateDir,
-        tamper_protection: bool,
+        options: BackendOptions,
         atomicity: Atomicity,
     ) -> anyhow::Result<Job> {
-        let registry_file = state.registry_file();
-        let registry = Arc::new(EmulatedRegistry::open(&registry_file).map_err(|e| {
-            crate::BadInput(format!("registry '{}': {e}", registry_file.display()))
-        })?);
-        let capabilities = backends(&device, &state, registry.clone(), tamper_protection, false)?;
+        let registry = Store::open(&device, &state, options)?;
+        let capabilities = backends(&device, &state, &registry, options, false)?;
         let enforcer = Enforcer::new(capabilities, limits_for(&device)).with_atomicity(atomicity);
         Ok(Job {
             device,
@@ -179,10 +170,80 @@ fn limits_for(device: &Device) -> RunLimits {
     }
 }
 
+/// Which registry a Windows device's settings go to, and how the simulated Defender behaves
+/// (`--registry`, `--tamper-protection`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BackendOptions {
+    pub(crate) registry: RegistryKind,
+    pub(crate) tamper_protection: bool,
+}
+
+impl BackendOptions {
+    /// The options the command line asks for; `--registry system` off Windows is bad input.
+    /// Default: the system registry on Windows, the emulated one elsewhere.
+    pub(crate) fn from_inputs(inputs: &Inputs) -> Result<BackendOptions, crate::BadInput> {
+        let registry = match inputs.registry {
+            Some(kind) => kind,
+            None if cfg!(windows) => RegistryKind::System,
+            None => RegistryKind::Emulated,
+        };
+        if registry == RegistryKind::System && !cfg!(windows) {
+            return Err(crate::BadInput(
+                "--registry system needs Windows; use --registry emulated".into(),
+            ));
+        }
+        Ok(BackendOptions {
+            registry,
+            tamper_protection: inputs.tamper_protection == Switch::On,
+        })
+    }
+
+    /// Whether a device of `platform` works on the emulated registry of the state directory.
+    pub(crate) fn uses_emulation(&self, platform: Platform) -> bool {
+        let windows = matches!(platform, Platform::WindowsClient | Platform::WindowsServer);
+        !(windows && self.registry == RegistryKind::System)
+    }
+}
+
+/// Where the registry lives: the emulation persisted in `<state>/registry.reg`, or this
+/// machine's registry (which persists itself).
+#[derive(Debug)]
+enum Store {
+    Emulated(Arc<EmulatedRegistry>),
+    System,
+}
+
+impl Store {
+    /// The system registry for a Windows device when asked for, the emulation otherwise (Linux
+    /// and macOS devices have no registry capability; their emulation stays empty).
+    fn open(device: &Device, state: &StateDir, options: BackendOptions) -> anyhow::Result<Store> {
+        if !options.uses_emulation(device.platform) {
+            return Ok(Store::System);
+        }
+        let registry_file = state.registry_file();
+        let registry = EmulatedRegistry::open(&registry_file)
+            .map_err(|e| crate::BadInput(format!("registry '{}': {e}", registry_file.display())))?;
+        Ok(Store::Emulated(Arc::new(registry)))
+    }
+
+    /// Persists the emulation; the system registry needs nothing.
+    fn save(&self, state: &StateDir) -> anyhow::Result<()> {
+        match self {
+            Store::Emulated(registry) => registry
+                .save()
+                .with_context(|| format!("cannot write '{}'", state.registry_file().display())),
+            Store::System => Ok(()),
+        }
+    }
+}
+
 /// The backends for the device's platform.
 ///
-/// - Windows: the emulated registry (written through to `registry.reg` when `durable`) and the
-///   simulated Defender over it.
+/// - Windows with the system registry (the default on Windows): this machine's registry and
+///   its Defender (WMI). Where Defender is absent, its calls report "not available" and the
+///   plugins' registry writes still stand.
+/// - Windows with the emulated registry: the emulation (written through to `registry.reg` when
+///   `durable`) and the simulated Defender over it.
 /// - Linux / macOS: the file roots (`mdatp-managed`, `managed-preferences`) and `mdatp` where it
 ///   is installed. The roots default to directories inside the state (a simulation that never
 ///   touches the machine's real configuration); `--file-root NAME=DIR` points them elsewhere,
@@ -190,12 +251,16 @@ fn limits_for(device: &Device) -> RunLimits {
 fn backends(
     device: &Device,
     state: &StateDir,
-    registry: Arc<EmulatedRegistry>,
-    tamper_protection: bool,
+    store: &Store,
+    options: BackendOptions,
     durable: bool,
 ) -> anyhow::Result<Capabilities> {
     match device.platform {
         Platform::WindowsClient | Platform::WindowsServer => {
+            let registry = match store {
+                Store::Emulated(registry) => registry.clone(),
+                Store::System => return system_backends(),
+            };
             // Writes reach the disk as they are made, like the real registry's; the journal
             // makes a killed run recoverable.
             let registry: Arc<dyn RegistryBackend> = if durable {
@@ -204,7 +269,8 @@ fn backends(
                 registry
             };
             let defender = Arc::new(
-                SimulatedDefender::new(registry.clone()).with_tamper_protection(tamper_protection),
+                SimulatedDefender::new(registry.clone())
+                    .with_tamper_protection(options.tamper_protection),
             );
             Ok(Capabilities::none()
                 .with_registry(registry)
@@ -233,4 +299,20 @@ fn backends(
                 .with_defender(Arc::new(mdatp)))
         }
     }
+}
+
+/// This Windows machine's registry and Defender.
+#[cfg(windows)]
+fn system_backends() -> anyhow::Result<Capabilities> {
+    use rampart_backends::WindowsRegistry;
+    use rampart_backends::defender::WmiDefender;
+    Ok(Capabilities::none()
+        .with_registry(Arc::new(WindowsRegistry::new()))
+        .with_defender(Arc::new(WmiDefender::new())))
+}
+
+/// Unreachable: [`BackendOptions::from_inputs`] refuses the system registry off Windows.
+#[cfg(not(windows))]
+fn system_backends() -> anyhow::Result<Capabilities> {
+    Err(crate::BadInput("the system registry exists only on Windows".into()).into())
 }

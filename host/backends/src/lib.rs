@@ -10,7 +10,8 @@
 //! - [`defender`]: Microsoft Defender's preferences, exclusions, ASR rules and status.
 //!   [`defender::SimulatedDefender`] derives its effective preferences from the policy registry
 //!   keys, the way Defender does, and enforces tamper protection; [`defender::MdatpDefender`]
-//!   reads the real Defender for Endpoint on Linux and macOS through `mdatp health`.
+//!   reads the real Defender for Endpoint on Linux and macOS through `mdatp health`; on Windows,
+//!   `defender::WmiDefender` is the real Defender through its WMI provider.
 //! - [`files`]: directory roots held as `cap_std::fs::Dir` handles.
 //!
 //! Backends are shared by concurrent runs, so their methods take `&self` and synchronise

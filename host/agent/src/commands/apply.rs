@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::{AotCache, Atomicity, Engine, PluginSet};
 
-use crate::cli::{ApplyArgs, Switch};
-use crate::job::Job;
+use crate::cli::ApplyArgs;
+use crate::job::{BackendOptions, Job};
 use crate::state::StateDir;
 use crate::{BadInput, exit, inputs, output};
 
@@ -24,10 +24,11 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         return Err(BadInput(first.to_string()).into());
     }
     let catalog = inputs::catalog(args.inputs.catalog.as_deref())?;
+    let options = BackendOptions::from_inputs(&args.inputs)?;
     let state = StateDir::resolve(args.inputs.state.as_deref())
         .with_file_roots(args.inputs.file_roots.clone());
     let registry_file = state.registry_file();
-    if registry_file.exists() {
+    if registry_file.exists() && options.uses_emulation(device.platform) {
         // A corrupt persisted registry is bad input too, reported before anything is written.
         rampart_backends::registry::EmulatedRegistry::open(&registry_file)
             .map_err(|e| BadInput(format!("registry '{}': {e}", registry_file.display())))?;
@@ -72,13 +73,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
             StateDir::resolve(Some(scratch.path())).with_file_roots(args.inputs.file_roots.clone())
         };
-        let job = Job::open_read_only(
-            device,
-            catalog,
-            job_state,
-            args.inputs.tamper_protection == Switch::On,
-            atomicity,
-        )?;
+        let job = Job::open_read_only(device, catalog, job_state, options, atomicity)?;
         let report = job.plan(&plugins, &documents, &errors);
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -87,13 +82,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         return Ok(exit_code(&report));
     }
-    let job = Job::open(
-        device,
-        catalog,
-        state,
-        args.inputs.tamper_protection == Switch::On,
-        atomicity,
-    )?;
+    let job = Job::open(device, catalog, state, options, atomicity)?;
     let report = job.pass(&plugins, &documents, &errors)?;
 
     // 3. Print.

@@ -27,8 +27,8 @@ use rampart_runtime::{AotCache, Atomicity, DeviceReport, Engine, PluginDirectory
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cli::{RunArgs, Switch};
-use crate::job::Job;
+use crate::cli::RunArgs;
+use crate::job::{BackendOptions, Job};
 use crate::state::StateDir;
 use crate::{exit, inputs};
 
@@ -109,6 +109,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let catalog = inputs::catalog(args.inputs.catalog.as_deref())?;
     let trust = inputs::trust(args.inputs.trust.as_deref())?;
     let operator = inputs::operator_grants(args.inputs.grants.as_deref())?;
+    let options = BackendOptions::from_inputs(&args.inputs)?;
     // Policy paths are validated now (they must exist); their contents are read every pass.
     inputs::policy_files(&args.inputs.policies)?;
     let state = StateDir::resolve(args.inputs.state.as_deref())
@@ -123,7 +124,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         device,
         catalog,
         state.clone(),
-        args.inputs.tamper_protection == Switch::On,
+        options,
         atomicity,
     )?);
 

@@ -1,7 +1,8 @@
 //! Microsoft Defender: effective preferences, exclusions, ASR rules and computer status.
 //!
 //! [`SimulatedDefender`] models Defender on Windows for tests and demos; [`MdatpDefender`] reads
-//! the real Defender for Endpoint on Linux and macOS through `mdatp health`.
+//! the real Defender for Endpoint on Linux and macOS through `mdatp health`; on Windows,
+//! `WmiDefender` is the real Defender through its WMI provider.
 
 pub mod mdatp;
 mod overlay;
@@ -10,6 +11,10 @@ mod simulated;
 pub use mdatp::MdatpDefender;
 pub use overlay::OverlayDefender;
 pub use simulated::SimulatedDefender;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::WmiDefender;
 
 /// A preference value as `MSFT_MpPreference` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
