@@ -655,3 +655,33 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Off Windows there is no system registry: asking for it is bad input, refused before
+/// anything is written, and `--help` documents the choice.
+#[cfg(not(windows))]
+#[test]
+fn the_system_registry_is_refused_off_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let out = Command::new(cargo_bin("rampart"))
+        .args(["apply", "--registry", "system", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--registry system needs Windows"),
+        "{stderr}"
+    );
+    assert!(!state.exists(), "the refused run created its state");
+    let help = Command::new(cargo_bin("rampart"))
+        .args(["apply", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--registry <KIND>") && help.contains("emulated"),
+        "{help}"
+    );
+}
