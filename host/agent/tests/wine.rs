@@ -378,7 +378,13 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{message}");
         }
-        eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
+        // Straight to the process's stderr: the test harness captures `eprintln!` of passing
+        // tests, and a skip must not go unnoticed.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!! SKIPPED the Wine test: {message} !!!!!!!!\n"
+        );
         return;
     }
     if let (Ok(exe_meta), Ok(native_meta)) = (
