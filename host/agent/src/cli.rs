@@ -25,7 +25,8 @@ pub(crate) enum Command {
     ///
     /// With no arguments it runs the embedded default: a simulated Windows 11 device, the
     /// example policies shipped with rampart, the first-party plugins, the emulated registry
-    /// and a simulated Defender, with state in the user's cache directory.
+    /// and a simulated Defender (on Windows: this machine's registry and Defender), with state
+    /// in the user's cache directory.
     Apply(ApplyArgs),
     /// Run as an agent: enforce at start, on policy and plugin changes, on an interval, and on
     /// `rampart sync`; swap plugins live without a restart.

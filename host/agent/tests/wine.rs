@@ -7,8 +7,8 @@
 //! two registries must hold the same keys and values, value by value, under the keys the
 //! Windows plugin is granted, and nothing else in `HKLM\SOFTWARE` or `HKCU\Software` may change.
 //! Wine has no Defender, so the Defender backend must say so, with a typed "not available"
-//! error, while the registry writes stand. A second run must find everything compliant and
-//! write nothing.
+//! error, while the registry writes stand. A `--what-if` plan before must change nothing, and
+//! a second run must find everything compliant and write nothing.
 //!
 //! Needs `wine` (Debian's `wine64`), `x86_64-w64-mingw32-gcc` (for the `ProcessPrng` shim, see
 //! `host/agent/wine/bcryptprimitives.c`) and the cross-compiled `rampart.exe` (found next to the
@@ -378,7 +378,13 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{message}");
         }
-        eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
+        // Straight to the process's stderr: the test harness captures `eprintln!` of passing
+        // tests, and a skip must not go unnoticed.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!! SKIPPED the Wine test: {message} !!!!!!!!\n"
+        );
         return;
     }
     if let (Ok(exe_meta), Ok(native_meta)) = (
@@ -485,7 +491,7 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
     let state_dir = tmp.path().join("wine-state");
     std::fs::create_dir_all(&state_dir).unwrap();
     let state = windows_path(&state_dir);
-    let apply = |label: &str| -> (Value, i32, String) {
+    let apply = |label: &str, extra: &[&str]| -> (Value, i32, String) {
         let exe = windows_path(&wine.bin.join("rampart.exe"));
         let mut args = vec![
             exe,
@@ -494,6 +500,7 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
             "--state".into(),
             state.clone(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         args.push("--policies".into());
         args.extend(exports.iter().map(|p| windows_path(p)));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -509,7 +516,18 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
         eprintln!("{label}: {:.1} s under Wine", t.elapsed().as_secs_f64());
         (report, out.status.code().expect("exit code"), stderr)
     };
-    let (first, first_code, first_stderr) = apply("first run");
+    // A plan over the real registry lists the writes and makes none.
+    let (plan, _, _) = apply("what-if", &["--what-if"]);
+    assert!(plugin_changes(&plan) > 0, "the plan lists no change");
+    for ((key, b), planned) in broad.iter().zip(&before).zip(&snapshot(&wine)) {
+        let differences = diff(b, planned);
+        assert!(
+            differences.is_empty(),
+            "--what-if changed {key}:\n{}",
+            differences.join("\n")
+        );
+    }
+    let (first, first_code, first_stderr) = apply("first run", &[]);
 
     // 4. Value by value: the real registry holds what the emulation holds under the granted
     //    keys, and nothing else changed.
@@ -623,7 +641,7 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
     assert!(plugin_settings > 0, "nothing was remediated under Wine");
 
     // 6. Again: all compliant, nothing written, the registry unchanged.
-    let (second, second_code, _) = apply("second run");
+    let (second, second_code, _) = apply("second run", &[]);
     assert_eq!(plugin_changes(&second), 0, "the second run wrote something");
     for (id, (status, message)) in statuses(&second) {
         let (first_status, _) = &wine_statuses[&id];
@@ -653,5 +671,35 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
         plugin_settings,
         booted.as_secs_f64(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Off Windows there is no system registry: asking for it is bad input, refused before
+/// anything is written, and `--help` documents the choice.
+#[cfg(not(windows))]
+#[test]
+fn the_system_registry_is_refused_off_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let out = Command::new(cargo_bin("rampart"))
+        .args(["apply", "--registry", "system", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--registry system needs Windows"),
+        "{stderr}"
+    );
+    assert!(!state.exists(), "the refused run created its state");
+    let help = Command::new(cargo_bin("rampart"))
+        .args(["apply", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--registry <KIND>") && help.contains("emulated"),
+        "{help}"
     );
 }
