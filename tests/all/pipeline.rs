@@ -8,7 +8,7 @@ use rampart_runtime::{Enforcer, PluginSet, RunLimits};
 use rampart_tests::{backends, permissive_ceiling, shared_data, windows_client, windows_defender};
 
 #[test]
-fn the_real_av_and_asr_exports_enforce_what_the_plugin_covers_and_report_the_rest() {
+fn the_real_av_and_asr_exports_enforce_and_a_foreign_platform_policy_does_not_apply() {
     let dir = shared_data().join("intune-exports");
     let docs = vec![
         load_policy_file(&dir.join("win-es-antivirus-av-configuration.oib-v3.3.json")).unwrap(),
@@ -45,20 +45,16 @@ fn the_real_av_and_asr_exports_enforce_what_the_plugin_covers_and_report_the_res
         );
         assert_eq!(by_id(id).plugin.as_deref(), Some("windows-defender"));
     }
-    // ... and the ones no plugin enforces yet are reported, not dropped.
-    let unclaimed = by_id("allowarchivescanning");
-    assert_eq!(unclaimed.status, SettingStatus::Error);
+    // Every setting of the AV export is claimed and lands.
     assert!(
-        unclaimed
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("no plugin enforces"),
-        "{unclaimed:?}"
+        av.settings
+            .iter()
+            .all(|s| s.status == SettingStatus::Remediated),
+        "{av:#?}"
     );
-    assert_eq!(av.status, PolicyStatus::Error);
+    assert_eq!(av.status, PolicyStatus::Succeeded);
 
-    // The ASR export's 18 rules all land.
+    // The ASR export's 18 rules and controlled folder access all land.
     let asr = &report.policies[1];
     let rules: Vec<_> = asr
         .settings
@@ -70,7 +66,7 @@ fn the_real_av_and_asr_exports_enforce_what_the_plugin_covers_and_report_the_res
         .iter()
         .filter(|s| s.status == SettingStatus::Remediated)
         .count();
-    assert_eq!(remediated, 18, "{rules:#?}");
+    assert_eq!(remediated, 19, "{rules:#?}");
 
     // The macOS (MDM-channel) policy does not apply to a Windows device.
     let mac = &report.policies[2];

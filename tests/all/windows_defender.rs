@@ -1,12 +1,20 @@
 //! The first-party Windows Defender plugin, run in the sandbox against the emulated registry and
 //! the simulated Defender.
 
+use std::sync::Arc;
+
 use rampart_backends::registry::{RegValue, RegistryBackend, RegistryPath};
+use rampart_policy::catalog::{Catalog, DefinitionKind, OptionValue};
+use rampart_policy::device::load_device_file;
+use rampart_policy::graph::load_policy_file;
+use rampart_policy::resolve::{Disposition, Entry, ResolvedPolicy, resolve};
 use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue};
 use rampart_policy::status::SettingStatus;
-use rampart_runtime::{GrantPolicy, Grants, RunLimits};
+use rampart_runtime::drift::Ledger;
+use rampart_runtime::{Enforcer, GrantPolicy, Grants, PluginSet, RunLimits};
 use rampart_tests::{
-    backends, permissive_ceiling, setting, windows_client, windows_defender, windows_server,
+    assert_golden, backends, permissive_ceiling, setting, shared_data, windows_client,
+    windows_defender, windows_server,
 };
 
 const P: &str = "device_vendor_msft_policy_config_defender_";
@@ -308,5 +316,814 @@ fn invalid_values_are_errors_for_that_setting_only() {
             SettingStatus::Error,
             SettingStatus::Remediated
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coverage of the shared mapping table (`windows-defender-settings.csv`).
+
+/// Splits one CSV line (RFC 4180 quoting; the table has no line breaks inside fields).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                fields.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(String::new()),
+            (c, _) => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
+/// The table's rows as column → value maps.
+fn mapping_table() -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(shared_data().join("windows-defender-settings.csv"))
+        .expect("mapping table");
+    let mut lines = text.lines();
+    let header = csv_fields(lines.next().expect("header"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| header.iter().cloned().zip(csv_fields(l)).collect())
+        .collect()
+}
+
+const PROFILES: [(&str, &str); 3] = [
+    ("domainprofile", "DomainProfile"),
+    ("privateprofile", "PrivateProfile"),
+    ("publicprofile", "PublicProfile"),
+];
+
+/// The concrete setting ids one table row stands for (placeholders expanded).
+fn expand_row(id: &str, catalog: &Catalog) -> Vec<String> {
+    let asr = format!("{P}attacksurfacereductionrules");
+    let rule_names = || {
+        let prefix = format!("{asr}_");
+        catalog
+            .iter()
+            .filter_map(|d| d.id.strip_prefix(&prefix).map(str::to_owned))
+            .filter(|r| !r.ends_with("_perruleexclusions"))
+            .collect::<Vec<_>>()
+    };
+    if id == asr {
+        return rule_names()
+            .into_iter()
+            .map(|r| format!("{asr}_{r}"))
+            .collect();
+    }
+    if id == format!("{asr}_<rule>_perruleexclusions") {
+        return rule_names()
+            .into_iter()
+            .map(|r| format!("{asr}_{r}_perruleexclusions"))
+            .filter(|id| catalog.get(id).is_some())
+            .collect();
+    }
+    if id == format!("{P}threatseveritydefaultaction") {
+        return ["low", "moderate", "high", "severe"]
+            .iter()
+            .map(|l| {
+                let suffix = if *l == "severe" {
+                    "severethreats".to_owned()
+                } else {
+                    format!("{l}severitythreats")
+                };
+                format!("{P}threatseveritydefaultaction_{suffix}")
+            })
+            .collect();
+    }
+    if id == "(not in captured definitions)" {
+        // AllowNetworkProtectionOnWinServer: the catalog's best-guess id.
+        return vec![
+            "device_vendor_msft_defender_configuration_allownetworkprotectiononwinserver".into(),
+        ];
+    }
+    if let Some(rest) = id.strip_prefix("vendor_msft_firewall_mdmstore_<profile>profile_") {
+        let suffixes: Vec<&str> = if rest.ends_with("(etc.)") {
+            vec![
+                "enablelogdroppedpackets",
+                "enablelogsuccessconnections",
+                "enablelogignoredrules",
+                "logfilepath",
+                "logmaxfilesize",
+            ]
+        } else {
+            vec![rest]
+        };
+        return PROFILES
+            .iter()
+            .flat_map(|(p, _)| {
+                suffixes
+                    .iter()
+                    .map(move |s| format!("vendor_msft_firewall_mdmstore_{p}_{s}"))
+            })
+            .collect();
+    }
+    vec![id.to_owned()]
+}
+
+/// A valid value for a definition: the last option of a choice, the top of an integer range,
+/// a sample path for text and lists.
+fn sample_value(id: &str, catalog: &Catalog) -> SettingValue {
+    if id == "vendor_msft_defender_configuration_tamperprotection_options" {
+        return SettingValue::Integer(0); // "On", which the simulated Defender reports
+    }
+    if id.ends_with("signatureupdatefallbackorder") {
+        return SettingValue::Text("MMPC|FileShares".into());
+    }
+    let def = catalog
+        .get(id)
+        .unwrap_or_else(|| panic!("{id}: not in the embedded catalog"));
+    match def.kind {
+        DefinitionKind::Choice => match def.options.values().last().expect("options") {
+            OptionValue::Integer(i) => SettingValue::Integer(*i),
+            OptionValue::Text(t) => SettingValue::Text(t.clone()),
+        },
+        DefinitionKind::Simple if def.range.is_some() => {
+            SettingValue::Integer(def.range.unwrap().1)
+        }
+        DefinitionKind::Simple => SettingValue::Text(r"C:\Data\sample".into()),
+        DefinitionKind::SimpleCollection => {
+            SettingValue::TextList(vec![r"C:\Data\sample".into(), r"C:\Tools\tool.exe".into()])
+        }
+        other => panic!("{id}: unexpected kind {other}"),
+    }
+}
+
+/// Rows of the table security settings management supports that this plugin does not
+/// enforce yet, with the reason. Kept explicit so a gap cannot hide.
+const NOT_ENFORCED: &[(&str, &str)] = &[(
+    "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}",
+    "firewall rules are not enforced yet",
+)];
+
+#[test]
+fn every_supported_row_of_the_mapping_table_is_enforced_where_the_table_says() {
+    let catalog = Catalog::embedded();
+    let mut settings = Vec::new();
+    let mut landings = Vec::new(); // (setting id, key, value name) the table names exactly
+    for row in mapping_table() {
+        if !row["supported_via_security_settings_management"].starts_with("yes") {
+            continue;
+        }
+        let id = row["settings_catalog_id"].as_str();
+        if NOT_ENFORCED.iter().any(|(gap, _)| *gap == id) {
+            continue;
+        }
+        for concrete in expand_row(id, &catalog) {
+            let group = concrete
+                .strip_prefix(&format!("{P}attacksurfacereductionrules_"))
+                .map(|_| format!("{P}attacksurfacereductionrules"))
+                .or_else(|| {
+                    concrete
+                        .starts_with(&format!("{P}threatseveritydefaultaction_"))
+                        .then(|| format!("{P}threatseveritydefaultaction"))
+                });
+            let profile = PROFILES
+                .iter()
+                .find(|(p, _)| concrete.contains(&format!("_{p}_")))
+                .map(|(_, key)| *key);
+            let key = row["gp_registry_key"].replace("<Profile>", profile.unwrap_or("<Profile>"));
+            let name = row["gp_value_name"].as_str();
+            if key.starts_with("HKLM") && !key.contains('<') && !name.contains(['<', '(', '/', ' '])
+            {
+                landings.push((concrete.clone(), key, name.to_owned()));
+            }
+            settings.push(ResolvedSetting {
+                value: sample_value(&concrete, &catalog),
+                id: concrete,
+                group: group.map(|definition_id| GroupPosition {
+                    definition_id,
+                    index: 0,
+                }),
+                csp_uri: None,
+            });
+        }
+    }
+    assert!(settings.len() > 120, "{} settings", settings.len());
+
+    let plugin = windows_defender(&permissive_ceiling());
+    let (registry, caps) = backends(true);
+    registry
+        .set_value(
+            &RegistryPath::parse(
+                r"HKLM\SOFTWARE\Microsoft\Windows Advanced Threat Protection\Status",
+            )
+            .unwrap(),
+            "OnboardingState",
+            RegValue::Dword(1),
+        )
+        .unwrap();
+    // Windows Server, so that the server-only network protection switches apply too.
+    let out = plugin
+        .run(&windows_server(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    for o in &out.outcomes {
+        let reported_only =
+            o.id.ends_with("tamperprotection_options") || o.id.ends_with("_configurationtype");
+        let expected = if reported_only {
+            SettingStatus::Compliant
+        } else {
+            SettingStatus::Remediated
+        };
+        assert_eq!(o.status, expected, "{o:?}");
+    }
+    for (id, key, name) in &landings {
+        let value = registry
+            .get_value(&RegistryPath::parse(key).unwrap(), name)
+            .unwrap();
+        assert!(value.is_some(), "{id}: nothing at {key}\\{name}");
+    }
+    assert!(
+        landings.len() >= 50,
+        "{} exact landings checked",
+        landings.len()
+    );
+
+    // The same settings again: all compliant, and not one write.
+    let before = registry.export_reg();
+    let again = plugin
+        .run(&windows_server(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| o.status == SettingStatus::Compliant),
+        "{:?}",
+        again
+            .outcomes
+            .iter()
+            .filter(|o| o.status != SettingStatus::Compliant)
+            .collect::<Vec<_>>()
+    );
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(registry.export_reg(), before);
+}
+
+#[test]
+fn lists_are_written_the_group_policy_way_and_read_back() {
+    let plugin = windows_defender(&permissive_ceiling());
+    let (registry, caps) = backends(true);
+    let list =
+        |items: &[&str]| SettingValue::TextList(items.iter().map(|s| (*s).to_owned()).collect());
+    let settings = [
+        setting(
+            &format!("{P}excludedpaths"),
+            list(&[r"C:\Build", r"D:\Cache"]),
+        ),
+        setting(&format!("{P}excludedextensions"), list(&[".iso"])),
+        setting(&format!("{P}excludedprocesses"), list(&["tool.exe"])),
+        setting(
+            &format!("{P}attacksurfacereductiononlyexclusions"),
+            list(&[r"C:\Admin"]),
+        ),
+        setting(
+            &format!("{P}controlledfolderaccessallowedapplications"),
+            list(&[r"C:\App\app.exe"]),
+        ),
+        setting(
+            &format!("{P}controlledfolderaccessprotectedfolders"),
+            list(&[r"E:\Finance"]),
+        ),
+        setting(&format!("{P}excludedpaths"), list(&["  "])),
+    ];
+    let out = plugin
+        .run(&windows_client(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    let statuses: Vec<_> = out.outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(&statuses[..6], [SettingStatus::Remediated; 6], "{out:?}");
+    assert_eq!(statuses[6], SettingStatus::Error);
+    for (key, item, switch_key, switch) in [
+        (
+            r"Exclusions\Paths",
+            r"D:\Cache",
+            "Exclusions",
+            "Exclusions_Paths",
+        ),
+        (
+            r"Exclusions\Extensions",
+            ".iso",
+            "Exclusions",
+            "Exclusions_Extensions",
+        ),
+        (
+            r"Exclusions\Processes",
+            "tool.exe",
+            "Exclusions",
+            "Exclusions_Processes",
+        ),
+        (
+            r"Windows Defender Exploit Guard\ASR\ASROnlyExclusions",
+            r"C:\Admin",
+            r"Windows Defender Exploit Guard\ASR",
+            "ExploitGuard_ASR_ASROnlyExclusions",
+        ),
+        (
+            r"Windows Defender Exploit Guard\Controlled Folder Access\ProtectedFolders",
+            r"E:\Finance",
+            r"Windows Defender Exploit Guard\Controlled Folder Access",
+            "ExploitGuard_ControlledFolderAccess_ProtectedFolders",
+        ),
+    ] {
+        assert_eq!(
+            registry.get_value(&key_path(key), item).unwrap(),
+            Some(RegValue::Sz("0".into())),
+            "{key}\\{item}"
+        );
+        assert_eq!(
+            registry.get_value(&key_path(switch_key), switch).unwrap(),
+            Some(RegValue::Dword(1)),
+            "{switch}"
+        );
+    }
+}
+
+/// One policy document that enforces `settings`.
+fn policy_of(settings: Vec<ResolvedSetting>) -> Vec<ResolvedPolicy> {
+    vec![ResolvedPolicy {
+        id: "p".into(),
+        name: "test policy".into(),
+        origin: "test".into(),
+        not_applicable: None,
+        not_assigned: None,
+        template: None,
+        entries: settings
+            .into_iter()
+            .map(|s| Entry {
+                id: s.id.clone(),
+                group: s.group.clone(),
+                disposition: Disposition::Enforce(s),
+            })
+            .collect(),
+    }]
+}
+
+fn key_path(rel: &str) -> RegistryPath {
+    key(rel)
+}
+
+#[test]
+fn per_rule_asr_exclusions_land_per_rule_guid() {
+    let plugin = windows_defender(&permissive_ceiling());
+    let (registry, caps) = backends(true);
+    let group = Some(GroupPosition {
+        definition_id: format!("{P}attacksurfacereductionrules"),
+        index: 0,
+    });
+    let item = |suffix: &str, value: SettingValue| ResolvedSetting {
+        id: format!("{P}attacksurfacereductionrules_{suffix}"),
+        value,
+        group: group.clone(),
+        csp_uri: None,
+    };
+    let settings = [
+        item(
+            "blockallofficeapplicationsfromcreatingchildprocesses_perruleexclusions",
+            SettingValue::TextList(vec![r"C:\Office\addin.exe".into(), r"C:\Tools".into()]),
+        ),
+        item(
+            "blockadobereaderfromcreatingchildprocesses_perruleexclusions",
+            SettingValue::TextList(vec![r"C:\a>b".into()]),
+        ),
+        item(
+            "nosuchrule_perruleexclusions",
+            SettingValue::TextList(vec![r"C:\x".into()]),
+        ),
+    ];
+    let out = plugin
+        .run(&windows_client(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    let statuses: Vec<_> = out.outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            SettingStatus::Remediated,
+            SettingStatus::Error,
+            SettingStatus::Error
+        ],
+        "{out:?}"
+    );
+    assert_eq!(
+        registry
+            .get_value(
+                &key(r"Windows Defender Exploit Guard\ASR\ASROnlyPerRuleExclusions"),
+                "d4f940ab-401b-4efc-aadc-ad5f3c50688a"
+            )
+            .unwrap(),
+        Some(RegValue::Sz(r"C:\Office\addin.exe>C:\Tools".into()))
+    );
+    assert_eq!(
+        registry
+            .get_value(
+                &key(r"Windows Defender Exploit Guard\ASR"),
+                "ExploitGuard_ASR_ASROnlyPerRuleExclusions"
+            )
+            .unwrap(),
+        Some(RegValue::Dword(1))
+    );
+}
+
+#[test]
+fn threat_severity_default_actions_are_written_and_read_back() {
+    let plugin = windows_defender(&permissive_ceiling());
+    let (registry, caps) = backends(true);
+    let group = Some(GroupPosition {
+        definition_id: format!("{P}threatseveritydefaultaction"),
+        index: 0,
+    });
+    let child = |suffix: &str, value: &str| ResolvedSetting {
+        id: format!("{P}threatseveritydefaultaction_{suffix}"),
+        value: SettingValue::Text(value.into()),
+        group: group.clone(),
+        csp_uri: None,
+    };
+    let settings = [
+        child("severethreats", "5=3"),
+        child("lowseveritythreats", "1=10"),
+        child("highseveritythreats", "4=7"),
+    ];
+    let out = plugin
+        .run(&windows_client(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    let statuses: Vec<_> = out.outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            SettingStatus::Remediated,
+            SettingStatus::Remediated,
+            SettingStatus::Error
+        ],
+        "{out:?}"
+    );
+    assert_eq!(
+        registry
+            .get_value(&key(r"Threats\ThreatSeverityDefaultAction"), "5")
+            .unwrap(),
+        Some(RegValue::Sz("3".into()))
+    );
+    assert_eq!(
+        registry
+            .get_value(&key("Threats"), "Threats_ThreatSeverityDefaultAction")
+            .unwrap(),
+        Some(RegValue::Dword(1))
+    );
+}
+
+#[test]
+fn tamper_protection_is_reported_never_written() {
+    let plugin = windows_defender(&permissive_ceiling());
+    let id = "vendor_msft_defender_configuration_tamperprotection_options";
+    // Policy "On", Defender on: compliant. Policy "On", Defender off: an error that says rampart
+    // does not switch it, and nothing is written either way.
+    for (tamper, expected) in [
+        (true, SettingStatus::Compliant),
+        (false, SettingStatus::Error),
+    ] {
+        let (registry, caps) = backends(tamper);
+        let out = plugin
+            .run(
+                &windows_client(),
+                &[setting(id, SettingValue::Integer(0))],
+                &caps,
+                &RunLimits::default(),
+            )
+            .unwrap();
+        assert_eq!(out.outcomes[0].status, expected, "{out:?}");
+        if expected == SettingStatus::Error {
+            assert!(
+                out.outcomes[0]
+                    .message
+                    .as_deref()
+                    .unwrap()
+                    .contains("does not change it"),
+                "{out:?}"
+            );
+        }
+        assert!(out.changes.is_empty());
+        assert_eq!(registry.snapshot().len(), 0);
+    }
+}
+
+#[test]
+fn the_edr_onboarding_blob_is_never_written_logged_or_echoed() {
+    const BLOB: &str = "SECRET-ONBOARDING-BLOB-4f1d";
+    let plugin = windows_defender(&permissive_ceiling());
+    let settings = [
+        setting(
+            "device_vendor_msft_windowsadvancedthreatprotection_configurationtype",
+            SettingValue::Text("AutoFromConnector".into()),
+        ),
+        setting(
+            "device_vendor_msft_windowsadvancedthreatprotection_onboarding_fromconnector",
+            SettingValue::Secret(rampart_policy::Secret::new(BLOB)),
+        ),
+        setting(
+            "device_vendor_msft_windowsadvancedthreatprotection_configuration_samplesharing",
+            SettingValue::Integer(1),
+        ),
+    ];
+    // Not onboarded: the two onboarding settings are errors; the blob appears nowhere.
+    let (registry, caps) = backends(true);
+    let out = plugin
+        .run(&windows_client(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    let statuses: Vec<_> = out.outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            SettingStatus::Error,
+            SettingStatus::Error,
+            SettingStatus::Remediated
+        ]
+    );
+    let everything = format!("{out:?}{}", registry.export_reg());
+    assert!(!everything.contains(BLOB), "the secret leaked");
+    assert_eq!(
+        registry
+            .get_value(
+                &RegistryPath::parse(
+                    r"HKLM\SOFTWARE\Policies\Microsoft\Windows Advanced Threat Protection"
+                )
+                .unwrap(),
+                "AllowSampleCollection"
+            )
+            .unwrap(),
+        Some(RegValue::Dword(1))
+    );
+    // Onboarded: compliant, still without a trace of the blob.
+    registry
+        .set_value(
+            &RegistryPath::parse(
+                r"HKLM\SOFTWARE\Microsoft\Windows Advanced Threat Protection\Status",
+            )
+            .unwrap(),
+            "OnboardingState",
+            RegValue::Dword(1),
+        )
+        .unwrap();
+    let out = plugin
+        .run(&windows_client(), &settings, &caps, &RunLimits::default())
+        .unwrap();
+    assert!(
+        out.outcomes
+            .iter()
+            .all(|o| o.status == SettingStatus::Compliant),
+        "{out:?}"
+    );
+    assert!(!format!("{out:?}{}", registry.export_reg()).contains(BLOB));
+}
+
+#[test]
+fn server_network_protection_switches_are_server_only_and_required_on_servers() {
+    let plugin = windows_defender(&permissive_ceiling());
+    let on_server = "device_vendor_msft_defender_configuration_allownetworkprotectiononwinserver";
+    let np = format!("{P}enablenetworkprotection");
+    // A client: the server switch does not apply.
+    let (registry, caps) = backends(true);
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting(on_server, SettingValue::Integer(1))],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        out.outcomes[0].status,
+        SettingStatus::NotApplicable,
+        "{out:?}"
+    );
+    assert!(registry.snapshot().is_empty());
+    // A server with network protection but without the server switch: an error naming it.
+    let out = plugin
+        .run(
+            &windows_server(),
+            &[setting(&np, SettingValue::Integer(1))],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(out.outcomes[0].status, SettingStatus::Error, "{out:?}");
+    assert!(
+        out.outcomes[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("AllowNetworkProtectionOnWinServer"),
+        "{out:?}"
+    );
+    // Both, in either order: enforced.
+    let out = plugin
+        .run(
+            &windows_server(),
+            &[
+                setting(&np, SettingValue::Integer(1)),
+                setting(on_server, SettingValue::Integer(1)),
+            ],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        out.outcomes.iter().map(|o| o.status).collect::<Vec<_>>(),
+        [SettingStatus::Compliant, SettingStatus::Remediated],
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_value_another_authority_overwrote_is_reported_as_drift_and_remediated() {
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
+    let (registry, caps) = backends(true);
+    let device = windows_client();
+    let enforcer = Enforcer::new(caps, RunLimits::default()).with_ledger(Ledger::in_memory());
+    let policy = policy_of(vec![setting(
+        &format!("{P}cloudblocklevel"),
+        SettingValue::Integer(4),
+    )]);
+    let first = enforcer.enforce(&plugins, &device, &policy);
+    assert_eq!(first.count(SettingStatus::Remediated), 1);
+    assert!(first.drift.is_empty());
+    // A Group Policy object (another authority) writes its own value at the same place.
+    registry
+        .set_value(&key("MpEngine"), "MpCloudBlockLevel", RegValue::Dword(2))
+        .unwrap();
+    let second = enforcer.enforce(&plugins, &device, &policy);
+    assert_eq!(second.drift.len(), 1, "{:?}", second.drift);
+    let d = &second.drift[0];
+    assert!(d.target.ends_with(r"MpEngine\MpCloudBlockLevel"), "{d:?}");
+    assert_eq!(d.expected, "REG_DWORD 4");
+    assert_eq!(d.found, "REG_DWORD 2");
+    assert_eq!(second.count(SettingStatus::Remediated), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every shared Windows export, applied to the example devices.
+
+const WINDOWS_EXPORTS: [&str; 5] = [
+    "win-es-antivirus-av-configuration.oib-v3.3.json",
+    "win-es-antivirus-security-experience.oib-v3.3.json",
+    "win-es-asr-rules-l2.oib-v3.7.json",
+    "win-es-edr-configuration.cipp-template.json",
+    "win-es-firewall-configuration.oib-v3.1.json",
+];
+
+/// Settings of the exports that cannot succeed on any device, and why (the statuses golden
+/// files show the messages).
+fn expected_failure(id: &str) -> bool {
+    // Audit policy, not a registry value: the embedded catalog does not define it.
+    id.starts_with("device_vendor_msft_policy_config_audit_objectaccess_")
+}
+
+/// Applies every Windows export to `device_file` (under `examples/devices`) on a fresh emulated
+/// registry that records Defender for Endpoint onboarding, twice. Returns the registry after
+/// the first pass, and both reports.
+fn apply_all_exports(
+    device_file: &str,
+) -> (
+    Arc<rampart_backends::registry::EmulatedRegistry>,
+    rampart_runtime::DeviceReport,
+    rampart_runtime::DeviceReport,
+) {
+    let device = load_device_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/devices")
+            .join(device_file),
+    )
+    .unwrap();
+    let dir = shared_data().join("intune-exports");
+    let docs: Vec<_> = WINDOWS_EXPORTS
+        .iter()
+        .map(|f| load_policy_file(&dir.join(f)).unwrap())
+        .collect();
+    let resolved = resolve(&docs, &device, &Catalog::embedded());
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
+    // Windows 11's default: tamper protection on (the Security Experience export asks for it).
+    let (registry, caps) = backends(true);
+    registry
+        .set_value(
+            &RegistryPath::parse(
+                r"HKLM\SOFTWARE\Microsoft\Windows Advanced Threat Protection\Status",
+            )
+            .unwrap(),
+            "OnboardingState",
+            RegValue::Dword(1),
+        )
+        .unwrap();
+    let enforcer = Enforcer::new(caps, RunLimits::default());
+    let first = enforcer.enforce(&plugins, &device, &resolved);
+    let after_first = registry.export_reg();
+    let second = enforcer.enforce(&plugins, &device, &resolved);
+    assert_eq!(registry.export_reg(), after_first, "the second pass wrote");
+    (registry, first, second)
+}
+
+/// One line per setting: `status  id [#item]  (message)`, grouped by policy.
+fn statuses(report: &rampart_runtime::DeviceReport) -> String {
+    let mut out = String::new();
+    for p in &report.policies {
+        out.push_str(&format!("## {} → {:?}\n", p.name, p.status));
+        for s in &p.settings {
+            let item = s
+                .group
+                .as_ref()
+                .map(|g| format!(" #{}", g.index))
+                .unwrap_or_default();
+            let message = s
+                .message
+                .as_deref()
+                .map(|m| format!("  ({m})"))
+                .unwrap_or_default();
+            out.push_str(&format!("{:?}  {}{item}{message}\n", s.status, s.id));
+        }
+    }
+    out
+}
+
+#[test]
+fn all_windows_exports_on_windows_11_match_the_reviewed_reg_golden_and_rerun_without_writes() {
+    let (registry, first, second) = apply_all_exports("windows-11.toml");
+    for s in first.policies.iter().flat_map(|p| &p.settings) {
+        let ok = matches!(
+            s.status,
+            SettingStatus::Compliant | SettingStatus::Remediated | SettingStatus::NotApplicable
+        );
+        assert!(ok || expected_failure(&s.id), "{s:?}");
+    }
+    // The second pass: everything that succeeded is compliant, and no plugin run changed
+    // anything.
+    for (a, b) in first
+        .policies
+        .iter()
+        .flat_map(|p| &p.settings)
+        .zip(second.policies.iter().flat_map(|p| &p.settings))
+    {
+        let expected = match a.status {
+            SettingStatus::Remediated => SettingStatus::Compliant,
+            other => other,
+        };
+        assert_eq!(b.status, expected, "{b:?}");
+    }
+    assert!(
+        second.plugins.iter().all(|p| p.changes.is_empty()),
+        "{:?}",
+        second.plugins
+    );
+    assert!(
+        first.count(SettingStatus::Remediated) > 70,
+        "{}",
+        first.count(SettingStatus::Remediated)
+    );
+    assert_eq!(second.count(SettingStatus::Remediated), 0);
+
+    // The export's first line is the .reg header; the comment goes right after it.
+    let export = registry.export_reg();
+    let (header, body) = export.split_once('\n').expect("a .reg header line");
+    let golden = format!(
+        "{header}\n; Every shared Windows endpoint-security export (../shared/data/intune-exports/win-es-*)\n\
+         ; applied by the windows-defender plugin to examples/devices/windows-11.toml on an empty\n\
+         ; emulated registry that holds only Sense's OnboardingState. Reviewed against\n\
+         ; windows-defender-settings.csv; regenerate with RAMPART_BLESS=1.\n{body}"
+    );
+    assert_golden("windows/windows-11.reg", &golden);
+    assert_golden("windows/windows-11.statuses.txt", &statuses(&first));
+}
+
+#[test]
+fn all_windows_exports_on_windows_server_show_the_server_statuses() {
+    let (_, first, second) = apply_all_exports("windows-server-2022.toml");
+    let by_id = |suffix: &str| {
+        first
+            .policies
+            .iter()
+            .flat_map(|p| &p.settings)
+            .find(|s| s.id.ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix} missing"))
+    };
+    // Not supported on Server: withheld before the plugin runs.
+    let win32 = by_id("_blockwin32apicallsfromofficemacros");
+    assert_eq!(win32.status, SettingStatus::NotApplicable);
+    assert!(win32.message.as_deref().unwrap().contains("Windows Server"));
+    // Network protection on Server without AllowNetworkProtectionOnWinServer (the AV export
+    // does not set it) does not take effect: an error that names the missing switch.
+    let np = by_id("_enablenetworkprotection");
+    assert_eq!(np.status, SettingStatus::Error, "{np:?}");
+    assert!(
+        np.message
+            .as_deref()
+            .unwrap()
+            .contains("AllowNetworkProtectionOnWinServer")
+    );
+    assert_eq!(second.count(SettingStatus::Remediated), 0);
+    assert_golden(
+        "windows/windows-server-2022.statuses.txt",
+        &statuses(&first),
     );
 }

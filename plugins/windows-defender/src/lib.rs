@@ -2,51 +2,77 @@
 //!
 //! Security settings management ("MDE attach") writes Defender settings to the classic Group
 //! Policy location, `HKLM\SOFTWARE\Policies\Microsoft\Windows Defender`, with GP-style value names;
-//! Defender then applies them. This plugin does the same for each setting it is given:
+//! Defender then applies them. This plugin does the same for each setting it is given, and for
+//! the other areas of the security settings management templates (Windows Security experience,
+//! EDR, Windows Firewall) writes their policy locations:
 //!
 //! 1. map the Intune setting to its registry value (key, name, type; the CSP's `Allow*` values
-//!    invert into `Disable*` registry values),
-//! 2. compare with what is there: equal → `compliant`, else write → `remediated`,
-//! 3. read the *effective* value back through the Defender capability: a value Defender did not
-//!    take (tamper protection, another authority) is an `error` naming the reason.
+//!    invert into `Disable*` registry values; lists become one value per item),
+//! 2. compare with what is there: equal → `compliant` (no write), else write → `remediated`,
+//! 3. read the *effective* value back through the Defender capability where Defender reports
+//!    it: a value Defender did not take (tamper protection, another authority) is an `error`
+//!    naming the reason.
 //!
-//! The mapping table is [`mapping::SETTINGS`]; sources and unverified rows are listed in the
+//! Values the plugin wrote for a setting that a later policy revision drops are removed by the
+//! host (see the host's ownership ledger), so the plugin only ever adds or changes values.
+//!
+//! The mapping tables are in [`mapping`]; sources and unverified rows are listed in the
 //! plugin's README.
 
 pub mod mapping;
 
-use mapping::{AsrRuleSetting, Mapping, ValueMap};
+use mapping::{
+    AsrRuleSetting, Encoding, FirewallValue, ListMapping, ListVerify, Mapping, Scope, Verify,
+};
 use rampart_sdk::defender::{self, AsrAction, PreferenceValue};
 use rampart_sdk::registry::{Key, RegValue};
-use rampart_sdk::{Device, Plugin, Setting, SettingResult};
+use rampart_sdk::{Device, Platform, Plugin, Setting, SettingResult, SettingStatus, SettingValue};
 
-/// The policy root every value of this plugin lives under.
-pub const POLICY_ROOT: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender";
+/// The Defender policy root.
+pub const POLICY_ROOT: &str = mapping::DEFENDER;
 
 /// The plugin.
 #[derive(Debug)]
 pub struct WindowsDefender;
 
 impl Plugin for WindowsDefender {
-    fn apply(_device: Device, settings: Vec<Setting>) -> Vec<SettingResult> {
-        let root = Key::new(POLICY_ROOT);
-        settings.iter().map(|s| enforce(&root, s)).collect()
+    fn apply(device: Device, settings: Vec<Setting>) -> Vec<SettingResult> {
+        let mut results: Vec<SettingResult> =
+            settings.iter().map(|s| enforce(&device, s)).collect();
+        if device.platform == Platform::WindowsServer {
+            check_server_network_protection(&settings, &mut results);
+        }
+        results
     }
 }
 
 rampart_sdk::export_plugin!(WindowsDefender);
 
-fn enforce(root: &Key, setting: &Setting) -> SettingResult {
-    if let Some(m) = mapping::find(&setting.id) {
-        return enforce_mapped(root, setting, m);
+fn enforce(device: &Device, setting: &Setting) -> SettingResult {
+    let id = setting.id.as_str();
+    if let Some(m) = mapping::find(id) {
+        return enforce_mapped(device, setting, m);
     }
-    if let Some(asr) = mapping::asr_setting(&setting.id) {
+    if let Some(fw) = mapping::firewall_profile(id) {
+        return enforce_firewall(setting, &fw);
+    }
+    if let Some(list) = mapping::find_list(id) {
+        return enforce_list(setting, list);
+    }
+    if let Some(asr) = mapping::asr_setting(id) {
         return match asr {
-            AsrRuleSetting::Rule => enforce_asr_rule(root, setting),
-            AsrRuleSetting::PerRuleExclusions => setting.error(
-                "per-rule ASR exclusions are not enforced by this plugin version (no verified registry location)",
-            ),
+            AsrRuleSetting::Rule => enforce_asr_rule(setting),
+            AsrRuleSetting::PerRuleExclusions(rule) => enforce_per_rule_exclusions(setting, rule),
         };
+    }
+    if id.starts_with(mapping::THREAT_ACTION_PREFIX) {
+        return enforce_threat_action(setting);
+    }
+    if id == mapping::TAMPER_PROTECTION {
+        return report_tamper_protection(setting);
+    }
+    if id == mapping::EDR_CONFIGURATION_TYPE || mapping::EDR_BLOBS.contains(&id) {
+        return report_onboarding(setting);
     }
     setting.error(format!(
         "the windows-defender plugin has no mapping for '{}'",
@@ -54,18 +80,98 @@ fn enforce(root: &Key, setting: &Setting) -> SettingResult {
     ))
 }
 
-fn enforce_mapped(root: &Key, setting: &Setting, m: &Mapping) -> SettingResult {
-    let Some(desired) = setting.value.as_integer() else {
-        return setting.error(format!(
-            "expected an integer value, got {}",
-            setting.value.kind_name()
-        ));
+/// On Windows Server, network protection takes effect only when
+/// `AllowNetworkProtectionOnWinServer` is on as well. Checked after every setting ran, so a
+/// policy that sets both passes whatever their order.
+fn check_server_network_protection(settings: &[Setting], results: &mut [SettingResult]) {
+    const NETWORK_PROTECTION: &str =
+        "device_vendor_msft_policy_config_defender_enablenetworkprotection";
+    for (setting, result) in settings.iter().zip(results.iter_mut()) {
+        let on = setting.id == NETWORK_PROTECTION
+            && setting.value.as_integer().is_some_and(|v| v != 0)
+            && matches!(
+                result.status,
+                SettingStatus::Compliant | SettingStatus::Remediated
+            );
+        if on
+            && let Ok(Some(PreferenceValue::Boolean(false))) =
+                defender::preference("AllowNetworkProtectionOnWinServer")
+        {
+            *result = setting.error(
+                "on Windows Server network protection takes effect only with AllowNetworkProtectionOnWinServer = 1, which Defender reports off",
+            );
+        }
+    }
+}
+
+fn key_at(root: &str, relative: &str) -> Key {
+    if relative.is_empty() {
+        Key::new(root)
+    } else {
+        Key::new(format!(r"{root}\{relative}"))
+    }
+}
+
+/// Encodes a setting's value for the registry; the error names what was wrong.
+fn encode(encoding: Encoding, value: &SettingValue) -> Result<RegValue, String> {
+    let integer = || {
+        value
+            .as_integer()
+            .ok_or_else(|| format!("expected an integer value, got {}", value.kind_name()))
     };
-    let Some(registry_value) = m.map.to_registry(desired) else {
-        return setting.error(format!("value {desired} is not valid for {}", m.preference));
+    let flag = |v: i64, on: u32, off: u32| match v {
+        1 => Ok(on),
+        0 => Ok(off),
+        other => Err(format!("value {other} is not 0 or 1")),
     };
-    let key = root.subkey_path(m.key);
-    let changed = match key.ensure_dword(m.value_name, registry_value) {
+    Ok(match encoding {
+        Encoding::Dword => {
+            let v = integer()?;
+            RegValue::Dword(
+                u32::try_from(v).map_err(|_| format!("value {v} does not fit a REG_DWORD"))?,
+            )
+        }
+        Encoding::Inverted => RegValue::Dword(flag(integer()?, 0, 1)?),
+        Encoding::CloudProtection => RegValue::Dword(flag(integer()?, 2, 0)?),
+        Encoding::TrueFalse => match (value.as_text(), value.as_bool()) {
+            (Some("true"), _) | (_, Some(true)) => RegValue::Dword(1),
+            (Some("false"), _) | (_, Some(false)) => RegValue::Dword(0),
+            _ => {
+                return Err(format!(
+                    "expected \"true\" or \"false\", got {}",
+                    value.kind_name()
+                ));
+            }
+        },
+        Encoding::Sz => RegValue::Sz(
+            value
+                .as_text()
+                .ok_or_else(|| format!("expected text, got {}", value.kind_name()))?
+                .to_string(),
+        ),
+        Encoding::JoinedSz => match (value.as_text(), value.as_text_list()) {
+            (Some(text), _) => RegValue::Sz(text.to_string()),
+            (_, Some(items)) => {
+                if let Some(bad) = items.iter().find(|i| i.is_empty() || i.contains('|')) {
+                    return Err(format!("list item '{bad}' is empty or contains '|'"));
+                }
+                RegValue::Sz(items.join("|"))
+            }
+            _ => return Err(format!("expected a list, got {}", value.kind_name())),
+        },
+    })
+}
+
+fn enforce_mapped(device: &Device, setting: &Setting, m: &Mapping) -> SettingResult {
+    if m.scope == Scope::ServerOnly && device.platform != Platform::WindowsServer {
+        return setting.not_applicable(format!("{} applies to Windows Server only", m.value_name));
+    }
+    let desired = match encode(m.encoding, &setting.value) {
+        Ok(v) => v,
+        Err(e) => return setting.error(e),
+    };
+    let key = key_at(m.root, m.key);
+    let changed = match key.ensure(m.value_name, &desired) {
         Ok(changed) => changed,
         Err(e) => {
             return setting.error(format!(
@@ -76,47 +182,73 @@ fn enforce_mapped(root: &Key, setting: &Setting, m: &Mapping) -> SettingResult {
             ));
         }
     };
-    match verify_preference(m, registry_value) {
+    match verify_preference(m.verify, &desired) {
         Verification::Matches | Verification::Unavailable => setting.enforced(changed),
         Verification::Differs(reason) => setting.error(reason),
     }
 }
 
+fn enforce_firewall(setting: &Setting, fw: &FirewallValue) -> SettingResult {
+    let desired = match encode(fw.encoding, &setting.value) {
+        Ok(v) => v,
+        Err(e) => return setting.error(e),
+    };
+    let key = key_at(mapping::FIREWALL, &fw.key);
+    // The firewall's effective state is not reachable through any capability: the registry
+    // write (re-read on the next pass) is the only evidence.
+    match key.ensure(fw.value_name, &desired) {
+        Ok(changed) => setting.enforced(changed),
+        Err(e) => setting.error(format!(
+            "writing {}\\{}: {}",
+            key.path(),
+            fw.value_name,
+            e.message()
+        )),
+    }
+}
+
 enum Verification {
     Matches,
-    /// Defender could not be asked (no grant, or no Defender): the registry write stands.
+    /// Defender does not report this value, or could not be asked (no grant, no Defender):
+    /// the registry write stands.
     Unavailable,
     Differs(String),
 }
 
 /// Reads the preference Defender actually uses and compares it with what the registry value
 /// should have produced.
-fn verify_preference(m: &Mapping, registry_value: u32) -> Verification {
-    let expected = m.map.to_preference(registry_value);
-    let actual = match defender::preference(m.preference) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Verification::Unavailable,
-        Err(_) => return Verification::Unavailable,
+fn verify_preference(verify: Verify, written: &RegValue) -> Verification {
+    let (name, expected) = match (verify, written) {
+        (Verify::Registry, _) => return Verification::Unavailable,
+        (Verify::Bool(name), RegValue::Dword(d)) => (name, PreferenceValue::Boolean(*d != 0)),
+        (Verify::Int(name), RegValue::Dword(d)) => (name, PreferenceValue::Integer(i64::from(*d))),
+        (Verify::Text(name), RegValue::Sz(s)) => (name, PreferenceValue::Text(s.clone())),
+        _ => return Verification::Unavailable,
     };
-    if actual == expected {
-        return Verification::Matches;
+    let actual = match defender::preference(name) {
+        Ok(Some(v)) => v,
+        Ok(None) | Err(_) => return Verification::Unavailable,
+    };
+    let same = match (&actual, &expected) {
+        (PreferenceValue::Text(a), PreferenceValue::Text(e)) => a.eq_ignore_ascii_case(e),
+        (a, e) => a == e,
+    };
+    if same {
+        Verification::Matches
+    } else {
+        Verification::Differs(explain_mismatch(name, &show(&expected), &show(&actual)))
     }
-    Verification::Differs(explain_mismatch(m.preference, &expected, &actual))
 }
 
-fn explain_mismatch(name: &str, expected: &PreferenceValue, actual: &PreferenceValue) -> String {
+fn explain_mismatch(name: &str, expected: &str, actual: &str) -> String {
     let tamper = matches!(defender::status(), Ok(s) if s.tamper_protected);
     if tamper {
         format!(
-            "blocked by tamper protection: Defender keeps {name} = {} (policy asks for {})",
-            show(actual),
-            show(expected)
+            "blocked by tamper protection: Defender keeps {name} = {actual} (policy asks for {expected})"
         )
     } else {
         format!(
-            "Defender reports {name} = {} but the policy asks for {}; another authority may override it",
-            show(actual),
-            show(expected)
+            "Defender reports {name} = {actual} but the policy asks for {expected}; another authority may override it"
         )
     }
 }
@@ -130,10 +262,64 @@ fn show(v: &PreferenceValue) -> String {
     }
 }
 
+/// A list the Group Policy way: each item a value name with REG_SZ data `"0"`, and the
+/// switch DWORD that makes Defender read the list. Items not in the policy are left alone:
+/// Defender merges policy lists, and values rampart wrote for items a later revision drops are
+/// removed by the host's ownership ledger, not here.
+fn enforce_list(setting: &Setting, list: &ListMapping) -> SettingResult {
+    let Some(items) = setting.value.as_text_list() else {
+        return setting.error(format!(
+            "expected a list of text, got {}",
+            setting.value.kind_name()
+        ));
+    };
+    if let Some(bad) = items.iter().find(|i| i.trim().is_empty()) {
+        return setting.error(format!("list item '{bad}' is empty"));
+    }
+    let key = key_at(mapping::DEFENDER, list.key);
+    let mut changed = false;
+    for item in items {
+        match key.ensure_sz(item, "0") {
+            Ok(c) => changed |= c,
+            Err(e) => {
+                return setting.error(format!("writing {}\\{item}: {}", key.path(), e.message()));
+            }
+        }
+    }
+    if !items.is_empty() {
+        let (switch_key, switch_name) = list.switch;
+        match key_at(mapping::DEFENDER, switch_key).ensure_dword(switch_name, 1) {
+            Ok(c) => changed |= c,
+            Err(e) => return setting.error(format!("enabling the list: {}", e.message())),
+        }
+    }
+    let effective = match list.verify {
+        ListVerify::Exclusions(kind) => defender::exclusions(kind).ok(),
+        ListVerify::Preference(name) => match defender::preference(name) {
+            Ok(Some(PreferenceValue::TextList(l))) => Some(l),
+            _ => None,
+        },
+    };
+    if let Some(effective) = effective {
+        let missing: Vec<&String> = items
+            .iter()
+            .filter(|i| !effective.iter().any(|e| e.eq_ignore_ascii_case(i)))
+            .collect();
+        if !missing.is_empty() {
+            return setting.error(format!(
+                "Defender does not report {} of the listed items after they were written (first: '{}'); another authority may override the list",
+                missing.len(),
+                missing[0]
+            ));
+        }
+    }
+    setting.enforced(changed)
+}
+
 /// An ASR rule arrives as text `"<GUID>=<action>"` (the catalog's option value). Each rule is
 /// one REG_SZ value under `Windows Defender Exploit Guard\ASR\Rules`, and the
 /// `ExploitGuard_ASR_Rules` switch must be 1 for Defender to read them.
-fn enforce_asr_rule(root: &Key, setting: &Setting) -> SettingResult {
+fn enforce_asr_rule(setting: &Setting) -> SettingResult {
     let Some(text) = setting.value.as_text() else {
         return setting.error(format!(
             "expected '<GUID>=<action>' text, got {}",
@@ -143,7 +329,7 @@ fn enforce_asr_rule(root: &Key, setting: &Setting) -> SettingResult {
     let Some((guid, action)) = mapping::parse_asr_value(text) else {
         return setting.error(format!("'{text}' is not '<GUID>=<0|1|2|6>'"));
     };
-    let asr = root.subkey(r"Windows Defender Exploit Guard\ASR");
+    let asr = key_at(mapping::DEFENDER, mapping::ASR_KEY);
     let rules = asr.subkey("Rules");
     // The GUID is written lower-case: Defender compares case-insensitively and the catalog's
     // option values mix cases.
@@ -162,7 +348,7 @@ fn enforce_asr_rule(root: &Key, setting: &Setting) -> SettingResult {
     };
     match defender::asr_rule(&name) {
         Ok(Some(effective)) if effective != action => setting.error(format!(
-            "Defender reports ASR rule {name} = {effective:?} but the policy asks for {action:?}"
+            "Defender reports ASR rule {name} = {effective:?} but the policy asks for {action:?}; another authority may override it"
         )),
         Ok(None) if action != AsrAction::Off => setting.error(format!(
             "Defender does not report ASR rule {name} after it was written"
@@ -183,27 +369,130 @@ fn existing_rule_value(
     })
 }
 
-impl ValueMap {
-    fn to_preference(self, registry_value: u32) -> PreferenceValue {
-        match self {
-            ValueMap::Same | ValueMap::CloudProtection => {
-                PreferenceValue::Integer(i64::from(registry_value))
-            }
-            ValueMap::InvertedToDisable => PreferenceValue::Boolean(registry_value != 0),
+/// Per-rule ASR exclusions (best guess, see the README): one REG_SZ per rule under
+/// `…\ASR\ASROnlyPerRuleExclusions`, named by the rule's GUID, holding the paths joined by `>`
+/// (the CSP's per-rule separator, which is why items may not contain `|`, `=` or `>`), and the
+/// `ExploitGuard_ASR_ASROnlyPerRuleExclusions` switch. Defender does not report these lists, so
+/// the registry is the only evidence.
+fn enforce_per_rule_exclusions(setting: &Setting, rule: &str) -> SettingResult {
+    let Some(guid) = mapping::asr_rule_guid(rule) else {
+        return setting.error(format!("'{rule}' is not a known ASR rule"));
+    };
+    let Some(items) = setting.value.as_text_list() else {
+        return setting.error(format!(
+            "expected a list of paths, got {}",
+            setting.value.kind_name()
+        ));
+    };
+    if let Some(bad) = items
+        .iter()
+        .find(|i| i.trim().is_empty() || i.contains(['|', '=', '>']))
+    {
+        return setting.error(format!(
+            "exclusion '{bad}' is empty or contains '|', '=' or '>'"
+        ));
+    }
+    let asr = key_at(mapping::DEFENDER, mapping::ASR_KEY);
+    let key = key_at(mapping::DEFENDER, mapping::ASR_PER_RULE_EXCLUSIONS_KEY);
+    // Per-rule exclusions do not merge between policies (a conflict is withheld upstream), so
+    // the rule's value is the policy's list exactly.
+    let changed = match key.ensure_sz(guid, &items.join(">")) {
+        Ok(c) => c,
+        Err(e) => {
+            return setting.error(format!(
+                "writing per-rule exclusions of {guid}: {}",
+                e.message()
+            ));
         }
+    };
+    match asr.ensure_dword(mapping::ASR_PER_RULE_EXCLUSIONS_SWITCH, 1) {
+        Ok(c) => setting.enforced(changed || c),
+        Err(e) => setting.error(format!("enabling per-rule exclusions: {}", e.message())),
     }
 }
 
-trait SubkeyPath {
-    fn subkey_path(&self, relative: &str) -> Key;
+/// A threat severity default action `"<level>=<action>"`: value name = level, REG_SZ action,
+/// under `Threats\ThreatSeverityDefaultAction`, with the `Threats_ThreatSeverityDefaultAction`
+/// switch; read back as `<Level>ThreatDefaultAction`.
+fn enforce_threat_action(setting: &Setting) -> SettingResult {
+    let Some(text) = setting.value.as_text() else {
+        return setting.error(format!(
+            "expected '<level>=<action>' text, got {}",
+            setting.value.kind_name()
+        ));
+    };
+    let Some((level, action, preference)) = mapping::parse_threat_action(text) else {
+        return setting.error(format!("'{text}' is not '<1|2|4|5>=<1|2|3|6|8|9|10>'"));
+    };
+    let key = key_at(mapping::DEFENDER, mapping::THREAT_ACTIONS_KEY);
+    let written = RegValue::Sz(action.to_string());
+    let mut changed = match key.ensure(&level.to_string(), &written) {
+        Ok(c) => c,
+        Err(e) => {
+            return setting.error(format!("writing {}\\{level}: {}", key.path(), e.message()));
+        }
+    };
+    let (switch_key, switch_name) = mapping::THREAT_ACTIONS_SWITCH;
+    match key_at(mapping::DEFENDER, switch_key).ensure_dword(switch_name, 1) {
+        Ok(c) => changed |= c,
+        Err(e) => return setting.error(format!("enabling default actions: {}", e.message())),
+    }
+    match verify_preference(Verify::Int(preference), &RegValue::Dword(action)) {
+        Verification::Differs(reason) => setting.error(reason),
+        _ => setting.enforced(changed),
+    }
 }
 
-impl SubkeyPath for Key {
-    fn subkey_path(&self, relative: &str) -> Key {
-        if relative.is_empty() {
-            self.clone()
-        } else {
-            self.subkey(relative)
-        }
+/// Tamper protection is switched on and off by the Defender for Endpoint service with a signed
+/// payload, never by a registry or preference write, so it is *reported*: compliant when
+/// Defender's state is what the policy asks for, else an error saying so. Option `0` is "On"
+/// and `1` "Off" (the option ids of Microsoft's exported policies).
+fn report_tamper_protection(setting: &Setting) -> SettingResult {
+    let wanted = match setting.value.as_integer() {
+        Some(0) => true,
+        Some(1) => false,
+        _ => return setting.error(format!("unexpected value {:?}", setting.value)),
+    };
+    match defender::status() {
+        Ok(status) if status.tamper_protected == wanted => setting.compliant(),
+        Ok(status) => setting.error(format!(
+            "tamper protection is {} but the policy asks for {}; rampart reports tamper protection and does not change it (only the Defender for Endpoint service can)",
+            on_off(status.tamper_protected),
+            on_off(wanted)
+        )),
+        Err(e) => setting.error(format!(
+            "cannot read Defender's tamper protection state: {}",
+            e.message()
+        )),
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// EDR onboarding. A device reaches security settings management only once it is onboarded to
+/// Defender for Endpoint, so the onboarding package the policy carries has already done its
+/// work: the plugin checks the Sense onboarding state and never writes, logs or echoes the
+/// (secret) package. Offboarding is refused: it would cut the channel the policy came through.
+fn report_onboarding(setting: &Setting) -> SettingResult {
+    if setting.id.ends_with("_offboarding")
+        || setting
+            .value
+            .as_text()
+            .is_some_and(|t| t.eq_ignore_ascii_case("offboard"))
+    {
+        return setting
+            .error("offboarding through security settings management is not performed by rampart");
+    }
+    match Key::new(mapping::ATP_STATUS).dword("OnboardingState") {
+        Ok(Some(1)) => setting.compliant(),
+        Ok(_) => setting.error(
+            "the device is not onboarded to Defender for Endpoint (OnboardingState is not 1); rampart does not install onboarding packages",
+        ),
+        Err(e) => setting.error(format!(
+            "cannot read the onboarding state: {}",
+            e.message()
+        )),
     }
 }

@@ -63,6 +63,18 @@ enum Mapping {
         /// The values Defender accepts.
         allowed: &'static [RangeInclusive<i64>],
     },
+    /// An integer the policy stores as REG_SZ text (the threat severity default actions).
+    SzInteger {
+        /// Defender's default.
+        default: i64,
+        /// The values Defender accepts.
+        allowed: &'static [RangeInclusive<i64>],
+    },
+    /// Text, from a REG_SZ (the signature update sources, `|`-joined).
+    Text {
+        /// Defender's default.
+        default: &'static str,
+    },
 }
 
 impl Mapping {
@@ -71,14 +83,28 @@ impl Mapping {
             Mapping::Flag { default } | Mapping::DisableFlag { default } => {
                 PreferenceValue::Boolean(*default)
             }
-            Mapping::Integer { default, .. } => PreferenceValue::Integer(*default),
+            Mapping::Integer { default, .. } | Mapping::SzInteger { default, .. } => {
+                PreferenceValue::Integer(*default)
+            }
+            Mapping::Text { default } => PreferenceValue::Text((*default).to_owned()),
         }
     }
 
     /// Decodes a policy registry value; `None` when Defender would ignore it (wrong type or
     /// out of range).
     fn decode(&self, raw: &RegValue) -> Option<PreferenceValue> {
-        // Defender's policy values are all REG_DWORD; anything else is not read.
+        match (self, raw) {
+            (Mapping::SzInteger { allowed, .. }, RegValue::Sz(text)) => {
+                let value = text.trim().parse::<i64>().ok()?;
+                return in_domain(allowed, value).then_some(PreferenceValue::Integer(value));
+            }
+            (Mapping::Text { .. }, RegValue::Sz(text)) => {
+                return Some(PreferenceValue::Text(text.clone()));
+            }
+            (Mapping::SzInteger { .. } | Mapping::Text { .. }, _) => return None,
+            _ => {}
+        }
+        // The other policy values are all REG_DWORD; anything else is not read.
         let RegValue::Dword(dword) = raw else {
             return None;
         };
@@ -90,6 +116,7 @@ impl Mapping {
                 let value = i64::from(*dword);
                 in_domain(allowed, value).then_some(PreferenceValue::Integer(value))
             }
+            Mapping::SzInteger { .. } | Mapping::Text { .. } => None,
         }
     }
 
@@ -102,14 +129,19 @@ impl Mapping {
             (Mapping::Flag { .. } | Mapping::DisableFlag { .. }, _) => Err(
                 DefenderError::InvalidArgument(format!("{property} expects a boolean")),
             ),
-            (Mapping::Integer { allowed, .. }, PreferenceValue::Integer(v))
-                if in_domain(allowed, *v) =>
-            {
-                Ok(())
+            (
+                Mapping::Integer { allowed, .. } | Mapping::SzInteger { allowed, .. },
+                PreferenceValue::Integer(v),
+            ) if in_domain(allowed, *v) => Ok(()),
+            (Mapping::Integer { allowed, .. } | Mapping::SzInteger { allowed, .. }, _) => {
+                Err(DefenderError::InvalidArgument(format!(
+                    "{property} expects an integer in {}",
+                    describe_domain(allowed)
+                )))
             }
-            (Mapping::Integer { allowed, .. }, _) => Err(DefenderError::InvalidArgument(format!(
-                "{property} expects an integer in {}",
-                describe_domain(allowed)
+            (Mapping::Text { .. }, PreferenceValue::Text(_)) => Ok(()),
+            (Mapping::Text { .. }, _) => Err(DefenderError::InvalidArgument(format!(
+                "{property} expects text"
             ))),
         }
     }
@@ -119,7 +151,12 @@ impl Mapping {
         match (self, value) {
             (Mapping::DisableFlag { default }, PreferenceValue::Boolean(v)) => *v && !*default,
             (Mapping::Flag { default }, PreferenceValue::Boolean(v)) => !*v && *default,
-            (Mapping::Integer { default, .. }, PreferenceValue::Integer(v)) => *v < *default,
+            (
+                Mapping::Integer { default, .. } | Mapping::SzInteger { default, .. },
+                PreferenceValue::Integer(v),
+            ) => *v < *default,
+            // No text preference is tamper protected.
+            (Mapping::Text { .. }, PreferenceValue::Text(_)) => false,
             // A value of the wrong shape never reaches here (decode and validate reject it);
             // treating it as weakening keeps the protected value if it ever does.
             _ => true,
@@ -170,6 +207,11 @@ const CONTROLLED_FOLDERS: &str = r"Windows Defender Exploit Guard\Controlled Fol
 const SIGNATURE_UPDATES: &str = "Signature Updates";
 const QUARANTINE: &str = "Quarantine";
 const UX_CONFIGURATION: &str = "UX Configuration";
+const UPDATES: &str = "Updates";
+const NIS: &str = "NIS";
+const THREAT_ACTIONS: &str = r"Threats\ThreatSeverityDefaultAction";
+/// The switch that makes Defender read [`THREAT_ACTIONS`]: key and value name.
+const THREAT_ACTIONS_SWITCH: (&str, &str) = ("Threats", "Threats_ThreatSeverityDefaultAction");
 const TP: bool = true;
 const NO_TP: bool = false;
 
@@ -201,6 +243,20 @@ const fn int(default: i64, allowed: &'static [RangeInclusive<i64>]) -> Mapping {
     Mapping::Integer { default, allowed }
 }
 
+const fn sz_int(default: i64, allowed: &'static [RangeInclusive<i64>]) -> Mapping {
+    Mapping::SzInteger { default, allowed }
+}
+
+const fn text(default: &'static str) -> Mapping {
+    Mapping::Text { default }
+}
+
+/// Threat default actions: 0 (Defender decides), 1 clean, 2 quarantine, 3 remove, 6 allow,
+/// 8 user defined, 9 no action, 10 block.
+const THREAT_ACTION_VALUES: &[RangeInclusive<i64>] = &[0..=3, 6..=6, 8..=10];
+/// Update channels: 0 not configured, 2 beta, 3 preview, 4 staged, 5 broad, 6 delayed.
+const CHANNELS: &[RangeInclusive<i64>] = &[0..=0, 2..=6];
+
 /// The preferences the simulation knows, with their policy values.
 ///
 /// Sources: policy keys and value names are the "Group policy mapping" blocks of Microsoft's
@@ -209,8 +265,10 @@ const fn int(default: i64, allowed: &'static [RangeInclusive<i64>]) -> Mapping {
 /// allowed values and defaults are from the `Set-MpPreference` reference and what
 /// `Get-MpPreference` reports on an unmanaged device. Tamper protection covers real-time,
 /// behaviour, IOAV and script protection, archive scanning and cloud-delivered protection, per
-/// Microsoft's tamper protection documentation. Settings whose registry location is only known
-/// from community sources are left out.
+/// Microsoft's tamper protection documentation. The rows after `UILockdown` have no Microsoft
+/// source for their policy location: they follow the best guesses the first-party Windows plugin
+/// documents (its README lists them), so the simulation agrees with what that plugin writes,
+/// not necessarily with Defender.
 ///
 /// Simplifications: `ScanScheduleTime` is minutes after midnight (Defender reports a TimeSpan);
 /// `SignatureUpdateInterval` 0 means Defender's own schedule.
@@ -246,7 +304,55 @@ static PREFERENCES: &[PreferenceRow] = &[
     row("SignatureUpdateInterval",                       SIGNATURE_UPDATES,  "SignatureUpdateInterval",                       int(0, &[0..=24]),              NO_TP),
     row("QuarantinePurgeItemsAfterDelay",                QUARANTINE,         "PurgeItemsAfterDelay",                          int(90, &[0..=90]),             NO_TP),
     row("UILockdown",                                    UX_CONFIGURATION,   "UILockdown",                                    flag(false),                    NO_TP),
+    row("ScanScheduleQuickScanTime",                     SCAN,               "ScheduleQuickScanTime",                         int(0, &[0..=1380]),            NO_TP),
+    row("QuickScanIncludeExclusions",                    SCAN,               "QuickScanIncludeExclusions",                    int(0, &[0..=1]),               NO_TP),
+    row("SchedulerRandomizationTime",                    SCAN,               "SchedulerRandomizationTime",                    int(4, &[1..=23]),              NO_TP),
+    row("RandomizeScheduleTaskTimes",                    "",                 "RandomizeScheduleTaskTimes",                    flag(true),                     NO_TP),
+    row("SignatureFallbackOrder",                        SIGNATURE_UPDATES,  "FallbackOrder",                                 text("MicrosoftUpdateServer|MMPC"), NO_TP),
+    row("SignatureDefinitionUpdateFileSharesSources",    SIGNATURE_UPDATES,  "DefinitionUpdateFileSharesSources",             text(""),                       NO_TP),
+    row("PlatformUpdatesChannel",                        UPDATES,            "PlatformUpdatesChannel",                        int(0, CHANNELS),               NO_TP),
+    row("EngineUpdatesChannel",                          UPDATES,            "EngineUpdatesChannel",                          int(0, CHANNELS),               NO_TP),
+    row("SignaturesUpdatesChannel",                      UPDATES,            "SecurityIntelligenceUpdatesChannel",            int(0, &[0..=0, 4..=5]),        NO_TP),
+    row("MeteredConnectionUpdates",                      UPDATES,            "MeteredConnectionUpdates",                      flag(false),                    NO_TP),
+    row("AllowNetworkProtectionDownLevel",               NETWORK_PROTECTION, "AllowNetworkProtectionDownLevel",               flag(false),                    NO_TP),
+    row("AllowNetworkProtectionOnWinServer",             NETWORK_PROTECTION, "AllowNetworkProtectionOnWinServer",             flag(false),                    NO_TP),
+    row("AllowDatagramProcessingOnWinServer",            NETWORK_PROTECTION, "AllowDatagramProcessingOnWinServer",            flag(false),                    NO_TP),
+    row("DisableTlsParsing",                             NIS,                "DisableTlsParsing",                             disable(false),                 NO_TP),
+    row("DisableHttpParsing",                            NIS,                "DisableHttpParsing",                            disable(false),                 NO_TP),
+    row("DisableSshParsing",                             NIS,                "DisableSshParsing",                             disable(false),                 NO_TP),
+    row("DisableDnsOverTcpParsing",                      NIS,                "DisableDnsOverTcpParsing",                      disable(false),                 NO_TP),
+    row("EnableDnsSinkhole",                             NIS,                "EnableDnsSinkhole",                             flag(true),                     NO_TP),
+    // The threat default actions are read only while the Threats_ThreatSeverityDefaultAction
+    // switch is 1 (see `policy_value`).
+    row("LowThreatDefaultAction",                        THREAT_ACTIONS,     "1",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
+    row("ModerateThreatDefaultAction",                   THREAT_ACTIONS,     "2",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
+    row("HighThreatDefaultAction",                       THREAT_ACTIONS,     "4",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
+    row("SevereThreatDefaultAction",                     THREAT_ACTIONS,     "5",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
 ];
+
+/// The list preferences besides the exclusions: property → policy list key (each value name
+/// with data `"0"` is one item). Best-guess locations, as for the rows after `UILockdown`.
+const LIST_PREFERENCES: &[(&str, &str)] = &[
+    (
+        "AttackSurfaceReductionOnlyExclusions",
+        r"Windows Defender Exploit Guard\ASR\ASROnlyExclusions",
+    ),
+    (
+        "ControlledFolderAccessAllowedApplications",
+        r"Windows Defender Exploit Guard\Controlled Folder Access\AllowedApplications",
+    ),
+    (
+        "ControlledFolderAccessProtectedFolders",
+        r"Windows Defender Exploit Guard\Controlled Folder Access\ProtectedFolders",
+    ),
+];
+
+fn list_preference_named(name: &str) -> Option<(&'static str, &'static str)> {
+    LIST_PREFERENCES
+        .iter()
+        .copied()
+        .find(|(property, _)| property.eq_ignore_ascii_case(name))
+}
 
 fn find_row(name: &str) -> Option<&'static PreferenceRow> {
     PREFERENCES
@@ -350,6 +456,8 @@ struct LocalState {
     exclusions: HashMap<ExclusionKind, BTreeMap<String, String>>,
     /// Folded GUID → action.
     asr_rules: HashMap<String, AsrAction>,
+    /// The other list preferences, by canonical property name: folded value → value.
+    lists: HashMap<&'static str, BTreeMap<String, String>>,
 }
 
 /// A **simulation** of Microsoft Defender Antivirus on Windows; it does not scan anything and
@@ -413,6 +521,16 @@ impl SimulatedDefender {
     }
 
     fn policy_value(&self, row: &PreferenceRow) -> Result<Option<PreferenceValue>, DefenderError> {
+        if row.key == THREAT_ACTIONS {
+            let (switch_key, switch_name) = THREAT_ACTIONS_SWITCH;
+            let switch = self
+                .registry
+                .get_value(&policy_key(switch_key)?, switch_name)
+                .map_err(registry_failure)?;
+            if switch != Some(RegValue::Dword(1)) {
+                return Ok(None);
+            }
+        }
         let key = policy_key(row.key)?;
         let Some(raw) = self
             .registry
@@ -442,7 +560,13 @@ impl SimulatedDefender {
     /// The policy exclusions of one kind: value names whose data is `"0"` (REG_SZ, as Group
     /// Policy writes it) or DWORD 0.
     fn policy_exclusions(&self, kind: ExclusionKind) -> Result<Vec<String>, DefenderError> {
-        let key = policy_key(exclusion_key(kind))?;
+        self.policy_list(exclusion_key(kind))
+    }
+
+    /// A Group Policy list: the value names under `relative` whose data is `"0"` (REG_SZ) or
+    /// DWORD 0.
+    fn policy_list(&self, relative: &str) -> Result<Vec<String>, DefenderError> {
+        let key = policy_key(relative)?;
         let values = match self.registry.list_values(&key) {
             Ok(values) => values,
             Err(RegistryError::KeyNotFound(_)) => return Ok(Vec::new()),
@@ -511,6 +635,21 @@ impl DefenderBackend for SimulatedDefender {
         if let Some((_, kind)) = exclusion_kind_named(name) {
             return Ok(Some(PreferenceValue::TextList(self.list_exclusions(kind)?)));
         }
+        if let Some((property, key)) = list_preference_named(name) {
+            // Policy items first (their spelling wins), then the local ones.
+            let mut merged: BTreeMap<String, String> = BTreeMap::new();
+            for item in self.policy_list(key)? {
+                merged.entry(fold(&item)).or_insert(item);
+            }
+            if let Some(local) = self.local().lists.get(property) {
+                for (folded, item) in local {
+                    merged.entry(folded.clone()).or_insert_with(|| item.clone());
+                }
+            }
+            return Ok(Some(PreferenceValue::TextList(
+                merged.into_values().collect(),
+            )));
+        }
         match find_row(name) {
             Some(row) => self.effective(row).map(Some),
             None => Ok(None),
@@ -531,6 +670,20 @@ impl DefenderBackend for SimulatedDefender {
                 list.entry(fold(&item)).or_insert(item);
             }
             self.local().exclusions.insert(kind, list);
+            return Ok(());
+        }
+        if let Some((property, _)) = list_preference_named(name) {
+            let PreferenceValue::TextList(items) = value else {
+                return Err(DefenderError::InvalidArgument(format!(
+                    "{property} expects a list of text"
+                )));
+            };
+            items.iter().try_for_each(|item| validate_exclusion(item))?;
+            let mut list = BTreeMap::new();
+            for item in items {
+                list.entry(fold(&item)).or_insert(item);
+            }
+            self.local().lists.insert(property, list);
             return Ok(());
         }
         let row = find_row(name).ok_or_else(|| {
@@ -1253,7 +1406,9 @@ mod tests {
                 row.property
             );
             policy_key(row.key).expect("policy key parses");
-            if let Mapping::Integer { default, allowed } = &row.mapping {
+            if let Mapping::Integer { default, allowed } | Mapping::SzInteger { default, allowed } =
+                &row.mapping
+            {
                 assert!(
                     in_domain(allowed, *default),
                     "{} default out of range",
@@ -1282,6 +1437,76 @@ mod tests {
                 "MAPSReporting",
                 "DisableArchiveScanning",
             ]
+        );
+    }
+
+    #[test]
+    fn threat_default_actions_need_their_switch_and_are_text() {
+        let (registry, defender) = setup(true);
+        set_policy(&registry, THREAT_ACTIONS, "5", RegValue::Sz("3".into()));
+        assert_eq!(
+            get(&defender, "SevereThreatDefaultAction"),
+            PreferenceValue::Integer(0)
+        );
+        set_policy(
+            &registry,
+            "Threats",
+            "Threats_ThreatSeverityDefaultAction",
+            RegValue::Dword(1),
+        );
+        assert_eq!(
+            get(&defender, "SevereThreatDefaultAction"),
+            PreferenceValue::Integer(3)
+        );
+        // A DWORD or an action Defender does not know is ignored.
+        set_policy(&registry, THREAT_ACTIONS, "1", RegValue::Dword(2));
+        set_policy(&registry, THREAT_ACTIONS, "2", RegValue::Sz("7".into()));
+        assert_eq!(
+            get(&defender, "LowThreatDefaultAction"),
+            PreferenceValue::Integer(0)
+        );
+        assert_eq!(
+            get(&defender, "ModerateThreatDefaultAction"),
+            PreferenceValue::Integer(0)
+        );
+    }
+
+    #[test]
+    fn text_and_list_preferences_follow_policy() {
+        let (registry, defender) = setup(true);
+        assert_eq!(
+            get(&defender, "SignatureFallbackOrder"),
+            PreferenceValue::Text("MicrosoftUpdateServer|MMPC".into())
+        );
+        set_policy(
+            &registry,
+            SIGNATURE_UPDATES,
+            "FallbackOrder",
+            RegValue::Sz("MMPC|FileShares".into()),
+        );
+        assert_eq!(
+            get(&defender, "SignatureFallbackOrder"),
+            PreferenceValue::Text("MMPC|FileShares".into())
+        );
+        set_policy(
+            &registry,
+            r"Windows Defender Exploit Guard\Controlled Folder Access\ProtectedFolders",
+            r"D:\Data",
+            RegValue::Sz("0".into()),
+        );
+        defender
+            .set_preference(
+                "ControlledFolderAccessProtectedFolders",
+                PreferenceValue::TextList(vec![r"d:\data".into(), r"E:\More".into()]),
+            )
+            .expect("local list");
+        assert_eq!(
+            get(&defender, "ControlledFolderAccessProtectedFolders"),
+            PreferenceValue::TextList(vec![r"D:\Data".into(), r"E:\More".into()])
+        );
+        assert_eq!(
+            get(&defender, "AttackSurfaceReductionOnlyExclusions"),
+            PreferenceValue::TextList(vec![])
         );
     }
 }
