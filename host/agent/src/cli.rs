@@ -54,6 +54,9 @@ pub(crate) enum Command {
     /// Inspect or seed the emulated registry of a state directory.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Plugin tools: inspect a plugin file, plan what it would do, start a new plugin.
+    #[command(subcommand)]
+    Plugin(crate::commands::plugin::PluginCommand),
 }
 
 /// What enforcement works on: shared by `apply` and `run`.
@@ -170,7 +173,7 @@ pub(crate) enum RegistryCommand {
     },
 }
 
-fn parse_file_root(s: &str) -> Result<(String, PathBuf), String> {
+pub(crate) fn parse_file_root(s: &str) -> Result<(String, PathBuf), String> {
     let (name, dir) = s
         .split_once('=')
         .ok_or_else(|| format!("'{s}' is not NAME=DIR"))?;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod apply;
+pub(crate) mod plugin;
 mod policy;
 mod registry;
 mod run;
@@ -30,6 +31,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
             catalog.as_deref(),
             plugins.as_deref(),
         ),
+        Command::Plugin(cmd) => plugin::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Sync { state, json } => sync::run(state.as_deref(), json),
         Command::Status { state, json } => status::run(state.as_deref(), json),
