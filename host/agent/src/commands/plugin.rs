@@ -23,6 +23,7 @@ use crate::{BadInput, exit, inputs};
 pub(crate) enum PluginCommand {
     /// Show what a plugin file is and asks for, without running it: manifest, contract version
     /// and whether this agent accepts it, imports, requested and effective grants, SHA-256.
+    /// Exit code 2 if this agent would refuse the plugin.
     Inspect {
         /// The plugin `.wasm` file.
         file: PathBuf,
