@@ -38,6 +38,14 @@
 //! rampart_sdk::export_plugin!(Example);
 //! ```
 //!
+//! # Testing and tools
+//!
+//! With the `native` feature (on a non-wasm target), `native::NativeHost` runs a plugin's
+//! `apply` in-process against the runtime's own backends and grant checks, so plugin logic is
+//! unit-tested with plain `cargo test`. `rampart plugin new NAME` generates a crate with such a
+//! test; `rampart plugin inspect` and `rampart plugin test` check a built `.wasm`. The crate's
+//! README walks through the whole path from an empty directory to a deployed plugin.
+//!
 //! # Errors and traps
 //!
 //! Capability calls return [`CapabilityError`] values for everything a plugin should handle

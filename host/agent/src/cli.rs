@@ -55,11 +55,9 @@ pub(crate) enum Command {
     /// Inspect or seed the emulated registry of a state directory.
     #[command(subcommand)]
     Registry(RegistryCommand),
-    // ---- security commands (plugin signing, audit trail) ----
-    /// Work with plugin files: sign, verify signatures, generate signing keys.
+    /// Plugin tools: inspect a plugin file, plan what it would do, start a new plugin.
     #[command(subcommand)]
-    Plugin(PluginCommand),
-    // ---- end security commands ----
+    Plugin(crate::commands::plugin::PluginCommand),
 }
 
 /// What enforcement works on: shared by `apply` and `run`.
@@ -203,14 +201,6 @@ pub(crate) enum RegistryCommand {
 
 // ---- security commands ----
 
-/// `rampart plugin ...`. The signing commands are one flattened group so that other plugin
-/// subcommands sit beside them.
-#[derive(Debug, Subcommand)]
-pub(crate) enum PluginCommand {
-    #[command(flatten)]
-    Signing(SigningCommand),
-}
-
 #[derive(Debug, Subcommand)]
 pub(crate) enum SigningCommand {
     /// Sign a plugin: append an ed25519 signature section (replacing any existing one).
@@ -247,7 +237,7 @@ pub(crate) enum SigningCommand {
 
 // ---- end security commands ----
 
-fn parse_file_root(s: &str) -> Result<(String, PathBuf), String> {
+pub(crate) fn parse_file_root(s: &str) -> Result<(String, PathBuf), String> {
     let (name, dir) = s
         .split_once('=')
         .ok_or_else(|| format!("'{s}' is not NAME=DIR"))?;

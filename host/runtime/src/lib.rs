@@ -42,6 +42,7 @@ pub mod aot;
 mod bindings;
 mod capabilities;
 pub mod drift;
+pub mod embed;
 pub mod enforce;
 mod engine;
 mod error;

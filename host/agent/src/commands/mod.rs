@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod apply;
+pub(crate) mod plugin;
 mod policy;
 mod registry;
 mod run;
@@ -8,7 +9,7 @@ mod sign;
 mod status;
 mod sync;
 
-use crate::cli::{Cli, Command, PluginCommand, PolicyCommand};
+use crate::cli::{Cli, Command, PolicyCommand};
 
 /// Runs the parsed command; returns the process exit code.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -31,9 +32,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
             catalog.as_deref(),
             plugins.as_deref(),
         ),
+        Command::Plugin(cmd) => plugin::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Sync { state, json } => sync::run(state.as_deref(), json),
         Command::Status { state, json } => status::run(state.as_deref(), json),
-        Command::Plugin(PluginCommand::Signing(cmd)) => sign::run(cmd),
     }
 }
