@@ -34,6 +34,8 @@ pub(crate) struct RunState {
     pub(crate) host_calls: u32,
     pub(crate) logs: Vec<LogRecord>,
     pub(crate) logs_dropped: u32,
+    /// Bytes of the log messages kept in `logs`.
+    pub(crate) log_bytes: usize,
     pub(crate) journal: crate::journal::RunJournal,
 }
 
