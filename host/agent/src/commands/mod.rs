@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod apply;
+mod audit;
 mod policy;
 mod registry;
 mod run;
@@ -8,7 +9,7 @@ mod sign;
 mod status;
 mod sync;
 
-use crate::cli::{Cli, Command, PluginCommand, PolicyCommand};
+use crate::cli::{AuditCommand, Cli, Command, PluginCommand, PolicyCommand};
 
 /// Runs the parsed command; returns the process exit code.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -35,5 +36,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sync { state, json } => sync::run(state.as_deref(), json),
         Command::Status { state, json } => status::run(state.as_deref(), json),
         Command::Plugin(PluginCommand::Signing(cmd)) => sign::run(cmd),
+        Command::Audit(AuditCommand::Verify { state }) => audit::verify(state.as_deref()),
     }
 }

@@ -60,6 +60,33 @@ impl RunState {
         })
     }
 
+    /// Records a capability call in the audit trail (when one is attached); `target` is only
+    /// formatted then.
+    fn audit<T>(
+        &mut self,
+        operation: &str,
+        target: impl FnOnce() -> String,
+        write: bool,
+        result: &Result<T, CapabilityError>,
+    ) {
+        if !self.journal.auditing() {
+            return;
+        }
+        let outcome = result.as_ref().err().map(|e| {
+            let (kind, message) = match e {
+                CapabilityError::AccessDenied(m) => ("access-denied", m),
+                CapabilityError::InvalidArgument(m) => ("invalid-argument", m),
+                CapabilityError::NotFound(m) => ("not-found", m),
+                CapabilityError::TamperProtected(m) => ("tamper-protected", m),
+                CapabilityError::Unavailable(m) => ("unavailable", m),
+                CapabilityError::Failed(m) => ("failed", m),
+            };
+            format!("{kind}: {}", truncate_message(message.clone(), 512))
+        });
+        self.journal
+            .audit_call(operation, &target(), write, outcome);
+    }
+
     /// Refuses a value larger than the per-value cap.
     fn check_size(&self, what: &str, bytes: usize) -> Result<(), CapabilityError> {
         if bytes > self.limits.max_value_bytes {
