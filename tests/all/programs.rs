@@ -480,3 +480,106 @@ fn txn_slow_writer() {
             .unwrap();
     assert_eq!(registry.list_values(&k).unwrap().len(), 60);
 }
+
+#[test]
+fn limits_log_flood() {
+    let plugin = load_program(LIMITS_LOG_FLOOD).unwrap();
+    let limits = RunLimits {
+        max_log_bytes: 64 << 10,
+        ..RunLimits::default()
+    };
+    let out = plugin
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &limits,
+        )
+        .expect("a log flood is dropped, not fatal");
+    let kept: usize = out.logs.iter().map(|(_, m)| m.len()).sum();
+    assert!(kept <= 64 << 10, "kept {kept} bytes");
+    // Each 64 KiB message is cut to 4 KiB (plus the ellipsis): 15 fit in 64 KiB.
+    assert_eq!(out.logs.len(), 15);
+    assert_eq!(out.logs_dropped, 500 - 15);
+    assert!(
+        out.outcomes
+            .iter()
+            .all(|o| o.status == SettingStatus::Compliant)
+    );
+    // The default bound holds too.
+    let out = plugin
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &RunLimits::default(),
+        )
+        .unwrap();
+    let kept: usize = out.logs.iter().map(|(_, m)| m.len()).sum();
+    assert!(
+        kept <= rampart_runtime::limits::DEFAULT_MAX_LOG_BYTES,
+        "{kept}"
+    );
+    assert!(out.logs_dropped > 0);
+}
+
+#[test]
+fn limits_huge_value() {
+    let plugin = load_program(LIMITS_HUGE_VALUE).unwrap();
+    let (registry, caps) = backends(false);
+    let before = registry.export_reg();
+    let limits = RunLimits {
+        max_value_bytes: 1 << 20,
+        ..RunLimits::default()
+    };
+    let settings: Vec<_> = ["test_sz", "test_multi", "test_binary", "test_small"]
+        .iter()
+        .map(|id| setting(id, SettingValue::Integer(0)))
+        .collect();
+    let out = plugin
+        .run(&windows_client(), &settings, &caps, &limits)
+        .expect("oversized values are refused per call, not fatal");
+    for (o, what) in out.outcomes.iter().zip(["registry value"; 3]) {
+        assert_eq!(o.status, SettingStatus::Error, "{o:?}");
+        let m = o.message.as_deref().unwrap_or_default();
+        assert!(
+            m.contains(what) && m.contains("more than the 1048576 allowed"),
+            "{m}"
+        );
+    }
+    assert_eq!(out.outcomes[3].status, SettingStatus::Remediated);
+    // Only the small value reached the registry.
+    let key = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Huge").unwrap();
+    let values = registry.list_values(&key).unwrap();
+    assert_eq!(values.len(), 1, "{values:?}");
+    assert_eq!(values[0], ("Small".to_string(), RegValue::Dword(1)));
+    assert_ne!(registry.export_reg(), before);
+    // The host serves the next run the same way.
+    let again = plugin
+        .run(&windows_client(), &settings, &caps, &limits)
+        .unwrap();
+    assert_eq!(again.outcomes, out.outcomes);
+}
+
+#[test]
+fn limits_huge_results() {
+    let plugin = load_program(LIMITS_HUGE_RESULTS).unwrap();
+    let limits = RunLimits::default();
+    let err = plugin
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &limits,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RunError::TooManyResults {
+            plugin: "limits-huge-results".into(),
+            results: 200_002,
+            limit: 2 * 2 + rampart_runtime::limits::MAX_EXTRA_RESULTS,
+        }
+    );
+    assert_serves_next_run(&plugin, &limits);
+}

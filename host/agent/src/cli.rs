@@ -58,6 +58,9 @@ pub(crate) enum Command {
     /// Plugin tools: inspect a plugin file, plan what it would do, start a new plugin.
     #[command(subcommand)]
     Plugin(crate::commands::plugin::PluginCommand),
+    /// Check the audit trail of a state directory.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 /// What enforcement works on: shared by `apply` and `run`.
@@ -232,6 +235,17 @@ pub(crate) enum SigningCommand {
         /// The key's name in the printed trust-file entry.
         #[arg(long, default_value = "release")]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify the audit trail's hash chain: detects edited, deleted, inserted or reordered
+    /// records (and a truncated tail, against the head file). Exit code 1 on any break.
+    Verify {
+        /// State directory.
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
     },
 }
 

@@ -48,7 +48,8 @@ impl Job {
         let capabilities = backends(&device, &state, &registry, options, true)?;
         // Runs that never finished (the agent was killed) are rolled back before anything else.
         let journal_dir = state.journal_dir();
-        let journal = Journal::durable(&journal_dir)?;
+        let journal = Journal::durable(&journal_dir)?
+            .with_audit(rampart_runtime::audit::AuditLog::open(&state.audit_dir())?);
         let recovered = journal.recover(&capabilities)?;
         for line in &recovered {
             tracing::warn!("{line}");

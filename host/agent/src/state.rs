@@ -110,6 +110,11 @@ impl StateDir {
         self.root.join("aot-cache")
     }
 
+    /// `<state>/audit/`: the hash-chained audit trail (`rampart audit verify`).
+    pub(crate) fn audit_dir(&self) -> PathBuf {
+        self.root.join("audit")
+    }
+
     /// `<state>/journal/`: change journals of runs in progress.
     pub(crate) fn journal_dir(&self) -> PathBuf {
         self.root.join("journal")

@@ -348,3 +348,53 @@ fn a_grants_file_narrows_a_plugin_and_a_bad_one_is_refused_before_any_write() {
     );
     assert!(!state2.exists());
 }
+
+#[test]
+fn apply_writes_a_hash_chained_audit_trail_and_verify_detects_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    for _ in 0..2 {
+        let out = rampart()
+            .args(["apply", "--state"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    }
+    let verify = || {
+        rampart()
+            .args(["audit", "verify", "--state"])
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains("audit trail intact"),
+        "{}",
+        stdout_of(&out)
+    );
+
+    let trail = state.join("audit/audit.jsonl");
+    let text = std::fs::read_to_string(&trail).unwrap();
+    // The first pass changed the registry: its changes are recorded with their decision, and
+    // every capability call with its outcome.
+    assert!(text.contains(r#""kind":"change""#) && text.contains(r#""decision":"committed""#));
+    assert!(
+        text.contains(r#""operation":"registry.set-value""#),
+        "{text}"
+    );
+    assert!(text.contains(r#""kind":"run""#));
+    // Change one allowed decision into a denial: verify fails, naming the line.
+    let edited = text.replacen(r#""decision":"allowed""#, r#""decision":"denied""#, 1);
+    assert_ne!(edited, text);
+    std::fs::write(&trail, edited).unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("hash does not match the record (edited)"),
+        "{}",
+        stderr_of(&out)
+    );
+}

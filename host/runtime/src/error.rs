@@ -108,6 +108,18 @@ pub enum RunError {
         /// The cap.
         limit: u32,
     },
+    /// The run answered with far more results than settings it was given.
+    #[error(
+        "plugin '{plugin}' returned {results} results, more than the {limit} allowed for this run"
+    )]
+    TooManyResults {
+        /// Plugin name.
+        plugin: String,
+        /// Results returned.
+        results: usize,
+        /// The bound (two per setting plus a small allowance).
+        limit: usize,
+    },
     /// The run overflowed its stack.
     #[error("plugin '{plugin}' overflowed its stack")]
     StackOverflow {

@@ -310,6 +310,7 @@ pub enum JournalError {
 pub struct Journal {
     dir: Option<PathBuf>,
     counter: AtomicU64,
+    audit: Option<std::sync::Arc<crate::audit::AuditLog>>,
 }
 
 impl Journal {
@@ -318,6 +319,7 @@ impl Journal {
         Journal {
             dir: None,
             counter: AtomicU64::new(0),
+            audit: None,
         }
     }
 
@@ -334,7 +336,15 @@ impl Journal {
         Ok(Journal {
             dir: Some(dir.to_path_buf()),
             counter: AtomicU64::new(0),
+            audit: None,
         })
+    }
+
+    /// Also appends every run's capability calls, changes and outcome to `audit` when the run
+    /// ends (see [`crate::audit`]).
+    pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
+        self.audit = Some(std::sync::Arc::new(audit));
+        self
     }
 
     /// Whether records reach the disk.
@@ -344,18 +354,28 @@ impl Journal {
 
     /// Starts the journal of one run.
     pub(crate) fn start(&self, plugin: &str, digest: &str) -> Result<RunJournal, JournalError> {
-        let Some(dir) = &self.dir else {
-            return Ok(RunJournal {
-                file: None,
-                path: None,
-                changes: Vec::new(),
-            });
-        };
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        let audit = self.audit.as_ref().map(|log| RunAudit {
+            log: log.clone(),
+            run: format!("{nanos:020}-{}-{n}", std::process::id()),
+            plugin: plugin.to_string(),
+            digest: digest.to_string(),
+            records: Vec::new(),
+            reads: 0,
+            reads_omitted: 0,
+        });
+        let Some(dir) = &self.dir else {
+            return Ok(RunJournal {
+                file: None,
+                path: None,
+                changes: Vec::new(),
+                audit,
+            });
+        };
         let path = dir.join(format!("run-{nanos:020}-{}-{n}.jsonl", std::process::id()));
         let io = |source| JournalError::Io {
             path: path.clone(),
@@ -375,6 +395,7 @@ impl Journal {
             file: Some(file),
             path: Some(path),
             changes: Vec::new(),
+            audit,
         })
     }
 
@@ -461,6 +482,66 @@ pub(crate) struct RunJournal {
     file: Option<std::fs::File>,
     path: Option<PathBuf>,
     changes: Vec<Change>,
+    audit: Option<RunAudit>,
+}
+
+/// Allowed reads recorded per run; further ones are counted in the run record. Writes, denials
+/// and errors are always recorded (the call budget bounds them).
+const MAX_AUDITED_READS: u32 = 1_000;
+
+/// The audit records of one run, buffered until it ends.
+#[derive(Debug)]
+struct RunAudit {
+    log: std::sync::Arc<crate::audit::AuditLog>,
+    run: String,
+    plugin: String,
+    digest: String,
+    records: Vec<crate::audit::AuditRecord>,
+    reads: u32,
+    reads_omitted: u64,
+}
+
+impl RunAudit {
+    fn record(&mut self, kind: &str, fields: serde_json::Value) {
+        let mut r = serde_json::Map::new();
+        r.insert("kind".into(), kind.into());
+        r.insert(
+            "time".into(),
+            humantime::format_rfc3339_micros(std::time::SystemTime::now())
+                .to_string()
+                .into(),
+        );
+        r.insert("run".into(), self.run.clone().into());
+        r.insert("plugin".into(), self.plugin.clone().into());
+        r.insert("digest".into(), self.digest.clone().into());
+        if let serde_json::Value::Object(f) = fields {
+            r.extend(f);
+        }
+        self.records.push(r);
+    }
+
+    /// Writes the run's records with its decision; a failure is logged (the run is over).
+    fn finish(mut self, decision: &str, changes: &[Change], failures: &[String]) {
+        for change in changes {
+            self.record(
+                "change",
+                serde_json::json!({ "change": change, "decision": decision }),
+            );
+        }
+        let omitted = self.reads_omitted;
+        self.record(
+            "run",
+            serde_json::json!({
+                "decision": decision,
+                "changes": changes.len(),
+                "undo-failures": failures,
+                "reads-not-recorded": omitted,
+            }),
+        );
+        if let Err(e) = self.log.append(std::mem::take(&mut self.records)) {
+            tracing::error!(error = %e, run = %self.run, "cannot write the audit trail");
+        }
+    }
 }
 
 impl RunJournal {
@@ -470,6 +551,7 @@ impl RunJournal {
             file: None,
             path: None,
             changes: Vec::new(),
+            audit: None,
         }
     }
 
@@ -494,9 +576,52 @@ impl RunJournal {
         &self.changes
     }
 
+    /// Whether capability calls are audited (so callers format targets only when needed).
+    pub(crate) fn auditing(&self) -> bool {
+        self.audit.is_some()
+    }
+
+    /// Records one capability call and its outcome (`None`: allowed and done).
+    pub(crate) fn audit_call(
+        &mut self,
+        operation: &str,
+        target: &str,
+        write: bool,
+        outcome: Option<String>,
+    ) {
+        let Some(audit) = &mut self.audit else {
+            return;
+        };
+        if !write && outcome.is_none() {
+            audit.reads += 1;
+            if audit.reads > MAX_AUDITED_READS {
+                audit.reads_omitted += 1;
+                return;
+            }
+        }
+        let target: String = target.chars().take(1024).collect();
+        let (decision, error) = match outcome {
+            None => ("allowed", None),
+            Some(e) if e.starts_with("access-denied") => ("denied", Some(e)),
+            Some(e) => ("failed", Some(e)),
+        };
+        audit.record(
+            "call",
+            serde_json::json!({
+                "operation": operation,
+                "target": target,
+                "decision": decision,
+                "error": error,
+            }),
+        );
+    }
+
     /// The run finished: its changes stand. Deletes the journal file.
     pub(crate) fn commit(mut self) -> Vec<Change> {
         self.close();
+        if let Some(audit) = self.audit.take() {
+            audit.finish("committed", &self.changes, &[]);
+        }
         std::mem::take(&mut self.changes)
     }
 
@@ -505,6 +630,9 @@ impl RunJournal {
     pub(crate) fn rollback(mut self, capabilities: &Capabilities) -> (Vec<Change>, Vec<String>) {
         let failures = rollback(&self.changes, capabilities);
         self.close();
+        if let Some(audit) = self.audit.take() {
+            audit.finish("rolled-back", &self.changes, &failures);
+        }
         (std::mem::take(&mut self.changes), failures)
     }
 

@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 pub mod aot;
+pub mod audit;
 #[allow(missing_docs, unreachable_pub, reason = "generated code")]
 mod bindings;
 mod capabilities;

@@ -20,6 +20,16 @@ pub const DEFAULT_MAX_HOST_CALLS: u32 = 100_000;
 /// Default bound on log records kept per run; further records are dropped and counted.
 pub const DEFAULT_MAX_LOG_RECORDS: u32 = 1_000;
 
+/// Default bound on log bytes kept per run (after truncating each message); records beyond it
+/// are dropped and counted like records beyond [`DEFAULT_MAX_LOG_RECORDS`]. With the record
+/// bound alone a run could keep 1 000 × 4 KiB.
+pub const DEFAULT_MAX_LOG_BYTES: usize = 256 << 10;
+
+/// Results a run may return beyond two per setting it was given. A longer answer is refused as
+/// a whole ([`crate::RunError::TooManyResults`]): checking a flood of bogus results one by one
+/// would be work the plugin chose for the host.
+pub const MAX_EXTRA_RESULTS: usize = 64;
+
 /// Longest log message kept; longer messages are truncated.
 pub const MAX_LOG_MESSAGE_BYTES: usize = 4 << 10;
 
@@ -42,6 +52,8 @@ pub struct RunLimits {
     pub max_host_calls: u32,
     /// Maximum log records kept per run.
     pub max_log_records: u32,
+    /// Maximum log bytes kept per run.
+    pub max_log_bytes: usize,
     /// Maximum bytes of one value crossing a capability.
     pub max_value_bytes: usize,
 }
@@ -53,6 +65,7 @@ impl Default for RunLimits {
             deadline: DEFAULT_DEADLINE,
             max_host_calls: DEFAULT_MAX_HOST_CALLS,
             max_log_records: DEFAULT_MAX_LOG_RECORDS,
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }
     }

@@ -117,6 +117,7 @@ impl Plugin {
             host_calls: 0,
             logs: Vec::new(),
             logs_dropped: 0,
+            log_bytes: 0,
             journal,
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
@@ -141,6 +142,20 @@ impl Plugin {
                 );
             }
         };
+        let max_results = settings
+            .len()
+            .saturating_mul(2)
+            .saturating_add(crate::limits::MAX_EXTRA_RESULTS);
+        if results.len() > max_results {
+            return (
+                Err(RunError::TooManyResults {
+                    plugin: self.name().to_string(),
+                    results: results.len(),
+                    limit: max_results,
+                }),
+                state.journal,
+            );
+        }
         let (outcomes, protocol_errors) = check_results(settings, results);
         let output = RunOutput {
             outcomes,

@@ -2,6 +2,7 @@
 
 mod apply;
 pub(crate) mod plugin;
+mod audit;
 mod policy;
 mod registry;
 mod run;
@@ -9,7 +10,7 @@ mod sign;
 mod status;
 mod sync;
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use crate::cli::{AuditCommand, Cli, Command, PolicyCommand};
 
 /// Runs the parsed command; returns the process exit code.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -36,5 +37,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(args),
         Command::Sync { state, json } => sync::run(state.as_deref(), json),
         Command::Status { state, json } => status::run(state.as_deref(), json),
+        Command::Audit(AuditCommand::Verify { state }) => audit::verify(state.as_deref()),
     }
 }

@@ -115,7 +115,7 @@ fn asr_from_backend(a: BackendAsr) -> AsrAction {
 impl Host for RunState {
     fn get_preference(&mut self, name: String) -> Answer<Option<PreferenceValue>> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.check_preference_name(&name)?;
             if !self.grants.defender_can_read(&name) {
                 return Err(CapabilityError::AccessDenied(format!(
@@ -127,12 +127,14 @@ impl Host for RunState {
                 .get_preference(&name)
                 .map_err(backend_error)?;
             Ok(v.map(pref_from_backend))
-        })())
+        })();
+        self.audit("defender.get-preference", || name.clone(), false, &r);
+        Ok(r)
     }
 
     fn set_preference(&mut self, name: String, value: PreferenceValue) -> Answer<()> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.check_preference_name(&name)?;
             if !self.grants.defender_can_write(&name) {
                 return Err(CapabilityError::AccessDenied(format!(
@@ -158,12 +160,14 @@ impl Host for RunState {
             self.defender_backend()?
                 .set_preference(&name, value)
                 .map_err(backend_error)
-        })())
+        })();
+        self.audit("defender.set-preference", || name.clone(), true, &r);
+        Ok(r)
     }
 
     fn list_exclusions(&mut self, k: ExclusionKind) -> Answer<Vec<String>> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.need(
                 self.grants.defender_exclusions(),
                 Access::Read,
@@ -172,12 +176,14 @@ impl Host for RunState {
             self.defender_backend()?
                 .list_exclusions(kind(k))
                 .map_err(backend_error)
-        })())
+        })();
+        self.audit("defender.list-exclusions", || format!("{k:?}"), false, &r);
+        Ok(r)
     }
 
     fn add_exclusion(&mut self, k: ExclusionKind, value: String) -> Answer<()> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.need(
                 self.grants.defender_exclusions(),
                 Access::ReadWrite,
@@ -194,12 +200,19 @@ impl Host for RunState {
             self.defender_backend()?
                 .add_exclusion(kind(k), &value)
                 .map_err(backend_error)
-        })())
+        })();
+        self.audit(
+            "defender.add-exclusion",
+            || format!("{k:?} {value}"),
+            true,
+            &r,
+        );
+        Ok(r)
     }
 
     fn remove_exclusion(&mut self, k: ExclusionKind, value: String) -> Answer<bool> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.need(
                 self.grants.defender_exclusions(),
                 Access::ReadWrite,
@@ -216,12 +229,19 @@ impl Host for RunState {
             self.defender_backend()?
                 .remove_exclusion(kind(k), &value)
                 .map_err(backend_error)
-        })())
+        })();
+        self.audit(
+            "defender.remove-exclusion",
+            || format!("{k:?} {value}"),
+            true,
+            &r,
+        );
+        Ok(r)
     }
 
     fn get_asr_rule(&mut self, id: String) -> Answer<Option<AsrAction>> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.need(
                 self.grants.defender_asr_rules(),
                 Access::Read,
@@ -232,12 +252,14 @@ impl Host for RunState {
                 .get_asr_rule(&id)
                 .map_err(backend_error)?;
             Ok(v.map(asr_from_backend))
-        })())
+        })();
+        self.audit("defender.get-asr-rule", || id.clone(), false, &r);
+        Ok(r)
     }
 
     fn set_asr_rule(&mut self, id: String, action: AsrAction) -> Answer<()> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.need(
                 self.grants.defender_asr_rules(),
                 Access::ReadWrite,
@@ -256,12 +278,14 @@ impl Host for RunState {
             self.defender_backend()?
                 .set_asr_rule(&id, action)
                 .map_err(backend_error)
-        })())
+        })();
+        self.audit("defender.set-asr-rule", || id.clone(), true, &r);
+        Ok(r)
     }
 
     fn get_computer_status(&mut self) -> Answer<ComputerStatus> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             if !self.grants.defender_status() {
                 return Err(CapabilityError::AccessDenied(
                     "defender computer status".into(),
@@ -277,6 +301,8 @@ impl Host for RunState {
                 running_mode: s.running_mode,
                 product_version: s.product_version,
             })
-        })())
+        })();
+        self.audit("defender.get-computer-status", String::new, false, &r);
+        Ok(r)
     }
 }

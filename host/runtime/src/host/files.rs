@@ -54,26 +54,30 @@ fn file_error(e: FileError) -> CapabilityError {
 impl Host for RunState {
     fn read(&mut self, root: String, path: String) -> Answer<Vec<u8>> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             let roots = self.file_root(&root, Access::Read)?;
             roots.read(&root, &path).map_err(file_error)
-        })())
+        })();
+        self.audit("files.read", || format!("{root}/{path}"), false, &r);
+        Ok(r)
     }
 
     fn write(&mut self, root: String, path: String, contents: Vec<u8>) -> Answer<()> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             self.check_size("file contents", contents.len())?;
             let roots = self.file_root(&root, Access::ReadWrite)?;
             roots
                 .write_atomic(&root, &path, &contents)
                 .map_err(file_error)
-        })())
+        })();
+        self.audit("files.write", || format!("{root}/{path}"), true, &r);
+        Ok(r)
     }
 
     fn remove(&mut self, root: String, path: String) -> Answer<bool> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             let roots = self.file_root(&root, Access::ReadWrite)?;
             let before = match roots.read(&root, &path) {
                 Ok(b) => base64::engine::general_purpose::STANDARD.encode(b),
@@ -89,12 +93,14 @@ impl Host for RunState {
             })?;
             let roots = self.file_root(&root, Access::ReadWrite)?;
             roots.remove(&root, &path).map_err(file_error)
-        })())
+        })();
+        self.audit("files.remove", || format!("{root}/{path}"), true, &r);
+        Ok(r)
     }
 
     fn list_dir(&mut self, root: String, path: String) -> Answer<Vec<DirEntry>> {
         self.count_call()?;
-        Ok((|| {
+        let r = (|| {
             let roots = self.file_root(&root, Access::Read)?;
             let entries = roots.list(&root, &path).map_err(file_error)?;
             Ok(entries
@@ -105,6 +111,8 @@ impl Host for RunState {
                     size: e.size,
                 })
                 .collect())
-        })())
+        })();
+        self.audit("files.list-dir", || format!("{root}/{path}"), false, &r);
+        Ok(r)
     }
 }

@@ -26,12 +26,16 @@ impl Host for RunState {
 
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.count_call()?;
-        if self.logs.len() >= self.limits.max_log_records as usize {
-            // Dropped, not trapped: logging too much is noise, not an attack on the device.
+        let message = truncate(message, MAX_LOG_MESSAGE_BYTES);
+        if self.logs.len() >= self.limits.max_log_records as usize
+            || self.log_bytes.saturating_add(message.len()) > self.limits.max_log_bytes
+        {
+            // Dropped, not trapped: logging too much is noise, not an attack on the device;
+            // what is kept stays bounded, and the call budget bounds the time spent.
             self.logs_dropped = self.logs_dropped.saturating_add(1);
             return Ok(());
         }
-        let message = truncate(message, MAX_LOG_MESSAGE_BYTES);
+        self.log_bytes += message.len();
         let plugin = &*self.plugin;
         let name = match level {
             Level::Trace => {

@@ -34,6 +34,8 @@ pub(crate) struct RunState {
     pub(crate) host_calls: u32,
     pub(crate) logs: Vec<LogRecord>,
     pub(crate) logs_dropped: u32,
+    /// Bytes of the log messages kept in `logs`.
+    pub(crate) log_bytes: usize,
     pub(crate) journal: crate::journal::RunJournal,
 }
 
@@ -56,6 +58,33 @@ impl RunState {
                 "cannot journal the change, so it was not made: {e}"
             ))
         })
+    }
+
+    /// Records a capability call in the audit trail (when one is attached); `target` is only
+    /// formatted then.
+    fn audit<T>(
+        &mut self,
+        operation: &str,
+        target: impl FnOnce() -> String,
+        write: bool,
+        result: &Result<T, CapabilityError>,
+    ) {
+        if !self.journal.auditing() {
+            return;
+        }
+        let outcome = result.as_ref().err().map(|e| {
+            let (kind, message) = match e {
+                CapabilityError::AccessDenied(m) => ("access-denied", m),
+                CapabilityError::InvalidArgument(m) => ("invalid-argument", m),
+                CapabilityError::NotFound(m) => ("not-found", m),
+                CapabilityError::TamperProtected(m) => ("tamper-protected", m),
+                CapabilityError::Unavailable(m) => ("unavailable", m),
+                CapabilityError::Failed(m) => ("failed", m),
+            };
+            format!("{kind}: {}", truncate_message(message.clone(), 512))
+        });
+        self.journal
+            .audit_call(operation, &target(), write, outcome);
     }
 
     /// Refuses a value larger than the per-value cap.

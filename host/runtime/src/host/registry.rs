@@ -81,15 +81,10 @@ fn value_bytes(v: &RegValue) -> usize {
     }
 }
 
-/// Runs `f` and flattens the guest-visible error layer.
-fn answer<T>(f: impl FnOnce() -> Result<T, CapabilityError>) -> Answer<T> {
-    Ok(f())
-}
-
 impl Host for RunState {
     fn get_value(&mut self, key: String, name: String) -> Answer<Option<RegValue>> {
         self.count_call()?;
-        answer(|| {
+        let r = (|| {
             let path = self.registry_target(&key, Access::Read)?;
             self.value_name(&name)?;
             let value = self
@@ -97,12 +92,14 @@ impl Host for RunState {
                 .get_value(&path, &name)
                 .map_err(backend_error)?;
             Ok(value.map(from_backend))
-        })
+        })();
+        self.audit("registry.get-value", || format!("{key}\\{name}"), false, &r);
+        Ok(r)
     }
 
     fn set_value(&mut self, key: String, name: String, value: RegValue) -> Answer<()> {
         self.count_call()?;
-        answer(|| {
+        let r = (|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
             self.value_name(&name)?;
             self.check_size("registry value", value_bytes(&value))?;
@@ -138,12 +135,14 @@ impl Host for RunState {
             self.registry_backend()?
                 .set_value(&path, &name, value)
                 .map_err(backend_error)
-        })
+        })();
+        self.audit("registry.set-value", || format!("{key}\\{name}"), true, &r);
+        Ok(r)
     }
 
     fn delete_value(&mut self, key: String, name: String) -> Answer<bool> {
         self.count_call()?;
-        answer(|| {
+        let r = (|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
             self.value_name(&name)?;
             let Some(before) = self
@@ -162,12 +161,19 @@ impl Host for RunState {
             self.registry_backend()?
                 .delete_value(&path, &name)
                 .map_err(backend_error)
-        })
+        })();
+        self.audit(
+            "registry.delete-value",
+            || format!("{key}\\{name}"),
+            true,
+            &r,
+        );
+        Ok(r)
     }
 
     fn create_key(&mut self, key: String) -> Answer<()> {
         self.count_call()?;
-        answer(|| {
+        let r = (|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
             if let Some(created) =
                 highest_missing(self.registry_backend()?, &path).map_err(backend_error)?
@@ -179,12 +185,14 @@ impl Host for RunState {
             self.registry_backend()?
                 .create_key(&path)
                 .map_err(backend_error)
-        })
+        })();
+        self.audit("registry.create-key", || key.clone(), true, &r);
+        Ok(r)
     }
 
     fn delete_key(&mut self, key: String) -> Answer<bool> {
         self.count_call()?;
-        answer(|| {
+        let r = (|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
             let backend = self.registry_backend()?;
             if highest_missing(backend, &path)
@@ -202,12 +210,14 @@ impl Host for RunState {
             self.registry_backend()?
                 .delete_key(&path)
                 .map_err(backend_error)
-        })
+        })();
+        self.audit("registry.delete-key", || key.clone(), true, &r);
+        Ok(r)
     }
 
     fn list_values(&mut self, key: String) -> Answer<Vec<NamedValue>> {
         self.count_call()?;
-        answer(|| {
+        let r = (|| {
             let path = self.registry_target(&key, Access::Read)?;
             let values = self
                 .registry_backend()?
@@ -220,16 +230,20 @@ impl Host for RunState {
                     value: from_backend(value),
                 })
                 .collect())
-        })
+        })();
+        self.audit("registry.list-values", || key.clone(), false, &r);
+        Ok(r)
     }
 
     fn list_subkeys(&mut self, key: String) -> Answer<Vec<String>> {
         self.count_call()?;
-        answer(|| {
+        let r = (|| {
             let path = self.registry_target(&key, Access::Read)?;
             self.registry_backend()?
                 .list_subkeys(&path)
                 .map_err(backend_error)
-        })
+        })();
+        self.audit("registry.list-subkeys", || key.clone(), false, &r);
+        Ok(r)
     }
 }
