@@ -1151,3 +1151,23 @@ fn malformed_binaries_are_refused_with_typed_errors() {
     ));
     assert_host_serves_next_run();
 }
+
+#[test]
+pub(crate) fn hostile_stderr_flood() {
+    // 64 KiB to stderr: the host keeps only the tail (to explain panics) and the plugin runs on;
+    // writing past the capture used to trap it as "aborted".
+    let plugin = load_program(HOSTILE_STDERR_FLOOD).unwrap();
+    let (registry, caps) = rampart_tests::backends(false);
+    let before = registry.export_reg();
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting("test_a", SettingValue::Integer(1))],
+            &caps,
+            &RunLimits::default(),
+        )
+        .expect("printing to stderr is not a failure");
+    assert_eq!(out.outcomes[0].status, SettingStatus::Compliant);
+    assert_eq!(registry.export_reg(), before);
+    assert_host_serves_next_run();
+}

@@ -13,7 +13,6 @@ use rampart_policy::status::SettingStatus;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::bindings::types as wit;
 use crate::capabilities::Capabilities;
@@ -22,8 +21,9 @@ use crate::host::{LogRecord, RunState};
 use crate::journal::RunJournal;
 use crate::limits::{HostCallLimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};
 use crate::plugin::Plugin;
+use stderr_tail::StderrTail;
 
-/// Bytes of a plugin's stderr kept to explain a panic.
+/// Bytes of a plugin's stderr kept (the last ones written) to explain a panic.
 const STDERR_CAPTURE: usize = 4 << 10;
 /// Longest message kept from a plugin result.
 const MAX_RESULT_MESSAGE: usize = 2 << 10;
@@ -102,7 +102,7 @@ impl Plugin {
         journal: RunJournal,
     ) -> (Result<RunOutput, RunError>, RunJournal) {
         let started = Instant::now();
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let stderr = StderrTail::new(STDERR_CAPTURE);
         // Deny-all WASI: no environment, arguments or preopens; stdin closed; sockets refused.
         // Only stderr is kept, to explain panics.
         let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
@@ -179,7 +179,7 @@ fn classify(
     plugin: &str,
     limits: &RunLimits,
     error: wasmtime::Error,
-    stderr: &MemoryOutputPipe,
+    stderr: &StderrTail,
 ) -> RunError {
     let plugin = plugin.to_string();
     if let Some(m) = error.downcast_ref::<MemoryLimitExceeded>() {
@@ -356,5 +356,123 @@ fn to_wit_setting(s: &ResolvedSetting) -> wit::Setting {
             index: g.index,
         }),
         csp_uri: s.csp_uri.clone(),
+    }
+}
+
+/// The plugin's stderr: accepts everything, keeps the last bytes. wasmtime's
+/// `MemoryOutputPipe` traps a guest that writes past its capacity, so a plugin that printed a
+/// few KiB of diagnostics was killed and reported as "aborted"; and Rust's panic hook prints
+/// last, so the tail is what explains a trap.
+mod stderr_tail {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use tokio::io::AsyncWrite;
+    use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+    use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+
+    #[derive(Clone)]
+    pub(super) struct StderrTail {
+        keep: usize,
+        tail: Arc<Mutex<VecDeque<u8>>>,
+    }
+
+    impl StderrTail {
+        pub(super) fn new(keep: usize) -> StderrTail {
+            StderrTail {
+                keep,
+                tail: Arc::new(Mutex::new(VecDeque::with_capacity(keep))),
+            }
+        }
+
+        fn push(&self, bytes: &[u8]) {
+            let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            let bytes = &bytes[bytes.len().saturating_sub(self.keep)..];
+            let overflow = (tail.len() + bytes.len()).saturating_sub(self.keep);
+            tail.drain(..overflow);
+            tail.extend(bytes);
+        }
+
+        /// The last bytes written, oldest first.
+        pub(super) fn contents(&self) -> Vec<u8> {
+            let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            tail.iter().copied().collect()
+        }
+    }
+
+    impl IsTerminal for StderrTail {
+        fn is_terminal(&self) -> bool {
+            false
+        }
+    }
+
+    impl StdoutStream for StderrTail {
+        fn p2_stream(&self) -> Box<dyn OutputStream> {
+            Box::new(self.clone())
+        }
+
+        fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+            Box::new(self.clone())
+        }
+    }
+
+    #[wasmtime_wasi::async_trait]
+    impl Pollable for StderrTail {
+        async fn ready(&mut self) {}
+    }
+
+    impl OutputStream for StderrTail {
+        fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+            self.push(&bytes);
+            Ok(())
+        }
+
+        fn flush(&mut self) -> Result<(), StreamError> {
+            Ok(())
+        }
+
+        fn check_write(&mut self) -> Result<usize, StreamError> {
+            // Always ready, always room: what does not fit pushes out the oldest bytes.
+            Ok(64 << 10)
+        }
+    }
+
+    impl AsyncWrite for StderrTail {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.push(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn keeps_the_last_bytes() {
+            let tail = StderrTail::new(8);
+            tail.push(b"0123");
+            tail.push(b"4567");
+            assert_eq!(tail.contents(), b"01234567");
+            tail.push(b"89");
+            assert_eq!(tail.contents(), b"23456789");
+            tail.push(b"abcdefghijkl");
+            assert_eq!(tail.contents(), b"efghijkl");
+        }
     }
 }
