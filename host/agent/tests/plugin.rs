@@ -130,7 +130,7 @@ fn inspect_json_has_the_same_facts() {
     assert_eq!(json["sha256"], format!("{:x}", sha2::Sha256::digest(wasm)));
     assert_eq!(json["name"], "macos-defender");
     assert_eq!(json["contract"]["compatible"], true);
-    assert_eq!(json["signature"]["state"], "not-checked");
+    assert_eq!(json["signature"]["state"], "unsigned");
     assert_eq!(json["loadError"], serde_json::Value::Null);
     assert!(
         json["imports"]
@@ -258,4 +258,44 @@ fn test_refuses_a_plugin_this_agent_would_not_load() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_golden("test-incompatible.txt", &normalise(&stderr, dir.path()));
+}
+
+#[test]
+fn inspect_names_the_signing_key_of_a_signed_plugin_and_flags_a_broken_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "macos-defender.wasm", embedded("macos-defender"));
+    let key = dir.path().join("release.pem");
+    let keygen = rampart()
+        .args(["plugin", "keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(keygen.status.code(), Some(0), "{keygen:?}");
+    let sign = rampart()
+        .args(["plugin", "sign", "--key"])
+        .arg(&key)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(sign.status.code(), Some(0), "{sign:?}");
+
+    let inspect = |file: &Path| {
+        let out = rampart()
+            .args(["plugin", "inspect", "--json"])
+            .arg(file)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let json = inspect(&file);
+    assert_eq!(json["signature"]["state"], "signed", "{json}");
+    let key_id = json["signature"]["keyId"].as_str().unwrap();
+    assert_eq!(key_id.len(), 16, "{key_id}");
+
+    // Cut the signature section's payload short: the section no longer parses.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let broken = write(dir.path(), "broken.wasm", &bytes);
+    assert_eq!(inspect(&broken)["signature"]["state"], "malformed");
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::Switch;
-use crate::job::Job;
+use crate::job::{BackendOptions, Job};
 use crate::state::StateDir;
 use crate::{BadInput, exit, inputs};
 
@@ -127,26 +127,41 @@ fn read_plugin(file: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Whether a plugin's signature was checked, and what it said. This agent does not check
-/// signatures yet, so every plugin is `NotChecked`; the slot exists so reports and scripts keep
-/// their shape when verification arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What the plugin's embedded signature section says, before any trust decision: whether it
+/// is signed and by which key. Whether that key is trusted for this plugin is
+/// `rampart plugin verify FILE --trust TRUST`'s question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "state")]
 enum SignatureState {
-    /// No signature verification was done.
-    NotChecked,
+    /// No `rampart:signature` section.
+    Unsigned,
+    /// A well-formed signature section by this key id (not checked against a trust file).
+    #[serde(rename_all = "camelCase")]
+    Signed { key_id: String },
+    /// A signature section that cannot be read.
+    Malformed { reason: String },
 }
 
 impl SignatureState {
-    fn describe(self) -> &'static str {
+    fn describe(&self) -> String {
         match self {
-            SignatureState::NotChecked => "not checked (this agent does not verify signatures)",
+            SignatureState::Unsigned => "unsigned".to_string(),
+            SignatureState::Signed { key_id } => format!(
+                "signed by key {key_id} (check it with `rampart plugin verify FILE --trust TRUST`)"
+            ),
+            SignatureState::Malformed { reason } => format!("malformed signature: {reason}"),
         }
     }
 }
 
-fn signature_state(_file: &Path, _wasm: &[u8]) -> SignatureState {
-    SignatureState::NotChecked
+fn signature_state(wasm: &[u8]) -> SignatureState {
+    match rampart_runtime::signing::find_signature(wasm) {
+        Ok(None) => SignatureState::Unsigned,
+        Ok(Some(sig)) => SignatureState::Signed { key_id: sig.key_id },
+        Err(e) => SignatureState::Malformed {
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// What `inspect` reports.
@@ -198,7 +213,7 @@ fn inspect(file: &Path, json: bool) -> anyhow::Result<u8> {
         &engine,
         &file.display().to_string(),
         &wasm,
-        &inputs::grant_policy(),
+        &inputs::grant_policy(None),
     );
     let contract_refused =
         matches!(&load, Err(e) if matches!(e.reason, LoadFailure::Contract { .. }));
@@ -226,7 +241,7 @@ fn inspect(file: &Path, json: bool) -> anyhow::Result<u8> {
         effective_grants: describe_grants(&manifest.grants.intersect(&ceiling)),
         beyond_ceiling: manifest.grants.excess(&ceiling),
         load_error: load.as_ref().err().map(|e| e.reason.to_string()),
-        signature: signature_state(file, &wasm),
+        signature: signature_state(&wasm),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&inspection)?);
@@ -406,7 +421,7 @@ fn test(args: &TestArgs) -> anyhow::Result<u8> {
         &engine,
         &args.file.display().to_string(),
         &wasm,
-        &inputs::grant_policy(),
+        &inputs::grant_policy(None),
     )
     .map_err(|e| BadInput(e.to_string()))?;
     let name = plugin.name().to_string();
@@ -444,7 +459,12 @@ fn test(args: &TestArgs) -> anyhow::Result<u8> {
         device,
         catalog,
         state,
-        args.tamper_protection,
+        // A plan is always made over the emulation of the state directory, never this
+        // machine's registry.
+        BackendOptions {
+            registry: crate::cli::RegistryKind::Emulated,
+            tamper_protection: args.tamper_protection,
+        },
         rampart_runtime::Atomicity::OnRunFailure,
     )?;
     let report = job.plan(&plugins, &documents, &errors);
