@@ -55,9 +55,8 @@ fn the_first_party_plugin_declares_what_it_needs() {
             .manifest()
             .claims("device_vendor_msft_policy_config_defender_puaprotection")
     );
-    assert!(
-        !plugin
-            .manifest()
-            .claims("device_vendor_msft_policy_config_defender_excludedpaths")
-    );
+    // Audit policy is not a registry setting the plugin writes.
+    assert!(!plugin.manifest().claims(
+        "device_vendor_msft_policy_config_audit_objectaccess_auditfilteringplatformconnection"
+    ));
 }

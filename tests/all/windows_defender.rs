@@ -1127,3 +1127,138 @@ fn all_windows_exports_on_windows_server_show_the_server_statuses() {
         &statuses(&first),
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ownership: values of settings a policy revision drops.
+
+#[test]
+fn a_dropped_setting_loses_the_values_rampart_wrote_and_nothing_else() {
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
+    let (registry, caps) = backends(true);
+    let device = windows_client();
+    // Before rampart: an unrelated value in a key rampart writes to, and a value that already
+    // holds what the policy asks for (so rampart never writes it).
+    registry
+        .set_value(&key("MpEngine"), "SomethingElse", RegValue::Dword(7))
+        .unwrap();
+    registry
+        .set_value(&key("Spynet"), "SubmitSamplesConsent", RegValue::Dword(1))
+        .unwrap();
+    let enforcer = Enforcer::new(caps, RunLimits::default()).with_ledger(Ledger::in_memory());
+    let paths = |items: &[&str]| {
+        setting(
+            &format!("{P}excludedpaths"),
+            SettingValue::TextList(items.iter().map(|s| (*s).to_owned()).collect()),
+        )
+    };
+    let revision_a = policy_of(vec![
+        setting(&format!("{P}cloudblocklevel"), SettingValue::Integer(4)),
+        setting(
+            &format!("{P}submitsamplesconsent"),
+            SettingValue::Integer(1),
+        ),
+        paths(&[r"C:\Build", r"D:\Cache"]),
+        setting(&format!("{P}puaprotection"), SettingValue::Integer(1)),
+    ]);
+    let a = enforcer.enforce(&plugins, &device, &revision_a);
+    assert_eq!(a.count(SettingStatus::Remediated), 3, "{a:#?}");
+    assert_eq!(a.count(SettingStatus::Compliant), 1);
+
+    // Revision B drops cloud block level and sample consent and one exclusion.
+    let revision_b = policy_of(vec![
+        paths(&[r"C:\Build"]),
+        setting(&format!("{P}puaprotection"), SettingValue::Integer(1)),
+    ]);
+    // A what-if of revision B plans the removals and changes nothing.
+    let before = registry.export_reg();
+    let plan = enforcer.what_if().enforce(&plugins, &device, &revision_b);
+    let planned: Vec<String> = plan
+        .plugins
+        .iter()
+        .flat_map(|p| &p.changes)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    assert_eq!(registry.export_reg(), before);
+
+    let b = enforcer.enforce(&plugins, &device, &revision_b);
+    assert_eq!(b.count(SettingStatus::Compliant), 2, "{b:#?}");
+    let removed: Vec<String> = b
+        .plugins
+        .iter()
+        .flat_map(|p| &p.changes)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(removed, planned);
+    assert!(
+        removed.iter().all(|c| c.ends_with("→ (none)")),
+        "{removed:?}"
+    );
+    // Gone: what rampart wrote for the dropped setting and the dropped item.
+    assert_eq!(
+        registry
+            .get_value(&key("MpEngine"), "MpCloudBlockLevel")
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        registry
+            .get_value(&key(r"Exclusions\Paths"), r"D:\Cache")
+            .unwrap(),
+        None
+    );
+    // Kept: the remaining item and the switch it still needs, the unrelated value, and the
+    // value rampart never wrote even though its setting left the policy too.
+    assert!(
+        registry
+            .get_value(&key(r"Exclusions\Paths"), r"C:\Build")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        registry
+            .get_value(&key("Exclusions"), "Exclusions_Paths")
+            .unwrap(),
+        Some(RegValue::Dword(1))
+    );
+    assert_eq!(
+        registry
+            .get_value(&key("MpEngine"), "SomethingElse")
+            .unwrap(),
+        Some(RegValue::Dword(7))
+    );
+    assert_eq!(
+        registry
+            .get_value(&key("Spynet"), "SubmitSamplesConsent")
+            .unwrap(),
+        Some(RegValue::Dword(1))
+    );
+
+    // An empty revision removes everything else rampart wrote (the plugin gets no setting at
+    // all), but a value someone changed since is left in place and reported.
+    registry
+        .set_value(&key(""), "PUAProtection", RegValue::Dword(2))
+        .unwrap();
+    let c = enforcer.enforce(&plugins, &device, &policy_of(vec![]));
+    let report = &c.plugins[0];
+    assert_eq!(report.settings, 0);
+    assert_eq!(report.released.len(), 1, "{report:?}");
+    assert!(report.released[0].contains("PUAProtection"), "{report:?}");
+    assert_eq!(
+        registry.get_value(&key(""), "PUAProtection").unwrap(),
+        Some(RegValue::Dword(2))
+    );
+    assert_eq!(
+        registry
+            .get_value(&key(r"Exclusions\Paths"), r"C:\Build")
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        registry
+            .get_value(&key("Exclusions"), "Exclusions_Paths")
+            .unwrap(),
+        None
+    );
+}

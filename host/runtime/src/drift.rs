@@ -8,6 +8,10 @@
 //!
 //! The ledger is a JSON file written atomically; a missing or unreadable ledger starts empty
 //! (drift detection then resumes from the next pass) rather than stopping enforcement.
+//!
+//! The ledger is also what makes rampart *own* its registry values: when a policy revision
+//! drops a setting, the enforcer removes the values rampart wrote for it and no remaining
+//! setting needs (see `Enforcer::enforce`), and values rampart never wrote are never touched.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,12 @@ struct Owned {
     plugin: String,
     /// When it was set (RFC 3339).
     set_at: String,
+    /// Registry values: the key and the value name, kept apart because a value name may
+    /// contain backslashes (exclusion paths). Absent in ledgers written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registry_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registry_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +67,19 @@ pub struct Drift {
     pub detected_at: String,
 }
 
+/// A registry value rampart set and still owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRegistryValue {
+    /// The key (canonical spelling).
+    pub key: String,
+    /// The value name.
+    pub name: String,
+    /// What rampart set.
+    pub value: JournalValue,
+}
+
 /// What rampart set and still owns, keyed by target.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Ledger {
     path: Option<PathBuf>,
     owned: BTreeMap<String, Owned>,
@@ -101,12 +122,53 @@ impl Ledger {
         self.owned.is_empty()
     }
 
+    /// A copy that is never saved (what-if runs plan against it without touching the file).
+    pub fn detached(&self) -> Ledger {
+        Ledger {
+            path: None,
+            owned: self.owned.clone(),
+        }
+    }
+
+    /// The registry values `plugin` set and still owns.
+    pub fn owned_registry(&self, plugin: &str) -> Vec<OwnedRegistryValue> {
+        self.owned
+            .iter()
+            .filter(|(_, o)| o.plugin == plugin)
+            .filter_map(|(target, o)| {
+                let OwnedValue::Registry { value } = &o.value else {
+                    return None;
+                };
+                let (key, name) = registry_location(target, o)?;
+                Some(OwnedRegistryValue {
+                    key,
+                    name,
+                    value: value.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The plugins that own at least one registry value.
+    pub fn registry_owners(&self) -> std::collections::BTreeSet<String> {
+        self.owned
+            .values()
+            .filter(|o| matches!(o.value, OwnedValue::Registry { .. }))
+            .map(|o| o.plugin.clone())
+            .collect()
+    }
+
+    /// Gives up ownership of a registry value (something else changed it since rampart set it).
+    pub fn release_registry(&mut self, key: &str, name: &str) {
+        self.owned.remove(&format!("{REGISTRY}{key}\\{name}"));
+    }
+
     /// Compares every owned value with the device.
     pub fn detect(&self, caps: &Capabilities, now: &str) -> Vec<Drift> {
         let mut drift = Vec::new();
         for (target, owned) in &self.owned {
             let found = match &owned.value {
-                OwnedValue::Registry { .. } => registry_now(caps, target),
+                OwnedValue::Registry { .. } => registry_now(caps, target, owned),
                 OwnedValue::File { .. } => file_now(caps, target),
             };
             let Some(found) = found else { continue };
@@ -143,6 +205,8 @@ impl Ledger {
                                     },
                                     plugin: plugin.to_string(),
                                     set_at: now.to_string(),
+                                    registry_key: Some(key.clone()),
+                                    registry_name: Some(name.clone()),
                                 },
                             );
                         }
@@ -175,6 +239,8 @@ impl Ledger {
                                     },
                                     plugin: plugin.to_string(),
                                     set_at: now.to_string(),
+                                    registry_key: None,
+                                    registry_name: None,
                                 },
                             );
                         }
@@ -230,11 +296,21 @@ fn describe(value: &OwnedValue) -> String {
     }
 }
 
+/// The key and value name of a registry target: as recorded, else split at the last
+/// backslash (ledgers written before the two were recorded apart).
+fn registry_location(target: &str, owned: &Owned) -> Option<(String, String)> {
+    if let (Some(key), Some(name)) = (&owned.registry_key, &owned.registry_name) {
+        return Some((key.clone(), name.clone()));
+    }
+    let (key, name) = target.strip_prefix(REGISTRY)?.rsplit_once('\\')?;
+    Some((key.to_owned(), name.to_owned()))
+}
+
 /// The value at a registry target now; `None` when it cannot be read (not drift).
-fn registry_now(caps: &Capabilities, target: &str) -> Option<String> {
-    let rest = target.strip_prefix(REGISTRY)?;
-    let (key, name) = rest.rsplit_once('\\')?;
-    let key = RegistryPath::parse(key).ok()?;
+fn registry_now(caps: &Capabilities, target: &str, owned: &Owned) -> Option<String> {
+    let (key, name) = registry_location(target, owned)?;
+    let name = name.as_str();
+    let key = RegistryPath::parse(&key).ok()?;
     let value = caps.registry.as_deref()?.get_value(&key, name).ok()?;
     Some(
         value

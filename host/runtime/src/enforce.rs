@@ -7,7 +7,7 @@
 //! silently dropped. Each plugin then runs once, in its own sandbox; a failed run turns its
 //! settings into errors and the other plugins still run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -18,13 +18,14 @@ use rampart_policy::status::SettingStatus;
 
 use crate::capabilities::Capabilities;
 use crate::drift::Ledger;
-use crate::journal::Journal;
+use crate::journal::{Change, Journal, JournalValue, RunJournal};
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
 use crate::report::{
     DeviceReport, DeviceSummary, GroupRef, PluginRunReport, PolicyReport, RolledBack, SettingReport,
 };
 use crate::run::SettingOutcome;
+use rampart_backends::registry::{EmulatedRegistry, RegistryPath};
 
 /// The loaded plugins of a host, by name.
 #[derive(Debug, Clone, Default)]
@@ -173,8 +174,12 @@ impl Enforcer {
             journal: Arc::new(Journal::in_memory()),
             atomicity: self.atomicity,
             what_if: true,
-            // A plan reports drift (read-only) but records nothing.
-            ledger: None,
+            // A plan reports drift and plans the removal of values whose settings were dropped
+            // against a copy of the ledger that is never saved.
+            ledger: self
+                .ledger
+                .as_ref()
+                .map(|l| Arc::new(Mutex::new(lock(l).detached()))),
         }
     }
 
@@ -271,6 +276,7 @@ impl Enforcer {
                 elapsed_us: 0,
                 changes: Vec::new(),
                 rolled_back: None,
+                released: Vec::new(),
             };
             let fail_all = |outcomes: &mut Vec<Option<(SettingOutcome, Option<String>)>>,
                             message: &str| {
@@ -298,10 +304,11 @@ impl Enforcer {
                     continue;
                 }
             };
-            let (result, journal) =
+            let (result, mut journal) =
                 plugin.execute(device, &settings, &self.capabilities, &self.limits, journal);
             match result {
                 Ok(output) => {
+                    report.released = self.remove_dropped(&plugin, device, &settings, &mut journal);
                     let failed_setting = output
                         .outcomes
                         .iter()
@@ -356,6 +363,9 @@ impl Enforcer {
             }
             plugin_reports.push(report);
         }
+        // Plugins that own values but got no setting this pass: every value they wrote is for a
+        // dropped setting.
+        plugin_reports.extend(self.remove_for_idle_plugins(plugins, device, &plugin_reports, &now));
 
         let policies = policies
             .iter()
@@ -438,6 +448,166 @@ impl Enforcer {
             what_if: self.what_if,
             recovered: Vec::new(),
         }
+    }
+}
+
+impl Enforcer {
+    /// Removes the registry values this plugin wrote (per the ledger) that no setting of the
+    /// current pass needs any more, the way Group Policy removes the values of a setting that
+    /// leaves the policy. Which values the current settings need is learnt by running the
+    /// plugin once more over a blank emulated registry and noting what it writes (its
+    /// footprint), so no plugin has to declare its layout. A value is removed only while it
+    /// still holds what rampart wrote; one that something else changed since is left in place,
+    /// released from the ledger and listed in the returned lines. Removals are journaled in the
+    /// run's journal, so they roll back with the run and show in what-if plans.
+    ///
+    /// Only registry values are handled; file and Defender-preference changes keep their
+    /// current behaviour.
+    fn remove_dropped(
+        &self,
+        plugin: &Plugin,
+        device: &Device,
+        settings: &[ResolvedSetting],
+        journal: &mut RunJournal,
+    ) -> Vec<String> {
+        let Some(ledger) = &self.ledger else {
+            return Vec::new();
+        };
+        let owned = lock(ledger).owned_registry(plugin.name());
+        let Some(registry) = self.capabilities.registry.clone() else {
+            return Vec::new();
+        };
+        if owned.is_empty() {
+            return Vec::new();
+        }
+        let blank = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
+        let needed: HashSet<(String, String)> = if settings.is_empty() {
+            HashSet::new()
+        } else {
+            let (result, probe) = plugin.execute(
+                device,
+                settings,
+                &blank,
+                &self.limits,
+                RunJournal::in_memory(),
+            );
+            if let Err(e) = result {
+                // Without the footprint nothing can be told apart: remove nothing.
+                tracing::warn!(plugin = %plugin.name(), error = %e, "cannot compute the plugin's footprint; no dropped values removed");
+                return Vec::new();
+            }
+            probe
+                .commit()
+                .into_iter()
+                .filter_map(|c| match c {
+                    Change::RegistryValue {
+                        key,
+                        name,
+                        after: Some(_),
+                        ..
+                    } => Some((key.to_lowercase(), name.to_lowercase())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut released = Vec::new();
+        for o in owned {
+            if needed.contains(&(o.key.to_lowercase(), o.name.to_lowercase())) {
+                continue;
+            }
+            let Ok(path) = RegistryPath::parse(&o.key) else {
+                continue;
+            };
+            let current = match registry.get_value(&path, &o.name) {
+                Ok(v) => v,
+                Err(e) => {
+                    released.push(format!("{}\\{}: not removed: {e}", o.key, o.name));
+                    continue;
+                }
+            };
+            match current {
+                None => lock(ledger).release_registry(&o.key, &o.name),
+                Some(v) if JournalValue::from(&v) == o.value => {
+                    let change = Change::RegistryValue {
+                        key: o.key.clone(),
+                        name: o.name.clone(),
+                        before: Some(o.value.clone()),
+                        after: None,
+                    };
+                    if let Err(e) = journal.record(change) {
+                        released.push(format!("{}\\{}: not removed: {e}", o.key, o.name));
+                        continue;
+                    }
+                    if let Err(e) = registry.delete_value(&path, &o.name) {
+                        released.push(format!("{}\\{}: not removed: {e}", o.key, o.name));
+                    }
+                }
+                Some(v) => {
+                    lock(ledger).release_registry(&o.key, &o.name);
+                    released.push(format!(
+                        "{}\\{}: its setting left the policy, but the value ({}) is no longer what rampart set ({}); left in place and released",
+                        o.key,
+                        o.name,
+                        JournalValue::from(&v),
+                        o.value
+                    ));
+                }
+            }
+        }
+        released
+    }
+
+    /// [`Enforcer::remove_dropped`] for the plugins that own registry values but had no
+    /// setting in this pass; one report per plugin that removed or released anything.
+    fn remove_for_idle_plugins(
+        &self,
+        plugins: &PluginSet,
+        device: &Device,
+        ran: &[PluginRunReport],
+        now: &str,
+    ) -> Vec<PluginRunReport> {
+        let Some(ledger) = &self.ledger else {
+            return Vec::new();
+        };
+        let owners = lock(ledger).registry_owners();
+        let mut reports = Vec::new();
+        for name in owners {
+            if ran.iter().any(|r| r.name == name) {
+                continue;
+            }
+            // A plugin that is gone (or not for this platform) cannot say what it wrote: its
+            // values stay until it is back.
+            let Some(plugin) = plugins
+                .get(&name)
+                .filter(|p| p.manifest().platforms.contains(&device.platform))
+            else {
+                continue;
+            };
+            let Ok(mut journal) = self.journal.start(&name, plugin.digest()) else {
+                continue;
+            };
+            let released = self.remove_dropped(plugin, device, &[], &mut journal);
+            let changes = journal.commit();
+            if changes.is_empty() && released.is_empty() {
+                continue;
+            }
+            lock(ledger).record(&name, &changes, now);
+            reports.push(PluginRunReport {
+                name: name.clone(),
+                version: plugin.version().to_string(),
+                digest: plugin.digest().to_string(),
+                settings: 0,
+                error: None,
+                protocol_errors: Vec::new(),
+                host_calls: 0,
+                logs_dropped: 0,
+                elapsed_us: 0,
+                changes,
+                rolled_back: None,
+                released,
+            });
+        }
+        reports
     }
 }
 

@@ -135,6 +135,11 @@ pub struct PluginRunReport {
     /// Set when the run's changes were undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back: Option<RolledBack>,
+    /// Values rampart wrote for settings that left the policy but that something else changed
+    /// since: left in place and no longer owned (one line each). Removed values are in
+    /// `changes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<String>,
 }
 
 /// The changes of a run that were undone, and any that could not be.
