@@ -29,11 +29,14 @@
 //!
 //! Parts, in the order a setting meets them:
 //! - [`manifest`]: reading what a plugin is and asks for, without running it;
-//! - [`grants`]: deny-by-default grants and their canonical checks;
+//! - [`signing`], [`trust`]: ed25519 plugin signatures and which keys the operator trusts;
+//! - [`grants`]: deny-by-default grants and their canonical checks, and the operator's
+//!   per-plugin narrowing ([`OperatorGrants`]);
 //! - [`plugin`]: verify, compile and pre-link one plugin version;
 //! - `run`: one sandboxed run (fresh store, limits, deadline) and result checking;
 //! - `host`: the capability host functions, one file per WIT interface;
-//! - [`enforce`]: routing settings to plugins and building the [`DeviceReport`].
+//! - [`enforce`]: routing settings to plugins and building the [`DeviceReport`];
+//! - [`audit`]: the hash-chained audit trail of calls, changes and decisions.
 
 #![deny(missing_docs)]
 
