@@ -263,7 +263,11 @@ fn test_refuses_a_plugin_this_agent_would_not_load() {
 #[test]
 fn inspect_names_the_signing_key_of_a_signed_plugin_and_flags_a_broken_signature() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "macos-defender.wasm", embedded("macos-defender"));
+    let file = write(
+        dir.path(),
+        "macos-defender.wasm",
+        embedded("macos-defender"),
+    );
     let key = dir.path().join("release.pem");
     let keygen = rampart()
         .args(["plugin", "keygen", "--out"])

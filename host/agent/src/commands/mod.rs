@@ -1,8 +1,8 @@
 //! One module per command.
 
 mod apply;
-pub(crate) mod plugin;
 mod audit;
+pub(crate) mod plugin;
 mod policy;
 mod registry;
 mod run;
