@@ -639,6 +639,12 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
         .filter(|(s, _)| s == "remediated")
         .count();
     assert!(plugin_settings > 0, "nothing was remediated under Wine");
+    // The plugin verifies most Defender settings through Defender: without it those settings
+    // must say so rather than claim success.
+    assert!(
+        defender_errors > 0,
+        "no setting reported that Defender is not available"
+    );
 
     // 6. Again: all compliant, nothing written, the registry unchanged.
     let (second, second_code, _) = apply("second run", &[]);

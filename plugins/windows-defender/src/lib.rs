@@ -26,7 +26,9 @@ use mapping::{
 };
 use rampart_sdk::defender::{self, AsrAction, PreferenceValue};
 use rampart_sdk::registry::{Key, RegValue};
-use rampart_sdk::{Device, Platform, Plugin, Setting, SettingResult, SettingStatus, SettingValue};
+use rampart_sdk::{
+    CapabilityError, Device, Platform, Plugin, Setting, SettingResult, SettingStatus, SettingValue,
+};
 
 /// The Defender policy root.
 pub const POLICY_ROOT: &str = mapping::DEFENDER;
@@ -184,7 +186,28 @@ fn enforce_mapped(device: &Device, setting: &Setting, m: &Mapping) -> SettingRes
     };
     match verify_preference(m.verify, &desired) {
         Verification::Matches | Verification::Unavailable => setting.enforced(changed),
+        Verification::NoDefender(reason) => setting.error(not_verified(
+            &format!("{}\\{}", key.path(), m.value_name),
+            &reason,
+        )),
         Verification::Differs(reason) => setting.error(reason),
+    }
+}
+
+/// The error of a setting whose registry value was written but whose effect only Defender can
+/// confirm, on a device where Defender cannot be asked (not installed, or not running).
+fn not_verified(target: &str, reason: &str) -> String {
+    format!(
+        "Defender not available: {target} was written but its effect cannot be verified ({reason})"
+    )
+}
+
+/// Whether a capability error means Defender itself is absent, as opposed to this plugin not
+/// being granted the read (then the registry write stands unverified, by the operator's choice).
+fn defender_absent(e: &CapabilityError) -> Option<String> {
+    match e {
+        CapabilityError::Unavailable(m) => Some(m.clone()),
+        _ => None,
     }
 }
 
@@ -209,9 +232,11 @@ fn enforce_firewall(setting: &Setting, fw: &FirewallValue) -> SettingResult {
 
 enum Verification {
     Matches,
-    /// Defender does not report this value, or could not be asked (no grant, no Defender):
-    /// the registry write stands.
+    /// Defender does not report this value, or this plugin may not ask (no grant): the
+    /// registry write stands.
     Unavailable,
+    /// Defender is not there to ask: the write cannot be confirmed.
+    NoDefender(String),
     Differs(String),
 }
 
@@ -227,7 +252,13 @@ fn verify_preference(verify: Verify, written: &RegValue) -> Verification {
     };
     let actual = match defender::preference(name) {
         Ok(Some(v)) => v,
-        Ok(None) | Err(_) => return Verification::Unavailable,
+        Err(e) => {
+            return match defender_absent(&e) {
+                Some(reason) => Verification::NoDefender(reason),
+                None => Verification::Unavailable,
+            };
+        }
+        Ok(None) => return Verification::Unavailable,
     };
     let same = match (&actual, &expected) {
         (PreferenceValue::Text(a), PreferenceValue::Text(e)) => a.eq_ignore_ascii_case(e),
@@ -293,11 +324,20 @@ fn enforce_list(setting: &Setting, list: &ListMapping) -> SettingResult {
             Err(e) => return setting.error(format!("enabling the list: {}", e.message())),
         }
     }
+    // `Ok(None)`: Defender does not report this list, so the registry write stands.
     let effective = match list.verify {
-        ListVerify::Exclusions(kind) => defender::exclusions(kind).ok(),
+        ListVerify::Exclusions(kind) => defender::exclusions(kind).map(Some),
         ListVerify::Preference(name) => match defender::preference(name) {
-            Ok(Some(PreferenceValue::TextList(l))) => Some(l),
-            _ => None,
+            Ok(Some(PreferenceValue::TextList(l))) => Ok(Some(l)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        },
+    };
+    let effective = match effective {
+        Ok(list) => list,
+        Err(e) => match defender_absent(&e) {
+            Some(reason) => return setting.error(not_verified(key.path(), &reason)),
+            None => None,
         },
     };
     if let Some(effective) = effective {
@@ -347,6 +387,10 @@ fn enforce_asr_rule(setting: &Setting) -> SettingResult {
         Err(e) => return setting.error(format!("enabling ASR rules: {}", e.message())),
     };
     match defender::asr_rule(&name) {
+        Err(e) if defender_absent(&e).is_some() => setting.error(not_verified(
+            &format!("{}\\{name}", rules.path()),
+            &defender_absent(&e).unwrap_or_default(),
+        )),
         Ok(Some(effective)) if effective != action => setting.error(format!(
             "Defender reports ASR rule {name} = {effective:?} but the policy asks for {action:?}; another authority may override it"
         )),
