@@ -612,9 +612,9 @@ fn file_escapes_through_the_files_capability() {
         ),
     ]);
     if hard_link {
-        // The hard link's name is in the root, so it reads (an operator who links a file into
-        // a granted root grants it); a write replaces the name, never the shared inode.
-        cases.push((&["file-read", "sandbox", "hard_link"], Ok));
+        // The hard link's name is in the root, but it may name a file outside, so reads refuse
+        // it; a write replaces the name, never the shared inode.
+        cases.push((&["file-read", "sandbox", "hard_link"], AccessDenied));
         cases.push((&["file-write", "sandbox", "hard_link", "replaced"], Ok));
     }
     let args: Vec<&[&str]> = cases.iter().map(|(a, _)| *a).collect();

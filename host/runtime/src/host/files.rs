@@ -51,6 +51,15 @@ fn file_error(e: FileError) -> CapabilityError {
     }
 }
 
+/// New contents shown in plans: short UTF-8 text only.
+fn short_text(contents: &[u8]) -> Option<String> {
+    const MAX_PLAN_TEXT: usize = 4096;
+    if contents.len() > MAX_PLAN_TEXT {
+        return None;
+    }
+    std::str::from_utf8(contents).ok().map(str::to_string)
+}
+
 impl Host for RunState {
     fn read(&mut self, root: String, path: String) -> Answer<Vec<u8>> {
         self.count_call()?;
@@ -66,6 +75,32 @@ impl Host for RunState {
         self.count_call()?;
         let r = (|| {
             self.check_size("file contents", contents.len())?;
+            let roots = self.file_root(&root, Access::ReadWrite)?;
+            // The old contents go to the journal first, so a failed run can put them back.
+            // A name whose contents reads refuse (a symlink leading out of the root, a hard
+            // link) is replaced by the write without its contents ever being read: a rollback
+            // then removes the new file rather than restoring the link. Any other read
+            // failure stops the write, since the change could not be undone.
+            let before = match roots.read(&root, &path) {
+                Ok(bytes) => Some(bytes),
+                Err(FileError::NotFound { .. } | FileError::Denied { .. }) => None,
+                Err(e) => {
+                    return Err(CapabilityError::Failed(format!(
+                        "cannot journal the change, so it was not made: {e}"
+                    )));
+                }
+            };
+            if before.as_deref() == Some(contents.as_slice()) {
+                // Already as asked: nothing to write, nothing to undo.
+                return Ok(());
+            }
+            self.journal(Change::File {
+                root: root.clone(),
+                path: path.clone(),
+                before: before.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                after_size: Some(contents.len() as u64),
+                after_text: short_text(&contents),
+            })?;
             let roots = self.file_root(&root, Access::ReadWrite)?;
             roots
                 .write_atomic(&root, &path, &contents)
