@@ -4,9 +4,11 @@
 //! defaults — the way to verify that a policy write took effect.
 
 use crate::CapabilityError;
-use crate::bindings::rampart::plugin::defender as raw;
+use crate::imports::defender as raw;
 
-pub use raw::{AsrAction, ComputerStatus, ExclusionKind, PreferenceValue};
+pub use crate::bindings::rampart::plugin::defender::{
+    AsrAction, ComputerStatus, ExclusionKind, PreferenceValue,
+};
 
 /// Reads a preference's effective value by its `MSFT_MpPreference` name.
 pub fn preference(name: &str) -> Result<Option<PreferenceValue>, CapabilityError> {

@@ -5,9 +5,9 @@
 //! root are refused by the host.
 
 use crate::CapabilityError;
-use crate::bindings::rampart::plugin::files as raw;
+use crate::imports::files as raw;
 
-pub use raw::DirEntry;
+pub use crate::bindings::rampart::plugin::files::DirEntry;
 
 /// Reads a whole file.
 pub fn read(root: &str, path: &str) -> Result<Vec<u8>, CapabilityError> {

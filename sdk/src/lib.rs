@@ -71,9 +71,12 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub mod defender;
 pub mod files;
+mod imports;
 pub mod log;
 #[cfg(feature = "managed")]
 pub mod managed;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod native;
 pub mod registry;
 mod settings;
 
@@ -98,11 +101,24 @@ pub const CONTRACT_SECTION: &str = "rampart:contract";
 ///
 /// The host calls [`Plugin::apply`] once per run, in a fresh sandbox: no state survives between
 /// runs, so a plugin reads the device's current state through its capabilities every time.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a rampart plugin",
+    label = "export_plugin! needs a type implementing `rampart_sdk::Plugin`",
+    note = "add `impl rampart_sdk::Plugin for {Self} {{ fn apply(device: Device, settings: Vec<Setting>) -> Vec<SettingResult> {{ .. }} }}`"
+)]
 pub trait Plugin {
     /// Enforces `settings` on `device` and returns exactly one result per setting (in any
     /// order). A setting without a result is reported as an error by the host; results for
     /// settings the plugin was not given are rejected.
     fn apply(device: Device, settings: Vec<Setting>) -> Vec<SettingResult>;
+}
+
+/// A [`Plugin`] exported with [`export_plugin!`], which implements this trait: it carries the
+/// manifest the macro embeds in the `.wasm`, so native tests (`rampart_sdk::native`, feature
+/// `native`) grant the plugin exactly what the built component would request.
+pub trait ExportedPlugin: Plugin {
+    /// The manifest text (`rampart-plugin.toml`) embedded in the component.
+    const MANIFEST: &'static str;
 }
 
 /// Copies a string into a fixed-size array at compile time (for custom sections).
@@ -140,27 +156,35 @@ pub const fn __section_bytes<const N: usize>(s: &str) -> [u8; N] {
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
-        $crate::export_plugin!(@sections $plugin,
-            *include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/rampart-plugin.toml")),
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/rampart-plugin.toml")).len()
-        );
+        $crate::export_plugin!(@export $plugin,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/rampart-plugin.toml")));
     };
     ($plugin:ty, manifest = $toml:literal) => {
-        $crate::export_plugin!(@sections $plugin, $crate::__section_bytes($toml), $toml.len());
+        $crate::export_plugin!(@export $plugin, $toml);
     };
-    (@sections $plugin:ty, $manifest:expr, $len:expr) => {
+    (@export $plugin:ty, $manifest:expr) => {
+        impl $crate::ExportedPlugin for $plugin {
+            const MANIFEST: &'static str = $manifest;
+        }
+
         const _: () = {
             // The host reads these sections with a wasm parser before compiling the component,
-            // so grants are decided without running plugin code.
-            #[unsafe(link_section = "rampart:manifest")]
+            // so grants are decided without running plugin code. Only wasm has them: native
+            // object formats have their own section-name rules (Mach-O needs "segment,section").
+            #[cfg_attr(target_arch = "wasm32", unsafe(link_section = "rampart:manifest"))]
             #[used]
-            static RAMPART_MANIFEST: [u8; $len] = $manifest;
+            static RAMPART_MANIFEST: [u8; <$plugin as $crate::ExportedPlugin>::MANIFEST.len()] =
+                $crate::__section_bytes(<$plugin as $crate::ExportedPlugin>::MANIFEST);
 
-            #[unsafe(link_section = "rampart:contract")]
+            #[cfg_attr(target_arch = "wasm32", unsafe(link_section = "rampart:contract"))]
             #[used]
             static RAMPART_CONTRACT: [u8; $crate::CONTRACT_VERSION.len()] =
                 $crate::__section_bytes($crate::CONTRACT_VERSION);
 
+            #[cfg_attr(
+                not(target_arch = "wasm32"),
+                allow(dead_code, reason = "only a wasm build exports the component")
+            )]
             struct RampartExport;
 
             impl $crate::bindings::Guest for RampartExport {
@@ -172,6 +196,9 @@ macro_rules! export_plugin {
                 }
             }
 
+            // Native builds (unit tests, benchmarks) call `Plugin::apply` through
+            // `rampart_sdk::native` instead of a component export.
+            #[cfg(target_arch = "wasm32")]
             $crate::__export_plugin_world!(RampartExport with_types_in $crate::bindings);
         };
     };

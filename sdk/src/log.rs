@@ -7,12 +7,12 @@ pub use crate::bindings::rampart::plugin::log::Level;
 
 /// Writes one record.
 pub fn write(level: Level, message: &str) {
-    crate::bindings::rampart::plugin::log::log(level, message);
+    crate::imports::log::log(level, message);
 }
 
 /// Whether records of `level` are kept, to skip building messages nobody will read.
 pub fn enabled(level: Level) -> bool {
-    crate::bindings::rampart::plugin::log::enabled(level)
+    crate::imports::log::enabled(level)
 }
 
 /// Writes a debug record.

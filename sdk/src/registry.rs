@@ -6,9 +6,9 @@
 //! they changed anything, which is exactly compliant vs remediated.
 
 use crate::CapabilityError;
-use crate::bindings::rampart::plugin::registry as raw;
+use crate::imports::registry as raw;
 
-pub use raw::{NamedValue, RegValue};
+pub use crate::bindings::rampart::plugin::registry::{NamedValue, RegValue};
 
 /// Reads a value (`None` when the key or value does not exist).
 pub fn get(key: &str, name: &str) -> Result<Option<RegValue>, CapabilityError> {
