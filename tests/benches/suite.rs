@@ -38,13 +38,12 @@ use rampart_tests::{
     windows_defender,
 };
 
-#[path = "support/native_plugin.rs"]
-#[allow(
-    dead_code,
-    unreachable_pub,
-    reason = "shared with the DSC-model helper"
-)]
-mod native_plugin;
+#[path = "support/journaled.rs"]
+mod journaled;
+
+use journaled::JournaledRegistry;
+use rampart_plugin_windows_defender::WindowsDefender;
+use rampart_sdk::native::NativeHost;
 
 /// Settings of the per-apply benchmark, and how many of them are rewritten before each apply.
 const PER_APPLY_SETTINGS: usize = 30;
@@ -250,20 +249,34 @@ fn per_apply(c: &mut Criterion) {
             record("per_apply/wasm", iters, total)
         })
     });
+    // The same plugin compiled natively, called in-process through `rampart_sdk::native`
+    // (grant checks and call budget included, no sandbox), on the same backends. Converting
+    // the device and settings to the plugin's types is timed, as `Plugin::run` times its own.
+    let native = NativeHost::for_plugin::<WindowsDefender>()
+        .expect("the plugin's manifest")
+        .with_capabilities(caps.clone());
+    reset();
+    let native_probe = native.run::<WindowsDefender>(&(&device).into(), &sdk_settings(&settings));
+    assert_eq!(
+        native_probe
+            .results
+            .iter()
+            .filter(|r| r.status == rampart_sdk::SettingStatus::Remediated)
+            .count(),
+        remediated,
+        "the native run must do the same work"
+    );
     group.bench_function("native/apply", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 reset();
                 let t = Instant::now();
-                // The in-memory journal of `Plugin::run`, natively: the changes are kept.
-                let mut changes = Vec::new();
-                let out = native_plugin::apply(&caps, black_box(&settings), &mut |c| {
-                    changes.push(c.clone());
-                    Ok(())
-                });
+                let native_device = rampart_sdk::Device::from(&device);
+                let out = native
+                    .run::<WindowsDefender>(&native_device, &sdk_settings(black_box(&settings)));
                 total += t.elapsed();
-                black_box((out, changes));
+                black_box(out);
             }
             record("per_apply/native", iters, total)
         })
@@ -316,11 +329,12 @@ static HOST_CALLS_PER_APPLY: Mutex<u32> = Mutex::new(0);
 /// - `rampart`: the runtime's `Enforcer` with the windows-defender plugin, a durable journal
 ///   (one fsync'd file per run, one fsync'd record per change) and the drift ledger — the
 ///   agent's own `Job::pass`.
-/// - `native`: the same pass with the plugin logic compiled natively and called in-process,
-///   with the same durable registry, the same journal discipline (file, fsync'd header and
-///   records, directory sync, removal at commit) and ledger.
+/// - `native`: the same pass with the plugin compiled natively and called in-process through
+///   `rampart_sdk::native`, with the same durable registry, the same journal discipline (file,
+///   fsync'd header and records, directory sync, removal at commit; `support/journaled.rs`) and
+///   ledger.
 /// - `dsc-model`: parse and resolve in-process, then one process per setting routed to the
-///   plugin (`rampart-bench-dsc-resource`, the same native logic), fed JSON on stdin, which
+///   plugin (`rampart-bench-dsc-resource`, the plugin compiled natively), fed JSON on stdin, which
 ///   opens the registry file, enforces its one setting and writes the file back if it changed;
 ///   no journal, no ledger.
 ///
@@ -435,6 +449,10 @@ fn routed(
         .collect()
 }
 
+fn sdk_settings(settings: &[ResolvedSetting]) -> Vec<rampart_sdk::Setting> {
+    settings.iter().map(Into::into).collect()
+}
+
 fn outcome_report(outcomes: &[(String, &'static str, Option<String>)]) -> Vec<u8> {
     let settings: Vec<serde_json::Value> = outcomes
         .iter()
@@ -445,21 +463,7 @@ fn outcome_report(outcomes: &[(String, &'static str, Option<String>)]) -> Vec<u8
     serde_json::to_vec_pretty(&serde_json::json!({ "settings": settings })).unwrap()
 }
 
-fn status_name(s: SettingStatus) -> &'static str {
-    match s {
-        SettingStatus::Compliant => "compliant",
-        SettingStatus::Remediated => "remediated",
-        _ => "error",
-    }
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// The same pass with the plugin logic native and in-process.
+/// The same pass with the plugin compiled natively and run in-process (`rampart_sdk::native`).
 fn native_pass(
     state: &Path,
     exports: &[(String, Vec<u8>)],
@@ -467,48 +471,33 @@ fn native_pass(
     plugins: &PluginSet,
 ) -> usize {
     let emulated = Arc::new(EmulatedRegistry::open(&state.join("registry.reg")).unwrap());
-    let caps = windows_caps(Arc::new(DurableRegistry::new(emulated.clone())));
+    let durable: Arc<dyn RegistryBackend> = Arc::new(DurableRegistry::new(emulated.clone()));
     let mut ledger = Ledger::open(&state.join("owned.json"));
     let now = "2026-01-01T00:00:00Z";
-    black_box(ledger.detect(&caps, now));
+    black_box(ledger.detect(&windows_caps(durable.clone()), now));
     let settings = routed(exports, device, plugins);
-    // The journal discipline of `Journal::durable`: a file per run, fsync'd header and records,
-    // the directory synced, the file removed at commit.
-    let journal_dir = state.join("journal");
-    std::fs::create_dir_all(&journal_dir).unwrap();
-    let journal_path = journal_dir.join("run-native.jsonl");
-    let mut journal = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&journal_path)
-        .unwrap();
-    writeln!(
-        journal,
-        "{}",
-        serde_json::json!({ "plugin": "windows-defender" })
-    )
-    .unwrap();
-    journal.sync_data().unwrap();
-    sync_dir(&journal_dir);
-    let mut changes = Vec::new();
-    let outcomes = native_plugin::apply(&caps, &settings, &mut |change| {
-        let line = serde_json::to_string(change).map_err(|e| e.to_string())?;
-        journal
-            .write_all(line.as_bytes())
-            .and_then(|()| journal.write_all(b"\n"))
-            .and_then(|()| journal.sync_data())
-            .map_err(|e| e.to_string())?;
-        changes.push(change.clone());
-        Ok(())
-    });
-    drop(journal);
-    std::fs::remove_file(&journal_path).unwrap();
+    let journaled = Arc::new(
+        JournaledRegistry::start(durable, &state.join("journal"), "windows-defender").unwrap(),
+    );
+    let host = NativeHost::for_plugin::<WindowsDefender>()
+        .unwrap()
+        .with_capabilities(windows_caps(journaled.clone()));
+    let run = host.run::<WindowsDefender>(&device.into(), &sdk_settings(&settings));
+    let changes = journaled.commit();
     ledger.record("windows-defender", &changes, now);
     ledger.save().unwrap();
     emulated.save().unwrap();
-    let rows: Vec<_> = outcomes
+    let rows: Vec<_> = run
+        .results
         .into_iter()
-        .map(|o| (o.id, status_name(o.status), o.message))
+        .map(|r| {
+            let status = match r.status {
+                rampart_sdk::SettingStatus::Compliant => "compliant",
+                rampart_sdk::SettingStatus::Remediated => "remediated",
+                _ => "error",
+            };
+            (r.id, status, r.message)
+        })
         .collect();
     write_atomic(&state.join("last-report.json"), &outcome_report(&rows));
     rows.len()
@@ -629,6 +618,59 @@ fn fleet(c: &mut Criterion) {
     group.finish();
 }
 
+/// Concurrent runs held open at once to measure memory per run.
+const MEMORY_RUNS: usize = 16;
+
+/// Memory per concurrent run: `MEMORY_RUNS` runs of the host-call guest (each reading the
+/// registry long enough to stay alive) are started together; the growth of the process's RSS
+/// while all of them are in flight, divided by their number, is what one concurrent run costs
+/// (its linear memory, instance, store and host state, and its thread's stack: an upper bound).
+fn memory_per_run() -> Option<f64> {
+    if !std::env::args().any(|a| a == "--bench") {
+        return None;
+    }
+    let reads = load_program(rampart_test_artifacts::BENCH_REGISTRY_READS).expect("bench guest");
+    let (registry, caps) = backends(false);
+    let key = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Bench").unwrap();
+    registry
+        .set_value(&key, "Value", RegValue::Dword(1))
+        .unwrap();
+    let device = windows_client();
+    // Long enough to overlap on two cores under load: a raised call budget and deadline.
+    let limits = RunLimits {
+        max_host_calls: 1_000_000,
+        deadline: Duration::from_secs(60),
+        ..RunLimits::default()
+    };
+    let long = vec![setting("bench_reads", SettingValue::Integer(200_000))];
+    // Warm the pool's slots and the allocator's arenas first.
+    let short = vec![setting("bench_reads", SettingValue::Integer(1))];
+    std::thread::scope(|scope| {
+        for _ in 0..MEMORY_RUNS {
+            scope.spawn(|| reads.run(&device, &short, &caps, &limits).unwrap());
+        }
+    });
+    let before = rss_kib().0;
+    let started = std::sync::Barrier::new(MEMORY_RUNS + 1);
+    let during = std::thread::scope(|scope| {
+        for _ in 0..MEMORY_RUNS {
+            scope.spawn(|| {
+                started.wait();
+                reads.run(&device, &long, &caps, &limits).unwrap()
+            });
+        }
+        started.wait();
+        std::thread::sleep(Duration::from_millis(150));
+        let live = engine().pool_metrics().map(|m| m.component_instances());
+        (rss_kib().0, live)
+    });
+    eprintln!(
+        "memory: RSS {before} KiB before, {} KiB with {MEMORY_RUNS} runs in flight ({:?} instances live)",
+        during.0, during.1
+    );
+    Some(during.0.saturating_sub(before) as f64 / MEMORY_RUNS as f64)
+}
+
 /// `VmRSS` and `VmHWM` of this process, in KiB.
 fn rss_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -695,13 +737,9 @@ fn summary() {
             1e9 / per_device
         );
     }
-    if let Some(m) = engine().pool_metrics() {
-        let warm = m.unused_warm_memories().max(1) as usize;
+    if let Some(kib) = memory_per_run() {
         println!(
-            "pool: {} warm memory slots, {:.0} KiB resident per slot ({:.0} KiB of tables per table slot)",
-            m.unused_warm_memories(),
-            m.unused_memory_bytes_resident() as f64 / warm as f64 / 1024.0,
-            m.unused_table_bytes_resident() as f64 / m.unused_warm_tables().max(1) as f64 / 1024.0
+            "memory per concurrent run: {kib:.0} KiB ({MEMORY_RUNS} runs in flight, RSS growth / runs)"
         );
     }
     let (rss, hwm) = rss_kib();
@@ -722,5 +760,8 @@ fn main() {
     end_to_end(&mut c);
     fleet(&mut c);
     c.final_summary();
-    summary();
+    // `cargo test --benches` and `-- --test` run each benchmark once: nothing to summarise.
+    if std::env::args().any(|a| a == "--bench") {
+        summary();
+    }
 }

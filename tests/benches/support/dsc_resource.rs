@@ -7,8 +7,8 @@
 //! `{"textList": [...]}` or `{"integerList": [...]}`.
 //! Output: `{"id": "...", "status": "compliant|remediated|error", "message": ...}`.
 //!
-//! It opens the emulated registry from its file, enforces the setting with the
-//! windows-defender plugin's logic (compiled natively), and, when it changed something, writes
+//! It opens the emulated registry from its file, enforces the setting with the windows-defender
+//! plugin compiled natively (`rampart_sdk::native`), and, when it changed something, writes
 //! the file back durably (temporary file, fsync, rename), like `rampart apply`'s durable
 //! registry. It keeps no journal: the baseline is given the cheaper side of every choice.
 
@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use rampart_backends::defender::SimulatedDefender;
 use rampart_backends::registry::{DurableRegistry, EmulatedRegistry, RegistryBackend};
+use rampart_policy::device::Device;
 use rampart_policy::settings::{ResolvedSetting, SettingValue};
-use rampart_policy::status::SettingStatus;
 use rampart_runtime::Capabilities;
+use rampart_sdk::SettingStatus;
 
-#[path = "native_plugin.rs"]
-#[allow(dead_code, unreachable_pub, reason = "shared with the benchmark suite")]
-mod native_plugin;
+use rampart_plugin_windows_defender::WindowsDefender;
+use rampart_sdk::native::NativeHost;
 
 fn value(v: &serde_json::Value) -> Result<SettingValue, String> {
     let strings = |a: &serde_json::Value| -> Option<Vec<String>> {
@@ -81,7 +81,12 @@ fn run() -> Result<serde_json::Value, String> {
     let caps = Capabilities::none()
         .with_registry(registry.clone())
         .with_defender(Arc::new(SimulatedDefender::new(registry)));
-    let outcome = native_plugin::apply(&caps, std::slice::from_ref(&setting), &mut |_| Ok(()))
+    let host = NativeHost::for_plugin::<WindowsDefender>()
+        .map_err(|e| format!("manifest: {e}"))?
+        .with_capabilities(caps);
+    let device = rampart_sdk::Device::from(&Device::example_windows_client());
+    let outcome = host
+        .apply::<WindowsDefender>(&device, &[rampart_sdk::Setting::from(&setting)])
         .pop()
         .ok_or("no outcome")?;
     let status = match outcome.status {
