@@ -236,12 +236,13 @@ fn panic_message(stderr: &str) -> Option<String> {
     })
 }
 
-type ResultKey = (String, Option<(String, u32)>);
+/// A setting's identity, borrowed: matching results to settings allocates nothing per setting.
+type ResultKey<'a> = (&'a str, Option<(&'a str, u32)>);
 
-fn key(id: &str, group: &Option<GroupPosition>) -> ResultKey {
+fn key<'a>(id: &'a str, group: &'a Option<GroupPosition>) -> ResultKey<'a> {
     (
-        id.to_string(),
-        group.as_ref().map(|g| (g.definition_id.clone(), g.index)),
+        id,
+        group.as_ref().map(|g| (g.definition_id.as_str(), g.index)),
     )
 }
 
