@@ -84,11 +84,7 @@ impl Host for RunState {
             let before = match roots.read(&root, &path) {
                 Ok(bytes) => Some(bytes),
                 Err(FileError::NotFound { .. } | FileError::Denied { .. }) => None,
-                Err(e) => {
-                    return Err(CapabilityError::Failed(format!(
-                        "cannot journal the change, so it was not made: {e}"
-                    )));
-                }
+                Err(e) => return Err(file_error(e)),
             };
             if before.as_deref() == Some(contents.as_slice()) {
                 // Already as asked: nothing to write, nothing to undo.
