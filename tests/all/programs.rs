@@ -506,7 +506,26 @@ fn limits_log_flood() {
             .iter()
             .all(|o| o.status == SettingStatus::Compliant)
     );
-    // The default bound holds too.
+    // Logging on long after the budget is spent (more records dropped than the run may keep)
+    // is a flood: the run ends with a typed error.
+    let flood = RunLimits {
+        max_log_bytes: 64 << 10,
+        max_log_records: 100,
+        ..RunLimits::default()
+    };
+    let err = plugin
+        .run(
+            &windows_client(),
+            &two_settings(),
+            &Capabilities::none(),
+            &flood,
+        )
+        .expect_err("a run that keeps flooding the log fails");
+    assert!(
+        matches!(err, RunError::LogFlood { dropped: 101, .. }),
+        "{err:?}"
+    );
+    // The default bound holds too, and the host serves the next run.
     let out = plugin
         .run(
             &windows_client(),

@@ -108,6 +108,15 @@ pub enum RunError {
         /// The cap.
         limit: u32,
     },
+    /// The run kept logging long after its log budget was spent (more records dropped than
+    /// the run may keep).
+    #[error("plugin '{plugin}' flooded the log: {dropped} records over its budget were dropped")]
+    LogFlood {
+        /// Plugin name.
+        plugin: String,
+        /// Records dropped when the run was stopped.
+        dropped: u32,
+    },
     /// The run answered with far more results than settings it was given.
     #[error(
         "plugin '{plugin}' returned {results} results, more than the {limit} allowed for this run"

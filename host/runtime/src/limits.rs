@@ -50,7 +50,8 @@ pub struct RunLimits {
     pub deadline: Duration,
     /// Maximum capability calls per run.
     pub max_host_calls: u32,
-    /// Maximum log records kept per run.
+    /// Maximum log records kept per run; a run that drops more records than this is a log flood
+    /// ([`crate::RunError::LogFlood`]).
     pub max_log_records: u32,
     /// Maximum log bytes kept per run.
     pub max_log_bytes: usize,
@@ -85,6 +86,14 @@ pub(crate) struct MemoryLimitExceeded {
 #[error("more than {limit} capability calls in one run")]
 pub(crate) struct HostCallLimitExceeded {
     pub(crate) limit: u32,
+}
+
+/// The error a run traps with when it keeps logging long after its log budget is spent: more
+/// records dropped than [`RunLimits::max_log_records`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("{dropped} log records dropped in one run")]
+pub(crate) struct LogFloodExceeded {
+    pub(crate) dropped: u32,
 }
 
 /// Enforces the memory and table caps of one store.

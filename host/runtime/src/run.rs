@@ -19,7 +19,9 @@ use crate::capabilities::Capabilities;
 use crate::error::RunError;
 use crate::host::{LogRecord, RunState};
 use crate::journal::RunJournal;
-use crate::limits::{HostCallLimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};
+use crate::limits::{
+    HostCallLimitExceeded, LogFloodExceeded, MemoryLimitExceeded, RunLimiter, RunLimits,
+};
 use crate::plugin::Plugin;
 use stderr_tail::StderrTail;
 
@@ -186,6 +188,12 @@ fn classify(
         return RunError::MemoryLimit {
             plugin,
             limit: m.limit,
+        };
+    }
+    if let Some(f) = error.downcast_ref::<LogFloodExceeded>() {
+        return RunError::LogFlood {
+            plugin,
+            dropped: f.dropped,
         };
     }
     if let Some(h) = error.downcast_ref::<HostCallLimitExceeded>() {

@@ -1,7 +1,7 @@
 //! `rampart:plugin/log`: plugin log records into `tracing`, bounded per run.
 
 use crate::bindings::log::{Host, Level};
-use crate::limits::MAX_LOG_MESSAGE_BYTES;
+use crate::limits::{LogFloodExceeded, MAX_LOG_MESSAGE_BYTES};
 
 use super::RunState;
 
@@ -30,9 +30,15 @@ impl Host for RunState {
         if self.logs.len() >= self.limits.max_log_records as usize
             || self.log_bytes.saturating_add(message.len()) > self.limits.max_log_bytes
         {
-            // Dropped, not trapped: logging too much is noise, not an attack on the device;
-            // what is kept stays bounded, and the call budget bounds the time spent.
+            // Past the budget records are dropped and counted, so what is kept stays bounded;
+            // a plugin that goes on logging long after (more records dropped than it may keep)
+            // is flooding, and its run ends with a typed error.
             self.logs_dropped = self.logs_dropped.saturating_add(1);
+            if self.logs_dropped > self.limits.max_log_records {
+                return Err(wasmtime::Error::new(LogFloodExceeded {
+                    dropped: self.logs_dropped,
+                }));
+            }
             return Ok(());
         }
         self.log_bytes += message.len();
