@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
@@ -120,8 +120,7 @@ impl Wine {
             );
             return None;
         }
-        let bytes = std::fs::read(&file).expect("read the export");
-        Some(decode_utf16(&bytes))
+        Some(decode_utf16(&read_settled(&file)))
     }
 }
 
@@ -139,6 +138,28 @@ fn decode_utf16(bytes: &[u8]) -> String {
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
     String::from_utf16(&units).expect("UTF-16 export")
+}
+
+/// The bytes of a file Wine has just written. `reg export` can return before the last of a
+/// large export reaches the file (seen in CI: an export of `HKLM\SOFTWARE` cut mid-line), so
+/// the file is read until it ends with a line break (UTF-16LE `\n`) and its size holds still.
+fn read_settled(file: &Path) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = std::fs::read(file).expect("read the export");
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = std::fs::read(file).expect("read the export");
+        if now.len() == last.len() && now.ends_with(b"\n\0") {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the export {} did not settle ({} bytes)",
+            file.display(),
+            now.len()
+        );
+        last = now;
+    }
 }
 
 /// A `.reg` text as its keys and values, keys and names folded to lower case (the registry is
