@@ -17,7 +17,7 @@ use rampart_runtime::{
 };
 
 use crate::cli::{Inputs, RegistryKind, Switch};
-use crate::state::{StateDir, write_atomic};
+use crate::state::{StateDir, write_replaceable};
 
 /// Reports kept in `<state>/reports/` besides `last-report.json`.
 const REPORT_HISTORY: usize = 20;
@@ -131,10 +131,11 @@ impl Job {
         report
     }
 
-    /// Writes `last-report.json` and a bounded history, each atomically.
+    /// Writes `last-report.json` and a bounded history, each atomically (not synced: see
+    /// [`write_replaceable`]).
     pub(crate) fn persist(&self, report: &DeviceReport) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(report)?;
-        write_atomic(&self.state.report_file(), json.as_bytes())?;
+        write_replaceable(&self.state.report_file(), json.as_bytes())?;
         let history = self.state.history_dir();
         std::fs::create_dir_all(&history)
             .with_context(|| format!("cannot create '{}'", history.display()))?;
@@ -145,7 +146,7 @@ impl Job {
             n += 1;
             name = format!("{stamp}-{n}.json");
         }
-        write_atomic(&history.join(name), json.as_bytes())?;
+        write_replaceable(&history.join(name), json.as_bytes())?;
         let mut entries: Vec<_> = std::fs::read_dir(&history)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))

@@ -86,14 +86,31 @@ impl StateDir {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+/// Writes `bytes` to `path` atomically and durably (temp file in the same directory, fsync,
+/// rename).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, rename) without
+/// waiting for the disk. For what every pass writes anew, the reports: readers never see a
+/// torn file, and after a power loss the file may be an older one (or, on some file systems,
+/// empty) until the next pass rewrites it. The state that cannot be recomputed (registry,
+/// journal, ledger, audit trail) is always synced; an fsync per report would be the largest
+/// cost of a pass that changed nothing.
+pub(crate) fn write_replaceable(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> anyhow::Result<()> {
     use std::io::Write as _;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot create a temporary file in '{}'", dir.display()))?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
+    if sync {
+        tmp.as_file().sync_all()?;
+    }
     tmp.persist(path)
         .with_context(|| format!("cannot write '{}'", path.display()))?;
     Ok(())

@@ -203,12 +203,13 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>, AuditError> {
 
 fn last_record(dir: &Path) -> Result<Option<(u64, String)>, AuditError> {
     for file in files(dir)?.iter().rev() {
-        let text = std::fs::read_to_string(file).map_err(io(file))?;
+        let text = last_lines(file)?;
         if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
             let v: Value = serde_json::from_str(line).map_err(|e| AuditError::Broken {
                 file: file.display().to_string(),
-                line: text.lines().count(),
-                message: format!("last record is not JSON: {e}"),
+                // Only the file's tail was read, so the line number is not known here.
+                line: 0,
+                message: format!("its last record is not JSON: {e}"),
             })?;
             let seq = v["seq"].as_u64().unwrap_or(0);
             let hash = v["hash"].as_str().unwrap_or(GENESIS).to_string();
@@ -216,6 +217,36 @@ fn last_record(dir: &Path) -> Result<Option<(u64, String)>, AuditError> {
         }
     }
     Ok(None)
+}
+
+/// The end of `file`, from the start of a line, holding at least its last whole line: every
+/// start (`rampart apply` is one) continues the chain, and the current file grows to
+/// [`DEFAULT_ROTATE_BYTES`], so only its tail is read.
+fn last_lines(file: &Path) -> Result<String, AuditError> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    let mut f = std::fs::File::open(file).map_err(io(file))?;
+    let len = f.metadata().map_err(io(file))?.len();
+    let mut back = TAIL.min(len);
+    loop {
+        f.seek(SeekFrom::Start(len - back)).map_err(io(file))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(back).unwrap_or(0));
+        f.read_to_end(&mut bytes).map_err(io(file))?;
+        if back == len {
+            return String::from_utf8(bytes).map_err(|e| AuditError::Broken {
+                file: file.display().to_string(),
+                line: 0,
+                message: format!("not UTF-8: {e}"),
+            });
+        }
+        // Skip the partial line the seek landed in; the rest must hold a whole record.
+        let trimmed = bytes.trim_ascii_end();
+        if let Some(first_break) = trimmed.iter().position(|&b| b == b'\n') {
+            let tail = String::from_utf8_lossy(&bytes[first_break + 1..]).into_owned();
+            return Ok(tail);
+        }
+        back = (back * 4).min(len);
+    }
 }
 
 /// What [`verify`] found in an intact trail.
@@ -379,6 +410,25 @@ mod tests {
         log.append(vec![record(10), record(11)]).unwrap();
         let s = verify(dir.path()).unwrap();
         assert_eq!((s.records, s.first_seq, s.files), (5, 1, 1));
+    }
+
+    #[test]
+    fn reopening_a_large_trail_continues_from_its_tail() {
+        // Opening reads only the tail of the current file; a file far larger than the tail
+        // window, and a last record longer than it, must still continue the chain.
+        let (dir, log) = trail(0);
+        for i in 0..1_500 {
+            log.append(vec![record(i)]).unwrap();
+        }
+        let mut long = record(99_999);
+        long.insert("target".into(), Value::from("x".repeat(200_000)));
+        log.append(vec![long]).unwrap();
+        drop(log);
+        assert!(std::fs::metadata(dir.path().join(CURRENT)).unwrap().len() > 4 * 64 * 1024);
+        let log = AuditLog::open(dir.path()).unwrap();
+        log.append(vec![record(1)]).unwrap();
+        let s = verify(dir.path()).unwrap();
+        assert_eq!(s.records, 1_502);
     }
 
     #[test]

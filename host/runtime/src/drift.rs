@@ -83,6 +83,64 @@ pub struct OwnedRegistryValue {
 pub struct Ledger {
     path: Option<PathBuf>,
     owned: BTreeMap<String, Owned>,
+    footprints: BTreeMap<String, Footprint>,
+    /// The file's contents as last read or written: a save that would write the same bytes is
+    /// skipped, so a pass that changed nothing costs no write and no fsync.
+    on_disk: Option<Vec<u8>>,
+}
+
+/// The registry values a plugin writes for a set of settings on a blank registry (see
+/// `Enforcer::enforce`), remembered with a fingerprint of what produced them so an unchanged
+/// policy does not need the plugin to run twice per pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Footprint {
+    /// sha256 over the plugin digest, the device and the settings (see
+    /// [`Footprint::fingerprint`]).
+    pub fingerprint: String,
+    /// (key, value name), both lower-cased.
+    pub values: Vec<(String, String)>,
+}
+
+impl Footprint {
+    /// The fingerprint of one plugin run's inputs. It hashes the inputs' `Debug` form, which
+    /// names every field; a rampart version that prints them differently only causes one
+    /// recomputation, never a wrong match.
+    pub fn fingerprint(
+        digest: &str,
+        device: &impl std::fmt::Debug,
+        settings: &impl std::fmt::Debug,
+    ) -> String {
+        let mut hash = Sha256::new();
+        hash.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hash.update([0]);
+        hash.update(digest.as_bytes());
+        hash.update([0]);
+        hash.update(format!("{device:?}").as_bytes());
+        hash.update([0]);
+        hash.update(format!("{settings:?}").as_bytes());
+        format!("{:x}", hash.finalize())
+    }
+}
+
+/// The ledger file: the owned values and the plugins' footprints. Ledgers written before
+/// footprints existed are a bare map of owned values and still load.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum LedgerFile {
+    Current {
+        owned: BTreeMap<String, Owned>,
+        #[serde(default)]
+        footprints: BTreeMap<String, Footprint>,
+    },
+    OwnedOnly(BTreeMap<String, Owned>),
+}
+
+/// [`LedgerFile::Current`] as written, borrowing the ledger.
+#[derive(Serialize)]
+struct LedgerFileView<'a> {
+    owned: &'a BTreeMap<String, Owned>,
+    footprints: &'a BTreeMap<String, Footprint>,
 }
 
 const REGISTRY: &str = "registry ";
@@ -96,10 +154,12 @@ impl Ledger {
 
     /// The ledger persisted at `path` (loaded now if it exists).
     pub fn open(path: &Path) -> Self {
-        let owned = std::fs::read(path)
-            .ok()
-            .and_then(|bytes| match serde_json::from_slice(&bytes) {
-                Ok(owned) => Some(owned),
+        let bytes = std::fs::read(path).ok();
+        let (owned, footprints) = bytes
+            .as_deref()
+            .and_then(|bytes| match serde_json::from_slice(bytes) {
+                Ok(LedgerFile::Current { owned, footprints }) => Some((owned, footprints)),
+                Ok(LedgerFile::OwnedOnly(owned)) => Some((owned, BTreeMap::new())),
                 Err(e) => {
                     tracing::warn!(ledger = %path.display(), error = %e, "unreadable drift ledger; starting empty");
                     None
@@ -109,6 +169,8 @@ impl Ledger {
         Ledger {
             path: Some(path.to_path_buf()),
             owned,
+            footprints,
+            on_disk: bytes,
         }
     }
 
@@ -127,6 +189,8 @@ impl Ledger {
         Ledger {
             path: None,
             owned: self.owned.clone(),
+            footprints: self.footprints.clone(),
+            on_disk: None,
         }
     }
 
@@ -147,6 +211,19 @@ impl Ledger {
                 })
             })
             .collect()
+    }
+
+    /// The footprint remembered for `plugin`, if it was computed for `fingerprint`.
+    pub fn footprint(&self, plugin: &str, fingerprint: &str) -> Option<&[(String, String)]> {
+        self.footprints
+            .get(plugin)
+            .filter(|f| f.fingerprint == fingerprint)
+            .map(|f| f.values.as_slice())
+    }
+
+    /// Remembers `plugin`'s footprint (replacing the previous one).
+    pub fn remember_footprint(&mut self, plugin: &str, footprint: Footprint) {
+        self.footprints.insert(plugin.to_string(), footprint);
     }
 
     /// The plugins that own at least one registry value.
@@ -270,21 +347,30 @@ impl Ledger {
         }
     }
 
-    /// Writes the ledger atomically (no-op in memory).
+    /// Writes the ledger atomically and durably (no-op in memory, and when the file already
+    /// holds exactly these contents).
     ///
     /// # Errors
     ///
     /// Fails when the file cannot be written.
-    pub fn save(&self) -> std::io::Result<()> {
+    pub fn save(&mut self) -> std::io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let json = serde_json::to_vec_pretty(&self.owned).map_err(std::io::Error::other)?;
+        let json = serde_json::to_vec_pretty(&LedgerFileView {
+            owned: &self.owned,
+            footprints: &self.footprints,
+        })
+        .map_err(std::io::Error::other)?;
+        if self.on_disk.as_deref() == Some(json.as_slice()) {
+            return Ok(());
+        }
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         std::io::Write::write_all(&mut tmp, &json)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
+        self.on_disk = Some(json);
         Ok(())
     }
 }
@@ -330,5 +416,94 @@ fn file_now(caps: &Capabilities, target: &str) -> Option<String> {
         )),
         Err(FileError::NotFound { .. }) => Some("(none)".to_string()),
         Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(key: &str, name: &str, dword: u32) -> Change {
+        Change::RegistryValue {
+            key: key.into(),
+            name: name.into(),
+            before: None,
+            after: Some(JournalValue::RegDword(dword)),
+        }
+    }
+
+    #[test]
+    fn footprints_persist_and_match_only_their_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("owned.json");
+        let mut ledger = Ledger::open(&path);
+        ledger.record("p", &[set(r"HKLM\A", "x", 1)], "t");
+        let fingerprint = Footprint::fingerprint("sha256:1", &"device", &["s1"]);
+        ledger.remember_footprint(
+            "p",
+            Footprint {
+                fingerprint: fingerprint.clone(),
+                values: vec![("hklm\\a".into(), "x".into())],
+            },
+        );
+        ledger.save().unwrap();
+
+        let reopened = Ledger::open(&path);
+        assert_eq!(reopened.len(), 1);
+        assert_eq!(
+            reopened.footprint("p", &fingerprint),
+            Some(&[("hklm\\a".to_string(), "x".to_string())][..])
+        );
+        // Another plugin digest, device or settings list is another fingerprint.
+        for other in [
+            Footprint::fingerprint("sha256:2", &"device", &["s1"]),
+            Footprint::fingerprint("sha256:1", &"other", &["s1"]),
+            Footprint::fingerprint("sha256:1", &"device", &["s1", "s2"]),
+        ] {
+            assert_ne!(other, fingerprint);
+            assert_eq!(reopened.footprint("p", &other), None);
+        }
+        assert_eq!(reopened.footprint("q", &fingerprint), None);
+    }
+
+    #[test]
+    fn a_save_that_would_write_the_same_bytes_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("owned.json");
+        let mut ledger = Ledger::open(&path);
+        ledger.record("p", &[set(r"HKLM\A", "x", 1)], "t");
+        ledger.save().unwrap();
+        // Reopened and saved unchanged: the file is not rewritten (the marker stays).
+        let mut reopened = Ledger::open(&path);
+        let original = std::fs::read(&path).unwrap();
+        reopened.save().unwrap();
+        let mut marked = original.clone();
+        marked.extend_from_slice(b"\n");
+        std::fs::write(&path, &marked).unwrap();
+        reopened.save().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), marked);
+        // A change is written.
+        reopened.record("p", &[set(r"HKLM\A", "y", 2)], "t");
+        reopened.save().unwrap();
+        assert_eq!(Ledger::open(&path).len(), 2);
+    }
+
+    #[test]
+    fn a_ledger_written_before_footprints_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("owned.json");
+        let old = serde_json::json!({
+            "registry HKLM\\A\\x": {
+                "value": { "kind": "registry", "value": { "type": "REG_DWORD", "data": 1 } },
+                "plugin": "p",
+                "setAt": "t",
+                "registryKey": "HKLM\\A",
+                "registryName": "x"
+            }
+        });
+        std::fs::write(&path, old.to_string()).unwrap();
+        let ledger = Ledger::open(&path);
+        assert_eq!(ledger.len(), 1);
+        assert_eq!(ledger.owned_registry("p")[0].name, "x");
     }
 }

@@ -17,7 +17,7 @@ use rampart_policy::settings::{GroupPosition, ResolvedSetting};
 use rampart_policy::status::SettingStatus;
 
 use crate::capabilities::Capabilities;
-use crate::drift::Ledger;
+use crate::drift::{Footprint, Ledger};
 use crate::journal::{Change, Journal, JournalValue, RunJournal};
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
@@ -456,7 +456,9 @@ impl Enforcer {
     /// current pass needs any more, the way Group Policy removes the values of a setting that
     /// leaves the policy. Which values the current settings need is learnt by running the
     /// plugin once more over a blank emulated registry and noting what it writes (its
-    /// footprint), so no plugin has to declare its layout. A value is removed only while it
+    /// footprint), so no plugin has to declare its layout; the footprint is remembered in the
+    /// ledger, so that extra run happens only when the plugin, the device or the settings
+    /// changed since it was computed. A value is removed only while it
     /// still holds what rampart wrote; one that something else changed since is left in place,
     /// released from the ledger and listed in the returned lines. Removals are journaled in the
     /// run's journal, so they roll back with the run and show in what-if plans.
@@ -480,35 +482,14 @@ impl Enforcer {
         if owned.is_empty() {
             return Vec::new();
         }
-        let blank = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
         let needed: HashSet<(String, String)> = if settings.is_empty() {
             HashSet::new()
         } else {
-            let (result, probe) = plugin.execute(
-                device,
-                settings,
-                &blank,
-                &self.limits,
-                RunJournal::in_memory(),
-            );
-            if let Err(e) = result {
+            match self.footprint(plugin, device, settings, ledger) {
+                Some(values) => values.into_iter().collect(),
                 // Without the footprint nothing can be told apart: remove nothing.
-                tracing::warn!(plugin = %plugin.name(), error = %e, "cannot compute the plugin's footprint; no dropped values removed");
-                return Vec::new();
+                None => return Vec::new(),
             }
-            probe
-                .commit()
-                .into_iter()
-                .filter_map(|c| match c {
-                    Change::RegistryValue {
-                        key,
-                        name,
-                        after: Some(_),
-                        ..
-                    } => Some((key.to_lowercase(), name.to_lowercase())),
-                    _ => None,
-                })
-                .collect()
         };
         let mut released = Vec::new();
         for o in owned {
@@ -555,6 +536,57 @@ impl Enforcer {
             }
         }
         released
+    }
+
+    /// The registry values (key, name; lower-cased) `plugin` writes for `settings` on a blank
+    /// registry: remembered in the ledger under a fingerprint of the inputs, computed by running
+    /// the plugin over a blank emulated registry when they changed. `None` when that run fails.
+    fn footprint(
+        &self,
+        plugin: &Plugin,
+        device: &Device,
+        settings: &[ResolvedSetting],
+        ledger: &Mutex<Ledger>,
+    ) -> Option<Vec<(String, String)>> {
+        let fingerprint = Footprint::fingerprint(plugin.digest(), device, &settings);
+        if let Some(values) = lock(ledger).footprint(plugin.name(), &fingerprint) {
+            return Some(values.to_vec());
+        }
+        let blank = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
+        let (result, probe) = plugin.execute(
+            device,
+            settings,
+            &blank,
+            &self.limits,
+            RunJournal::in_memory(),
+        );
+        if let Err(e) = result {
+            tracing::warn!(plugin = %plugin.name(), error = %e, "cannot compute the plugin's footprint; no dropped values removed");
+            return None;
+        }
+        let mut values: Vec<(String, String)> = probe
+            .commit()
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::RegistryValue {
+                    key,
+                    name,
+                    after: Some(_),
+                    ..
+                } => Some((key.to_lowercase(), name.to_lowercase())),
+                _ => None,
+            })
+            .collect();
+        values.sort();
+        values.dedup();
+        lock(ledger).remember_footprint(
+            plugin.name(),
+            Footprint {
+                fingerprint,
+                values: values.clone(),
+            },
+        );
+        Some(values)
     }
 
     /// [`Enforcer::remove_dropped`] for the plugins that own registry values but had no

@@ -352,7 +352,12 @@ impl Journal {
         self.dir.is_some()
     }
 
-    /// Starts the journal of one run.
+    /// Starts the journal of one run. The file is created by the run's first change: a run
+    /// that changes nothing (the steady state) costs no file and no fsync.
+    ///
+    /// # Errors
+    ///
+    /// None today; kept fallible so a journal that must prepare storage up front can say so.
     pub(crate) fn start(&self, plugin: &str, digest: &str) -> Result<RunJournal, JournalError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
@@ -368,32 +373,13 @@ impl Journal {
             reads: 0,
             reads_omitted: 0,
         });
-        let Some(dir) = &self.dir else {
-            return Ok(RunJournal {
-                file: None,
-                path: None,
-                changes: Vec::new(),
-                audit,
-            });
-        };
-        let path = dir.join(format!("run-{nanos:020}-{}-{n}.jsonl", std::process::id()));
-        let io = |source| JournalError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(io)?;
-        let header = serde_json::json!({ "plugin": plugin, "digest": digest });
-        writeln!(file, "{header}").map_err(io)?;
-        file.sync_data().map_err(io)?;
-        // The new directory entry must survive a crash too, or recovery would not find it.
-        sync_dir(dir);
+        let file = self.dir.as_ref().map(|dir| PendingFile {
+            path: dir.join(format!("run-{nanos:020}-{}-{n}.jsonl", std::process::id())),
+            header: serde_json::json!({ "plugin": plugin, "digest": digest }).to_string(),
+            file: None,
+        });
         Ok(RunJournal {
-            file: Some(file),
-            path: Some(path),
+            file,
             changes: Vec::new(),
             audit,
         })
@@ -476,13 +462,49 @@ fn read_changes(path: &Path) -> Result<Vec<Change>, JournalError> {
     Ok(changes)
 }
 
-/// The journal of one run in progress.
+/// The journal of one run in progress. One dropped without [`RunJournal::commit`] or
+/// [`RunJournal::rollback`] (a host panic) keeps its file, so the next start recovers it.
 #[derive(Debug)]
 pub(crate) struct RunJournal {
-    file: Option<std::fs::File>,
-    path: Option<PathBuf>,
+    /// The run's journal file when the journal is durable; created on the first change.
+    file: Option<PendingFile>,
     changes: Vec<Change>,
     audit: Option<RunAudit>,
+}
+
+/// A durable run journal's file: its name and header are chosen when the run starts, the file
+/// itself is created (header first, synced, directory synced) just before the first change is
+/// recorded.
+#[derive(Debug)]
+struct PendingFile {
+    path: PathBuf,
+    header: String,
+    file: Option<std::fs::File>,
+}
+
+impl PendingFile {
+    /// Appends `line` and makes it durable, creating the file first if needed.
+    fn append(&mut self, line: &str) -> std::io::Result<()> {
+        if self.file.is_none() {
+            let mut file = std::fs::OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&self.path)?;
+            writeln!(file, "{}", self.header)?;
+            file.sync_data()?;
+            // The new directory entry must survive a crash too, or recovery would not find it.
+            if let Some(dir) = self.path.parent() {
+                sync_dir(dir);
+            }
+            self.file = Some(file);
+        }
+        let file = self.file.as_mut().expect("created above");
+        let mut record = String::with_capacity(line.len() + 1);
+        record.push_str(line);
+        record.push('\n');
+        file.write_all(record.as_bytes())?;
+        file.sync_data()
+    }
 }
 
 /// Allowed reads recorded per run; further ones are counted in the run record. Writes, denials
@@ -549,7 +571,6 @@ impl RunJournal {
     pub(crate) fn in_memory() -> Self {
         RunJournal {
             file: None,
-            path: None,
             changes: Vec::new(),
             audit: None,
         }
@@ -557,15 +578,14 @@ impl RunJournal {
 
     /// Records a change durably, before the caller makes it.
     pub(crate) fn record(&mut self, change: Change) -> Result<(), JournalError> {
-        if let (Some(file), Some(path)) = (&mut self.file, &self.path) {
-            let io = |source| JournalError::Io {
-                path: path.clone(),
-                source,
-            };
-            let line = serde_json::to_string(&change).map_err(|e| io(std::io::Error::other(e)))?;
-            file.write_all(line.as_bytes()).map_err(io)?;
-            file.write_all(b"\n").map_err(io)?;
-            file.sync_data().map_err(io)?;
+        if let Some(file) = &mut self.file {
+            serde_json::to_string(&change)
+                .map_err(std::io::Error::other)
+                .and_then(|line| file.append(&line))
+                .map_err(|source| JournalError::Io {
+                    path: file.path.clone(),
+                    source,
+                })?;
         }
         self.changes.push(change);
         Ok(())
@@ -637,18 +657,15 @@ impl RunJournal {
     }
 
     fn close(&mut self) {
-        self.file = None;
-        if let Some(path) = self.path.take() {
+        if let Some(PendingFile {
+            path,
+            file: Some(file),
+            ..
+        }) = self.file.take()
+        {
+            drop(file);
             let _ = std::fs::remove_file(&path);
         }
-    }
-}
-
-impl Drop for RunJournal {
-    fn drop(&mut self) {
-        // A journal dropped without commit or rollback (a host panic) keeps its file, so the
-        // next start recovers it.
-        self.file = None;
     }
 }
 
@@ -849,4 +866,66 @@ pub(crate) fn highest_missing(
         highest = parent;
     }
     Ok(Some(highest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files_in(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn change() -> Change {
+        Change::RegistryValue {
+            key: r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Test".into(),
+            name: "v".into(),
+            before: None,
+            after: Some(JournalValue::RegDword(1)),
+        }
+    }
+
+    #[test]
+    fn a_run_that_changes_nothing_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::durable(dir.path()).unwrap();
+        let run = journal.start("p", "sha256:d").unwrap();
+        assert!(files_in(dir.path()).is_empty());
+        assert!(run.commit().is_empty());
+        assert!(files_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn the_first_change_creates_the_file_before_it_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::durable(dir.path()).unwrap();
+        let mut run = journal.start("p", "sha256:d").unwrap();
+        run.record(change()).unwrap();
+        run.record(change()).unwrap();
+        // A crash now leaves a file recovery can read: header, then both changes.
+        let pending = journal.pending();
+        assert_eq!(pending.len(), 1);
+        let text = std::fs::read_to_string(&pending[0]).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains(r#""plugin":"p""#), "{text}");
+        assert_eq!(read_changes(&pending[0]).unwrap(), vec![change(), change()]);
+        assert_eq!(run.commit().len(), 2);
+        assert!(files_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_journal_dropped_mid_run_keeps_its_file_for_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::durable(dir.path()).unwrap();
+        let mut run = journal.start("p", "sha256:d").unwrap();
+        run.record(change()).unwrap();
+        drop(run);
+        assert_eq!(journal.pending().len(), 1);
+    }
 }

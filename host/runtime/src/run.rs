@@ -121,6 +121,7 @@ impl Plugin {
             logs_dropped: 0,
             log_bytes: 0,
             journal,
+            parsed_keys: std::collections::HashMap::new(),
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock};
 
 use super::{
     AsrAction, ComputerStatus, DefenderBackend, DefenderError, ExclusionKind, PreferenceValue,
@@ -432,15 +432,33 @@ fn validate_exclusion(value: &str) -> Result<(), DefenderError> {
     }
 }
 
-fn policy_key(relative: &str) -> Result<RegistryPath, DefenderError> {
+/// The policy key `relative` names under [`POLICY_ROOT`]. Every preference read needs one or
+/// two of these, and they come from the fixed tables above, so each is parsed once per process.
+fn policy_key(relative: &str) -> Result<Arc<RegistryPath>, DefenderError> {
+    /// Enough for every key the tables name; others are parsed on each call.
+    const KEPT: usize = 64;
+    static PARSED: LazyLock<RwLock<HashMap<String, Arc<RegistryPath>>>> =
+        LazyLock::new(RwLock::default);
+    if let Some(key) = PARSED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(relative)
+    {
+        return Ok(key.clone());
+    }
     let text = if relative.is_empty() {
         POLICY_ROOT.to_owned()
     } else {
         format!(r"{POLICY_ROOT}\{relative}")
     };
-    RegistryPath::parse(&text).map_err(|err| {
+    let key = Arc::new(RegistryPath::parse(&text).map_err(|err| {
         DefenderError::Backend(format!("invalid policy key {}: {err}", quoted(&text)))
-    })
+    })?);
+    let mut parsed = PARSED.write().unwrap_or_else(PoisonError::into_inner);
+    if parsed.len() < KEPT {
+        parsed.insert(relative.to_owned(), key.clone());
+    }
+    Ok(key)
 }
 
 fn registry_failure(err: RegistryError) -> DefenderError {
@@ -525,7 +543,7 @@ impl SimulatedDefender {
             let (switch_key, switch_name) = THREAT_ACTIONS_SWITCH;
             let switch = self
                 .registry
-                .get_value(&policy_key(switch_key)?, switch_name)
+                .get_value(&*policy_key(switch_key)?, switch_name)
                 .map_err(registry_failure)?;
             if switch != Some(RegValue::Dword(1)) {
                 return Ok(None);
@@ -592,7 +610,7 @@ impl SimulatedDefender {
     fn policy_asr_rule(&self, guid: &str) -> Result<Option<AsrAction>, DefenderError> {
         let switch = self
             .registry
-            .get_value(&policy_key(ASR_KEY)?, ASR_SWITCH_VALUE)
+            .get_value(&*policy_key(ASR_KEY)?, ASR_SWITCH_VALUE)
             .map_err(registry_failure)?;
         if switch != Some(RegValue::Dword(1)) {
             return Ok(None);
@@ -600,7 +618,7 @@ impl SimulatedDefender {
         // Registry value names compare case-insensitively, so the folded GUID finds any spelling.
         let raw = self
             .registry
-            .get_value(&policy_key(ASR_RULES_KEY)?, guid)
+            .get_value(&*policy_key(ASR_RULES_KEY)?, guid)
             .map_err(registry_failure)?;
         let code = match &raw {
             Some(RegValue::Sz(text)) => text.trim().parse::<u32>().ok(),

@@ -213,8 +213,12 @@ pub struct EmulatedRegistry {
     tree: RwLock<Tree>,
     /// The `.reg` file `save` writes, if opened from one.
     file: Option<PathBuf>,
-    /// Serialises saves so an older snapshot cannot be renamed over a newer one.
-    save_lock: Mutex<()>,
+    /// Serialises saves so an older snapshot cannot be renamed over a newer one; holds the
+    /// [`generation`](Self::generation) the file last matched (`None`: it may not match).
+    save_lock: Mutex<Option<u64>>,
+    /// Counts write-locked accesses to the tree: a save when it has not moved since the file
+    /// last matched the tree is skipped, so a pass that changed nothing writes nothing.
+    generation: AtomicU64,
 }
 
 impl EmulatedRegistry {
@@ -223,7 +227,8 @@ impl EmulatedRegistry {
         EmulatedRegistry {
             tree: RwLock::default(),
             file: None,
-            save_lock: Mutex::new(()),
+            save_lock: Mutex::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -231,10 +236,14 @@ impl EmulatedRegistry {
     /// or UTF-8), empty otherwise. [`save`](Self::save) writes back to `path`.
     pub fn open(path: &Path) -> Result<EmulatedRegistry, RegFileError> {
         let mut tree = Tree::default();
+        // A file that exists holds this tree (though maybe not in `save`'s spelling); a missing
+        // one must be written by the first save.
+        let mut on_disk = None;
         match fs::read(path) {
             Ok(bytes) => {
                 let text = decode_reg_bytes(&bytes)?;
                 tree.apply(parse_reg(&text)?);
+                on_disk = Some(0);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => {
@@ -247,7 +256,8 @@ impl EmulatedRegistry {
         Ok(EmulatedRegistry {
             tree: RwLock::new(tree),
             file: Some(path.to_owned()),
-            save_lock: Mutex::new(()),
+            save_lock: Mutex::new(on_disk),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -258,20 +268,29 @@ impl EmulatedRegistry {
 
     /// Writes the whole registry to its file as `.reg` text (UTF-8, LF): a temporary file in
     /// the same directory is written, synced and renamed over the target, then the directory
-    /// is synced (best effort). Does nothing for a registry made with [`new`](Self::new).
+    /// is synced (best effort). Does nothing for a registry made with [`new`](Self::new), nor
+    /// when nothing was written since the file was loaded or last saved.
     pub fn save(&self) -> Result<(), RegFileError> {
         let Some(path) = &self.file else {
             return Ok(());
         };
-        let _guard = self
+        let mut on_disk = self
             .save_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Read before the export: a write racing with this save moves the generation past
+        // the one recorded, so the next save writes again.
+        let generation = self.generation.load(Ordering::Acquire);
+        if *on_disk == Some(generation) {
+            return Ok(());
+        }
         let text = self.export_reg();
         write_atomically(path, text.as_bytes()).map_err(|source| RegFileError::Io {
             path: path.clone(),
             source,
-        })
+        })?;
+        *on_disk = Some(generation);
+        Ok(())
     }
 
     /// Merges `.reg` text into the registry: `[KEY]` creates, `[-KEY]` deletes a subtree,
@@ -312,8 +331,11 @@ impl EmulatedRegistry {
         self.tree.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The tree for a change; every caller may change it, so the generation moves.
     fn write(&self) -> RwLockWriteGuard<'_, Tree> {
-        self.tree.write().unwrap_or_else(PoisonError::into_inner)
+        let tree = self.tree.write().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        tree
     }
 }
 
@@ -370,6 +392,23 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Calls `f` with `name` folded, without allocating for the usual short ASCII names (this is
+/// on the path of every registry read).
+fn with_folded<T>(name: &str, f: impl FnOnce(&str) -> T) -> T {
+    const INLINE: usize = 128;
+    if name.len() <= INLINE && name.is_ascii() {
+        let mut buffer = [0u8; INLINE];
+        let folded = &mut buffer[..name.len()];
+        folded.copy_from_slice(name.as_bytes());
+        folded.make_ascii_uppercase();
+        // ASCII in, ASCII out: always valid UTF-8 (were it not, the slow path below is right).
+        if let Ok(folded) = std::str::from_utf8(folded) {
+            return f(folded);
+        }
+    }
+    f(&fold(name))
+}
+
 fn invalid_name(name: &str) -> impl Fn(super::KeyPathError) -> RegistryError + '_ {
     move |e| RegistryError::InvalidArgument(format!("value name {name:?}: {e}"))
 }
@@ -378,10 +417,11 @@ impl RegistryBackend for EmulatedRegistry {
     fn get_value(&self, key: &RegistryPath, name: &str) -> Result<Option<RegValue>, RegistryError> {
         validate_value_name(name).map_err(invalid_name(name))?;
         let tree = self.read();
-        Ok(tree
-            .get(key)
-            .and_then(|node| node.values.get(&fold(name)))
-            .map(|(_, v)| v.clone()))
+        Ok(tree.get(key).and_then(|node| {
+            with_folded(name, |folded| {
+                node.values.get(folded).map(|(_, v)| v.clone())
+            })
+        }))
     }
 
     fn set_value(
@@ -698,6 +738,47 @@ mod tests {
         // A save to a missing directory fails cleanly.
         let lost = EmulatedRegistry::open(&dir.path().join("missing").join("r.reg")).unwrap();
         assert!(matches!(lost.save(), Err(RegFileError::Io { .. })));
+    }
+
+    #[test]
+    fn save_writes_only_what_changed_since_the_file_last_matched() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.reg");
+        // A registry opened from a missing file creates it on the first save.
+        let reg = EmulatedRegistry::open(&file).unwrap();
+        reg.save().unwrap();
+        assert!(file.exists());
+        reg.set_value(&p(r"HKLM\A"), "x", RegValue::Dword(1))
+            .unwrap();
+        reg.save().unwrap();
+        let saved = fs::read_to_string(&file).unwrap();
+        assert!(saved.contains(r#""x"=dword:00000001"#), "{saved}");
+        // Nothing changed since: the file is left alone (an edit made behind its back stays).
+        fs::write(&file, "marker").unwrap();
+        reg.save().unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "marker");
+        // Reads do not count as changes; a write does.
+        reg.get_value(&p(r"HKLM\A"), "x").unwrap();
+        reg.save().unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "marker");
+        reg.delete_value(&p(r"HKLM\A"), "x").unwrap();
+        reg.save().unwrap();
+        assert!(!fs::read_to_string(&file).unwrap().contains("marker"));
+        // Freshly opened from an existing file: nothing to save until something changes.
+        fs::write(&file, "Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\B]\n\"y\"=dword:00000002\n").unwrap();
+        let reopened = EmulatedRegistry::open(&file).unwrap();
+        fs::write(&file, "marker").unwrap();
+        reopened.save().unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "marker");
+        reopened
+            .set_value(&p(r"HKLM\B"), "z", RegValue::Dword(3))
+            .unwrap();
+        reopened.save().unwrap();
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains(r#""y"=dword:00000002"#) && text.contains(r#""z"=dword:00000003"#),
+            "{text}"
+        );
     }
 
     #[test]

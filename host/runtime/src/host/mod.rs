@@ -37,6 +37,10 @@ pub(crate) struct RunState {
     /// Bytes of the log messages kept in `logs`.
     pub(crate) log_bytes: usize,
     pub(crate) journal: crate::journal::RunJournal,
+    /// Registry keys as the plugin spelled them → their canonical form (see
+    /// `registry_target`).
+    pub(crate) parsed_keys:
+        std::collections::HashMap<String, Arc<rampart_backends::registry::RegistryPath>>,
 }
 
 impl RunState {

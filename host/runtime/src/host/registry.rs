@@ -1,5 +1,7 @@
 //! `rampart:plugin/registry`: registry calls checked against the plugin's key grants.
 
+use std::sync::Arc;
+
 use rampart_backends::registry::{RegValue as BackendValue, RegistryError, RegistryPath};
 
 use crate::bindings::registry::{Host, NamedValue, RegValue};
@@ -11,12 +13,33 @@ use super::RunState;
 
 type Answer<T> = wasmtime::Result<Result<T, CapabilityError>>;
 
+/// Parsed keys a run keeps (a plugin that names more distinct keys parses the rest each time).
+const PARSED_KEYS_KEPT: usize = 256;
+
 impl RunState {
     /// Canonicalises `key` and checks that the grants allow `needed` on it. The check runs on
     /// the canonical path, so `hklm\software\..` tricks and hive aliases cannot slip past it.
-    fn registry_target(&self, key: &str, needed: Access) -> Result<RegistryPath, CapabilityError> {
-        let path = RegistryPath::parse(key)
-            .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?;
+    ///
+    /// Plugins name the same few keys over and over (one per setting group), so a run keeps
+    /// the canonical form of the keys it parsed; the grant check still runs on every call.
+    fn registry_target(
+        &mut self,
+        key: &str,
+        needed: Access,
+    ) -> Result<Arc<RegistryPath>, CapabilityError> {
+        let path = match self.parsed_keys.get(key) {
+            Some(path) => path.clone(),
+            None => {
+                let path = Arc::new(
+                    RegistryPath::parse(key)
+                        .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?,
+                );
+                if self.parsed_keys.len() < PARSED_KEYS_KEPT {
+                    self.parsed_keys.insert(key.to_owned(), path.clone());
+                }
+                path
+            }
+        };
         match self.grants.registry_access(&path) {
             Some(access) if access >= needed => Ok(path),
             Some(_) => Err(CapabilityError::AccessDenied(format!(
