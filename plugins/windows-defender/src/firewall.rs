@@ -19,6 +19,8 @@
 //!
 //! Unverified (see the plugin README): that the MDM store lives at [`RULES_KEY`], that it uses
 //! this grammar, that its value names are the rule names, and the schema version written.
+//!
+//! [MS-GPFAS]: https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-gpfas/2efe0b76-7b4a-41ff-9050-1023f8196d16
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -36,13 +38,13 @@ pub const RULES_KEY: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAcces
 /// its own version or older, so the oldest version that carries them is the safest to write.
 pub const VERSION: &str = "v2.20";
 
-/// The highest port number ([MS-GPFAS] 2.2.2.2).
+/// The highest port number (MS-GPFAS 2.2.2.2).
 const MAX_PORT: u32 = 65_535;
 
 /// FW_PROFILE_TYPE_ALL: every profile.
 const ALL_PROFILES: i64 = 0x7FFF_FFFF;
 
-/// The three real profile bits, with their rule-string tokens ([MS-GPFAS] 2.2.2.1).
+/// The three real profile bits, with their rule-string tokens (MS-GPFAS 2.2.2.1).
 const PROFILES: [(i64, &str); 3] = [(1, "Domain"), (2, "Private"), (4, "Public")];
 
 /// A rule as the policy describes it, before validation. Absent fields take the Firewall CSP's
@@ -242,7 +244,7 @@ impl Rule {
                 if begin == end {
                     out.push(token, &begin.to_string());
                 } else {
-                    // A range needs the 2.10 token ([MS-GPFAS] 2.2.2.19): "LPort=" takes
+                    // A range needs the 2.10 token (MS-GPFAS 2.2.2.19): "LPort=" takes
                     // one port only.
                     out.push(&format!("{token}2_10"), &format!("{begin}-{end}"));
                 }
@@ -487,7 +489,7 @@ fn parse_ports(what: &str, items: &[String]) -> Result<Vec<(u32, u32)>, String> 
 }
 
 /// Address keywords of remote addresses: (name as the CSP spells it, rule token, whether the
-/// keyword is one of version 2.20, written as `RA42=`/`RA62=`) ([MS-GPFAS] 2.2.2.13).
+/// keyword is one of version 2.20, written as `RA42=`/`RA62=`) (MS-GPFAS 2.2.2.13).
 const ADDRESS_KEYWORDS: [(&str, &str, bool); 9] = [
     ("LocalSubnet", "LocalSubnet", false),
     ("DNS", "DNS", false),

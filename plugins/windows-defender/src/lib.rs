@@ -4,7 +4,7 @@
 //! Policy location, `HKLM\SOFTWARE\Policies\Microsoft\Windows Defender`, with GP-style value names;
 //! Defender then applies them. This plugin does the same for each setting it is given, and for
 //! the other areas of the security settings management templates (Windows Security experience,
-//! EDR, Windows Firewall) writes their policy locations:
+//! EDR, Windows Firewall and its rules) writes their policy locations:
 //!
 //! 1. map the Intune setting to its registry value (key, name, type; the CSP's `Allow*` values
 //!    invert into `Disable*` registry values; lists become one value per item),
@@ -12,6 +12,9 @@
 //! 3. read the *effective* value back through the Defender capability where Defender reports
 //!    it: a value Defender did not take (tamper protection, another authority) is an `error`
 //!    naming the reason.
+//!
+//! Windows Firewall rules are the exception to one setting, one value: the settings of one item
+//! of the Firewall Rules group make one rule, written as one rule string (see [`firewall`]).
 //!
 //! Values the plugin wrote for a setting that a later policy revision drops are removed by the
 //! host (see the host's ownership ledger), so the plugin only ever adds or changes values.
