@@ -180,7 +180,7 @@ impl Rule {
     /// The rule's name for messages: quoted, or a placeholder when it has none.
     pub fn label(&self) -> String {
         match &self.name {
-            Some(name) => format!("firewall rule '{name}'"),
+            Some(name) => format!("firewall rule '{}'", shown(name)),
             None => "a firewall rule without a name".to_owned(),
         }
     }
@@ -259,17 +259,21 @@ impl Rule {
         for interface in interface_tokens(&self.interface_types)? {
             out.push("IFType", interface);
         }
+        // An empty app condition would leave the token out and widen the rule to every app.
         if let Some(path) = &self.app_file_path {
-            check_text("app file path", path)?;
-            out.push_text("App", path);
+            check_condition("app file path", path)?;
+            out.push("App", path);
         }
         if let Some(service) = &self.app_service_name {
-            check_text("service name", service)?;
-            out.push_text("Svc", service);
+            check_condition("service name", service)?;
+            out.push("Svc", service);
         }
         let package = match &self.app_package_family_name {
-            Some(family) if !family.is_empty() => Some(package_sid(family)?),
-            _ => None,
+            Some(family) => {
+                check_condition("package family name", family)?;
+                Some(package_sid(family)?)
+            }
+            None => None,
         };
         out.push_text("Name", name);
         if let Some(description) = &self.description {
@@ -380,7 +384,7 @@ fn check_text(field: &str, text: &str) -> Result<(), String> {
 
 /// Text for a message: control characters escaped so the message stays one line, the rest
 /// (backslashes of paths above all) as it is.
-fn shown(text: &str) -> String {
+pub fn shown(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -390,6 +394,17 @@ fn shown(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Text of a condition that narrows the rule: carried by the rule string, and not empty.
+fn check_condition(field: &str, text: &str) -> Result<(), String> {
+    check_text(field, text)?;
+    if text.trim().is_empty() {
+        return Err(format!(
+            "the {field} is empty, which would apply the rule to everything"
+        ));
+    }
+    Ok(())
 }
 
 /// The `Profile=` tokens of a profile selection: none for all profiles (the grammar's default).

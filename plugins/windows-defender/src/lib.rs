@@ -169,7 +169,8 @@ fn enforce_firewall_rules(settings: &[Setting], slots: &mut [Option<SettingResul
     let key = Key::new(firewall::RULES_KEY);
     for (members, label, outcome) in rules {
         let result = match outcome {
-            Err(e) => Err(format!("{label}: {e}")),
+            // Rule text may hold anything; the report line stays one line.
+            Err(e) => Err(firewall::shown(&format!("{label}: {e}"))),
             Ok(rule) => key
                 .ensure(&rule.value_name, &RegValue::Sz(rule.data))
                 .map_err(|e| {

@@ -328,6 +328,20 @@ mod firewall_rules {
             ),
             (
                 Rule {
+                    app_file_path: Some(" ".into()),
+                    ..rule("p")
+                },
+                "the app file path is empty, which would apply the rule to everything",
+            ),
+            (
+                Rule {
+                    app_service_name: Some(String::new()),
+                    ..rule("p")
+                },
+                "the service name is empty, which would apply the rule to everything",
+            ),
+            (
+                Rule {
                     direction: Some("both".into()),
                     ..rule("p")
                 },
@@ -380,7 +394,7 @@ mod firewall_rules {
                     app_package_family_name: Some("Contoso.App_8wekyb3d8bbwe|".into()),
                     ..rule("p")
                 },
-                "'Contoso.App_8wekyb3d8bbwe|' is not a package family name (Name_PublisherId)",
+                "the package family name 'Contoso.App_8wekyb3d8bbwe|' contains '|', which the rule string cannot carry",
             ),
         ];
         for (r, expected) in cases {
@@ -529,6 +543,37 @@ mod firewall_rules {
             "{results:?}"
         );
         assert_eq!(rule_value(&registry, "Web"), None);
+    }
+
+    #[test]
+    fn an_error_naming_rule_text_stays_one_line() {
+        let registry = Arc::new(EmulatedRegistry::new());
+        let mut settings = web(0, "Web\nin", 6);
+        settings.extend(rule_settings(
+            1,
+            &[
+                ("name", SettingValue::Text("Ports".into())),
+                ("protocol", SettingValue::Integer(6)),
+                (
+                    "localportranges",
+                    SettingValue::TextList(vec!["8\r\n0".into()]),
+                ),
+            ],
+        ));
+        let results = host(&registry)
+            .apply::<WindowsDefender>(&test_device(Platform::WindowsClient), &settings);
+        let messages: Vec<&str> = results
+            .iter()
+            .map(|r| r.message.as_deref().unwrap())
+            .collect();
+        assert!(
+            messages.contains(&"firewall rule 'Web\\nin': the name 'Web\\nin' contains the control character \\n, which the rule string cannot carry"),
+            "{messages:?}"
+        );
+        assert!(
+            messages.contains(&"firewall rule 'Ports': local port '8\\r\\n0' is not a port number"),
+            "{messages:?}"
+        );
     }
 
     #[test]
