@@ -590,7 +590,7 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
         }
         let fields = differing_fields(&bucket);
         for item in &bucket {
-            let name = item.name.as_deref().unwrap_or_default();
+            let name = one_line(item.name.as_deref().unwrap_or_default());
             let mut others: Vec<String> = Vec::new();
             for other in &bucket {
                 let quoted = format!("'{}'", policies[other.p].name);
@@ -622,6 +622,19 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
         }
     }
     merged
+}
+
+/// Policy text for a message: control characters escaped, so the message stays one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A firewall rule setting's field name: the id after the group's prefix (`direction`).
