@@ -396,6 +396,15 @@ fn expand_row(id: &str, catalog: &Catalog) -> Vec<String> {
             })
             .collect();
     }
+    if id == FIREWALL_RULES {
+        // One rule that uses every setting of the group's items.
+        let prefix = format!("{FIREWALL_RULES}_");
+        return catalog
+            .iter()
+            .filter(|d| d.id.starts_with(&prefix))
+            .map(|d| d.id.clone())
+            .collect();
+    }
     if id == "(not in captured definitions)" {
         // AllowNetworkProtectionOnWinServer: the catalog's best-guess id.
         return vec![
@@ -435,6 +444,9 @@ fn sample_value(id: &str, catalog: &Catalog) -> SettingValue {
     if id.ends_with("signatureupdatefallbackorder") {
         return SettingValue::Text("MMPC|FileShares".into());
     }
+    if let Some(field) = id.strip_prefix(&format!("{FIREWALL_RULES}_")) {
+        return firewall_rule_sample(field);
+    }
     let def = catalog
         .get(id)
         .unwrap_or_else(|| panic!("{id}: not in the embedded catalog"));
@@ -454,12 +466,40 @@ fn sample_value(id: &str, catalog: &Catalog) -> SettingValue {
     }
 }
 
+/// The Firewall Rules group collection and the key its rules land under.
+const FIREWALL_RULES: &str = "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}";
+const FIREWALL_RULES_KEY: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\Mdm\FirewallRules";
+
+/// The name of the sample rule the coverage test builds.
+const SAMPLE_RULE: &str = "rampart sample rule";
+
+/// A value for each setting of one consistent firewall rule (an inbound TCP rule may carry every
+/// field at once, edge traversal included).
+fn firewall_rule_sample(field: &str) -> SettingValue {
+    let texts =
+        |items: &[&str]| SettingValue::TextList(items.iter().map(|s| (*s).to_owned()).collect());
+    match field {
+        "name" => SettingValue::Text(SAMPLE_RULE.into()),
+        "description" => SettingValue::Text("every field of a rule".into()),
+        "enabled" | "action_type" | "edgetraversal" => SettingValue::Integer(1),
+        "direction" => SettingValue::Text("IN".into()),
+        "protocol" => SettingValue::Integer(6),
+        "localportranges" => texts(&["443", "8000-8010"]),
+        "remoteportranges" => texts(&["1024-65535"]),
+        "localaddressranges" => texts(&["10.0.0.10"]),
+        "remoteaddressranges" => texts(&["10.0.0.0/8", "LocalSubnet"]),
+        "interfacetypes" => texts(&["Lan"]),
+        "profiles" => SettingValue::IntegerList(vec![1, 2]),
+        "app_filepath" => SettingValue::Text(r"C:\Tools\tool.exe".into()),
+        "app_packagefamilyname" => SettingValue::Text("Contoso.Tool_8wekyb3d8bbwe".into()),
+        "app_servicename" => SettingValue::Text("ToolSvc".into()),
+        other => panic!("no sample value for the firewall rule setting '{other}'"),
+    }
+}
+
 /// Rows of the table security settings management supports that this plugin does not
 /// enforce yet, with the reason. Kept explicit so a gap cannot hide.
-const NOT_ENFORCED: &[(&str, &str)] = &[(
-    "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}",
-    "firewall rules are not enforced yet",
-)];
+const NOT_ENFORCED: &[(&str, &str)] = &[];
 
 #[test]
 fn every_supported_row_of_the_mapping_table_is_enforced_where_the_table_says() {
@@ -482,6 +522,11 @@ fn every_supported_row_of_the_mapping_table_is_enforced_where_the_table_says() {
                     concrete
                         .starts_with(&format!("{P}threatseveritydefaultaction_"))
                         .then(|| format!("{P}threatseveritydefaultaction"))
+                })
+                .or_else(|| {
+                    concrete
+                        .starts_with(&format!("{FIREWALL_RULES}_"))
+                        .then(|| FIREWALL_RULES.to_owned())
                 });
             let profile = PROFILES
                 .iter()
@@ -542,6 +587,16 @@ fn every_supported_row_of_the_mapping_table_is_enforced_where_the_table_says() {
         landings.len() >= 50,
         "{} exact landings checked",
         landings.len()
+    );
+    // The table names the rule's value by the rule name: the sample rule's.
+    assert!(
+        matches!(
+            registry
+                .get_value(&RegistryPath::parse(FIREWALL_RULES_KEY).unwrap(), SAMPLE_RULE)
+                .unwrap(),
+            Some(RegValue::Sz(rule)) if rule.contains("|Edge=TRUE|")
+        ),
+        "the sample firewall rule was not written"
     );
 
     // The same settings again: all compliant, and not one write.
@@ -1260,5 +1315,214 @@ fn a_dropped_setting_loses_the_values_rampart_wrote_and_nothing_else() {
             .get_value(&key("Exclusions"), "Exclusions_Paths")
             .unwrap(),
         None
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Firewall rules: the example Firewall Rules policy through the whole pipeline.
+
+/// The example Firewall Rules policy (`examples/policies/contoso-firewall-rules.json`), as JSON.
+fn contoso_firewall_rules() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/policies/contoso-firewall-rules.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("example policy"))
+        .expect("example policy is JSON")
+}
+
+fn firewall_policy(doc: &serde_json::Value) -> rampart_policy::graph::PolicyDocument {
+    rampart_policy::graph::parse_policy(doc.to_string().as_bytes(), "contoso-firewall-rules.json")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn example_device(file: &str) -> rampart_policy::device::Device {
+    load_device_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/devices")
+            .join(file),
+    )
+    .unwrap()
+}
+
+/// The rules of the example policy: registry value name and the exact rule string.
+const CONTOSO_RULES: [(&str, &str); 3] = [
+    (
+        "Contoso Agent - HTTPS in",
+        r"v2.20|Action=Allow|Active=TRUE|Dir=In|Protocol=6|Profile=Domain|Profile=Private|LPort=443|IFType=Lan|App=%ProgramFiles%\Contoso\Agent\agent.exe|Name=Contoso Agent - HTTPS in|Desc=Lets the Contoso agent accept HTTPS connections|",
+    ),
+    (
+        "Block outbound to lab network",
+        "v2.20|Action=Block|Active=TRUE|Dir=Out|RA4=10.20.0.0/16|RA4=192.168.50.10-192.168.50.20|Name=Block outbound to lab network|",
+    ),
+    (
+        "Remote Desktop from management subnet",
+        "v2.20|Action=Allow|Active=TRUE|Dir=In|Protocol=6|Profile=Domain|LPort=3389|RA4=10.0.5.0/24|Svc=TermService|Name=Remote Desktop from management subnet|",
+    ),
+];
+
+fn firewall_rules_in(
+    registry: &rampart_backends::registry::EmulatedRegistry,
+) -> Vec<(String, RegValue)> {
+    registry
+        .list_values(&RegistryPath::parse(FIREWALL_RULES_KEY).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn the_example_firewall_rules_policy_writes_one_rule_string_per_rule() {
+    let device = example_device("windows-11.toml");
+    let resolved = resolve(
+        &[firewall_policy(&contoso_firewall_rules())],
+        &device,
+        &Catalog::embedded(),
+    );
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
+    let (registry, caps) = backends(true);
+    let enforcer = Enforcer::new(caps, RunLimits::default());
+
+    let first = enforcer.enforce(&plugins, &device, &resolved);
+    let settings: Vec<_> = first.policies.iter().flat_map(|p| &p.settings).collect();
+    assert_eq!(settings.len(), 26, "{settings:#?}");
+    assert!(
+        settings
+            .iter()
+            .all(|s| s.status == SettingStatus::Remediated),
+        "{settings:#?}"
+    );
+    let mut expected: Vec<(String, RegValue)> = CONTOSO_RULES
+        .iter()
+        .map(|(name, rule)| ((*name).to_owned(), RegValue::Sz((*rule).to_owned())))
+        .collect();
+    expected.sort_by_key(|(name, _)| name.to_lowercase());
+    let mut written = firewall_rules_in(&registry);
+    written.sort_by_key(|(name, _)| name.to_lowercase());
+    assert_eq!(written, expected);
+
+    // Again: every setting compliant, nothing written.
+    let before = registry.export_reg();
+    let second = enforcer.enforce(&plugins, &device, &resolved);
+    assert_eq!(second.count(SettingStatus::Compliant), 26);
+    assert!(second.plugins.iter().all(|p| p.changes.is_empty()));
+    assert_eq!(registry.export_reg(), before);
+
+    // A domain controller gets no firewall policy at all.
+    let dc = example_device("domain-controller.toml");
+    let withheld = resolve(
+        &[firewall_policy(&contoso_firewall_rules())],
+        &dc,
+        &Catalog::embedded(),
+    );
+    assert!(withheld[0].not_applicable.is_some(), "{withheld:#?}");
+}
+
+#[test]
+fn a_bad_rule_in_the_example_policy_is_an_error_and_the_others_still_land() {
+    let mut doc = contoso_firewall_rules();
+    // The outbound block rule gets a port, which needs TCP or UDP: it has no protocol.
+    let rules = doc["settings"][0]["settingInstance"]["groupSettingCollectionValue"]
+        .as_array_mut()
+        .unwrap();
+    rules[1]["children"].as_array_mut().unwrap().push(serde_json::json!({
+        "@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingCollectionInstance",
+        "settingDefinitionId": format!("{FIREWALL_RULES}_remoteportranges"),
+        "simpleSettingCollectionValue": [
+            {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "445"}
+        ]
+    }));
+    let device = example_device("windows-11.toml");
+    let resolved = resolve(&[firewall_policy(&doc)], &device, &Catalog::embedded());
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
+    let (registry, caps) = backends(true);
+    let report = Enforcer::new(caps, RunLimits::default()).enforce(&plugins, &device, &resolved);
+    for s in report.policies.iter().flat_map(|p| &p.settings) {
+        let index = s.group.as_ref().unwrap().index;
+        if index == 1 {
+            assert_eq!(s.status, SettingStatus::Error, "{s:?}");
+            assert_eq!(
+                s.message.as_deref(),
+                Some(
+                    "firewall rule 'Block outbound to lab network': ports are given with no protocol; ports need protocol 6 (TCP) or 17 (UDP)"
+                )
+            );
+        } else {
+            assert_eq!(s.status, SettingStatus::Remediated, "{s:?}");
+        }
+    }
+    let names: Vec<String> = firewall_rules_in(&registry)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names.iter().any(|n| n == CONTOSO_RULES[1].0));
+}
+
+#[test]
+fn a_rule_a_later_revision_drops_is_removed_and_foreign_rules_stay() {
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
+    let (registry, caps) = backends(true);
+    let device = example_device("windows-11.toml");
+    // A rule some other manager wrote under the same key.
+    let rules_key = RegistryPath::parse(FIREWALL_RULES_KEY).unwrap();
+    let foreign = RegValue::Sz("v2.26|Action=Allow|Active=TRUE|Dir=In|Name=Theirs|".into());
+    registry
+        .set_value(&rules_key, "Theirs", foreign.clone())
+        .unwrap();
+    let enforcer = Enforcer::new(caps, RunLimits::default()).with_ledger(Ledger::in_memory());
+
+    let revision_1 = contoso_firewall_rules();
+    let first = enforcer.enforce(
+        &plugins,
+        &device,
+        &resolve(
+            &[firewall_policy(&revision_1)],
+            &device,
+            &Catalog::embedded(),
+        ),
+    );
+    assert_eq!(first.count(SettingStatus::Remediated), 26);
+    assert_eq!(firewall_rules_in(&registry).len(), 4);
+
+    // Revision 2 drops the outbound block rule (the rules after it move up a position).
+    let mut revision_2 = revision_1.clone();
+    revision_2["settings"][0]["settingInstance"]["groupSettingCollectionValue"]
+        .as_array_mut()
+        .unwrap()
+        .remove(1);
+    let second = enforcer.enforce(
+        &plugins,
+        &device,
+        &resolve(
+            &[firewall_policy(&revision_2)],
+            &device,
+            &Catalog::embedded(),
+        ),
+    );
+    assert_eq!(second.count(SettingStatus::Compliant), 19, "{second:#?}");
+    let removed: Vec<String> = second
+        .plugins
+        .iter()
+        .flat_map(|p| &p.changes)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(
+        removed[0].contains(CONTOSO_RULES[1].0) && removed[0].ends_with("→ (none)"),
+        "{removed:?}"
+    );
+    assert_eq!(
+        registry.get_value(&rules_key, CONTOSO_RULES[1].0).unwrap(),
+        None
+    );
+    for (name, rule) in [CONTOSO_RULES[0], CONTOSO_RULES[2]] {
+        assert_eq!(
+            registry.get_value(&rules_key, name).unwrap(),
+            Some(RegValue::Sz(rule.to_owned()))
+        );
+    }
+    assert_eq!(
+        registry.get_value(&rules_key, "Theirs").unwrap(),
+        Some(foreign)
     );
 }

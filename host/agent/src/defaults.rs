@@ -23,9 +23,11 @@ pub(crate) const POLICIES: &[(&str, &str)] = &[
 ];
 
 /// The most any plugin may be granted by this agent: the Defender policy keys read-write, the
-/// Defender local configuration read-only, Defender's own API (read), and the managed
-/// configuration roots of Linux (`mdatp-managed`) and macOS (`managed-preferences`). A plugin's manifest can ask
-/// for less; anything it asks beyond this is cut off (deny by default).
+/// firewall's MDM rule store (`...\FirewallPolicy\Mdm\FirewallRules`, one value per firewall
+/// rule) read-write, the Defender local configuration read-only, Defender's own API (read), and
+/// the managed configuration roots of Linux (`mdatp-managed`) and macOS (`managed-preferences`).
+/// A plugin's manifest can ask for less; anything it asks beyond this is cut off (deny by
+/// default).
 pub(crate) fn grant_ceiling() -> Grants {
     let key = |k: &str| RegistryPath::parse(k).expect("constant registry path is valid");
     Grants {
@@ -37,6 +39,12 @@ pub(crate) fn grant_ceiling() -> Grants {
             RegistryGrant {
                 key: key(r"HKLM\SOFTWARE\Microsoft\Windows Defender"),
                 access: Access::Read,
+            },
+            RegistryGrant {
+                key: key(
+                    r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\Mdm\FirewallRules",
+                ),
+                access: Access::ReadWrite,
             },
         ],
         defender: Some(DefenderGrant {

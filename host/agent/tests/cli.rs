@@ -255,6 +255,41 @@ fn a_directory_plugin_overrides_the_embedded_one_of_the_same_name() {
 }
 
 #[test]
+fn the_example_firewall_rules_land_under_the_built_in_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/policies/contoso-firewall-rules.json");
+    let apply = rampart()
+        .args(["apply", "--policies"])
+        .arg(&policy)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        apply.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&apply.stdout)
+    );
+    let export = rampart()
+        .args(["registry", "export", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(export.stdout).unwrap();
+    assert!(
+        text.contains("[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\SharedAccess\\Parameters\\FirewallPolicy\\Mdm\\FirewallRules]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"Block outbound to lab network\"=\"v2.20|Action=Block|Active=TRUE|Dir=Out|RA4=10.20.0.0/16|RA4=192.168.50.10-192.168.50.20|Name=Block outbound to lab network|\""),
+        "{text}"
+    );
+}
+
+#[test]
 fn settings_that_end_in_error_give_exit_code_3() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");

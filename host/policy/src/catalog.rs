@@ -977,6 +977,72 @@ mod tests {
     }
 
     #[test]
+    fn the_embedded_firewall_rules_group_has_its_rule_settings() {
+        let catalog = Catalog::embedded();
+        let group = "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}";
+        let definition = |field: &str| {
+            catalog
+                .get(&format!("{group}_{field}"))
+                .unwrap_or_else(|| panic!("{field} missing"))
+        };
+        let rules = catalog.get(group).expect("the group");
+        assert_eq!(rules.kind, DefinitionKind::GroupCollection);
+        assert_eq!(
+            rules.csp_uri.as_deref(),
+            Some("./Vendor/MSFT/Firewall/MdmStore/FirewallRules/{FirewallRuleName}")
+        );
+        assert_eq!(rules.technologies, ["mdm", "microsoftSense"]);
+        let direction = definition("direction");
+        assert_eq!(
+            direction.options.get(&format!("{group}_direction_in")),
+            Some(&OptionValue::Text("IN".into()))
+        );
+        assert_eq!(
+            definition("action_type").csp_uri.as_deref(),
+            Some("./Vendor/MSFT/Firewall/MdmStore/FirewallRules/{FirewallRuleName}/Action/Type")
+        );
+        assert_eq!(definition("protocol").range, Some((0, 255)));
+        assert_eq!(
+            definition("profiles").kind,
+            DefinitionKind::ChoiceCollection
+        );
+        assert_eq!(
+            definition("profiles")
+                .options
+                .get(&format!("{group}_profiles_2147483647")),
+            Some(&OptionValue::Integer(2_147_483_647))
+        );
+        assert_eq!(
+            definition("interfacetypes")
+                .options
+                .get(&format!("{group}_interfacetypes_remoteaccess")),
+            Some(&OptionValue::Text("RemoteAccess".into()))
+        );
+        for field in [
+            "localportranges",
+            "remoteportranges",
+            "localaddressranges",
+            "remoteaddressranges",
+        ] {
+            assert_eq!(definition(field).kind, DefinitionKind::SimpleCollection);
+        }
+        for field in [
+            "name",
+            "description",
+            "app_filepath",
+            "app_packagefamilyname",
+            "app_servicename",
+        ] {
+            assert_eq!(definition(field).kind, DefinitionKind::Simple);
+        }
+        let children = catalog
+            .iter()
+            .filter(|d| d.id.starts_with(&format!("{group}_")))
+            .count();
+        assert_eq!(children, 16);
+    }
+
+    #[test]
     fn compact_format_rejects_fields_that_do_not_fit_the_kind() {
         let text = r#"
             [[block]]

@@ -31,6 +31,14 @@
 //!      policies that give a rule the same action enforce it once; different actions conflict.
 //!      The other settings of the ASR group (per-rule exclusions) do not merge: they conflict
 //!      when they differ;
+//!    - Windows Firewall rules (items of the Firewall Rules group collection) add up across
+//!      policies by rule name, compared ignoring case because the name becomes a registry
+//!      value name: items with the same name and the same settings are one rule; the same name
+//!      with different settings (in two policies, or twice in one) is a conflict for that rule
+//!      alone, reported in every policy that defines it, while the other rules still apply.
+//!      A rule is applied whole or not at all: when one of its settings is withheld (an
+//!      unknown definition, an option out of range, ...), its other settings are withheld as
+//!      `error` too, so no rule is ever written without one of its conditions;
 //!    - any other setting (same definition id and group position) with different values in
 //!      two policies is withheld as `conflict` in both, with a message naming the other policy
 //!      and both values (secrets as `<redacted>`). Equal values are not a conflict.
@@ -44,7 +52,8 @@
 //! group and value: the union, or the first policy's spelling of an equal value). Should two
 //! catalog definitions name one ASR rule, the setting's id is the first one's, whatever
 //! [`Entry::id`] says. For merged
-//! Linux/macOS exclusion items the setting's `group` is the item's position in the merged list,
+//! Linux/macOS exclusion items and firewall rules the setting's `group` is the item's position in
+//! the merged list,
 //! while [`Entry::group`] stays the position in the policy's own document, which is what a
 //! report for that policy should show.
 
@@ -263,6 +272,13 @@ const EXCLUSION_GROUPS: [(&str, bool); 2] = [
 /// The ASR rules group collection.
 const ASR_GROUP: &str = "device_vendor_msft_policy_config_defender_attacksurfacereductionrules";
 
+/// The Windows Firewall rules group collection: each item is one rule.
+const FIREWALL_RULES_GROUP: &str = "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}";
+
+/// The rule name inside a firewall rule item: the identity rules merge by.
+const FIREWALL_RULE_NAME: &str =
+    "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}_name";
+
 /// Which entries merge into one enforced setting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum MergeKey {
@@ -272,6 +288,8 @@ enum MergeKey {
     ExclusionItem(String, GroupPosition),
     /// An ASR rule, by lowercase GUID.
     AsrRule(String),
+    /// One setting of one merged firewall rule (its position in the merged list of rules).
+    FirewallRule(String, GroupPosition),
     /// Another setting of the ASR group (per-rule exclusions), by id: ASR items merge, so the
     /// item index does not matter.
     AsrGroupSetting(String),
@@ -286,6 +304,7 @@ type Slot = (usize, usize);
 /// [module documentation](self)).
 fn merge(policies: &mut [ResolvedPolicy]) {
     let merged_items = merge_exclusion_items(policies);
+    let merged_rules = merge_firewall_rules(policies);
 
     // Buckets of entries that reach one enforced setting, in first-seen order.
     let mut keys: HashMap<MergeKey, usize> = HashMap::new();
@@ -295,7 +314,7 @@ fn merge(policies: &mut [ResolvedPolicy]) {
             let Disposition::Enforce(setting) = &entry.disposition else {
                 continue;
             };
-            let key = merge_key(setting, p, &merged_items);
+            let key = merge_key(setting, p, &merged_items, &merged_rules);
             let bucket = *keys.entry(key.clone()).or_insert_with(|| {
                 buckets.push((key, Vec::new()));
                 buckets.len() - 1
@@ -331,6 +350,17 @@ fn merge(policies: &mut [ResolvedPolicy]) {
             MergeKey::ExclusionItem(_, position) => Ok(ResolvedSetting {
                 group: Some(position.clone()),
                 ..(*first).clone()
+            }),
+            // Every item of a merged rule has the same settings, so this differs only when one
+            // item holds the same setting twice.
+            MergeKey::FirewallRule(_, position) => same_value(
+                &settings,
+                |s| s.value.to_string(),
+                |a, b| a.value == b.value,
+            )
+            .map(|setting| ResolvedSetting {
+                group: Some(position.clone()),
+                ..setting
             }),
             MergeKey::AsrRule(_) => same_value(&settings, asr_action_name, |a, b| {
                 asr_action(&a.value) == asr_action(&b.value)
@@ -369,11 +399,19 @@ fn merge_key(
     setting: &ResolvedSetting,
     p: usize,
     merged_items: &HashMap<(usize, GroupPosition), u32>,
+    merged_rules: &HashMap<(usize, GroupPosition), u32>,
 ) -> MergeKey {
     if EXCLUSION_LISTS.contains(&setting.id.as_str()) {
         return MergeKey::ExclusionList(setting.id.clone());
     }
     if let Some(group) = &setting.group {
+        if let Some(&index) = merged_rules.get(&(p, group.clone())) {
+            let position = GroupPosition {
+                definition_id: group.definition_id.clone(),
+                index,
+            };
+            return MergeKey::FirewallRule(setting.id.clone(), position);
+        }
         if let Some(&index) = merged_items.get(&(p, group.clone())) {
             let position = GroupPosition {
                 definition_id: group.definition_id.clone(),
@@ -435,6 +473,206 @@ fn merge_exclusion_items(policies: &[ResolvedPolicy]) -> HashMap<(usize, GroupPo
         merged.insert(slot, index);
     }
     merged
+}
+
+/// One firewall rule item of one policy, as [`merge_firewall_rules`] sees it.
+struct RuleItem {
+    /// The policy index.
+    p: usize,
+    /// The item's position in the policy's document.
+    position: GroupPosition,
+    /// The item's entries (indices into the policy's entries).
+    entries: Vec<usize>,
+    /// The item's enforced settings as sorted (id, canonical value) pairs.
+    content: Vec<(String, String)>,
+    /// The rule name, when the item has one.
+    name: Option<String>,
+}
+
+/// Merges the firewall rules of all policies by rule name (see the [module
+/// documentation](self)): withholds every rule that lost one of its settings and every rule
+/// whose name two items use for different settings, and assigns each remaining item its index
+/// in the merged list of rules. Keyed by (policy index, position in the document).
+fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, GroupPosition), u32> {
+    let mut items: Vec<RuleItem> = Vec::new();
+    let mut index_of: HashMap<(usize, GroupPosition), usize> = HashMap::new();
+    for (p, policy) in policies.iter().enumerate() {
+        for (e, entry) in policy.entries.iter().enumerate() {
+            let Some(group) = entry
+                .group
+                .as_ref()
+                .filter(|g| g.definition_id == FIREWALL_RULES_GROUP)
+            else {
+                continue;
+            };
+            let slot = *index_of.entry((p, group.clone())).or_insert_with(|| {
+                items.push(RuleItem {
+                    p,
+                    position: group.clone(),
+                    entries: Vec::new(),
+                    content: Vec::new(),
+                    name: None,
+                });
+                items.len() - 1
+            });
+            items[slot].entries.push(e);
+        }
+    }
+
+    // A rule missing one of its conditions would be broader than the policy says: withhold it.
+    let mut complete = Vec::new();
+    for mut item in items {
+        let entries = &mut policies[item.p].entries;
+        let withheld = item
+            .entries
+            .iter()
+            .find_map(|&e| match &entries[e].disposition {
+                Disposition::Withheld { message, .. } => {
+                    Some((entries[e].id.clone(), message.clone()))
+                }
+                Disposition::Enforce(_) => None,
+            });
+        if let Some((id, message)) = withheld {
+            let field = rule_field(&id);
+            for &e in &item.entries {
+                if matches!(entries[e].disposition, Disposition::Enforce(_)) {
+                    entries[e].disposition = Disposition::Withheld {
+                        status: SettingStatus::Error,
+                        message: format!(
+                            "not applied: this firewall rule's setting '{field}' was withheld ({message}), and a rule is applied whole or not at all"
+                        ),
+                    };
+                }
+            }
+            continue;
+        }
+        for &e in &item.entries {
+            if let Disposition::Enforce(setting) = &entries[e].disposition {
+                item.content
+                    .push((setting.id.clone(), canonical(&setting.value, false)));
+                if setting.id == FIREWALL_RULE_NAME
+                    && let SettingValue::Text(name) = &setting.value
+                {
+                    item.name.get_or_insert_with(|| name.clone());
+                }
+            }
+        }
+        item.content.sort();
+        complete.push(item);
+    }
+
+    // Items by rule name, ignoring case, in first-seen order; an item without a name stands
+    // alone (the plugin reports it).
+    let mut buckets: Vec<Vec<RuleItem>> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for item in complete {
+        match item.name.as_ref().map(|n| n.to_lowercase()) {
+            Some(key) => match by_name.get(&key) {
+                Some(&b) => buckets[b].push(item),
+                None => {
+                    by_name.insert(key, buckets.len());
+                    buckets.push(vec![item]);
+                }
+            },
+            None => buckets.push(vec![item]),
+        }
+    }
+
+    let mut merged = HashMap::new();
+    let mut next = 0u32;
+    for bucket in buckets {
+        if bucket.iter().all(|item| item.content == bucket[0].content) {
+            for item in bucket {
+                merged.insert((item.p, item.position), next);
+            }
+            next = next.saturating_add(1);
+            continue;
+        }
+        let fields = differing_fields(&bucket);
+        for item in &bucket {
+            let name = one_line(item.name.as_deref().unwrap_or_default());
+            let mut others: Vec<String> = Vec::new();
+            for other in &bucket {
+                let quoted = format!("'{}'", policies[other.p].name);
+                if other.p != item.p && !others.contains(&quoted) {
+                    others.push(quoted);
+                }
+            }
+            let message = if others.is_empty() {
+                format!(
+                    "firewall rule '{name}' is defined more than once in this policy, with different {fields}; not applied"
+                )
+            } else {
+                format!(
+                    "firewall rule '{name}' conflicts with {} {}: same rule name, different {fields}; not applied",
+                    if others.len() == 1 {
+                        "policy"
+                    } else {
+                        "policies"
+                    },
+                    others.join(", ")
+                )
+            };
+            for &e in &item.entries {
+                policies[item.p].entries[e].disposition = Disposition::Withheld {
+                    status: SettingStatus::Conflict,
+                    message: message.clone(),
+                };
+            }
+        }
+    }
+    merged
+}
+
+/// Policy text for a message: control characters escaped, so the message stays one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A firewall rule setting's field name: the id after the group's prefix (`direction`).
+fn rule_field(id: &str) -> &str {
+    id.strip_prefix(FIREWALL_RULES_GROUP)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .unwrap_or(id)
+}
+
+/// The fields in which the items of one rule name differ, e.g. `direction, localportranges`.
+fn differing_fields(items: &[RuleItem]) -> String {
+    let mut ids: Vec<&str> = items
+        .iter()
+        .flat_map(|item| item.content.iter().map(|(id, _)| id.as_str()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let value = |item: &RuleItem, id: &str| -> Vec<String> {
+        item.content
+            .iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let differing: Vec<&str> = ids
+        .into_iter()
+        .filter(|id| {
+            items
+                .iter()
+                .any(|item| value(item, id) != value(&items[0], id))
+        })
+        .map(rule_field)
+        .collect();
+    if differing.is_empty() {
+        "settings".to_owned()
+    } else {
+        format!("settings ({})", differing.join(", "))
+    }
 }
 
 /// A value as a comparable string: exact, or with letters folded for case-insensitive

@@ -4,7 +4,7 @@
 //! Policy location, `HKLM\SOFTWARE\Policies\Microsoft\Windows Defender`, with GP-style value names;
 //! Defender then applies them. This plugin does the same for each setting it is given, and for
 //! the other areas of the security settings management templates (Windows Security experience,
-//! EDR, Windows Firewall) writes their policy locations:
+//! EDR, Windows Firewall and its rules) writes their policy locations:
 //!
 //! 1. map the Intune setting to its registry value (key, name, type; the CSP's `Allow*` values
 //!    invert into `Disable*` registry values; lists become one value per item),
@@ -13,12 +13,16 @@
 //!    it: a value Defender did not take (tamper protection, another authority) is an `error`
 //!    naming the reason.
 //!
+//! Windows Firewall rules are the exception to one setting, one value: the settings of one item
+//! of the Firewall Rules group make one rule, written as one rule string (see [`firewall`]).
+//!
 //! Values the plugin wrote for a setting that a later policy revision drops are removed by the
 //! host (see the host's ownership ledger), so the plugin only ever adds or changes values.
 //!
 //! The mapping tables are in [`mapping`]; sources and unverified rows are listed in the
 //! plugin's README.
 
+pub mod firewall;
 pub mod mapping;
 
 use mapping::{
@@ -29,6 +33,7 @@ use rampart_sdk::registry::{Key, RegValue};
 use rampart_sdk::{
     CapabilityError, Device, Platform, Plugin, Setting, SettingResult, SettingStatus, SettingValue,
 };
+use std::collections::BTreeMap;
 
 /// The Defender policy root.
 pub const POLICY_ROOT: &str = mapping::DEFENDER;
@@ -39,8 +44,19 @@ pub struct WindowsDefender;
 
 impl Plugin for WindowsDefender {
     fn apply(device: Device, settings: Vec<Setting>) -> Vec<SettingResult> {
-        let mut results: Vec<SettingResult> =
-            settings.iter().map(|s| enforce(&device, s)).collect();
+        // Firewall rules are enforced per rule (a group item), the rest per setting.
+        let mut slots: Vec<Option<SettingResult>> = settings
+            .iter()
+            .map(|s| (!is_rule_setting(s)).then(|| enforce(&device, s)))
+            .collect();
+        enforce_firewall_rules(&settings, &mut slots);
+        let mut results: Vec<SettingResult> = slots
+            .into_iter()
+            .zip(&settings)
+            .map(|(result, s)| {
+                result.unwrap_or_else(|| s.error("the windows-defender plugin produced no result"))
+            })
+            .collect();
         if device.platform == Platform::WindowsServer {
             check_server_network_protection(&settings, &mut results);
         }
@@ -80,6 +96,99 @@ fn enforce(device: &Device, setting: &Setting) -> SettingResult {
         "the windows-defender plugin has no mapping for '{}'",
         setting.id
     ))
+}
+
+/// Whether a setting belongs to a firewall rule (a child of the Firewall Rules group).
+fn is_rule_setting(setting: &Setting) -> bool {
+    setting
+        .group
+        .as_ref()
+        .is_some_and(|g| g.definition_id == firewall::GROUP)
+        || setting
+            .id
+            .strip_prefix(firewall::GROUP)
+            .is_some_and(|rest| rest.starts_with('_'))
+}
+
+/// Firewall rules: the settings of one group item make one rule, written as one REG_SZ under
+/// the MDM store's `FirewallRules` key (see [`firewall`]). Every setting of a rule gets the
+/// rule's outcome; a rule that cannot be encoded is an `error` and nothing is written for it,
+/// while the other rules are still enforced. Fills the slots of the rule settings.
+fn enforce_firewall_rules(settings: &[Setting], slots: &mut [Option<SettingResult>]) {
+    let mut items: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, setting) in settings.iter().enumerate() {
+        if !is_rule_setting(setting) {
+            continue;
+        }
+        match &setting.group {
+            Some(g) if g.definition_id == firewall::GROUP => {
+                items.entry(g.index).or_default().push(i);
+            }
+            _ => {
+                slots[i] = Some(setting.error(
+                    "a firewall rule setting must come from an item of the Firewall Rules group",
+                ));
+            }
+        }
+    }
+
+    // Encode every rule before writing any, so that two items naming the same registry value
+    // are both refused rather than one silently overwriting the other.
+    let mut rules: Vec<(Vec<usize>, String, Result<firewall::EncodedRule, String>)> = Vec::new();
+    for (index, members) in items {
+        let mut rule = firewall::Rule::default();
+        let mut problem = None;
+        for &i in &members {
+            if let Err(e) = rule.set_field(&settings[i].id, &settings[i].value) {
+                problem.get_or_insert(e);
+            }
+        }
+        let label = match rule.name {
+            Some(_) => rule.label(),
+            None => format!("firewall rule item {index}"),
+        };
+        let outcome = match problem {
+            Some(e) => Err(e),
+            None => rule.encode(),
+        };
+        rules.push((members, label, outcome));
+    }
+    let names: Vec<Option<String>> = rules
+        .iter()
+        .map(|(_, _, outcome)| outcome.as_ref().ok().map(|r| r.value_name.to_lowercase()))
+        .collect();
+    for (rule, name) in rules.iter_mut().zip(&names) {
+        if name.is_some() && names.iter().filter(|n| *n == name).count() > 1 {
+            rule.2 = Err(
+                "another rule of this run has the same name (ignoring case), and each rule is one registry value named by it"
+                    .to_owned(),
+            );
+        }
+    }
+
+    let key = Key::new(firewall::RULES_KEY);
+    for (members, label, outcome) in rules {
+        let result = match outcome {
+            // Rule text may hold anything; the report line stays one line.
+            Err(e) => Err(firewall::shown(&format!("{label}: {e}"))),
+            Ok(rule) => key
+                .ensure(&rule.value_name, &RegValue::Sz(rule.data))
+                .map_err(|e| {
+                    format!(
+                        "{label}: writing {}\\{}: {}",
+                        key.path(),
+                        rule.value_name,
+                        e.message()
+                    )
+                }),
+        };
+        for i in members {
+            slots[i] = Some(match &result {
+                Ok(changed) => settings[i].enforced(*changed),
+                Err(message) => settings[i].error(message.clone()),
+            });
+        }
+    }
 }
 
 /// On Windows Server, network protection takes effect only when

@@ -371,10 +371,6 @@ pub const EDR_BLOBS: &[&str] = &[
     "device_vendor_msft_windowsadvancedthreatprotection_offboarding",
 ];
 
-/// Firewall rules: one group item per rule; children are `<group>_<field>`.
-pub const FIREWALL_RULES_GROUP: &str =
-    "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}";
-
 /// The 19 ASR rules: catalog rule name → GUID (lower case), from the shared `asr-rules.csv`.
 #[rustfmt::skip]
 pub const ASR_RULES: &[(&str, &str)] = &[

@@ -744,3 +744,229 @@ fn all_exports_together_keep_one_setting_per_enforced_key_on_every_example_devic
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Windows Firewall rules: additive by rule name.
+
+const FIREWALL_RULES: &str = "19c8aa67-f286-4861-9aa0-f23541d31680_1";
+const RULES: &str = "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}";
+const INTEGER: &str = "#microsoft.graph.deviceManagementConfigurationIntegerSettingValue";
+const CHOICES: &str =
+    "#microsoft.graph.deviceManagementConfigurationChoiceSettingCollectionInstance";
+
+fn rule_field(field: &str) -> String {
+    format!("{RULES}_{field}")
+}
+
+/// One firewall rule item: name, direction option, TCP, the local ports, all profiles.
+fn rule(name: &str, direction: &str, ports: &[&str]) -> Vec<Value> {
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| json!({"@odata.type": STRING, "value": p}))
+        .collect();
+    vec![
+        text(&rule_field("name"), name),
+        choice(&rule_field("direction"), direction),
+        choice(&rule_field("action_type"), "1"),
+        choice(&rule_field("enabled"), "1"),
+        json!({"@odata.type": SIMPLE, "settingDefinitionId": rule_field("protocol"),
+               "simpleSettingValue": {"@odata.type": INTEGER, "value": 6}}),
+        json!({"@odata.type": COLLECTION, "settingDefinitionId": rule_field("localportranges"),
+               "simpleSettingCollectionValue": ports}),
+        json!({"@odata.type": CHOICES, "settingDefinitionId": rule_field("profiles"),
+               "choiceSettingCollectionValue": [
+                   {"value": rule_field("profiles_2147483647"), "children": []}]}),
+    ]
+}
+
+fn rules_policy(name: &str, rules: Vec<Vec<Value>>) -> Value {
+    windows(name, FIREWALL_RULES, vec![group(RULES, rules)])
+}
+
+/// The entries of one rule item of a policy (by its position in the document).
+fn rule_entries(policy: &ResolvedPolicy, index: u32) -> Vec<&Entry> {
+    let entries: Vec<&Entry> = policy
+        .entries
+        .iter()
+        .filter(|e| e.group.as_ref().is_some_and(|g| g.index == index))
+        .collect();
+    assert!(
+        !entries.is_empty(),
+        "{} has no rule item {index}",
+        policy.name
+    );
+    entries
+}
+
+/// The merged rule position every setting of a rule item is enforced at.
+fn enforced_rule(policy: &ResolvedPolicy, index: u32) -> u32 {
+    let positions: Vec<u32> = rule_entries(policy, index)
+        .iter()
+        .map(|e| match &e.disposition {
+            Disposition::Enforce(setting) => {
+                let group = setting.group.as_ref().expect("a rule setting has a group");
+                assert_eq!(group.definition_id, RULES);
+                group.index
+            }
+            other => panic!("{} in {} is {other:?}", e.id, policy.name),
+        })
+        .collect();
+    assert!(
+        positions.iter().all(|p| *p == positions[0]),
+        "{positions:?}"
+    );
+    positions[0]
+}
+
+/// The one (status, message) every setting of a rule item is withheld with.
+fn withheld_rule(policy: &ResolvedPolicy, index: u32) -> (SettingStatus, String) {
+    let all: Vec<(SettingStatus, String)> = rule_entries(policy, index)
+        .iter()
+        .map(|e| match &e.disposition {
+            Disposition::Withheld { status, message } => (*status, message.clone()),
+            other => panic!("{} in {} is {other:?}", e.id, policy.name),
+        })
+        .collect();
+    assert!(all.iter().all(|w| *w == all[0]), "{all:?}");
+    all[0].clone()
+}
+
+#[test]
+fn firewall_rules_of_two_policies_add_up() {
+    let one = rules_policy("Rules one", vec![rule("Web in", "in", &["443"])]);
+    let two = rules_policy(
+        "Rules two",
+        vec![
+            rule("Admin in", "in", &["22"]),
+            rule("Mail out", "out", &["25"]),
+        ],
+    );
+    let resolved = resolve_all(&[one, two], &client(), &Catalog::embedded());
+    // Three rules, each at its own position of the merged list, every setting enforced.
+    assert_eq!(enforced_rule(&resolved[0], 0), 0);
+    assert_eq!(enforced_rule(&resolved[1], 0), 1);
+    assert_eq!(enforced_rule(&resolved[1], 1), 2);
+    assert_eq!(
+        enforced(&resolved[1], &rule_field("direction")).value,
+        SettingValue::Text("IN".into())
+    );
+    assert_eq!(
+        enforced(&resolved[0], &rule_field("profiles")).value,
+        SettingValue::IntegerList(vec![2_147_483_647])
+    );
+    // Each entry still reports its place in its own document.
+    let last = rule_entries(&resolved[1], 1);
+    assert!(last.iter().all(|e| e.group.as_ref().unwrap().index == 1));
+}
+
+#[test]
+fn the_same_firewall_rule_in_two_policies_is_enforced_once() {
+    let one = rules_policy(
+        "Rules one",
+        vec![
+            rule("Admin in", "in", &["22"]),
+            rule("Web in", "in", &["443"]),
+        ],
+    );
+    let two = rules_policy("Rules two", vec![rule("Web in", "in", &["443"])]);
+    let resolved = resolve_all(&[one, two], &client(), &Catalog::embedded());
+    assert_eq!(enforced_rule(&resolved[0], 0), 0);
+    assert_eq!(enforced_rule(&resolved[0], 1), 1);
+    assert_eq!(enforced_rule(&resolved[1], 0), 1);
+    let name = rule_field("name");
+    let webs: Vec<&ResolvedSetting> = [&resolved[0], &resolved[1]]
+        .iter()
+        .flat_map(|p| &p.entries)
+        .filter_map(|e| match &e.disposition {
+            Disposition::Enforce(s)
+                if s.id == name && s.value == SettingValue::Text("Web in".into()) =>
+            {
+                Some(s)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(webs.len(), 2);
+    assert_eq!(webs[0], webs[1]);
+}
+
+#[test]
+fn a_firewall_rule_name_with_different_settings_conflicts_in_both_policies_alone() {
+    let one = rules_policy(
+        "Rules one",
+        vec![
+            rule("Web in", "in", &["443"]),
+            rule("Admin in", "in", &["22"]),
+        ],
+    );
+    // The same name in another letter case is the same registry value: the same rule.
+    let two = rules_policy("Rules two", vec![rule("WEB IN", "in", &["8443"])]);
+    let resolved = resolve_all(&[one, two], &client(), &Catalog::embedded());
+    assert_eq!(
+        withheld_rule(&resolved[0], 0),
+        (
+            SettingStatus::Conflict,
+            "firewall rule 'Web in' conflicts with policy 'Rules two': same rule name, different settings (localportranges, name); not applied"
+                .into()
+        )
+    );
+    assert_eq!(
+        withheld_rule(&resolved[1], 0).1,
+        "firewall rule 'WEB IN' conflicts with policy 'Rules one': same rule name, different settings (localportranges, name); not applied"
+    );
+    // The other rule still applies, at the first position of the merged list.
+    assert_eq!(enforced_rule(&resolved[0], 1), 0);
+    assert_eq!(
+        resolved[0].status([SettingStatus::Conflict, SettingStatus::Remediated]),
+        PolicyStatus::Conflict
+    );
+}
+
+#[test]
+fn a_firewall_rule_twice_in_one_policy_with_different_settings_conflicts() {
+    let one = rules_policy(
+        "Rules one",
+        vec![
+            rule("Web in", "in", &["443"]),
+            rule("Web in", "out", &["443"]),
+        ],
+    );
+    let resolved = resolve_all(&[one], &client(), &Catalog::embedded());
+    for index in [0, 1] {
+        assert_eq!(
+            withheld_rule(&resolved[0], index),
+            (
+                SettingStatus::Conflict,
+                "firewall rule 'Web in' is defined more than once in this policy, with different settings (direction); not applied"
+                    .into()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_firewall_rule_with_a_withheld_setting_is_withheld_whole() {
+    let mut broken = rule("Web in", "sideways", &["443"]);
+    broken.push(text(&rule_field("description"), "HTTPS"));
+    let one = rules_policy("Rules one", vec![broken, rule("Admin in", "in", &["22"])]);
+    let resolved = resolve_all(&[one], &client(), &Catalog::embedded());
+    let entries = rule_entries(&resolved[0], 0);
+    for e in &entries {
+        let Disposition::Withheld { status, message } = &e.disposition else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*status, SettingStatus::Error, "{e:?}");
+        if e.id == rule_field("direction") {
+            assert!(message.contains("is not an option"), "{message}");
+        } else {
+            assert!(
+                message.starts_with(
+                    "not applied: this firewall rule's setting 'direction' was withheld ("
+                ),
+                "{message}"
+            );
+        }
+    }
+    // The other rule is whole and applies.
+    assert_eq!(enforced_rule(&resolved[0], 1), 0);
+}
