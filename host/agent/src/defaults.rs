@@ -22,12 +22,14 @@ pub(crate) const POLICIES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The most any plugin may be granted by this agent: the Defender policy keys read-write, the
-/// firewall's MDM rule store (`...\FirewallPolicy\Mdm\FirewallRules`, one value per firewall
-/// rule) read-write, the Defender local configuration read-only, Defender's own API (read), and
-/// the managed configuration roots of Linux (`mdatp-managed`) and macOS (`managed-preferences`).
-/// A plugin's manifest can ask for less; anything it asks beyond this is cut off (deny by
-/// default).
+/// The most any plugin may be granted by this agent, exactly the keys the first-party Windows
+/// plugin's table names: the Defender, Windows Security (Security Center) and Defender for
+/// Endpoint (`Windows Advanced Threat Protection`) policy keys and the firewall's MDM store
+/// (`...\FirewallPolicy\Mdm`: profiles, and one value per rule under `FirewallRules`)
+/// read-write; Defender's local configuration and the onboarding status read-only; Defender's
+/// own API (read); and the managed configuration roots of Linux (`mdatp-managed`) and macOS
+/// (`managed-preferences`). A plugin's manifest can ask for less; anything it asks beyond this
+/// is cut off (deny by default).
 pub(crate) fn grant_ceiling() -> Grants {
     let key = |k: &str| RegistryPath::parse(k).expect("constant registry path is valid");
     Grants {
@@ -41,8 +43,20 @@ pub(crate) fn grant_ceiling() -> Grants {
                 access: Access::Read,
             },
             RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender Security Center"),
+                access: Access::ReadWrite,
+            },
+            RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Advanced Threat Protection"),
+                access: Access::ReadWrite,
+            },
+            RegistryGrant {
+                key: key(r"HKLM\SOFTWARE\Microsoft\Windows Advanced Threat Protection\Status"),
+                access: Access::Read,
+            },
+            RegistryGrant {
                 key: key(
-                    r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\Mdm\FirewallRules",
+                    r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\Mdm",
                 ),
                 access: Access::ReadWrite,
             },

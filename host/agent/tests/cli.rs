@@ -290,6 +290,51 @@ fn the_example_firewall_rules_land_under_the_built_in_ceiling() {
 }
 
 #[test]
+fn the_shared_windows_exports_are_denied_nothing_under_the_built_in_ceiling() {
+    // Plugin tests run under a permissive ceiling; this is the agent's own. Every key the
+    // windows-defender plugin writes for the shared exports (Defender, Windows Security, EDR,
+    // firewall profiles) must be inside it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut policies: Vec<std::path::PathBuf> = std::fs::read_dir(shared_exports())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("win-es-"))
+        })
+        .collect();
+    policies.sort();
+    assert!(policies.len() >= 5, "{policies:?}");
+    let out = rampart()
+        .args(["apply", "--json", "--keep-going", "--policies"])
+        .args(&policies)
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr_of(&out)));
+    let mut settings = 0;
+    for policy in report["policies"].as_array().unwrap() {
+        for setting in policy["settings"].as_array().unwrap() {
+            settings += 1;
+            let message = setting["message"].as_str().unwrap_or_default();
+            assert!(!message.contains("denied"), "{}: {message}", setting["id"]);
+        }
+    }
+    assert!(settings > 80, "{settings} settings reported");
+    let remediated = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["settings"].as_array().unwrap())
+        .filter(|s| s["status"] == "remediated")
+        .count();
+    assert!(remediated > 60, "{remediated} remediated");
+}
+
+#[test]
 fn settings_that_end_in_error_give_exit_code_3() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
