@@ -490,9 +490,12 @@ fn the_windows_agent_writes_the_real_registry_under_wine_exactly_like_the_emulat
     let booted = started.elapsed();
     let scratch = tmp.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
+    // The roots every granted key lies under: the policy keys in SOFTWARE, the firewall's MDM
+    // store in SYSTEM's services.
     let broad = [
         r"HKEY_LOCAL_MACHINE\SOFTWARE",
         r"HKEY_CURRENT_USER\Software",
+        r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services",
     ];
     let snapshot = |wine: &Wine| -> Vec<RegContents> {
         broad
