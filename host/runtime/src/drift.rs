@@ -95,8 +95,8 @@ pub struct Ledger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Footprint {
-    /// sha256 over the plugin digest, the device and the settings (see
-    /// [`Footprint::fingerprint`]).
+    /// sha256 over the plugin digest, the device, the plugin's effective grants and the
+    /// settings (see [`Footprint::fingerprint`]).
     pub fingerprint: String,
     /// (key, value name), both lower-cased.
     pub values: Vec<(String, String)>,

@@ -457,8 +457,8 @@ impl Enforcer {
     /// leaves the policy. Which values the current settings need is learnt by running the
     /// plugin once more over a blank emulated registry and noting what it writes (its
     /// footprint), so no plugin has to declare its layout; the footprint is remembered in the
-    /// ledger, so that extra run happens only when the plugin, the device or the settings
-    /// changed since it was computed. A value is removed only while it
+    /// ledger, so that extra run happens only when the plugin, its grants, the device or the
+    /// settings changed since it was computed. A value is removed only while it
     /// still holds what rampart wrote; one that something else changed since is left in place,
     /// released from the ledger and listed in the returned lines. Removals are journaled in the
     /// run's journal, so they roll back with the run and show in what-if plans.
@@ -548,7 +548,10 @@ impl Enforcer {
         settings: &[ResolvedSetting],
         ledger: &Mutex<Ledger>,
     ) -> Option<Vec<(String, String)>> {
-        let fingerprint = Footprint::fingerprint(plugin.digest(), device, &settings);
+        // The effective grants are part of the inputs: a value the plugin may no longer write
+        // is no longer in its footprint.
+        let fingerprint =
+            Footprint::fingerprint(plugin.digest(), &(device, plugin.grants()), &settings);
         if let Some(values) = lock(ledger).footprint(plugin.name(), &fingerprint) {
             return Some(values.to_vec());
         }
