@@ -303,3 +303,23 @@ fn inspect_names_the_signing_key_of_a_signed_plugin_and_flags_a_broken_signature
     let broken = write(dir.path(), "broken.wasm", &bytes);
     assert_eq!(inspect(&broken)["signature"]["state"], "malformed");
 }
+
+#[test]
+fn first_party_plugins_ask_for_nothing_beyond_the_built_in_ceiling() {
+    // Plugin tests run under a permissive ceiling; a grant the agent's own ceiling cuts off
+    // would only show as "access denied" under `rampart apply`.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in rampart_plugin_artifacts::FIRST_PARTY {
+        let file = write(dir.path(), &format!("{name}.wasm"), bytes);
+        let out = rampart()
+            .args(["plugin", "inspect", "--json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let beyond = &report["beyondCeiling"];
+        assert!(beyond.is_array(), "{name}: no beyondCeiling in {report}");
+        assert_eq!(beyond.as_array().unwrap().len(), 0, "{name}: {beyond}");
+    }
+}
