@@ -75,6 +75,7 @@
 //! [`FileRoots`]: rampart_backends::files::FileRoots
 
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -274,29 +275,32 @@ impl NativeRun {
 
 /// Checks results the way the runtime does before reporting them.
 fn check_results(settings: &[Setting], results: &[SettingResult]) -> Vec<String> {
-    let mut errors = Vec::new();
-    let key = |id: &str, group: &Option<GroupPosition>| {
+    // Settings are matched by id (ignoring ASCII case) and group position, as the runtime
+    // matches them; one pass over each side keeps this linear in the number of settings.
+    type Key<'a> = (String, Option<(&'a str, u32)>);
+    fn key<'a>(id: &str, group: &'a Option<GroupPosition>) -> Key<'a> {
         (
             id.to_ascii_lowercase(),
-            group.as_ref().map(|g| (g.definition_id.clone(), g.index)),
+            group.as_ref().map(|g| (g.definition_id.as_str(), g.index)),
         )
-    };
+    }
+    let mut answered: HashMap<Key<'_>, usize> = HashMap::with_capacity(results.len());
+    for r in results {
+        *answered.entry(key(&r.id, &r.group)).or_default() += 1;
+    }
+    let mut errors = Vec::new();
+    let mut given = HashSet::with_capacity(settings.len());
     for s in settings {
-        let n = results
-            .iter()
-            .filter(|r| key(&r.id, &r.group) == key(&s.id, &s.group))
-            .count();
-        match n {
+        let k = key(&s.id, &s.group);
+        match answered.get(&k).copied().unwrap_or(0) {
             1 => {}
             0 => errors.push(format!("no result for setting '{}'", s.id)),
             n => errors.push(format!("{n} results for setting '{}'", s.id)),
         }
+        given.insert(k);
     }
     for r in results {
-        if !settings
-            .iter()
-            .any(|s| key(&s.id, &s.group) == key(&r.id, &r.group))
-        {
+        if !given.contains(&key(&r.id, &r.group)) {
             errors.push(format!("result for setting '{}' that was not given", r.id));
         }
         if matches!(

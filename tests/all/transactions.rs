@@ -331,3 +331,103 @@ fn drift_is_detected_reported_and_remediated() {
     let third = enforcer().enforce(&plugins, &device, &policy(settings));
     assert!(third.drift.is_empty(), "{:?}", third.drift);
 }
+
+/// Backends over a `.reg` file written behind, as `rampart apply` uses them, seeded like
+/// [`seeded`] and saved.
+fn written_behind(
+    dir: &std::path::Path,
+) -> (
+    Arc<rampart_backends::registry::EmulatedRegistry>,
+    rampart_runtime::Capabilities,
+) {
+    let (seed, _) = seeded();
+    let file = dir.join("registry.reg");
+    std::fs::write(&file, seed.export_reg()).unwrap();
+    let registry = Arc::new(rampart_backends::registry::EmulatedRegistry::open(&file).unwrap());
+    let durable: Arc<dyn RegistryBackend> = Arc::new(
+        rampart_backends::registry::DurableRegistry::write_behind(registry.clone()),
+    );
+    let defender = Arc::new(rampart_backends::defender::SimulatedDefender::new(
+        durable.clone(),
+    ));
+    let caps = rampart_runtime::Capabilities::none()
+        .with_registry(durable)
+        .with_defender(defender);
+    assert!(caps.defers_durability());
+    (registry, caps)
+}
+
+#[test]
+fn a_write_behind_registry_reaches_its_file_when_the_run_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, caps) = written_behind(dir.path());
+    let enforcer = Enforcer::new(caps, RunLimits::default())
+        .with_journal(Journal::durable(&dir.path().join("journal")).unwrap());
+    let report = enforcer.enforce(
+        &plugins(TXN_WRITE_THEN_TRAP),
+        &windows_client(),
+        &policy(write_settings(false)),
+    );
+    assert!(report.plugins[0].error.is_none(), "{:?}", report.plugins[0]);
+    assert!(!report.plugins[0].changes.is_empty());
+    // A fresh reader of the file sees the run's writes: they were flushed at commit.
+    let on_disk =
+        rampart_backends::registry::EmulatedRegistry::open(&dir.path().join("registry.reg"))
+            .unwrap();
+    assert_eq!(
+        on_disk
+            .get_value(&key(r"HKLM\SOFTWARE\Policies\Rampart Test\A"), "Written")
+            .unwrap(),
+        Some(RegValue::Dword(0))
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("journal"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the committed run's journal is gone"
+    );
+}
+
+#[test]
+fn a_run_whose_changes_cannot_be_made_durable_fails_and_is_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry_dir = dir.path().join("registry");
+    std::fs::create_dir(&registry_dir).unwrap();
+    let (registry, caps) = written_behind(&registry_dir);
+    let before = registry.export_reg();
+    // The registry file's directory disappears: its atomic rewrite cannot happen.
+    std::fs::remove_dir_all(&registry_dir).unwrap();
+    let journal_dir = dir.path().join("journal");
+    let enforcer = Enforcer::new(caps, RunLimits::default())
+        .with_journal(Journal::durable(&journal_dir).unwrap());
+    let report = enforcer.enforce(
+        &plugins(TXN_WRITE_THEN_TRAP),
+        &windows_client(),
+        &policy(write_settings(false)),
+    );
+
+    let run = &report.plugins[0];
+    let error = run.error.as_deref().expect("the run failed");
+    assert!(error.contains("could not be made durable"), "{error}");
+    for s in &report.policies[0].settings {
+        assert_eq!(s.status, SettingStatus::Error, "{s:?}");
+    }
+    assert_eq!(
+        registry.export_reg(),
+        before,
+        "the run was undone in memory"
+    );
+    let rolled = run.rolled_back.as_ref().expect("rolled back");
+    assert!(!rolled.changes.is_empty());
+    assert!(
+        rolled
+            .failures
+            .iter()
+            .any(|f| f.contains("could not persist the rollback")),
+        "{:?}",
+        rolled.failures
+    );
+    // The journal stays, so the next start can undo whatever may have reached the disk.
+    assert_eq!(std::fs::read_dir(&journal_dir).unwrap().count(), 1);
+}

@@ -324,16 +324,16 @@ static HOST_CALLS_PER_APPLY: Mutex<u32> = Mutex::new(0);
 // End to end
 
 /// What `rampart apply` does after start-up, three ways: parse the shared Windows exports,
-/// resolve them for the device, enforce every setting, with the registry written through to its
-/// `.reg` file (every change on disk before the call returns) and a report written atomically.
+/// resolve them for the device, enforce every setting, with every change durable in the
+/// registry's `.reg` file before the pass ends and a report written atomically.
 ///
-/// - `rampart`: the runtime's `Enforcer` with the windows-defender plugin, a durable journal
-///   (one fsync'd file per run, one fsync'd record per change) and the drift ledger — the
-///   agent's own `Job::pass`.
+/// - `rampart`: the runtime's `Enforcer` with the windows-defender plugin, the registry written
+///   behind (its file rewritten once per run that changed it), a durable journal (a file per run
+///   that changes something, synced with its directory once, before the registry is flushed)
+///   and the drift ledger — the agent's own `Job::pass`.
 /// - `native`: the same pass with the plugin compiled natively and called in-process through
-///   `rampart_sdk::native`, with the same durable registry, the same journal discipline (file,
-///   fsync'd header and records, directory sync, removal at commit; `support/journaled.rs`) and
-///   ledger.
+///   `rampart_sdk::native`, with the same registry, the same journal discipline
+///   (`support/journaled.rs`) and ledger.
 /// - `dsc-model`: parse and resolve in-process, then one process per setting routed to the
 ///   plugin (`rampart-bench-dsc-resource`, the plugin compiled natively), fed JSON on stdin, which
 ///   opens the registry file, enforces its one setting and writes the file back if it changed;
@@ -447,7 +447,7 @@ fn rampart_pass_with(
     audited: bool,
 ) -> usize {
     let emulated = Arc::new(EmulatedRegistry::open(&state.join("registry.reg")).unwrap());
-    let caps = windows_caps(Arc::new(DurableRegistry::new(emulated.clone())));
+    let caps = windows_caps(Arc::new(DurableRegistry::write_behind(emulated.clone())));
     let mut journal = Journal::durable(&state.join("journal")).unwrap();
     if audited {
         journal = journal.with_audit(AuditLog::open(&state.join("audit")).unwrap());
@@ -499,14 +499,13 @@ fn native_pass(
     plugins: &PluginSet,
 ) -> usize {
     let emulated = Arc::new(EmulatedRegistry::open(&state.join("registry.reg")).unwrap());
-    let durable: Arc<dyn RegistryBackend> = Arc::new(DurableRegistry::new(emulated.clone()));
+    let durable: Arc<dyn RegistryBackend> =
+        Arc::new(DurableRegistry::write_behind(emulated.clone()));
     let mut ledger = Ledger::open(&state.join("owned.json"));
     let now = "2026-01-01T00:00:00Z";
     black_box(ledger.detect(&windows_caps(durable.clone()), now));
     let settings = routed(exports, device, plugins);
-    let journaled = Arc::new(
-        JournaledRegistry::start(durable, &state.join("journal"), "windows-defender").unwrap(),
-    );
+    let journaled = Arc::new(JournaledRegistry::start(durable, &state.join("journal")).unwrap());
     let host = NativeHost::for_plugin::<WindowsDefender>()
         .unwrap()
         .with_capabilities(windows_caps(journaled.clone()));

@@ -263,10 +263,11 @@ fn backends(
                 Store::Emulated(registry) => registry.clone(),
                 Store::System => return system_backends(),
             };
-            // Writes reach the disk as they are made, like the real registry's; the journal
-            // makes a killed run recoverable.
+            // A run's writes reach the disk together when it ends, after its journal: a run
+            // killed before that leaves the file as it was, one killed after it is undone by
+            // the journal at the next start (see `DurableRegistry::write_behind`).
             let registry: Arc<dyn RegistryBackend> = if durable {
-                Arc::new(DurableRegistry::new(registry))
+                Arc::new(DurableRegistry::write_behind(registry))
             } else {
                 registry
             };

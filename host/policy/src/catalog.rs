@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -51,10 +51,7 @@ static EMBEDDED: LazyLock<Catalog> = LazyLock::new(|| {
 fn load_embedded() -> Result<Catalog, CatalogError> {
     let mut catalog = Catalog::new();
     for (origin, text) in EMBEDDED_SOURCES {
-        for definition in Catalog::from_compact_toml(text, origin)?
-            .definitions
-            .into_values()
-        {
+        for definition in Catalog::from_compact_toml(text, origin)?.into_definitions() {
             catalog.insert_new(origin, definition)?;
         }
     }
@@ -62,9 +59,12 @@ fn load_embedded() -> Result<Catalog, CatalogError> {
 }
 
 /// A set of setting definitions, keyed by definition id.
+///
+/// Cloning is cheap: the definitions are shared until a clone is changed, so
+/// [`Catalog::embedded`] costs a reference count, not a copy of the catalog.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
-    definitions: BTreeMap<String, Definition>,
+    definitions: Arc<BTreeMap<String, Definition>>,
 }
 
 /// One setting definition.
@@ -298,13 +298,14 @@ impl Catalog {
 
     /// Adds or replaces a definition, returning the one it replaced.
     pub fn insert(&mut self, definition: Definition) -> Option<Definition> {
-        self.definitions.insert(definition.id.clone(), definition)
+        Arc::make_mut(&mut self.definitions).insert(definition.id.clone(), definition)
     }
 
     /// Adds every definition of `other`; where both define an id, `other` wins, so a newer
     /// catalog can be layered over [`Catalog::embedded`].
     pub fn extend(&mut self, other: Catalog) {
-        self.definitions.extend(other.definitions);
+        Arc::make_mut(&mut self.definitions)
+            .extend(other.into_definitions().map(|d| (d.id.clone(), d)));
     }
 
     /// The number of definitions.
@@ -320,6 +321,11 @@ impl Catalog {
     /// The definitions, ordered by id.
     pub fn iter(&self) -> impl Iterator<Item = &Definition> {
         self.definitions.values()
+    }
+
+    /// The definitions, ordered by id, taken out of the catalog (copied only if shared).
+    fn into_definitions(self) -> impl Iterator<Item = Definition> {
+        Arc::unwrap_or_clone(self.definitions).into_values()
     }
 
     /// Inserts a definition read from `origin`, refusing a second one with the same id.

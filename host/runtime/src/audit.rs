@@ -154,11 +154,15 @@ impl AuditLog {
             record.insert("seq".into(), Value::from(seq));
             record.insert("prev".into(), Value::from(prev.clone()));
             record.remove("hash");
-            let body = Value::Object(record.clone()).to_string();
+            let body = Value::Object(record).to_string();
             let hash = record_hash(&prev, &body);
-            record.insert("hash".into(), Value::from(hash.clone()));
-            text.push_str(&Value::Object(record).to_string());
-            text.push('\n');
+            // The stored line is the hashed body with the hash added as one more field;
+            // `verify` removes it and re-serialises the rest, which gives the body back. Its
+            // last character is the object's closing brace, and it has fields (seq, prev).
+            text.push_str(&body[..body.len() - 1]);
+            text.push_str(",\"hash\":\"");
+            text.push_str(&hash);
+            text.push_str("\"}\n");
             prev = hash;
         }
         let mut file = std::fs::OpenOptions::new()

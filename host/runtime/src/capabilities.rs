@@ -74,4 +74,30 @@ impl Capabilities {
             files,
         }
     }
+
+    /// Whether no change made through these backends survives a crash before
+    /// [`flush`](Self::flush): every backend present defers durability, and there are no file
+    /// roots (files are replaced on disk as they are written). A run's journal then needs to
+    /// reach the disk only once, before the flush.
+    pub fn defers_durability(&self) -> bool {
+        self.files.is_none()
+            && self.registry.as_ref().is_none_or(|r| r.defers_durability())
+            && self.defender.as_ref().is_none_or(|d| d.defers_durability())
+    }
+
+    /// Makes every change made through these backends durable (see
+    /// [`RegistryBackend::flush`]).
+    ///
+    /// # Errors
+    ///
+    /// Says which backend could not persist its changes.
+    pub fn flush(&self) -> Result<(), String> {
+        if let Some(registry) = &self.registry {
+            registry.flush().map_err(|e| e.to_string())?;
+        }
+        if let Some(defender) = &self.defender {
+            defender.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }

@@ -18,6 +18,7 @@ use rampart_policy::status::SettingStatus;
 
 use crate::capabilities::Capabilities;
 use crate::drift::{Footprint, Ledger};
+use crate::error::RunError;
 use crate::journal::{Change, Journal, JournalValue, RunJournal};
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
@@ -293,7 +294,8 @@ impl Enforcer {
                     ));
                 }
             };
-            let journal = match self.journal.start(&name, plugin.digest()) {
+            let deferred = self.capabilities.defers_durability();
+            let journal = match self.journal.start(&name, plugin.digest(), deferred) {
                 Ok(j) => j,
                 Err(e) => {
                     // Without a journal no change could be undone: do not run at all.
@@ -304,11 +306,21 @@ impl Enforcer {
                     continue;
                 }
             };
-            let (result, mut journal) =
+            let (mut result, mut journal) =
                 plugin.execute(device, &settings, &self.capabilities, &self.limits, journal);
+            if result.is_ok() {
+                report.released = self.remove_dropped(&plugin, device, &settings, &mut journal);
+                // The run's changes (and the removals) must be durable before it counts as
+                // done; if they cannot be, the run fails and is rolled back like any other.
+                if let Err(message) = journal.settle(&self.capabilities) {
+                    result = Err(RunError::NotPersisted {
+                        plugin: name.clone(),
+                        message,
+                    });
+                }
+            }
             match result {
                 Ok(output) => {
-                    report.released = self.remove_dropped(&plugin, device, &settings, &mut journal);
                     let failed_setting = output
                         .outcomes
                         .iter()
@@ -618,10 +630,16 @@ impl Enforcer {
             else {
                 continue;
             };
-            let Ok(mut journal) = self.journal.start(&name, plugin.digest()) else {
+            let deferred = self.capabilities.defers_durability();
+            let Ok(mut journal) = self.journal.start(&name, plugin.digest(), deferred) else {
                 continue;
             };
             let released = self.remove_dropped(plugin, device, &[], &mut journal);
+            if let Err(e) = journal.settle(&self.capabilities) {
+                tracing::error!(plugin = %name, error = %e, "cannot persist the removal of dropped values; rolled back");
+                journal.rollback(&self.capabilities);
+                continue;
+            }
             let changes = journal.commit();
             if changes.is_empty() && released.is_empty() {
                 continue;

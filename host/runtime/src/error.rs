@@ -143,4 +143,13 @@ pub enum RunError {
         /// What happened, including the plugin's panic message when it printed one.
         message: String,
     },
+    /// The run finished but its changes could not be made durable (the journal or a
+    /// write-behind backend could not reach the disk).
+    #[error("plugin '{plugin}' ran, but its changes could not be made durable: {message}")]
+    NotPersisted {
+        /// Plugin name.
+        plugin: String,
+        /// What could not be written.
+        message: String,
+    },
 }

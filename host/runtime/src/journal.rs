@@ -1,11 +1,17 @@
 //! The change journal: every capability write of a run, recorded (old value → new value)
 //! *before* it is made, so a failed run can be rolled back and a crashed one recovered.
 //!
-//! A [`Journal`] is either durable — one JSON-lines file per run in a directory, each record
-//! flushed to disk before the write it describes — or in memory (what-if runs and embedders
-//! that do not want durability). A run's file is deleted when the run commits; a file still
-//! there at start-up belongs to a run that never finished (the process was killed), and
+//! A [`Journal`] is either durable — one JSON-lines file per run in a directory, each record on
+//! disk before the write it describes can be — or in memory (what-if runs and embedders that do
+//! not want durability). A run's file is deleted when the run commits; a file still there at
+//! start-up belongs to a run that never finished (the process was killed), and
 //! [`Journal::recover`] rolls it back.
+//!
+//! When a change is durable as soon as it is made (the real registry, files), its record is
+//! synced before it is made. When every backend of the run defers durability to a flush (the
+//! emulated registry written behind, see [`Capabilities::defers_durability`]), the records are
+//! synced once, when the run ends and before the backends flush ([`RunJournal::settle`]): one
+//! fsync per run instead of one per change, with the same outcome after a crash at any point.
 //!
 //! # Rollback semantics per backend
 //!
@@ -355,10 +361,20 @@ impl Journal {
     /// Starts the journal of one run. The file is created by the run's first change: a run
     /// that changes nothing (the steady state) costs no file and no fsync.
     ///
+    /// `deferred` says that no change made through the run's backends survives a crash before
+    /// they are flushed ([`Capabilities::defers_durability`]). Each record must be on disk
+    /// before its change is; with deferred backends that holds if the whole journal is synced
+    /// once, before the flush ([`RunJournal::settle`]), rather than after every record.
+    ///
     /// # Errors
     ///
     /// None today; kept fallible so a journal that must prepare storage up front can say so.
-    pub(crate) fn start(&self, plugin: &str, digest: &str) -> Result<RunJournal, JournalError> {
+    pub(crate) fn start(
+        &self,
+        plugin: &str,
+        digest: &str,
+        deferred: bool,
+    ) -> Result<RunJournal, JournalError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -377,6 +393,8 @@ impl Journal {
             path: dir.join(format!("run-{nanos:020}-{}-{n}.jsonl", std::process::id())),
             header: serde_json::json!({ "plugin": plugin, "digest": digest }).to_string(),
             file: None,
+            sync_each: !deferred,
+            unsynced: false,
         });
         Ok(RunJournal {
             file,
@@ -419,6 +437,11 @@ impl Journal {
                 path.display()
             ));
             lines.extend(failures);
+            // The undo must be durable before the record of what to undo goes.
+            capabilities.flush().map_err(|e| JournalError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(format!("cannot persist the rollback: {e}")),
+            })?;
             std::fs::remove_file(&path).map_err(|source| JournalError::Io {
                 path: path.clone(),
                 source,
@@ -473,17 +496,22 @@ pub(crate) struct RunJournal {
 }
 
 /// A durable run journal's file: its name and header are chosen when the run starts, the file
-/// itself is created (header first, synced, directory synced) just before the first change is
-/// recorded.
+/// itself is created (header first) just before the first change is recorded.
 #[derive(Debug)]
 struct PendingFile {
     path: PathBuf,
     header: String,
     file: Option<std::fs::File>,
+    /// Make every record durable before returning (backends that persist each change at once);
+    /// otherwise records are synced together by [`PendingFile::sync`].
+    sync_each: bool,
+    /// Records were written since the file and its directory entry were last synced.
+    unsynced: bool,
 }
 
 impl PendingFile {
-    /// Appends `line` and makes it durable, creating the file first if needed.
+    /// Appends `line`, creating the file first if needed, and makes it durable when every
+    /// record must be.
     fn append(&mut self, line: &str) -> std::io::Result<()> {
         if self.file.is_none() {
             let mut file = std::fs::OpenOptions::new()
@@ -491,11 +519,6 @@ impl PendingFile {
                 .append(true)
                 .open(&self.path)?;
             writeln!(file, "{}", self.header)?;
-            file.sync_data()?;
-            // The new directory entry must survive a crash too, or recovery would not find it.
-            if let Some(dir) = self.path.parent() {
-                sync_dir(dir);
-            }
             self.file = Some(file);
         }
         let file = self.file.as_mut().expect("created above");
@@ -503,7 +526,24 @@ impl PendingFile {
         record.push_str(line);
         record.push('\n');
         file.write_all(record.as_bytes())?;
-        file.sync_data()
+        self.unsynced = true;
+        if self.sync_each {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every record written so far durable, with the file's directory entry (or
+    /// recovery would not find the file).
+    fn sync(&mut self) -> std::io::Result<()> {
+        if let (Some(file), true) = (&self.file, self.unsynced) {
+            file.sync_data()?;
+            if let Some(dir) = self.path.parent() {
+                sync_dir(dir);
+            }
+            self.unsynced = false;
+        }
+        Ok(())
     }
 }
 
@@ -591,6 +631,22 @@ impl RunJournal {
         Ok(())
     }
 
+    /// Makes the run's changes durable: first the journal (so that a crash from here on is
+    /// recovered by undoing the run), then the backends that defer durability. Call before
+    /// [`commit`](Self::commit); on an error the run's changes are not durable and the caller
+    /// must [`rollback`](Self::rollback).
+    pub(crate) fn settle(&mut self, capabilities: &Capabilities) -> Result<(), String> {
+        if let Some(file) = &mut self.file {
+            file.sync().map_err(|e| {
+                format!(
+                    "cannot sync the change journal '{}': {e}",
+                    file.path.display()
+                )
+            })?;
+        }
+        capabilities.flush()
+    }
+
     /// The changes so far.
     pub(crate) fn changes(&self) -> &[Change] {
         &self.changes
@@ -648,7 +704,17 @@ impl RunJournal {
     /// The run failed: undo its changes (newest first), then delete the journal file. Returns
     /// the changes and a line per change that could not be undone.
     pub(crate) fn rollback(mut self, capabilities: &Capabilities) -> (Vec<Change>, Vec<String>) {
-        let failures = rollback(&self.changes, capabilities);
+        let mut failures = rollback(&self.changes, capabilities);
+        // Backends that defer durability hold the undone state in memory; write it out. Until
+        // that succeeds the journal file stays, so the next start can undo the run again.
+        if let Err(e) = capabilities.flush() {
+            tracing::error!(error = %e, "cannot persist the rollback");
+            failures.push(format!("could not persist the rollback: {e}"));
+            if let Some(file) = &mut self.file {
+                let _ = file.sync();
+                file.file = None;
+            }
+        }
         self.close();
         if let Some(audit) = self.audit.take() {
             audit.finish("rolled-back", &self.changes, &failures);
@@ -894,7 +960,7 @@ mod tests {
     fn a_run_that_changes_nothing_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::durable(dir.path()).unwrap();
-        let run = journal.start("p", "sha256:d").unwrap();
+        let run = journal.start("p", "sha256:d", false).unwrap();
         assert!(files_in(dir.path()).is_empty());
         assert!(run.commit().is_empty());
         assert!(files_in(dir.path()).is_empty());
@@ -904,7 +970,7 @@ mod tests {
     fn the_first_change_creates_the_file_before_it_is_made() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::durable(dir.path()).unwrap();
-        let mut run = journal.start("p", "sha256:d").unwrap();
+        let mut run = journal.start("p", "sha256:d", false).unwrap();
         run.record(change()).unwrap();
         run.record(change()).unwrap();
         // A crash now leaves a file recovery can read: header, then both changes.
@@ -923,7 +989,7 @@ mod tests {
     fn a_journal_dropped_mid_run_keeps_its_file_for_recovery() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::durable(dir.path()).unwrap();
-        let mut run = journal.start("p", "sha256:d").unwrap();
+        let mut run = journal.start("p", "sha256:d", false).unwrap();
         run.record(change()).unwrap();
         drop(run);
         assert_eq!(journal.pending().len(), 1);

@@ -69,8 +69,8 @@ impl Plugin {
     ///
     /// # Errors
     ///
-    /// [`RunError`] when the run as a whole failed (deadline, memory cap, call flood, trap). A
-    /// plugin that answers badly (missing or unknown results) is not a run error: the affected
+    /// [`RunError`] when the run as a whole failed (deadline, memory cap, call flood, trap, or
+    /// changes a write-behind backend could not make durable). A plugin that answers badly (missing or unknown results) is not a run error: the affected
     /// settings become `error` and the problems are listed in [`RunOutput::protocol_errors`].
     pub fn run(
         &self,
@@ -79,13 +79,22 @@ impl Plugin {
         capabilities: &Capabilities,
         limits: &RunLimits,
     ) -> Result<RunOutput, RunError> {
-        let (result, journal) = self.execute(
+        let (result, mut journal) = self.execute(
             device,
             settings,
             capabilities,
             limits,
             RunJournal::in_memory(),
         );
+        // Backends that write behind hold the run's changes until flushed: a run is done only
+        // once they are durable.
+        if let Err(message) = journal.settle(capabilities) {
+            let _ = result?;
+            return Err(RunError::NotPersisted {
+                plugin: self.name().to_string(),
+                message,
+            });
+        }
         let changes = journal.commit();
         result.map(|mut out| {
             out.changes = changes;
@@ -121,7 +130,7 @@ impl Plugin {
             logs_dropped: 0,
             log_bytes: 0,
             journal,
-            parsed_keys: std::collections::HashMap::new(),
+            parsed_keys: foldhash::HashMap::default(),
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
@@ -262,7 +271,8 @@ fn check_results(
     settings: &[ResolvedSetting],
     results: Vec<wit::SettingResult>,
 ) -> (Vec<SettingOutcome>, Vec<String>) {
-    let mut slots: HashMap<ResultKey, usize> = HashMap::with_capacity(settings.len());
+    let mut slots: foldhash::HashMap<ResultKey, usize> =
+        HashMap::with_capacity_and_hasher(settings.len(), Default::default());
     for (i, s) in settings.iter().enumerate() {
         slots.entry(key(&s.id, &s.group)).or_insert(i);
     }

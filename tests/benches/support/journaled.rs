@@ -1,8 +1,10 @@
-//! A registry wrapper that journals every change durably before making it, with the discipline
-//! of the runtime's `Journal::durable` (one file per run, an fsync'd header and an fsync'd
-//! record per change, the directory synced, the file removed at commit). The native baseline
-//! of the end-to-end benchmark runs the plugin through `rampart_sdk::native`, which has no
-//! journal of its own; wrapping its registry keeps the two passes doing the same durable work.
+//! A registry wrapper that journals every change before making it, with the discipline of the
+//! runtime's `Journal::durable` (one file per run, created with its header at the first change,
+//! the file removed at commit): each record synced before its change when the inner registry
+//! persists changes at once, or all records synced once at commit, before the inner registry
+//! is flushed, when it writes behind (as `rampart apply` does). The native baseline of the
+//! end-to-end benchmark runs the plugin through `rampart_sdk::native`, which has no journal of
+//! its own; wrapping its registry keeps the two passes doing the same durable work.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -16,7 +18,8 @@ use rampart_runtime::journal::{Change, JournalValue};
 #[derive(Debug)]
 pub(crate) struct JournaledRegistry {
     inner: Arc<dyn RegistryBackend>,
-    file: Mutex<File>,
+    /// The run file, once the first change created it.
+    file: Mutex<Option<File>>,
     path: PathBuf,
     changes: Mutex<Vec<Change>>,
 }
@@ -28,43 +31,59 @@ fn sync_dir(dir: &Path) {
 }
 
 impl JournaledRegistry {
-    /// Starts a run journal in `dir` (created if missing).
-    pub(crate) fn start(
-        inner: Arc<dyn RegistryBackend>,
-        dir: &Path,
-        plugin: &str,
-    ) -> std::io::Result<Self> {
+    /// Starts a run journal in `dir` (created if missing); its file waits for the first change.
+    pub(crate) fn start(inner: Arc<dyn RegistryBackend>, dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join("run-native.jsonl");
-        let mut file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)?;
-        writeln!(file, "{}", serde_json::json!({ "plugin": plugin }))?;
-        file.sync_data()?;
-        sync_dir(dir);
         Ok(JournaledRegistry {
             inner,
-            file: Mutex::new(file),
-            path,
+            file: Mutex::new(None),
+            path: dir.join("run-native.jsonl"),
             changes: Mutex::new(Vec::new()),
         })
     }
 
-    /// The run finished: deletes the journal file and returns the changes.
+    /// The run finished: makes the journal and then the registry durable, deletes the journal
+    /// file and returns the changes.
     pub(crate) fn commit(&self) -> Vec<Change> {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(file) = self.file.lock().unwrap().take() {
+            if self.inner.defers_durability() {
+                file.sync_data().expect("sync the journal");
+                sync_dir(self.path.parent().unwrap());
+            }
+            self.inner.flush().expect("flush the registry");
+            let _ = std::fs::remove_file(&self.path);
+        }
         std::mem::take(&mut *self.changes.lock().unwrap())
     }
 
     fn record(&self, change: Change) -> Result<(), RegistryError> {
         let line =
             serde_json::to_string(&change).map_err(|e| RegistryError::Backend(e.to_string()))?;
+        let sync_each = !self.inner.defers_durability();
+        let failed = |e: std::io::Error| RegistryError::Backend(format!("cannot journal: {e}"));
         let mut file = self.file.lock().unwrap();
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.write_all(b"\n"))
-            .and_then(|()| file.sync_data())
-            .map_err(|e| RegistryError::Backend(format!("cannot journal the change: {e}")))?;
+        if file.is_none() {
+            let mut created = std::fs::OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(failed)?;
+            writeln!(
+                created,
+                "{}",
+                serde_json::json!({ "plugin": "windows-defender" })
+            )
+            .map_err(failed)?;
+            *file = Some(created);
+        }
+        let f = file.as_mut().expect("created above");
+        f.write_all(line.as_bytes())
+            .and_then(|()| f.write_all(b"\n"))
+            .map_err(failed)?;
+        if sync_each {
+            f.sync_data().map_err(failed)?;
+            sync_dir(self.path.parent().unwrap());
+        }
         self.changes.lock().unwrap().push(change);
         Ok(())
     }
@@ -126,5 +145,13 @@ impl RegistryBackend for JournaledRegistry {
 
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError> {
         self.inner.list_subkeys(key)
+    }
+
+    fn defers_durability(&self) -> bool {
+        self.inner.defers_durability()
+    }
+
+    fn flush(&self) -> Result<(), RegistryError> {
+        self.inner.flush()
     }
 }

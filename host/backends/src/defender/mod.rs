@@ -128,6 +128,18 @@ pub trait DefenderBackend: Send + Sync + std::fmt::Debug {
     /// Reads the computer status.
     fn computer_status(&self) -> Result<ComputerStatus, DefenderError>;
 
+    /// Whether a change can survive a crash only after [`flush`](Self::flush), or not at all
+    /// (a simulation kept in memory), rather than as soon as the call returns (the default).
+    /// See [`RegistryBackend::defers_durability`](crate::registry::RegistryBackend::defers_durability).
+    fn defers_durability(&self) -> bool {
+        false
+    }
+
+    /// Makes every change made so far durable; nothing to do by default.
+    fn flush(&self) -> Result<(), DefenderError> {
+        Ok(())
+    }
+
     /// A copy of this Defender for a what-if run: it must read policy from `registry` (a
     /// copy-on-write overlay) and never change the real device. `None` (the default) means the
     /// backend cannot be forked; the host then records its writes in an overlay that does not

@@ -634,6 +634,13 @@ impl SimulatedDefender {
 }
 
 impl DefenderBackend for SimulatedDefender {
+    fn defers_durability(&self) -> bool {
+        // Its local preferences live in memory only: no change made through it survives a
+        // crash, so none needs a journal record on disk first. (It reads policy from the
+        // registry but never writes there.)
+        true
+    }
+
     fn fork_for_what_if(
         &self,
         registry: Arc<dyn RegistryBackend>,

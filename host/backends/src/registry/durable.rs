@@ -1,22 +1,44 @@
-//! Write-through persistence for the emulated registry: every change is on disk when the call
-//! returns, as with the real registry. A crashed agent therefore leaves exactly the writes it
-//! made — which is what the runtime's journal is for: it rolls an unfinished run back at the
-//! next start.
+//! Persistence for the emulated registry, in one of two modes:
+//!
+//! - **write-through** ([`DurableRegistry::new`]): every change is on disk when the call
+//!   returns, as with the real registry. A crashed agent leaves exactly the writes it made,
+//!   which the runtime's journal rolls back at the next start.
+//! - **write-behind** ([`DurableRegistry::write_behind`]): changes stay in memory until
+//!   [`flush`](RegistryBackend::flush), which writes the file once. The runtime flushes at the
+//!   end of each plugin run, after making the run's journal durable, so a crash before the
+//!   flush leaves the file as it was before the run, and one after it leaves a journal that
+//!   undoes the run: the same guarantees for one file rewrite per run instead of one per change.
 
 use std::sync::Arc;
 
 use super::{EmulatedRegistry, RegValue, RegistryBackend, RegistryError, RegistryPath};
 
-/// An [`EmulatedRegistry`] opened from a file, saved after every change.
+/// An [`EmulatedRegistry`] opened from a file and saved after every change (write-through) or
+/// at every [`flush`](RegistryBackend::flush) (write-behind).
 #[derive(Debug, Clone)]
 pub struct DurableRegistry {
     inner: Arc<EmulatedRegistry>,
+    write_behind: bool,
 }
 
 impl DurableRegistry {
-    /// Wraps a registry opened with [`EmulatedRegistry::open`].
+    /// Wraps a registry opened with [`EmulatedRegistry::open`]; every change is saved before
+    /// the call returns.
     pub fn new(inner: Arc<EmulatedRegistry>) -> Self {
-        DurableRegistry { inner }
+        DurableRegistry {
+            inner,
+            write_behind: false,
+        }
+    }
+
+    /// Wraps a registry opened with [`EmulatedRegistry::open`]; changes are saved at
+    /// [`flush`](RegistryBackend::flush) (and, as a last resort, when the last handle is
+    /// dropped). Whoever changes it must flush before treating the changes as made.
+    pub fn write_behind(inner: Arc<EmulatedRegistry>) -> Self {
+        DurableRegistry {
+            inner,
+            write_behind: true,
+        }
     }
 
     /// The wrapped registry.
@@ -26,10 +48,28 @@ impl DurableRegistry {
 
     fn persist<T>(&self, result: Result<T, RegistryError>) -> Result<T, RegistryError> {
         let value = result?;
+        if !self.write_behind {
+            self.save()?;
+        }
+        Ok(value)
+    }
+
+    fn save(&self) -> Result<(), RegistryError> {
         self.inner
             .save()
-            .map_err(|e| RegistryError::Backend(format!("cannot persist the registry: {e}")))?;
-        Ok(value)
+            .map_err(|e| RegistryError::Backend(format!("cannot persist the registry: {e}")))
+    }
+}
+
+impl Drop for DurableRegistry {
+    fn drop(&mut self) {
+        // A write-behind caller should have flushed; if it did not, keep the changes rather
+        // than lose them silently. Saving is a no-op when the file already matches.
+        if self.write_behind
+            && let Err(e) = self.save()
+        {
+            tracing::error!(error = %e, "registry changes were not flushed and cannot be saved");
+        }
     }
 }
 
@@ -65,5 +105,65 @@ impl RegistryBackend for DurableRegistry {
 
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError> {
         self.inner.list_subkeys(key)
+    }
+
+    fn defers_durability(&self) -> bool {
+        self.write_behind
+    }
+
+    fn flush(&self) -> Result<(), RegistryError> {
+        // In write-through mode the file already holds every change; `save` would find it so.
+        if self.write_behind {
+            self.save()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opened(dir: &std::path::Path) -> Arc<EmulatedRegistry> {
+        Arc::new(EmulatedRegistry::open(&dir.join("registry.reg")).unwrap())
+    }
+
+    fn on_disk(dir: &std::path::Path) -> Option<RegValue> {
+        opened(dir)
+            .get_value(&RegistryPath::parse(r"HKLM\SOFTWARE\A").unwrap(), "x")
+            .unwrap()
+    }
+
+    #[test]
+    fn write_through_saves_each_change_before_returning() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = DurableRegistry::new(opened(dir.path()));
+        assert!(!registry.defers_durability());
+        let key = RegistryPath::parse(r"HKLM\SOFTWARE\A").unwrap();
+        registry.set_value(&key, "x", RegValue::Dword(1)).unwrap();
+        assert_eq!(on_disk(dir.path()), Some(RegValue::Dword(1)));
+    }
+
+    #[test]
+    fn write_behind_saves_at_flush_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = DurableRegistry::write_behind(opened(dir.path()));
+        assert!(registry.defers_durability());
+        let key = RegistryPath::parse(r"HKLM\SOFTWARE\A").unwrap();
+        registry.set_value(&key, "x", RegValue::Dword(1)).unwrap();
+        assert_eq!(
+            on_disk(dir.path()),
+            None,
+            "nothing on disk before the flush"
+        );
+        registry.flush().unwrap();
+        assert_eq!(on_disk(dir.path()), Some(RegValue::Dword(1)));
+        registry.set_value(&key, "x", RegValue::Dword(2)).unwrap();
+        drop(registry);
+        assert_eq!(
+            on_disk(dir.path()),
+            Some(RegValue::Dword(2)),
+            "an unflushed change is saved when the last handle goes"
+        );
     }
 }

@@ -65,4 +65,18 @@ pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
     /// Lists the names of a key's direct subkeys, sorted case-insensitively;
     /// [`RegistryError::KeyNotFound`] if the key does not exist.
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError>;
+
+    /// Whether a change can survive a crash only after [`flush`](Self::flush) (a write-behind
+    /// backend), rather than as soon as the call returns (the real registry, and the default).
+    /// The runtime's journal must be durable before a change is; for a backend that defers,
+    /// it is made durable once, before the flush, instead of before every change.
+    fn defers_durability(&self) -> bool {
+        false
+    }
+
+    /// Makes every change made so far durable; nothing to do for a backend that persists each
+    /// change as it is made (the default).
+    fn flush(&self) -> Result<(), RegistryError> {
+        Ok(())
+    }
 }

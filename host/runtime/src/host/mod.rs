@@ -38,9 +38,10 @@ pub(crate) struct RunState {
     pub(crate) log_bytes: usize,
     pub(crate) journal: crate::journal::RunJournal,
     /// Registry keys as the plugin spelled them → their canonical form (see
-    /// `registry_target`).
+    /// `registry_target`). Hashed with foldhash: the map lives for one run and holds at most
+    /// a few hundred keys, so SipHash's flooding resistance buys nothing here.
     pub(crate) parsed_keys:
-        std::collections::HashMap<String, Arc<rampart_backends::registry::RegistryPath>>,
+        foldhash::HashMap<String, Arc<rampart_backends::registry::RegistryPath>>,
 }
 
 impl RunState {
