@@ -32,8 +32,13 @@ impl DurableRegistry {
     }
 
     /// Wraps a registry opened with [`EmulatedRegistry::open`]; changes are saved at
-    /// [`flush`](RegistryBackend::flush) (and, as a last resort, when the last handle is
-    /// dropped). Whoever changes it must flush before treating the changes as made.
+    /// [`flush`](RegistryBackend::flush) (and, as a last resort, when a handle is dropped).
+    /// Whoever changes it must flush before treating the changes as made.
+    ///
+    /// Runs that change it must not overlap: a flush saves every change made so far, including
+    /// those of a run still in progress, whose journal may not be on disk yet. The agent runs
+    /// its plugins one at a time; an embedder running several at once should use
+    /// [`new`](Self::new).
     pub fn write_behind(inner: Arc<EmulatedRegistry>) -> Self {
         DurableRegistry {
             inner,

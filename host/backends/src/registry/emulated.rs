@@ -10,7 +10,7 @@
 //! [`EmulatedRegistry::save`] replaces it atomically, so a crash leaves either the old or the
 //! new file, never a torn one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write as _};
@@ -18,57 +18,78 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::path::{fold, validate_value_name};
+use super::path::{FOLD_SEP, fold, validate_value_name};
 use super::reg_file::{RegEntry, RegFileError, RegKey, decode_reg_bytes, parse_reg, write_reg};
 use super::{Hive, RegValue, RegistryBackend, RegistryError, RegistryPath, raw};
 
-/// One key: its display name, its values and its subkeys, both keyed by folded name.
+/// One key: its display name, its values keyed by folded name, and the folded names of its
+/// direct subkeys (sorted, so listings and exports come out in registry order).
 #[derive(Debug, Default, Clone)]
 struct Node {
     /// The name as first written (empty for a hive root).
     name: String,
     /// Folded value name → (name as first written, value).
     values: BTreeMap<String, (String, RegValue)>,
-    /// Folded subkey name → subkey.
-    children: BTreeMap<String, Node>,
+    /// Folded names of the direct subkeys.
+    children: BTreeSet<String>,
 }
 
-impl Node {
-    fn count_keys(&self) -> usize {
-        1 + self.children.values().map(Node::count_keys).sum::<usize>()
-    }
+/// The keys of one hive by folded path (the key's folded components joined by the path
+/// separator; the hive root is the empty path). A lookup hashes the path once instead of
+/// walking from the root component by component, which was most of the cost of a read.
+type HiveKeys = foldhash::HashMap<String, Node>;
 
-    /// Appends this key (if it is worth a section) and its subtree, in sorted order.
-    fn collect(&self, path: &RegistryPath, out: &mut Vec<RegKey>) {
-        // Hive roots always exist, so they only need a section when they hold values.
-        if !path.is_hive_root() || !self.values.is_empty() {
-            out.push(RegKey {
-                path: path.clone(),
-                values: self.values.values().cloned().collect(),
-            });
-        }
-        for child in self.children.values() {
-            // Children were validated when created, so join cannot fail; skip defensively.
-            if let Ok(child_path) = path.join(&child.name) {
-                child.collect(&child_path, out);
-            }
-        }
+/// The folded path of `child` under the key whose folded path is `parent`.
+fn child_path(parent: &str, child: &str) -> String {
+    if parent.is_empty() {
+        child.to_owned()
+    } else {
+        let mut path = String::with_capacity(parent.len() + 1 + child.len());
+        path.push_str(parent);
+        path.push(FOLD_SEP);
+        path.push_str(child);
+        path
     }
 }
 
-/// The whole registry: one root node per hive (absent means empty).
+/// Appends the key at folded path `folded` (shown as `path`) if it is worth a section, then its
+/// subtree, in sorted order.
+fn collect(keys: &HiveKeys, folded: &str, path: &RegistryPath, out: &mut Vec<RegKey>) {
+    let Some(node) = keys.get(folded) else {
+        return;
+    };
+    // Hive roots always exist, so they only need a section when they hold values.
+    if !path.is_hive_root() || !node.values.is_empty() {
+        out.push(RegKey {
+            path: path.clone(),
+            values: node.values.values().cloned().collect(),
+        });
+    }
+    for child in &node.children {
+        let child_folded = child_path(folded, child);
+        let Some(child_node) = keys.get(&child_folded) else {
+            continue;
+        };
+        // Children were validated when created, so join cannot fail; skip defensively.
+        if let Ok(child_path) = path.join(&child_node.name) {
+            collect(keys, &child_folded, &child_path, out);
+        }
+    }
+}
+
+/// The whole registry: the keys of each hive (absent means empty).
 #[derive(Debug, Default, Clone)]
 struct Tree {
-    hives: BTreeMap<Hive, Node>,
+    hives: BTreeMap<Hive, HiveKeys>,
 }
 
 impl Tree {
     fn get(&self, key: &RegistryPath) -> Option<&Node> {
-        let mut node = self.hives.get(&key.hive())?;
-        for folded in key.folded_components() {
-            node = node.children.get(folded)?;
-        }
-        Some(node)
+        self.hives.get(&key.hive())?.get(key.folded_path())
+    }
+
+    fn get_mut(&mut self, key: &RegistryPath) -> Option<&mut Node> {
+        self.hives.get_mut(&key.hive())?.get_mut(key.folded_path())
     }
 
     /// Whether `key` exists; hive roots always do.
@@ -76,41 +97,73 @@ impl Tree {
         key.is_hive_root() || self.get(key).is_some()
     }
 
+    /// The number of keys, hive roots left out.
+    fn count_keys(&self) -> usize {
+        self.hives
+            .values()
+            .map(|keys| keys.keys().filter(|k| !k.is_empty()).count())
+            .sum()
+    }
+
     /// The node for `key`, created with its missing parents; also how many keys were created.
     fn get_or_create(&mut self, key: &RegistryPath) -> (&mut Node, usize) {
+        let keys = self.hives.entry(key.hive()).or_default();
         let mut created = 0;
-        let mut node = self.hives.entry(key.hive()).or_default();
-        for (folded, name) in key.folded_components().zip(key.components()) {
-            node = node.children.entry(folded.to_owned()).or_insert_with(|| {
-                created += 1;
-                Node {
-                    name: name.clone(),
-                    ..Node::default()
+        if !keys.contains_key(key.folded_path()) {
+            keys.entry(String::new()).or_default();
+            let mut parent = "";
+            for ((path, folded), name) in key
+                .folded_prefixes()
+                .zip(key.folded_components())
+                .zip(key.components())
+            {
+                if !keys.contains_key(path) {
+                    keys.insert(
+                        path.to_owned(),
+                        Node {
+                            name: name.clone(),
+                            ..Node::default()
+                        },
+                    );
+                    if let Some(parent) = keys.get_mut(parent) {
+                        parent.children.insert(folded.to_owned());
+                    }
+                    created += 1;
                 }
-            });
+                parent = path;
+            }
         }
+        let node = keys.entry(key.folded_path().to_owned()).or_default();
         (node, created)
     }
 
     /// Removes a key and its subtree; hive roots are refused by callers.
     fn remove(&mut self, key: &RegistryPath) -> bool {
-        let Some(parent) = key.parent() else {
+        if key.is_hive_root() {
             return false;
-        };
-        let Some(last) = key.folded_components().last() else {
-            return false;
-        };
-        let mut node = match self.hives.get_mut(&key.hive()) {
-            Some(node) => node,
-            None => return false,
-        };
-        for folded in parent.folded_components() {
-            node = match node.children.get_mut(folded) {
-                Some(child) => child,
-                None => return false,
-            };
         }
-        node.children.remove(last).is_some()
+        let Some(keys) = self.hives.get_mut(&key.hive()) else {
+            return false;
+        };
+        let folded = key.folded_path();
+        let Some(node) = keys.remove(folded) else {
+            return false;
+        };
+        let (parent, last) = folded.rsplit_once(FOLD_SEP).unwrap_or(("", folded));
+        if let Some(parent) = keys.get_mut(parent) {
+            parent.children.remove(last);
+        }
+        let mut doomed: Vec<String> = node
+            .children
+            .iter()
+            .map(|child| child_path(folded, child))
+            .collect();
+        while let Some(path) = doomed.pop() {
+            if let Some(node) = keys.remove(&path) {
+                doomed.extend(node.children.iter().map(|child| child_path(&path, child)));
+            }
+        }
+        true
     }
 
     fn set(&mut self, key: &RegistryPath, name: &str, value: RegValue) -> usize {
@@ -127,44 +180,50 @@ impl Tree {
     }
 
     fn delete_value(&mut self, key: &RegistryPath, name: &str) -> bool {
-        let mut node = match self.hives.get_mut(&key.hive()) {
-            Some(node) => node,
-            None => return false,
-        };
-        for folded in key.folded_components() {
-            node = match node.children.get_mut(folded) {
-                Some(child) => child,
-                None => return false,
-            };
+        match self.get_mut(key) {
+            Some(node) => node.values.remove(&fold(name)).is_some(),
+            None => false,
         }
-        node.values.remove(&fold(name)).is_some()
+    }
+
+    /// The display names of a key's direct subkeys, sorted case-insensitively.
+    fn subkey_names(&self, key: &RegistryPath) -> Option<Vec<String>> {
+        let keys = self.hives.get(&key.hive())?;
+        let folded = key.folded_path();
+        let node = keys.get(folded)?;
+        Some(
+            node.children
+                .iter()
+                .filter_map(|child| keys.get(&child_path(folded, child)))
+                .map(|child| child.name.clone())
+                .collect(),
+        )
     }
 
     fn collect_under(&self, prefix: &RegistryPath) -> Vec<RegKey> {
         let mut out = Vec::new();
-        let Some(mut node) = self.hives.get(&prefix.hive()) else {
+        let Some(keys) = self.hives.get(&prefix.hive()) else {
             return out;
         };
         // Rebuild the prefix from the stored names so the export shows the keys' own case.
         let mut path = RegistryPath::hive_root(prefix.hive());
-        for folded in prefix.folded_components() {
-            let Some(child) = node.children.get(folded) else {
+        for folded in prefix.folded_prefixes() {
+            let Some(node) = keys.get(folded) else {
                 return out;
             };
-            let Ok(joined) = path.join(&child.name) else {
+            let Ok(joined) = path.join(&node.name) else {
                 return out;
             };
-            node = child;
             path = joined;
         }
-        node.collect(&path, &mut out);
+        collect(keys, prefix.folded_path(), &path, &mut out);
         out
     }
 
     fn collect_all(&self) -> Vec<RegKey> {
         let mut out = Vec::new();
-        for (hive, node) in &self.hives {
-            node.collect(&RegistryPath::hive_root(*hive), &mut out);
+        for (hive, keys) in &self.hives {
+            collect(keys, "", &RegistryPath::hive_root(*hive), &mut out);
         }
         out
     }
@@ -347,7 +406,7 @@ impl Default for EmulatedRegistry {
 
 impl fmt::Debug for EmulatedRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: usize = self.read().hives.values().map(|n| n.count_keys() - 1).sum();
+        let keys = self.read().count_keys();
         f.debug_struct("EmulatedRegistry")
             .field("file", &self.file)
             .field("keys", &keys)
@@ -469,13 +528,8 @@ impl RegistryBackend for EmulatedRegistry {
     }
 
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError> {
-        let tree = self.read();
-        match tree.get(key) {
-            Some(node) => Ok(node
-                .children
-                .values()
-                .map(|child| child.name.clone())
-                .collect()),
+        match self.read().subkey_names(key) {
+            Some(names) => Ok(names),
             None if key.is_hive_root() => Ok(Vec::new()),
             None => Err(RegistryError::KeyNotFound(key.to_string())),
         }

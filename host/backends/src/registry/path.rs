@@ -43,7 +43,7 @@ const MAX_VALUE_NAME_UNITS: usize = 16383;
 /// Separates folded components in [`RegistryPath::folded`]. NUL cannot occur in a component,
 /// and sorts below every other character, so comparing the joined strings is the same as
 /// comparing component lists (a parent sorts right before its subtree).
-const FOLD_SEP: char = '\0';
+pub(crate) const FOLD_SEP: char = '\0';
 
 /// A registry hive (root key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -343,6 +343,22 @@ impl RegistryPath {
     }
 
     /// The case-folded components, for case-insensitive maps keyed by component.
+    /// The folded components joined by the separator: what identifies the key within its
+    /// hive (empty for a hive root).
+    pub(crate) fn folded_path(&self) -> &str {
+        &self.folded
+    }
+
+    /// The folded paths of the key's ancestors below the hive root, then of the key itself,
+    /// shortest first (nothing for a hive root).
+    pub(crate) fn folded_prefixes(&self) -> impl Iterator<Item = &str> {
+        let folded = self.folded.as_str();
+        folded
+            .match_indices(FOLD_SEP)
+            .map(move |(end, _)| &folded[..end])
+            .chain((!self.components.is_empty()).then_some(folded))
+    }
+
     pub(crate) fn folded_components(&self) -> impl Iterator<Item = &str> {
         // `split` on an empty string yields one empty item; a hive root has no components.
         let take = self.components.len();
