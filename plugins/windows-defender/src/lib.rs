@@ -219,7 +219,12 @@ fn key_at(root: &str, relative: &str) -> Key {
     if relative.is_empty() {
         Key::new(root)
     } else {
-        Key::new(format!(r"{root}\{relative}"))
+        // Built by hand: this runs for every setting, and `format!` costs several times more.
+        let mut path = String::with_capacity(root.len() + 1 + relative.len());
+        path.push_str(root);
+        path.push('\\');
+        path.push_str(relative);
+        Key::new(path)
     }
 }
 

@@ -279,9 +279,16 @@ pub fn firewall_profile(id: &str) -> Option<FirewallValue> {
     })
 }
 
+/// Whether two setting ids are the same. Ids share long prefixes
+/// (`device_vendor_msft_policy_config_defender_`), so comparing from the end finds a mismatch at
+/// once; the table lookups below run for every setting of every apply.
+fn same_id(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().rev().eq(b.bytes().rev())
+}
+
 /// The mapping for a single-value setting id.
 pub fn find(id: &str) -> Option<&'static Mapping> {
-    SETTINGS.iter().find(|m| m.id == id)
+    SETTINGS.iter().find(|m| same_id(m.id, id))
 }
 
 /// How a list's effective value is read back.
@@ -322,7 +329,7 @@ pub const LISTS: &[ListMapping] = &[
 
 /// The list mapping for a setting id.
 pub fn find_list(id: &str) -> Option<&'static ListMapping> {
-    LISTS.iter().find(|l| l.id == id)
+    LISTS.iter().find(|l| same_id(l.id, id))
 }
 
 /// The ASR key, relative to [`DEFENDER`].
