@@ -92,11 +92,15 @@ impl Capabilities {
     ///
     /// Says which backend could not persist its changes.
     pub fn flush(&self) -> Result<(), String> {
-        if let Some(registry) = &self.registry {
-            registry.flush().map_err(|e| e.to_string())?;
-        }
+        // The registry goes last: the first-party deferring backends are the emulated
+        // registry (one atomic file replacement) and the simulated Defender (nothing to
+        // write), so when a flush fails nothing of the run has reached the disk, and undoing
+        // the run in memory is a complete rollback (see `RunJournal::rollback`).
         if let Some(defender) = &self.defender {
             defender.flush().map_err(|e| e.to_string())?;
+        }
+        if let Some(registry) = &self.registry {
+            registry.flush().map_err(|e| e.to_string())?;
         }
         Ok(())
     }

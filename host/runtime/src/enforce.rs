@@ -310,30 +310,36 @@ impl Enforcer {
                 plugin.execute(device, &settings, &self.capabilities, &self.limits, journal);
             if result.is_ok() {
                 report.released = self.remove_dropped(&plugin, device, &settings, &mut journal);
-                // The run's changes (and the removals) must be durable before it counts as
-                // done; if they cannot be, the run fails and is rolled back like any other.
-                if let Err(message) = journal.settle(&self.capabilities) {
-                    result = Err(RunError::NotPersisted {
-                        plugin: name.clone(),
-                        message,
-                    });
-                }
+            }
+            let failed_setting = result.as_ref().ok().and_then(|output| {
+                output
+                    .outcomes
+                    .iter()
+                    .find(|o| o.status == SettingStatus::Error)
+                    .map(|o| o.id.clone())
+            });
+            let roll_back = self.atomicity == Atomicity::AllOrNothing
+                && failed_setting.is_some()
+                && !journal.changes().is_empty();
+            // A run that commits must be durable first (its changes and the removals); if they
+            // cannot be made durable, the run fails and is undone like any other. Nothing of
+            // it reached the disk then (see `RunJournal::rollback`).
+            if result.is_ok()
+                && !roll_back
+                && let Err(message) = journal.settle(&self.capabilities)
+            {
+                result = Err(RunError::NotPersisted {
+                    plugin: name.clone(),
+                    message,
+                });
             }
             match result {
                 Ok(output) => {
-                    let failed_setting = output
-                        .outcomes
-                        .iter()
-                        .find(|o| o.status == SettingStatus::Error)
-                        .map(|o| o.id.clone());
                     report.protocol_errors = output.protocol_errors;
                     report.host_calls = output.host_calls;
                     report.logs_dropped = output.logs_dropped;
                     report.elapsed_us =
                         u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
-                    let roll_back = self.atomicity == Atomicity::AllOrNothing
-                        && failed_setting.is_some()
-                        && !journal.changes().is_empty();
                     if roll_back {
                         let (changes, failures) = journal.rollback(&self.capabilities);
                         let why = format!(
@@ -635,17 +641,7 @@ impl Enforcer {
                 continue;
             };
             let released = self.remove_dropped(plugin, device, &[], &mut journal);
-            if let Err(e) = journal.settle(&self.capabilities) {
-                tracing::error!(plugin = %name, error = %e, "cannot persist the removal of dropped values; rolled back");
-                journal.rollback(&self.capabilities);
-                continue;
-            }
-            let changes = journal.commit();
-            if changes.is_empty() && released.is_empty() {
-                continue;
-            }
-            lock(ledger).record(&name, &changes, now);
-            reports.push(PluginRunReport {
+            let mut report = PluginRunReport {
                 name: name.clone(),
                 version: plugin.version().to_string(),
                 digest: plugin.digest().to_string(),
@@ -655,10 +651,28 @@ impl Enforcer {
                 host_calls: 0,
                 logs_dropped: 0,
                 elapsed_us: 0,
-                changes,
+                changes: Vec::new(),
                 rolled_back: None,
                 released,
-            });
+            };
+            if let Err(message) = journal.settle(&self.capabilities) {
+                let error = RunError::NotPersisted {
+                    plugin: name.clone(),
+                    message,
+                };
+                tracing::error!(plugin = %name, %error, "the removal of dropped values was undone");
+                let (changes, failures) = journal.rollback(&self.capabilities);
+                report.error = Some(error.to_string());
+                report.rolled_back = Some(RolledBack { changes, failures });
+                reports.push(report);
+                continue;
+            }
+            report.changes = journal.commit();
+            if report.changes.is_empty() && report.released.is_empty() {
+                continue;
+            }
+            lock(ledger).record(&name, &report.changes, now);
+            reports.push(report);
         }
         reports
     }

@@ -391,10 +391,12 @@ impl Journal {
         });
         let file = self.dir.as_ref().map(|dir| PendingFile {
             path: dir.join(format!("run-{nanos:020}-{}-{n}.jsonl", std::process::id())),
-            header: serde_json::json!({ "plugin": plugin, "digest": digest }).to_string(),
+            header: serde_json::json!({ "plugin": plugin, "digest": digest, "deferred": deferred })
+                .to_string(),
             file: None,
             sync_each: !deferred,
             unsynced: false,
+            dir_synced: false,
         });
         Ok(RunJournal {
             file,
@@ -422,14 +424,36 @@ impl Journal {
     /// Rolls back every unfinished run found on disk (newest first) and deletes its file.
     /// Returns one line per run recovered (and per change that could not be undone).
     ///
+    /// A journal that cannot be read is discarded, with a line saying so, when it cannot have
+    /// been synced: its header is unreadable (a change is made only after the header reached
+    /// the disk with the first record), or it belongs to a run whose backends defer durability
+    /// (they are flushed only after the whole journal is synced, so none of its changes can
+    /// have reached the disk).
+    ///
     /// # Errors
     ///
-    /// Fails when a journal file cannot be read or is corrupt beyond its last line (a torn last
-    /// line is expected after a crash and ignored: its write was never made).
+    /// Fails when a journal file cannot be read, when one that was synced is corrupt beyond its
+    /// last line (a torn last line is expected after a crash and ignored: its write was never
+    /// made), or when the undone changes cannot be made durable ([`Capabilities::flush`]).
     pub fn recover(&self, capabilities: &Capabilities) -> Result<Vec<String>, JournalError> {
         let mut lines = Vec::new();
         for path in self.pending().into_iter().rev() {
-            let changes = read_changes(&path)?;
+            let changes = match read_changes(&path) {
+                Ok(changes) => changes,
+                Err(JournalError::Corrupt { line, message, .. }) if never_synced(&path) => {
+                    tracing::warn!(path = %path.display(), line, %message, "discarding an unsynced journal");
+                    lines.push(format!(
+                        "discarded the unreadable journal of a run none of whose changes reached the disk ({})",
+                        path.display()
+                    ));
+                    std::fs::remove_file(&path).map_err(|source| JournalError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let failures = rollback(&changes, capabilities);
             lines.push(format!(
                 "rolled back {} change(s) of an unfinished run ({})",
@@ -448,6 +472,23 @@ impl Journal {
             })?;
         }
         Ok(lines)
+    }
+}
+
+/// Whether a journal file cannot have been synced before any of its changes reached the disk:
+/// its header is unreadable, or says the run's backends defer durability (see
+/// [`Journal::recover`]).
+fn never_synced(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    match text
+        .lines()
+        .next()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        Some(Ok(header)) => header["deferred"].as_bool() == Some(true),
+        _ => true,
     }
 }
 
@@ -486,7 +527,8 @@ fn read_changes(path: &Path) -> Result<Vec<Change>, JournalError> {
 }
 
 /// The journal of one run in progress. One dropped without [`RunJournal::commit`] or
-/// [`RunJournal::rollback`] (a host panic) keeps its file, so the next start recovers it.
+/// [`RunJournal::rollback`] (a host panic) keeps its file, so the next start recovers it (or
+/// discards it, if it was never synced and so none of its changes can have reached the disk).
 #[derive(Debug)]
 pub(crate) struct RunJournal {
     /// The run's journal file when the journal is durable; created on the first change.
@@ -505,8 +547,10 @@ struct PendingFile {
     /// Make every record durable before returning (backends that persist each change at once);
     /// otherwise records are synced together by [`PendingFile::sync`].
     sync_each: bool,
-    /// Records were written since the file and its directory entry were last synced.
+    /// Records were written since the file was last synced.
     unsynced: bool,
+    /// The file's directory entry is durable.
+    dir_synced: bool,
 }
 
 impl PendingFile {
@@ -538,10 +582,13 @@ impl PendingFile {
     fn sync(&mut self) -> std::io::Result<()> {
         if let (Some(file), true) = (&self.file, self.unsynced) {
             file.sync_data()?;
-            if let Some(dir) = self.path.parent() {
-                sync_dir(dir);
-            }
             self.unsynced = false;
+            if !self.dir_synced {
+                if let Some(dir) = self.path.parent() {
+                    sync_dir(dir);
+                }
+                self.dir_synced = true;
+            }
         }
         Ok(())
     }
@@ -703,18 +750,12 @@ impl RunJournal {
 
     /// The run failed: undo its changes (newest first), then delete the journal file. Returns
     /// the changes and a line per change that could not be undone.
+    ///
+    /// Call it before [`settle`](Self::settle), or after a `settle` that failed: backends that
+    /// defer durability then still hold on disk what they held before the run, so undoing the
+    /// run in memory is enough and nothing needs flushing.
     pub(crate) fn rollback(mut self, capabilities: &Capabilities) -> (Vec<Change>, Vec<String>) {
-        let mut failures = rollback(&self.changes, capabilities);
-        // Backends that defer durability hold the undone state in memory; write it out. Until
-        // that succeeds the journal file stays, so the next start can undo the run again.
-        if let Err(e) = capabilities.flush() {
-            tracing::error!(error = %e, "cannot persist the rollback");
-            failures.push(format!("could not persist the rollback: {e}"));
-            if let Some(file) = &mut self.file {
-                let _ = file.sync();
-                file.file = None;
-            }
-        }
+        let failures = rollback(&self.changes, capabilities);
         self.close();
         if let Some(audit) = self.audit.take() {
             audit.finish("rolled-back", &self.changes, &failures);
@@ -993,5 +1034,62 @@ mod tests {
         run.record(change()).unwrap();
         drop(run);
         assert_eq!(journal.pending().len(), 1);
+    }
+
+    fn write_journal(dir: &Path, header: &str, body: &str) {
+        std::fs::write(dir.join("run-1.jsonl"), format!("{header}\n{body}")).unwrap();
+    }
+
+    #[test]
+    fn a_synced_journal_that_is_corrupt_stops_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = serde_json::to_string(&change()).unwrap();
+        write_journal(
+            dir.path(),
+            r#"{"plugin":"p","digest":"d","deferred":false}"#,
+            &format!("garbage\n{good}\n"),
+        );
+        let journal = Journal::durable(dir.path()).unwrap();
+        let err = journal.recover(&Capabilities::none()).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Corrupt { line: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            journal.pending().len(),
+            1,
+            "kept for an operator to look at"
+        );
+    }
+
+    #[test]
+    fn an_unsynced_journal_that_is_corrupt_is_discarded() {
+        // Deferred backends are flushed only after the whole journal is synced, so a journal
+        // of such a run that cannot be read never had a change reach the disk.
+        let good = serde_json::to_string(&change()).unwrap();
+        for header in [r#"{"plugin":"p","digest":"d","deferred":true}"#, "\0\0\0"] {
+            let dir = tempfile::tempdir().unwrap();
+            write_journal(dir.path(), header, &format!("garbage\n{good}\n"));
+            let journal = Journal::durable(dir.path()).unwrap();
+            let lines = journal.recover(&Capabilities::none()).unwrap();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(lines[0].starts_with("discarded"), "{lines:?}");
+            assert!(journal.pending().is_empty());
+        }
+    }
+
+    #[test]
+    fn the_header_says_whether_the_run_defers_durability() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::durable(dir.path()).unwrap();
+        let mut run = journal.start("p", "sha256:d", true).unwrap();
+        run.record(change()).unwrap();
+        let pending = journal.pending();
+        let text = std::fs::read_to_string(&pending[0]).unwrap();
+        assert!(text.starts_with(r#"{"deferred":true"#), "{text}");
+        assert!(never_synced(&pending[0]));
+        run.settle(&Capabilities::none()).unwrap();
+        assert_eq!(run.commit().len(), 1);
+        assert!(journal.pending().is_empty());
     }
 }

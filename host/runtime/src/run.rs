@@ -87,12 +87,19 @@ impl Plugin {
             RunJournal::in_memory(),
         );
         // Backends that write behind hold the run's changes until flushed: a run is done only
-        // once they are durable.
+        // once they are durable. What a failed run changed stands, as it would have with
+        // backends that persist at once; a run whose changes cannot be made durable is undone
+        // in memory, since none of them reached the disk.
         if let Err(message) = journal.settle(capabilities) {
-            let _ = result?;
-            return Err(RunError::NotPersisted {
+            let error = RunError::NotPersisted {
                 plugin: self.name().to_string(),
                 message,
+            };
+            let (_, failures) = journal.rollback(capabilities);
+            tracing::error!(%error, ?failures, "the run's changes were undone");
+            return Err(match result {
+                Err(run_error) => run_error,
+                Ok(_) => error,
             });
         }
         let changes = journal.commit();

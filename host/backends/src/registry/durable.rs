@@ -32,8 +32,10 @@ impl DurableRegistry {
     }
 
     /// Wraps a registry opened with [`EmulatedRegistry::open`]; changes are saved at
-    /// [`flush`](RegistryBackend::flush) (and, as a last resort, when a handle is dropped).
-    /// Whoever changes it must flush before treating the changes as made.
+    /// [`flush`](RegistryBackend::flush) only. Whoever changes it must flush before treating
+    /// the changes as made; changes never flushed are lost, as a run cut short must be. (It is
+    /// deliberately not saved on drop: a clone dropped mid-run, or a panic, would write a run's
+    /// changes before its journal is on disk.)
     ///
     /// Runs that change it must not overlap: a flush saves every change made so far, including
     /// those of a run still in progress, whose journal may not be on disk yet. The agent runs
@@ -63,18 +65,6 @@ impl DurableRegistry {
         self.inner
             .save()
             .map_err(|e| RegistryError::Backend(format!("cannot persist the registry: {e}")))
-    }
-}
-
-impl Drop for DurableRegistry {
-    fn drop(&mut self) {
-        // A write-behind caller should have flushed; if it did not, keep the changes rather
-        // than lose them silently. Saving is a no-op when the file already matches.
-        if self.write_behind
-            && let Err(e) = self.save()
-        {
-            tracing::error!(error = %e, "registry changes were not flushed and cannot be saved");
-        }
     }
 }
 
@@ -167,8 +157,8 @@ mod tests {
         drop(registry);
         assert_eq!(
             on_disk(dir.path()),
-            Some(RegValue::Dword(2)),
-            "an unflushed change is saved when the last handle goes"
+            Some(RegValue::Dword(1)),
+            "a change never flushed never reaches the file"
         );
     }
 }

@@ -342,7 +342,6 @@ impl RegistryPath {
         self.components.join("\\")
     }
 
-    /// The case-folded components, for case-insensitive maps keyed by component.
     /// The folded components joined by the separator: what identifies the key within its
     /// hive (empty for a hive root).
     pub(crate) fn folded_path(&self) -> &str {
@@ -359,6 +358,7 @@ impl RegistryPath {
             .chain((!self.components.is_empty()).then_some(folded))
     }
 
+    /// The case-folded components, for case-insensitive maps keyed by component.
     pub(crate) fn folded_components(&self) -> impl Iterator<Item = &str> {
         // `split` on an empty string yields one empty item; a hive root has no components.
         let take = self.components.len();
