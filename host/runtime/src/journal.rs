@@ -10,7 +10,7 @@
 //! When a change is durable as soon as it is made (the real registry, files), its record is
 //! synced before it is made. When every backend of the run defers durability to a flush (the
 //! emulated registry written behind, see [`Capabilities::defers_durability`]), the records are
-//! synced once, when the run ends and before the backends flush ([`RunJournal::settle`]): one
+//! synced once, when the run ends and before the backends flush (`RunJournal::settle`): one
 //! fsync per run instead of one per change, with the same outcome after a crash at any point.
 //!
 //! # Rollback semantics per backend
