@@ -16,7 +16,7 @@
 //!
 //! ```
 //! # // A doctest stands in for a plugin crate: the plugin type and its manifest.
-//! use std::sync::Arc;
+//! use std::sync::{Arc, Mutex};
 //! use rampart_sdk::native::{NativeHost, backends::registry::EmulatedRegistry, setting, test_device};
 //! use rampart_sdk::{Device, Platform, Plugin, Setting, SettingResult, SettingStatus, SettingValue};
 //! use rampart_sdk::registry::Key;
@@ -78,7 +78,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rampart_backends::defender::{
     AsrAction as BAsr, DefenderBackend, DefenderError, ExclusionKind as BKind,
@@ -117,7 +117,14 @@ pub struct NativeHost {
     grants: Arc<Grants>,
     capabilities: Capabilities,
     limits: RunLimits,
+    /// Registry keys as the plugin spelled them → their canonical form, kept across runs as
+    /// the runtime keeps them (parsing is a pure function of the text; the grant check still
+    /// runs on every call).
+    parsed_keys: Arc<Mutex<HashMap<String, Arc<RegistryPath>>>>,
 }
+
+/// Parsed keys a native host keeps, as many as the runtime keeps per plugin.
+const PARSED_KEYS_KEPT: usize = 256;
 
 impl NativeHost {
     /// A host for a plugin exported with [`export_plugin!`](crate::export_plugin), using the
@@ -148,6 +155,7 @@ impl NativeHost {
             grants,
             capabilities: Capabilities::none(),
             limits: RunLimits::default(),
+            parsed_keys: Arc::default(),
         }
     }
 
@@ -218,6 +226,7 @@ impl NativeHost {
             capabilities: self.capabilities.clone(),
             limits: self.limits,
             state: RefCell::new(CallState::default()),
+            parsed_keys: self.parsed_keys.clone(),
         });
         let results = {
             let _installed = install(calls.clone());
@@ -432,6 +441,7 @@ struct Calls {
     capabilities: Capabilities,
     limits: RunLimits,
     state: RefCell<CallState>,
+    parsed_keys: Arc<Mutex<HashMap<String, Arc<RegistryPath>>>>,
 }
 
 impl Calls {
@@ -458,9 +468,29 @@ impl Calls {
         Ok(())
     }
 
-    fn registry_target(&self, key: &str, needed: Access) -> Result<RegistryPath, CapabilityError> {
-        let path = RegistryPath::parse(key)
-            .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?;
+    fn registry_target(
+        &self,
+        key: &str,
+        needed: Access,
+    ) -> Result<Arc<RegistryPath>, CapabilityError> {
+        let mut parsed = self
+            .parsed_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let path = match parsed.get(key) {
+            Some(path) => path.clone(),
+            None => {
+                let path = Arc::new(
+                    RegistryPath::parse(key)
+                        .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?,
+                );
+                if parsed.len() < PARSED_KEYS_KEPT {
+                    parsed.insert(key.to_owned(), path.clone());
+                }
+                path
+            }
+        };
+        drop(parsed);
         match self.grants.registry_access(&path) {
             Some(access) if access >= needed => Ok(path),
             Some(_) => Err(CapabilityError::AccessDenied(format!(

@@ -957,11 +957,7 @@ pub(crate) fn highest_missing(
     registry: &dyn RegistryBackend,
     key: &RegistryPath,
 ) -> Result<Option<RegistryPath>, RegistryError> {
-    let exists = |k: &RegistryPath| match registry.list_values(k) {
-        Ok(_) => Ok(true),
-        Err(RegistryError::KeyNotFound(_)) => Ok(false),
-        Err(e) => Err(e),
-    };
+    let exists = |k: &RegistryPath| registry.key_exists(k);
     if exists(key)? {
         return Ok(None);
     }

@@ -15,7 +15,7 @@ use crate::bindings::{Plugin as PluginWorld, PluginPre};
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::grants::Grants;
-use crate::host::RunState;
+use crate::host::{KnownKeys, RunState};
 use crate::manifest::{self, Manifest};
 use crate::trust::{TrustPolicy, TrustVerdict};
 
@@ -118,6 +118,8 @@ pub struct Plugin {
     name: Arc<str>,
     pub(crate) engine: Engine,
     pub(crate) pre: PluginPre<RunState>,
+    /// Registry keys earlier runs parsed, shared by the runs of this version.
+    pub(crate) known_keys: Arc<KnownKeys>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -251,6 +253,7 @@ impl Plugin {
             trust,
             engine: engine.clone(),
             pre,
+            known_keys: Arc::default(),
         })
     }
 

@@ -137,6 +137,7 @@ impl Plugin {
             logs_dropped: 0,
             log_bytes: 0,
             journal,
+            known_keys: self.known_keys.snapshot(),
             parsed_keys: foldhash::HashMap::default(),
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
@@ -151,7 +152,9 @@ impl Plugin {
             .pre
             .instantiate(&mut store)
             .and_then(|instance| instance.call_apply(&mut store, &wit_device, &wit_settings));
-        let state = store.into_data();
+        let mut state = store.into_data();
+        self.known_keys
+            .publish(std::mem::take(&mut state.parsed_keys));
         let results = match results {
             Ok(r) => r,
             Err(e) => {

@@ -45,9 +45,10 @@ pub struct WindowsDefender;
 impl Plugin for WindowsDefender {
     fn apply(device: Device, settings: Vec<Setting>) -> Vec<SettingResult> {
         // Firewall rules are enforced per rule (a group item), the rest per setting.
+        let mut switches = Switches::default();
         let mut slots: Vec<Option<SettingResult>> = settings
             .iter()
-            .map(|s| (!is_rule_setting(s)).then(|| enforce(&device, s)))
+            .map(|s| (!is_rule_setting(s)).then(|| enforce(&device, s, &mut switches)))
             .collect();
         enforce_firewall_rules(&settings, &mut slots);
         let mut results: Vec<SettingResult> = slots
@@ -66,7 +67,33 @@ impl Plugin for WindowsDefender {
 
 rampart_sdk::export_plugin!(WindowsDefender);
 
-fn enforce(device: &Device, setting: &Setting) -> SettingResult {
+/// The switch values (DWORD 1 that makes Defender read a group of policy values) this apply
+/// has already ensured. Many settings share one switch (every ASR rule, every threat action):
+/// it is read, and written if off, once per apply rather than once per setting. The setting
+/// that turned a switch on reports the change.
+#[derive(Debug, Default)]
+struct Switches {
+    on: Vec<(&'static str, &'static str)>,
+}
+
+impl Switches {
+    /// Ensures `name` = DWORD 1 under `relative` (to the Defender policy root); returns whether
+    /// it had to write.
+    fn ensure_on(
+        &mut self,
+        relative: &'static str,
+        name: &'static str,
+    ) -> Result<bool, CapabilityError> {
+        if self.on.contains(&(relative, name)) {
+            return Ok(false);
+        }
+        let changed = key_at(mapping::DEFENDER, relative).ensure_dword(name, 1)?;
+        self.on.push((relative, name));
+        Ok(changed)
+    }
+}
+
+fn enforce(device: &Device, setting: &Setting, switches: &mut Switches) -> SettingResult {
     let id = setting.id.as_str();
     if let Some(m) = mapping::find(id) {
         return enforce_mapped(device, setting, m);
@@ -75,16 +102,18 @@ fn enforce(device: &Device, setting: &Setting) -> SettingResult {
         return enforce_firewall(setting, &fw);
     }
     if let Some(list) = mapping::find_list(id) {
-        return enforce_list(setting, list);
+        return enforce_list(setting, list, switches);
     }
     if let Some(asr) = mapping::asr_setting(id) {
         return match asr {
-            AsrRuleSetting::Rule => enforce_asr_rule(setting),
-            AsrRuleSetting::PerRuleExclusions(rule) => enforce_per_rule_exclusions(setting, rule),
+            AsrRuleSetting::Rule => enforce_asr_rule(setting, switches),
+            AsrRuleSetting::PerRuleExclusions(rule) => {
+                enforce_per_rule_exclusions(setting, rule, switches)
+            }
         };
     }
     if id.starts_with(mapping::THREAT_ACTION_PREFIX) {
-        return enforce_threat_action(setting);
+        return enforce_threat_action(setting, switches);
     }
     if id == mapping::TAMPER_PROTECTION {
         return report_tamper_protection(setting);
@@ -411,7 +440,7 @@ fn show(v: &PreferenceValue) -> String {
 /// switch DWORD that makes Defender read the list. Items not in the policy are left alone:
 /// Defender merges policy lists, and values rampart wrote for items a later revision drops are
 /// removed by the host's ownership ledger, not here.
-fn enforce_list(setting: &Setting, list: &ListMapping) -> SettingResult {
+fn enforce_list(setting: &Setting, list: &ListMapping, switches: &mut Switches) -> SettingResult {
     let Some(items) = setting.value.as_text_list() else {
         return setting.error(format!(
             "expected a list of text, got {}",
@@ -433,7 +462,7 @@ fn enforce_list(setting: &Setting, list: &ListMapping) -> SettingResult {
     }
     if !items.is_empty() {
         let (switch_key, switch_name) = list.switch;
-        match key_at(mapping::DEFENDER, switch_key).ensure_dword(switch_name, 1) {
+        match switches.ensure_on(switch_key, switch_name) {
             Ok(c) => changed |= c,
             Err(e) => return setting.error(format!("enabling the list: {}", e.message())),
         }
@@ -473,7 +502,7 @@ fn enforce_list(setting: &Setting, list: &ListMapping) -> SettingResult {
 /// An ASR rule arrives as text `"<GUID>=<action>"` (the catalog's option value). Each rule is
 /// one REG_SZ value under `Windows Defender Exploit Guard\ASR\Rules`, and the
 /// `ExploitGuard_ASR_Rules` switch must be 1 for Defender to read them.
-fn enforce_asr_rule(setting: &Setting) -> SettingResult {
+fn enforce_asr_rule(setting: &Setting, switches: &mut Switches) -> SettingResult {
     let Some(text) = setting.value.as_text() else {
         return setting.error(format!(
             "expected '<GUID>=<action>' text, got {}",
@@ -496,7 +525,7 @@ fn enforce_asr_rule(setting: &Setting) -> SettingResult {
         },
         Err(e) => return setting.error(format!("reading ASR rule {name}: {}", e.message())),
     };
-    let wrote_switch = match asr.ensure_dword("ExploitGuard_ASR_Rules", 1) {
+    let wrote_switch = match switches.ensure_on(mapping::ASR_KEY, "ExploitGuard_ASR_Rules") {
         Ok(changed) => changed,
         Err(e) => return setting.error(format!("enabling ASR rules: {}", e.message())),
     };
@@ -532,7 +561,11 @@ fn existing_rule_value(
 /// (the CSP's per-rule separator, which is why items may not contain `|`, `=` or `>`), and the
 /// `ExploitGuard_ASR_ASROnlyPerRuleExclusions` switch. Defender does not report these lists, so
 /// the registry is the only evidence.
-fn enforce_per_rule_exclusions(setting: &Setting, rule: &str) -> SettingResult {
+fn enforce_per_rule_exclusions(
+    setting: &Setting,
+    rule: &str,
+    switches: &mut Switches,
+) -> SettingResult {
     let Some(guid) = mapping::asr_rule_guid(rule) else {
         return setting.error(format!("'{rule}' is not a known ASR rule"));
     };
@@ -550,7 +583,6 @@ fn enforce_per_rule_exclusions(setting: &Setting, rule: &str) -> SettingResult {
             "exclusion '{bad}' is empty or contains '|', '=' or '>'"
         ));
     }
-    let asr = key_at(mapping::DEFENDER, mapping::ASR_KEY);
     let key = key_at(mapping::DEFENDER, mapping::ASR_PER_RULE_EXCLUSIONS_KEY);
     // Per-rule exclusions do not merge between policies (a conflict is withheld upstream), so
     // the rule's value is the policy's list exactly.
@@ -563,7 +595,7 @@ fn enforce_per_rule_exclusions(setting: &Setting, rule: &str) -> SettingResult {
             ));
         }
     };
-    match asr.ensure_dword(mapping::ASR_PER_RULE_EXCLUSIONS_SWITCH, 1) {
+    match switches.ensure_on(mapping::ASR_KEY, mapping::ASR_PER_RULE_EXCLUSIONS_SWITCH) {
         Ok(c) => setting.enforced(changed || c),
         Err(e) => setting.error(format!("enabling per-rule exclusions: {}", e.message())),
     }
@@ -572,7 +604,7 @@ fn enforce_per_rule_exclusions(setting: &Setting, rule: &str) -> SettingResult {
 /// A threat severity default action `"<level>=<action>"`: value name = level, REG_SZ action,
 /// under `Threats\ThreatSeverityDefaultAction`, with the `Threats_ThreatSeverityDefaultAction`
 /// switch; read back as `<Level>ThreatDefaultAction`.
-fn enforce_threat_action(setting: &Setting) -> SettingResult {
+fn enforce_threat_action(setting: &Setting, switches: &mut Switches) -> SettingResult {
     let Some(text) = setting.value.as_text() else {
         return setting.error(format!(
             "expected '<level>=<action>' text, got {}",
@@ -591,7 +623,7 @@ fn enforce_threat_action(setting: &Setting) -> SettingResult {
         }
     };
     let (switch_key, switch_name) = mapping::THREAT_ACTIONS_SWITCH;
-    match key_at(mapping::DEFENDER, switch_key).ensure_dword(switch_name, 1) {
+    match switches.ensure_on(switch_key, switch_name) {
         Ok(c) => changed |= c,
         Err(e) => return setting.error(format!("enabling default actions: {}", e.message())),
     }

@@ -53,6 +53,59 @@ fn allowing_real_time_monitoring_writes_the_policy_value_once() {
 }
 
 #[test]
+fn rules_sharing_a_switch_read_it_once_and_the_first_reports_turning_it_on() {
+    const ASR: &str =
+        r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\Windows Defender Exploit Guard\ASR";
+    const PREFIX: &str = "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_";
+    let rules = [
+        (
+            "blockexecutionofpotentiallyobfuscatedscripts",
+            "5beb7efe-fd9a-4556-801d-275e5ffc04cc",
+        ),
+        (
+            "blockcredentialstealingfromwindowslocalsecurityauthoritysubsystem",
+            "9e6c4e1f-7d60-472f-ba1a-a39ef669e4b2",
+        ),
+    ];
+    // Both rules are already in block mode; only the switch that makes Defender read them is
+    // missing.
+    let registry = Arc::new(EmulatedRegistry::new());
+    let rules_key = RegistryPath::parse(&format!(r"{ASR}\Rules")).unwrap();
+    for (_, guid) in rules {
+        registry
+            .set_value(&rules_key, guid, RegValue::Sz("1".to_owned()))
+            .unwrap();
+    }
+    let settings: Vec<_> = rules
+        .iter()
+        .map(|(rule, guid)| {
+            setting(
+                &format!("{PREFIX}{rule}"),
+                SettingValue::Text(format!("{guid}=1")),
+            )
+        })
+        .collect();
+    let host = host(&registry);
+    let run = host.run::<WindowsDefender>(&test_device(Platform::WindowsClient), &settings);
+
+    let statuses: Vec<_> = run.results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [SettingStatus::Remediated, SettingStatus::Compliant],
+        "{:?}",
+        run.results
+    );
+    assert_eq!(
+        registry
+            .get_value(&RegistryPath::parse(ASR).unwrap(), "ExploitGuard_ASR_Rules")
+            .unwrap(),
+        Some(RegValue::Dword(1))
+    );
+    // Per rule: read its value, ask Defender; once: read the switch, write it.
+    assert_eq!(run.host_calls, 2 * 2 + 2);
+}
+
+#[test]
 fn a_contrary_policy_value_is_remediated() {
     let registry = Arc::new(EmulatedRegistry::new());
     registry

@@ -102,6 +102,10 @@ impl RegistryBackend for DurableRegistry {
         self.inner.list_subkeys(key)
     }
 
+    fn key_exists(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
+        Ok(self.inner.key_exists(key))
+    }
+
     fn defers_durability(&self) -> bool {
         self.write_behind
     }

@@ -527,6 +527,10 @@ impl RegistryBackend for EmulatedRegistry {
         }
     }
 
+    fn key_exists(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
+        Ok(EmulatedRegistry::key_exists(self, key))
+    }
+
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError> {
         match self.read().subkey_names(key) {
             Some(names) => Ok(names),
@@ -542,6 +546,24 @@ mod tests {
 
     fn p(s: &str) -> RegistryPath {
         RegistryPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn key_exists_through_the_trait_agrees_with_listing() {
+        let reg = EmulatedRegistry::new();
+        reg.set_value(&p(r"HKLM\A\B"), "v", RegValue::Dword(1))
+            .unwrap();
+        let backend: &dyn RegistryBackend = &reg;
+        for (key, exists) in [
+            (r"HKLM", true),
+            (r"HKLM\A", true),
+            (r"hklm\a\b", true),
+            (r"HKLM\A\B\C", false),
+            (r"HKCU\A", false),
+        ] {
+            assert_eq!(backend.key_exists(&p(key)).unwrap(), exists, "{key}");
+            assert_eq!(backend.list_values(&p(key)).is_ok(), exists, "{key}");
+        }
     }
 
     #[test]

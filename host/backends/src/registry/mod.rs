@@ -66,6 +66,16 @@ pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
     /// [`RegistryError::KeyNotFound`] if the key does not exist.
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError>;
 
+    /// Whether a key exists (a hive root always does). The default lists the key's values;
+    /// backends that can answer without copying them should.
+    fn key_exists(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
+        match self.list_values(key) {
+            Ok(_) => Ok(true),
+            Err(RegistryError::KeyNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether a change can survive a crash only after [`flush`](Self::flush) (a write-behind
     /// backend), rather than as soon as the call returns (the real registry, and the default).
     /// The runtime's journal must be durable before a change is; for a backend that defers,

@@ -456,6 +456,10 @@ pub fn validate_value_name(name: &str) -> Result<(), KeyPathError> {
             name: name.to_owned(),
         });
     }
+    // A UTF-8 string never has more UTF-16 units than bytes: most names need no count.
+    if name.len() <= MAX_VALUE_NAME_UNITS {
+        return Ok(());
+    }
     let units = utf16_len(name);
     if units > MAX_VALUE_NAME_UNITS {
         return Err(KeyPathError::ValueNameTooLong {

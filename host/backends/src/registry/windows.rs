@@ -175,6 +175,10 @@ impl RegistryBackend for WindowsRegistry {
         Ok(values)
     }
 
+    fn key_exists(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
+        Ok(key.is_hive_root() || open_read(key)?.is_some())
+    }
+
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError> {
         let handle = open_read(key)?.ok_or_else(|| RegistryError::KeyNotFound(key.to_string()))?;
         let mut names: Vec<String> = handle

@@ -21,6 +21,8 @@ use crate::grants::Grants;
 use crate::limits::{HostCallLimitExceeded, RunLimiter, RunLimits};
 
 pub(crate) use log::{LogRecord, truncate as truncate_message};
+pub(crate) use registry::KnownKeys;
+use registry::ParsedKeys;
 
 /// The store data of one run.
 pub(crate) struct RunState {
@@ -38,10 +40,12 @@ pub(crate) struct RunState {
     pub(crate) log_bytes: usize,
     pub(crate) journal: crate::journal::RunJournal,
     /// Registry keys as the plugin spelled them → their canonical form (see
-    /// `registry_target`). Hashed with foldhash: the map lives for one run and holds at most
-    /// a few hundred keys, so SipHash's flooding resistance buys nothing here.
-    pub(crate) parsed_keys:
-        foldhash::HashMap<String, Arc<rampart_backends::registry::RegistryPath>>,
+    /// `registry_target`): those earlier runs of the plugin parsed, and those this run parsed
+    /// first, which are published to the plugin's [`KnownKeys`] when the run ends. Hashed with
+    /// foldhash: the maps hold at most a few hundred keys, so SipHash's flooding resistance
+    /// buys nothing here.
+    pub(crate) known_keys: Arc<ParsedKeys>,
+    pub(crate) parsed_keys: ParsedKeys,
 }
 
 impl RunState {

@@ -13,21 +13,71 @@ use super::RunState;
 
 type Answer<T> = wasmtime::Result<Result<T, CapabilityError>>;
 
-/// Parsed keys a run keeps (a plugin that names more distinct keys parses the rest each time).
+/// Parsed keys a plugin keeps across its runs (a plugin that names more distinct keys parses
+/// the rest in each run that names them).
 const PARSED_KEYS_KEPT: usize = 256;
+
+pub(crate) type ParsedKeys = foldhash::HashMap<String, Arc<RegistryPath>>;
+
+/// The canonical form of the registry keys a plugin named in its earlier runs, shared by all
+/// of its runs. Parsing a key path is most of a registry call's own cost, every run is a fresh
+/// instance, and plugins name the same few keys in every run.
+///
+/// Parsing is a pure function of the text, so sharing it between runs cannot leak anything
+/// from one run to another; the grant check still runs on every call. Runs read a snapshot
+/// (one lock per run, none per call) and publish the keys they parsed when they end.
+#[derive(Debug, Default)]
+pub(crate) struct KnownKeys {
+    snapshot: std::sync::Mutex<Arc<ParsedKeys>>,
+}
+
+impl KnownKeys {
+    /// The keys known when a run starts.
+    pub(crate) fn snapshot(&self) -> Arc<ParsedKeys> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds the keys a run parsed, up to [`PARSED_KEYS_KEPT`] in all. Copies the map, but
+    /// only when a run named a key no earlier run did.
+    pub(crate) fn publish(&self, parsed: ParsedKeys) {
+        if parsed.is_empty() {
+            return;
+        }
+        let mut snapshot = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = PARSED_KEYS_KEPT.saturating_sub(snapshot.len());
+        if room == 0 || parsed.keys().all(|k| snapshot.contains_key(k)) {
+            return;
+        }
+        let mut merged = ParsedKeys::clone(&snapshot);
+        for (key, path) in parsed.into_iter().take(room) {
+            merged.entry(key).or_insert(path);
+        }
+        *snapshot = Arc::new(merged);
+    }
+}
 
 impl RunState {
     /// Canonicalises `key` and checks that the grants allow `needed` on it. The check runs on
     /// the canonical path, so `hklm\software\..` tricks and hive aliases cannot slip past it.
     ///
-    /// Plugins name the same few keys over and over (one per setting group), so a run keeps
-    /// the canonical form of the keys it parsed; the grant check still runs on every call.
+    /// Plugins name the same few keys over and over (one per setting group), so the canonical
+    /// form of the keys is kept (see [`KnownKeys`]); the grant check still runs on every call.
     fn registry_target(
         &mut self,
         key: &str,
         needed: Access,
     ) -> Result<Arc<RegistryPath>, CapabilityError> {
-        let path = match self.parsed_keys.get(key) {
+        let known = self
+            .known_keys
+            .get(key)
+            .or_else(|| self.parsed_keys.get(key));
+        let path = match known {
             Some(path) => path.clone(),
             None => {
                 let path = Arc::new(
@@ -268,5 +318,48 @@ impl Host for RunState {
         })();
         self.audit("registry.list-subkeys", || key.clone(), false, &r);
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(keys: &[&str]) -> ParsedKeys {
+        keys.iter()
+            .map(|k| ((*k).to_owned(), Arc::new(RegistryPath::parse(k).unwrap())))
+            .collect()
+    }
+
+    #[test]
+    fn runs_see_the_keys_earlier_runs_published_and_a_taken_snapshot_never_changes() {
+        let known = KnownKeys::default();
+        let before = known.snapshot();
+        known.publish(parsed(&[r"HKLM\SOFTWARE\A", r"hklm\software\a"]));
+        assert!(before.is_empty(), "a run's snapshot is its own");
+        let after = known.snapshot();
+        assert_eq!(after.len(), 2);
+        assert_eq!(
+            after[r"hklm\software\a"].to_string(),
+            r"HKEY_LOCAL_MACHINE\software\a"
+        );
+
+        // Publishing only keys already known keeps the same map.
+        known.publish(parsed(&[r"HKLM\SOFTWARE\A"]));
+        assert!(Arc::ptr_eq(&after, &known.snapshot()));
+    }
+
+    #[test]
+    fn at_most_the_kept_number_of_keys_are_published() {
+        let known = KnownKeys::default();
+        let many: Vec<String> = (0..PARSED_KEYS_KEPT + 10)
+            .map(|i| format!(r"HKLM\SOFTWARE\K{i}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        known.publish(parsed(&many[..100]));
+        known.publish(parsed(&many[100..]));
+        assert_eq!(known.snapshot().len(), PARSED_KEYS_KEPT);
+        known.publish(parsed(&[r"HKLM\SOFTWARE\One more"]));
+        assert_eq!(known.snapshot().len(), PARSED_KEYS_KEPT);
     }
 }
