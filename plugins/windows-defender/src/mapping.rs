@@ -288,7 +288,57 @@ fn same_id(a: &str, b: &str) -> bool {
 
 /// The mapping for a single-value setting id.
 pub fn find(id: &str) -> Option<&'static Mapping> {
-    SETTINGS.iter().find(|m| same_id(m.id, id))
+    BY_ID
+        .binary_search_by(|m| id_order(m.id, id))
+        .ok()
+        .map(|i| &BY_ID[i])
+}
+
+/// [`SETTINGS`] in [`id_order`], for [`find`]'s binary search. Sorted at compile time, so a
+/// run (a fresh instance every time) pays nothing for it; two rows with one id fail the build.
+static BY_ID: [Mapping; SETTINGS.len()] = sorted_by_id();
+
+/// A total order on ids that is cheap to compare: by length, then byte by byte from the end,
+/// where ids sharing the long `device_vendor_msft_..._` prefix differ.
+const fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return if a.len() < b.len() { Less } else { Greater };
+    }
+    let mut i = a.len();
+    while i > 0 {
+        i -= 1;
+        if a[i] != b[i] {
+            return if a[i] < b[i] { Less } else { Greater };
+        }
+    }
+    Equal
+}
+
+const fn sorted_by_id() -> [Mapping; SETTINGS.len()] {
+    let mut rows = [SETTINGS[0]; SETTINGS.len()];
+    let mut i = 0;
+    while i < rows.len() {
+        rows[i] = SETTINGS[i];
+        let mut j = i;
+        // Insertion sort: const code has no `sort`, and the table is small.
+        while j > 0 && matches!(id_order(rows[j].id, rows[j - 1].id), std::cmp::Ordering::Less) {
+            let row = rows[j];
+            rows[j] = rows[j - 1];
+            rows[j - 1] = row;
+            j -= 1;
+        }
+        i += 1;
+    }
+    let mut k = 1;
+    while k < rows.len() {
+        if matches!(id_order(rows[k].id, rows[k - 1].id), std::cmp::Ordering::Equal) {
+            panic!("two rows of SETTINGS have the same id");
+        }
+        k += 1;
+    }
+    rows
 }
 
 /// How a list's effective value is read back.
@@ -464,6 +514,20 @@ mod tests {
         {
             assert!(seen.insert(id), "{id} mapped twice");
         }
+    }
+
+    #[test]
+    fn find_answers_every_row_and_nothing_else() {
+        for row in SETTINGS {
+            let found = find(row.id).unwrap_or_else(|| panic!("{} not found", row.id));
+            assert_eq!(found.id, row.id);
+            assert_eq!(found.value_name, row.value_name);
+        }
+        for absent in ["", pc!("allowrealtimemonitorin"), pc!("allowrealtimemonitoringx"), "x"] {
+            assert!(find(absent).is_none(), "{absent}");
+        }
+        // Case matters: ids are the catalog's, always lower case.
+        assert!(find(&pc!("allowrealtimemonitoring").to_uppercase()).is_none());
     }
 
     #[test]

@@ -437,7 +437,8 @@ fn validate_exclusion(value: &str) -> Result<(), DefenderError> {
 fn policy_key(relative: &str) -> Result<Arc<RegistryPath>, DefenderError> {
     /// Enough for every key the tables name; others are parsed on each call.
     const KEPT: usize = 64;
-    static PARSED: LazyLock<RwLock<HashMap<String, Arc<RegistryPath>>>> =
+    // foldhash: a few dozen fixed keys from the tables, looked up on every preference read.
+    static PARSED: LazyLock<RwLock<foldhash::HashMap<String, Arc<RegistryPath>>>> =
         LazyLock::new(RwLock::default);
     if let Some(key) = PARSED
         .read()

@@ -27,7 +27,7 @@ impl RunState {
     fn check_preference_name(&self, name: &str) -> Result<(), CapabilityError> {
         if name.is_empty()
             || name.len() > MAX_PREFERENCE_NAME
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             return Err(CapabilityError::InvalidArgument(format!(
                 "'{}' is not a Defender preference name",
