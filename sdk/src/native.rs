@@ -120,7 +120,7 @@ pub struct NativeHost {
     /// Registry keys as the plugin spelled them → their canonical form, kept across runs as
     /// the runtime keeps them (parsing is a pure function of the text; the grant check still
     /// runs on every call).
-    parsed_keys: Arc<Mutex<HashMap<String, Arc<RegistryPath>>>>,
+    parsed_keys: Arc<Mutex<foldhash::HashMap<String, Arc<RegistryPath>>>>,
 }
 
 /// Parsed keys a native host keeps, as many as the runtime keeps per plugin.
@@ -293,12 +293,15 @@ fn check_results(settings: &[Setting], results: &[SettingResult]) -> Vec<String>
             group.as_ref().map(|g| (g.definition_id.as_str(), g.index)),
         )
     }
-    let mut answered: HashMap<Key<'_>, usize> = HashMap::with_capacity(results.len());
+    // foldhash: the maps live for one check, and SipHash's flooding resistance buys nothing.
+    let mut answered: foldhash::HashMap<Key<'_>, usize> =
+        HashMap::with_capacity_and_hasher(results.len(), Default::default());
     for r in results {
         *answered.entry(key(&r.id, &r.group)).or_default() += 1;
     }
     let mut errors = Vec::new();
-    let mut given = HashSet::with_capacity(settings.len());
+    let mut given: foldhash::HashSet<Key<'_>> =
+        HashSet::with_capacity_and_hasher(settings.len(), Default::default());
     for s in settings {
         let k = key(&s.id, &s.group);
         match answered.get(&k).copied().unwrap_or(0) {
@@ -441,7 +444,7 @@ struct Calls {
     capabilities: Capabilities,
     limits: RunLimits,
     state: RefCell<CallState>,
-    parsed_keys: Arc<Mutex<HashMap<String, Arc<RegistryPath>>>>,
+    parsed_keys: Arc<Mutex<foldhash::HashMap<String, Arc<RegistryPath>>>>,
 }
 
 impl Calls {
