@@ -293,6 +293,15 @@ fn is_semver(v: &str) -> bool {
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();
     let t = text.as_bytes();
+    // Manifests name settings as exact ids or `prefix_*`; routing matches every setting of a
+    // pass against them, so those two shapes skip the general walk below.
+    match first_star(p) {
+        None => return p.eq_ignore_ascii_case(t),
+        Some(i) if i + 1 == p.len() => {
+            return t.len() >= i && t[..i].eq_ignore_ascii_case(&p[..i]);
+        }
+        Some(_) => {}
+    }
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
@@ -316,6 +325,11 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// The position of the first `*` in a pattern.
+fn first_star(pattern: &[u8]) -> Option<usize> {
+    pattern.iter().position(|&b| b == b'*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +342,16 @@ mod tests {
         assert!(glob_match("a*c", "abbbc"));
         assert!(glob_match("exact", "EXACT"));
         assert!(!glob_match("exact", "exactly"));
+        assert!(!glob_match("exact", "exac"));
+        assert!(glob_match("ABC_*", "abc_Def"));
+        assert!(!glob_match("abc_*", "abc"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "x"));
+        assert!(glob_match("a*_*", "ab_c"));
+        assert!(!glob_match("a*_*", "abc"));
+        assert!(glob_match("*_x", "a_b_x"));
     }
 
     #[test]

@@ -323,7 +323,12 @@ const fn sorted_by_id() -> [Mapping; SETTINGS.len()] {
         rows[i] = SETTINGS[i];
         let mut j = i;
         // Insertion sort: const code has no `sort`, and the table is small.
-        while j > 0 && matches!(id_order(rows[j].id, rows[j - 1].id), std::cmp::Ordering::Less) {
+        while j > 0
+            && matches!(
+                id_order(rows[j].id, rows[j - 1].id),
+                std::cmp::Ordering::Less
+            )
+        {
             let row = rows[j];
             rows[j] = rows[j - 1];
             rows[j - 1] = row;
@@ -333,7 +338,10 @@ const fn sorted_by_id() -> [Mapping; SETTINGS.len()] {
     }
     let mut k = 1;
     while k < rows.len() {
-        if matches!(id_order(rows[k].id, rows[k - 1].id), std::cmp::Ordering::Equal) {
+        if matches!(
+            id_order(rows[k].id, rows[k - 1].id),
+            std::cmp::Ordering::Equal
+        ) {
             panic!("two rows of SETTINGS have the same id");
         }
         k += 1;
@@ -523,7 +531,12 @@ mod tests {
             assert_eq!(found.id, row.id);
             assert_eq!(found.value_name, row.value_name);
         }
-        for absent in ["", pc!("allowrealtimemonitorin"), pc!("allowrealtimemonitoringx"), "x"] {
+        for absent in [
+            "",
+            pc!("allowrealtimemonitorin"),
+            pc!("allowrealtimemonitoringx"),
+            "x",
+        ] {
             assert!(find(absent).is_none(), "{absent}");
         }
         // Case matters: ids are the catalog's, always lower case.
