@@ -291,7 +291,10 @@ mod tests {
             reg.list_values(&missing),
             Err(RegistryError::KeyNotFound(_))
         ));
+        assert!(!reg.key_exists(&missing).unwrap());
+        assert!(reg.key_exists(&scratch.0.join("BETA").unwrap()).unwrap());
         let root = RegistryPath::hive_root(Hive::CurrentUser);
+        assert!(reg.key_exists(&root).unwrap());
         assert!(matches!(
             reg.delete_key(&root),
             Err(RegistryError::InvalidArgument(_))
