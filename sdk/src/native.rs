@@ -16,7 +16,7 @@
 //!
 //! ```
 //! # // A doctest stands in for a plugin crate: the plugin type and its manifest.
-//! use std::sync::{Arc, Mutex};
+//! use std::sync::Arc;
 //! use rampart_sdk::native::{NativeHost, backends::registry::EmulatedRegistry, setting, test_device};
 //! use rampart_sdk::{Device, Platform, Plugin, Setting, SettingResult, SettingStatus, SettingValue};
 //! use rampart_sdk::registry::Key;
@@ -125,6 +125,8 @@ pub struct NativeHost {
 
 /// Parsed keys a native host keeps, as many as the runtime keeps per plugin.
 const PARSED_KEYS_KEPT: usize = 256;
+/// The longest key path kept, as in the runtime.
+const KEPT_KEY_BYTES: usize = 512;
 
 impl NativeHost {
     /// A host for a plugin exported with [`export_plugin!`](crate::export_plugin), using the
@@ -487,7 +489,7 @@ impl Calls {
                     RegistryPath::parse(key)
                         .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?,
                 );
-                if parsed.len() < PARSED_KEYS_KEPT {
+                if parsed.len() < PARSED_KEYS_KEPT && key.len() <= KEPT_KEY_BYTES {
                     parsed.insert(key.to_owned(), path.clone());
                 }
                 path

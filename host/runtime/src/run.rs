@@ -1,8 +1,10 @@
 //! One plugin run: a fresh store, instantiate, `apply`, check the results, drop everything.
 //!
-//! Nothing survives between runs: each gets a new [`RunState`], a new WASI context that denies
-//! everything, a memory limiter and an epoch deadline. A run that traps poisons only its own
-//! store, which is dropped; the pre-linked [`Plugin`] serves the next run unchanged.
+//! No guest state survives between runs: each gets a new [`RunState`], a new WASI context that
+//! denies everything, a memory limiter and an epoch deadline. A run that traps poisons only its
+//! own store, which is dropped; the pre-linked [`Plugin`] serves the next run. The one thing a
+//! plugin's runs share is the host's cache of parsed registry key paths (`KnownKeys`), which
+//! holds no values and only short keys.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -17,15 +17,20 @@ type Answer<T> = wasmtime::Result<Result<T, CapabilityError>>;
 /// the rest in each run that names them).
 const PARSED_KEYS_KEPT: usize = 256;
 
+/// The longest key path kept (real policy keys are well under it).
+const KEPT_KEY_BYTES: usize = 512;
+
 pub(crate) type ParsedKeys = foldhash::HashMap<String, Arc<RegistryPath>>;
 
 /// The canonical form of the registry keys a plugin named in its earlier runs, shared by all
 /// of its runs. Parsing a key path is most of a registry call's own cost, every run is a fresh
 /// instance, and plugins name the same few keys in every run.
 ///
-/// Parsing is a pure function of the text, so sharing it between runs cannot leak anything
-/// from one run to another; the grant check still runs on every call. Runs read a snapshot
-/// (one lock per run, none per call) and publish the keys they parsed when they end.
+/// Parsing is a pure function of the text, so sharing it between runs leaks no value from one
+/// run to another (only, through timing, whether an earlier run named a key); the grant check
+/// still runs on every call. Only keys of at most [`KEPT_KEY_BYTES`] are kept, so the cache
+/// stays small whatever a plugin names. Runs read a snapshot (one lock per run, none per call)
+/// and publish the keys they parsed when they end.
 #[derive(Debug, Default)]
 pub(crate) struct KnownKeys {
     snapshot: std::sync::Mutex<Arc<ParsedKeys>>,
@@ -51,13 +56,16 @@ impl KnownKeys {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let room = PARSED_KEYS_KEPT.saturating_sub(snapshot.len());
-        if room == 0 || parsed.keys().all(|k| snapshot.contains_key(k)) {
+        let new: Vec<(String, Arc<RegistryPath>)> = parsed
+            .into_iter()
+            .filter(|(key, _)| !snapshot.contains_key(key))
+            .take(room)
+            .collect();
+        if new.is_empty() {
             return;
         }
         let mut merged = ParsedKeys::clone(&snapshot);
-        for (key, path) in parsed.into_iter().take(room) {
-            merged.entry(key).or_insert(path);
-        }
+        merged.extend(new);
         *snapshot = Arc::new(merged);
     }
 }
@@ -84,7 +92,7 @@ impl RunState {
                     RegistryPath::parse(key)
                         .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?,
                 );
-                if self.parsed_keys.len() < PARSED_KEYS_KEPT {
+                if self.parsed_keys.len() < PARSED_KEYS_KEPT && key.len() <= KEPT_KEY_BYTES {
                     self.parsed_keys.insert(key.to_owned(), path.clone());
                 }
                 path
