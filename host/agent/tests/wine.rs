@@ -295,12 +295,17 @@ fn wow64_alias(root: &str) -> Option<String> {
         .map(|rest| format!(r"{prefix}wow6432node\{rest}"))
 }
 
-/// Keys Wine rewrites by itself, from the host's network interfaces, whenever its services
-/// start: they can change between any two Wine processes, whatever those processes do, so
-/// they are left out of the comparisons of what the agent changed (lower case, as parsed).
-const WINE_MAINTAINED: [&str; 2] = [
+/// Keys Wine maintains by itself, so they can change between any two Wine processes,
+/// whatever those processes do; they are left out of the comparisons of what the agent
+/// changed (lower case, as parsed):
+/// - `NetworkCards` is rewritten from the host's network interfaces whenever Wine's services
+///   start;
+/// - `Temporary System Parameters` is a volatile key Wine's user32 fills when a process loads
+///   it, and which disappears whenever the Wine server exits between two processes.
+const WINE_MAINTAINED: [&str; 3] = [
     r"hkey_local_machine\software\microsoft\windows nt\currentversion\networkcards",
     r"hkey_local_machine\software\wow6432node\microsoft\windows nt\currentversion\networkcards",
+    r"hkey_current_user\software\wine\temporary system parameters",
 ];
 
 fn is_under(key: &str, root: &str) -> bool {
