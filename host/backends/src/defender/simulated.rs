@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use super::{
     AsrAction, ComputerStatus, DefenderBackend, DefenderError, ExclusionKind, PreferenceValue,
@@ -435,31 +435,42 @@ fn validate_exclusion(value: &str) -> Result<(), DefenderError> {
 /// The policy key `relative` names under [`POLICY_ROOT`]. Every preference read needs one or
 /// two of these, and they come from the fixed tables above, so each is parsed once per process.
 fn policy_key(relative: &str) -> Result<Arc<RegistryPath>, DefenderError> {
-    /// Enough for every key the tables name; others are parsed on each call.
-    const KEPT: usize = 64;
-    // foldhash: a few dozen fixed keys from the tables, looked up on every preference read.
-    static PARSED: LazyLock<RwLock<foldhash::HashMap<String, Arc<RegistryPath>>>> =
-        LazyLock::new(RwLock::default);
-    if let Some(key) = PARSED
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(relative)
-    {
-        return Ok(key.clone());
+    // Every key the tables name, parsed once per process and never changed after: a
+    // preference read (the most frequent Defender call) looks its key up without a lock.
+    // foldhash: a few dozen fixed keys.
+    static KNOWN: LazyLock<foldhash::HashMap<&'static str, Arc<RegistryPath>>> =
+        LazyLock::new(|| {
+            let tables = PREFERENCES.iter().map(|row| row.key);
+            let lists = LIST_PREFERENCES.iter().map(|(_, key)| *key);
+            let others = [
+                EXCLUSION_PATHS_KEY,
+                EXCLUSION_EXTENSIONS_KEY,
+                EXCLUSION_PROCESSES_KEY,
+                ASR_KEY,
+                ASR_RULES_KEY,
+                THREAT_ACTIONS_SWITCH.0,
+            ];
+            tables
+                .chain(lists)
+                .chain(others)
+                .filter_map(|relative| Some((relative, Arc::new(parse_policy_key(relative).ok()?))))
+                .collect()
+        });
+    match KNOWN.get(relative) {
+        Some(key) => Ok(key.clone()),
+        None => parse_policy_key(relative).map(Arc::new),
     }
+}
+
+fn parse_policy_key(relative: &str) -> Result<RegistryPath, DefenderError> {
     let text = if relative.is_empty() {
         POLICY_ROOT.to_owned()
     } else {
         format!(r"{POLICY_ROOT}\{relative}")
     };
-    let key = Arc::new(RegistryPath::parse(&text).map_err(|err| {
+    RegistryPath::parse(&text).map_err(|err| {
         DefenderError::Backend(format!("invalid policy key {}: {err}", quoted(&text)))
-    })?);
-    let mut parsed = PARSED.write().unwrap_or_else(PoisonError::into_inner);
-    if parsed.len() < KEPT {
-        parsed.insert(relative.to_owned(), key.clone());
-    }
-    Ok(key)
+    })
 }
 
 fn registry_failure(err: RegistryError) -> DefenderError {
