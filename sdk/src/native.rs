@@ -89,6 +89,7 @@ use rampart_backends::registry::{
     RegValue as BValue, RegistryBackend, RegistryError, RegistryPath, validate_value_name,
 };
 use rampart_runtime::limits::MAX_LOG_MESSAGE_BYTES;
+use rampart_runtime::{ParsedKeys, parse_registry_key};
 
 pub use rampart_backends as backends;
 pub use rampart_runtime::grants::{DefenderGrant, FileGrant, RegistryGrant};
@@ -120,13 +121,8 @@ pub struct NativeHost {
     /// Registry keys as the plugin spelled them → their canonical form, kept across runs as
     /// the runtime keeps them (parsing is a pure function of the text; the grant check still
     /// runs on every call).
-    parsed_keys: Arc<Mutex<foldhash::HashMap<String, Arc<RegistryPath>>>>,
+    parsed_keys: Arc<Mutex<ParsedKeys>>,
 }
-
-/// Parsed keys a native host keeps, as many as the runtime keeps per plugin.
-const PARSED_KEYS_KEPT: usize = 256;
-/// The longest key path kept, as in the runtime.
-const KEPT_KEY_BYTES: usize = 512;
 
 impl NativeHost {
     /// A host for a plugin exported with [`export_plugin!`](crate::export_plugin), using the
@@ -446,7 +442,7 @@ struct Calls {
     capabilities: Capabilities,
     limits: RunLimits,
     state: RefCell<CallState>,
-    parsed_keys: Arc<Mutex<foldhash::HashMap<String, Arc<RegistryPath>>>>,
+    parsed_keys: Arc<Mutex<ParsedKeys>>,
 }
 
 impl Calls {
@@ -478,24 +474,14 @@ impl Calls {
         key: &str,
         needed: Access,
     ) -> Result<Arc<RegistryPath>, CapabilityError> {
-        let mut parsed = self
-            .parsed_keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let path = match parsed.get(key) {
-            Some(path) => path.clone(),
-            None => {
-                let path = Arc::new(
-                    RegistryPath::parse(key)
-                        .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?,
-                );
-                if parsed.len() < PARSED_KEYS_KEPT && key.len() <= KEPT_KEY_BYTES {
-                    parsed.insert(key.to_owned(), path.clone());
-                }
-                path
-            }
-        };
-        drop(parsed);
+        let path = parse_registry_key(
+            &mut self
+                .parsed_keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            key,
+        )
+        .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?;
         match self.grants.registry_access(&path) {
             Some(access) if access >= needed => Ok(path),
             Some(_) => Err(CapabilityError::AccessDenied(format!(

@@ -68,6 +68,7 @@ pub use enforce::{Atomicity, Enforcer, PluginSet, Route};
 pub use engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
 pub use error::{Error, LoadError, LoadFailure, RunError};
 pub use grants::{Access, Grants, OperatorGrants};
+pub use host::{ParsedKeys, parse_registry_key};
 pub use journal::{Change, Journal};
 pub use limits::RunLimits;
 pub use live::{LivePlugins, PluginDirectory};

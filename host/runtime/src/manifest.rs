@@ -295,7 +295,7 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let t = text.as_bytes();
     // Manifests name settings as exact ids or `prefix_*`; routing matches every setting of a
     // pass against them, so those two shapes skip the general walk below.
-    match first_star(p) {
+    match p.iter().position(|&b| b == b'*') {
         None => return p.eq_ignore_ascii_case(t),
         Some(i) if i + 1 == p.len() => {
             return t.len() >= i && t[..i].eq_ignore_ascii_case(&p[..i]);
@@ -323,11 +323,6 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
-}
-
-/// The position of the first `*` in a pattern.
-fn first_star(pattern: &[u8]) -> Option<usize> {
-    pattern.iter().position(|&b| b == b'*')
 }
 
 #[cfg(test)]

@@ -302,24 +302,26 @@ type IdKey = (usize, u128);
 
 const fn id_key(id: &str) -> IdKey {
     let bytes = id.as_bytes();
-    let mut tail = 0u128;
-    let mut i = 0;
-    while i < 16 && i < bytes.len() {
-        tail |= (bytes[bytes.len() - 1 - i] as u128) << (8 * i);
-        i += 1;
-    }
+    // Every id is longer than 16 bytes; a shorter text is keyed by its bytes, zero-padded.
+    let tail = match bytes.last_chunk::<16>() {
+        Some(tail) => u128::from_be_bytes(*tail),
+        None => {
+            let mut padded = [0u8; 16];
+            let mut i = 0;
+            while i < bytes.len() {
+                padded[16 - bytes.len() + i] = bytes[i];
+                i += 1;
+            }
+            u128::from_be_bytes(padded)
+        }
+    };
     (bytes.len(), tail)
 }
 
 /// The mapping for a single-value setting id: a binary search on the keys, then one full
 /// comparison (two ids may share a key; the table's own keys are unique).
 pub fn find(id: &str) -> Option<&'static Mapping> {
-    // The same key as `id_key` computes in const code, in one load.
-    let key = match id.as_bytes().last_chunk::<16>() {
-        Some(tail) => (id.len(), u128::from_be_bytes(*tail)),
-        None => id_key(id),
-    };
-    let i = BY_KEY.binary_search(&key).ok()?;
+    let i = BY_KEY.binary_search(&id_key(id)).ok()?;
     let row = &BY_ID[i];
     same_id(row.id, id).then_some(row)
 }

@@ -22,7 +22,7 @@ use crate::limits::{HostCallLimitExceeded, RunLimiter, RunLimits};
 
 pub(crate) use log::{LogRecord, truncate as truncate_message};
 pub(crate) use registry::KnownKeys;
-use registry::ParsedKeys;
+pub use registry::{ParsedKeys, parse_registry_key};
 
 /// The store data of one run.
 pub(crate) struct RunState {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use rampart_backends::registry::{RegValue as BackendValue, RegistryError, RegistryPath};
+use rampart_backends::registry::{
+    KeyPathError, RegValue as BackendValue, RegistryError, RegistryPath,
+};
 
 use crate::bindings::registry::{Host, NamedValue, RegValue};
 use crate::bindings::types::CapabilityError;
@@ -20,7 +22,30 @@ const PARSED_KEYS_KEPT: usize = 256;
 /// The longest key path kept (real policy keys are well under it).
 const KEPT_KEY_BYTES: usize = 512;
 
-pub(crate) type ParsedKeys = foldhash::HashMap<String, Arc<RegistryPath>>;
+/// Parsed registry key paths, by the text a plugin named them with.
+pub type ParsedKeys = foldhash::HashMap<String, Arc<RegistryPath>>;
+
+/// The canonical form of the key path `key`: from `kept` if an earlier call parsed it, else
+/// parsed and kept there while `kept` has room and the key is short (the same bounds as the
+/// cache a plugin's runs share). Both the runtime and the SDK's native host resolve key paths
+/// this way, so they keep the same keys.
+///
+/// # Errors
+///
+/// The key path is malformed (unknown hive, `..`, empty component, NUL).
+pub fn parse_registry_key(
+    kept: &mut ParsedKeys,
+    key: &str,
+) -> Result<Arc<RegistryPath>, KeyPathError> {
+    if let Some(path) = kept.get(key) {
+        return Ok(path.clone());
+    }
+    let path = Arc::new(RegistryPath::parse(key)?);
+    if kept.len() < PARSED_KEYS_KEPT && key.len() <= KEPT_KEY_BYTES {
+        kept.insert(key.to_owned(), path.clone());
+    }
+    Ok(path)
+}
 
 /// The canonical form of the registry keys a plugin named in its earlier runs, shared by all
 /// of its runs. Parsing a key path is most of a registry call's own cost, every run is a fresh
@@ -81,22 +106,10 @@ impl RunState {
         key: &str,
         needed: Access,
     ) -> Result<Arc<RegistryPath>, CapabilityError> {
-        let known = self
-            .known_keys
-            .get(key)
-            .or_else(|| self.parsed_keys.get(key));
-        let path = match known {
+        let path = match self.known_keys.get(key) {
             Some(path) => path.clone(),
-            None => {
-                let path = Arc::new(
-                    RegistryPath::parse(key)
-                        .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?,
-                );
-                if self.parsed_keys.len() < PARSED_KEYS_KEPT && key.len() <= KEPT_KEY_BYTES {
-                    self.parsed_keys.insert(key.to_owned(), path.clone());
-                }
-                path
-            }
+            None => parse_registry_key(&mut self.parsed_keys, key)
+                .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?,
         };
         match self.grants.registry_access(&path) {
             Some(access) if access >= needed => Ok(path),
@@ -369,5 +382,35 @@ mod tests {
         assert_eq!(known.snapshot().len(), PARSED_KEYS_KEPT);
         known.publish(parsed(&[r"HKLM\SOFTWARE\One more"]));
         assert_eq!(known.snapshot().len(), PARSED_KEYS_KEPT);
+    }
+
+    #[test]
+    fn only_short_well_formed_keys_are_kept_and_every_key_parses_the_same() {
+        let mut kept = ParsedKeys::default();
+        let short = r"HKLM\SOFTWARE\Short";
+        let first = parse_registry_key(&mut kept, short).unwrap();
+        assert!(Arc::ptr_eq(
+            &first,
+            &parse_registry_key(&mut kept, short).unwrap()
+        ));
+
+        // Longer than kept, in components of a length the registry accepts.
+        let long = format!(
+            r"HKLM\SOFTWARE{}",
+            r"\component".repeat(KEPT_KEY_BYTES / 10)
+        );
+        let parsed_long = parse_registry_key(&mut kept, &long).unwrap();
+        assert_eq!(*parsed_long, RegistryPath::parse(&long).unwrap());
+        assert!(parse_registry_key(&mut kept, r"HKLM\SOFTWARE\..\X").is_err());
+        assert_eq!(
+            kept.len(),
+            1,
+            "neither the long nor the malformed key is kept"
+        );
+
+        for i in 0..PARSED_KEYS_KEPT + 10 {
+            parse_registry_key(&mut kept, &format!(r"HKLM\SOFTWARE\K{i}")).unwrap();
+        }
+        assert_eq!(kept.len(), PARSED_KEYS_KEPT);
     }
 }
