@@ -77,6 +77,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+pub mod arena;
 pub mod defender;
 pub mod files;
 mod imports;

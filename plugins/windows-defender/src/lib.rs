@@ -67,6 +67,12 @@ impl Plugin for WindowsDefender {
 
 rampart_sdk::export_plugin!(WindowsDefender);
 
+// Each run is a fresh instance whose memory is discarded afterwards, and a run allocates well
+// under 100 KiB: a bump allocator is enough and is cheaper than the default one.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: rampart_sdk::arena::RunArena = rampart_sdk::arena::RunArena::new();
+
 /// The switch values (DWORD 1 that makes Defender read a group of policy values) this apply
 /// has already ensured. Many settings share one switch (every ASR rule, every threat action):
 /// it is read, and written if off, once per apply rather than once per setting. The setting
