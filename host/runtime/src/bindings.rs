@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
     path: "../../sdk/wit",
     imports: { default: trappable },
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
 pub use rampart::plugin::{defender, files, log, registry, types};

@@ -148,12 +148,18 @@ impl Plugin {
         // which would trap at once, so this must be set before any guest code runs.
         store.set_epoch_deadline(self.engine.ticks_for(limits.deadline));
 
-        let wit_device = to_wit_device(device);
-        let wit_settings: Vec<wit::Setting> = settings.iter().map(to_wit_setting).collect();
+        let tags: Vec<&str> = device.tags.iter().map(String::as_str).collect();
+        let wit_device = to_wit_device(device, &tags);
+        let lists = text_lists(settings);
+        let mut list_iter = lists.iter();
+        let wit_settings: Vec<wit::Setting> = settings
+            .iter()
+            .map(|s| to_wit_setting(s, &mut list_iter))
+            .collect();
         let results = self
             .pre
             .instantiate(&mut store)
-            .and_then(|instance| instance.call_apply(&mut store, &wit_device, &wit_settings));
+            .and_then(|instance| instance.call_apply(&mut store, wit_device, &wit_settings));
         let mut state = store.into_data();
         self.known_keys
             .publish(std::mem::take(&mut state.parsed_keys));
@@ -356,38 +362,59 @@ fn short(s: &str) -> String {
     crate::host::truncate_message(s.to_string(), 200)
 }
 
-fn to_wit_device(d: &Device) -> wit::Device {
+/// The device as the contract passes it, borrowing from `d` and `tags` (the tags as `&str`).
+fn to_wit_device<'a>(d: &'a Device, tags: &'a [&'a str]) -> wit::Device<'a> {
     wit::Device {
-        id: d.id.clone(),
-        name: d.name.clone(),
+        id: &d.id,
+        name: &d.name,
         platform: match d.platform {
             Platform::WindowsClient => wit::Platform::WindowsClient,
             Platform::WindowsServer => wit::Platform::WindowsServer,
             Platform::Linux => wit::Platform::Linux,
             Platform::Macos => wit::Platform::Macos,
         },
-        os_version: d.os_version.clone(),
+        os_version: &d.os_version,
         domain_controller: d.domain_controller,
-        tags: d.tags.clone(),
+        tags,
     }
 }
 
-fn to_wit_setting(s: &ResolvedSetting) -> wit::Setting {
+/// The text lists among `settings`' values as `&str` slices, in the order
+/// [`to_wit_setting`] takes them: the contract's borrowed setting type lends `&[&str]`.
+fn text_lists(settings: &[ResolvedSetting]) -> Vec<Vec<&str>> {
+    settings
+        .iter()
+        .filter_map(|s| match &s.value {
+            SettingValue::TextList(items) => Some(items.iter().map(String::as_str).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A setting as the contract passes it, borrowing every string from `s` (and its text list,
+/// if any, from `lists`, consumed in order): lowering into the guest copies each string once,
+/// with no host copy in between.
+fn to_wit_setting<'a>(
+    s: &'a ResolvedSetting,
+    lists: &mut std::slice::Iter<'a, Vec<&'a str>>,
+) -> wit::Setting<'a> {
     wit::Setting {
-        id: s.id.clone(),
+        id: &s.id,
         value: match &s.value {
             SettingValue::Integer(i) => wit::SettingValue::Integer(*i),
             SettingValue::Boolean(b) => wit::SettingValue::Boolean(*b),
-            SettingValue::Text(t) => wit::SettingValue::Text(t.clone()),
-            SettingValue::TextList(l) => wit::SettingValue::TextList(l.clone()),
-            SettingValue::IntegerList(l) => wit::SettingValue::IntegerList(l.clone()),
-            SettingValue::Secret(secret) => wit::SettingValue::Secret(secret.expose().to_string()),
+            SettingValue::Text(t) => wit::SettingValue::Text(t),
+            SettingValue::TextList(_) => {
+                wit::SettingValue::TextList(lists.next().map_or(&[], Vec::as_slice))
+            }
+            SettingValue::IntegerList(l) => wit::SettingValue::IntegerList(l),
+            SettingValue::Secret(secret) => wit::SettingValue::Secret(secret.expose()),
         },
-        group: s.group.as_ref().map(|g| wit::GroupPosition {
-            definition_id: g.definition_id.clone(),
+        group: s.group.as_ref().map(|g| wit::GroupPositionParam {
+            definition_id: &g.definition_id,
             index: g.index,
         }),
-        csp_uri: s.csp_uri.clone(),
+        csp_uri: s.csp_uri.as_deref(),
     }
 }
 
