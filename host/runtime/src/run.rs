@@ -151,10 +151,10 @@ impl Plugin {
         let tags: Vec<&str> = device.tags.iter().map(String::as_str).collect();
         let wit_device = to_wit_device(device, &tags);
         let lists = text_lists(settings);
-        let mut list_iter = lists.iter();
         let wit_settings: Vec<wit::Setting> = settings
             .iter()
-            .map(|s| to_wit_setting(s, &mut list_iter))
+            .zip(&lists)
+            .map(|(s, list)| to_wit_setting(s, list))
             .collect();
         let results = self
             .pre
@@ -379,34 +379,29 @@ fn to_wit_device<'a>(d: &'a Device, tags: &'a [&'a str]) -> wit::Device<'a> {
     }
 }
 
-/// The text lists among `settings`' values as `&str` slices, in the order
-/// [`to_wit_setting`] takes them: the contract's borrowed setting type lends `&[&str]`.
+/// Each setting's text list as `&str`s, by position (empty, so not allocated, for other
+/// values): the contract's borrowed setting type lends `&[&str]`.
 fn text_lists(settings: &[ResolvedSetting]) -> Vec<Vec<&str>> {
     settings
         .iter()
-        .filter_map(|s| match &s.value {
-            SettingValue::TextList(items) => Some(items.iter().map(String::as_str).collect()),
-            _ => None,
+        .map(|s| match &s.value {
+            SettingValue::TextList(items) => items.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
         })
         .collect()
 }
 
 /// A setting as the contract passes it, borrowing every string from `s` (and its text list,
-/// if any, from `lists`, consumed in order): lowering into the guest copies each string once,
-/// with no host copy in between.
-fn to_wit_setting<'a>(
-    s: &'a ResolvedSetting,
-    lists: &mut std::slice::Iter<'a, Vec<&'a str>>,
-) -> wit::Setting<'a> {
+/// if it has one, from `list`): lowering into the guest copies each string once, with no host
+/// copy in between.
+fn to_wit_setting<'a>(s: &'a ResolvedSetting, list: &'a [&'a str]) -> wit::Setting<'a> {
     wit::Setting {
         id: &s.id,
         value: match &s.value {
             SettingValue::Integer(i) => wit::SettingValue::Integer(*i),
             SettingValue::Boolean(b) => wit::SettingValue::Boolean(*b),
             SettingValue::Text(t) => wit::SettingValue::Text(t),
-            SettingValue::TextList(_) => {
-                wit::SettingValue::TextList(lists.next().map_or(&[], Vec::as_slice))
-            }
+            SettingValue::TextList(_) => wit::SettingValue::TextList(list),
             SettingValue::IntegerList(l) => wit::SettingValue::IntegerList(l),
             SettingValue::Secret(secret) => wit::SettingValue::Secret(secret.expose()),
         },
