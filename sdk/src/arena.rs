@@ -79,14 +79,7 @@ impl Bump {
             Some(start) if start.checked_add(size)? <= self.end && self.end != 0 => start,
             _ => {
                 // Room for the worst alignment of a fresh chunk.
-                let wanted = size.checked_add(align)?.div_ceil(PAGE).max(MIN_GROW_PAGES);
-                let base = pages.grow(wanted)?;
-                let grown_end = base.checked_add(wanted.checked_mul(PAGE)?)?;
-                if base != self.end || self.end == 0 {
-                    // Not contiguous with the current chunk: start over in the new one.
-                    self.next = base;
-                }
-                self.end = grown_end;
+                self.grow(size.checked_add(align)?, pages)?;
                 let start = align_up(self.next, align)?;
                 if start.checked_add(size)? > self.end {
                     return None;
@@ -120,23 +113,28 @@ impl Bump {
             return Err(());
         }
         let new_end = ptr.checked_add(new).ok_or(())?;
-        if new_end > self.end {
-            let short = new_end - self.end;
-            let wanted = short.div_ceil(PAGE).max(MIN_GROW_PAGES);
-            let base = pages.grow(wanted).ok_or(())?;
-            let grown_end = base.checked_add(wanted.checked_mul(PAGE).ok_or(())?);
-            let grown_end = grown_end.ok_or(())?;
-            if base != self.end {
-                // Someone else grew memory in between: the new pages do not extend this block.
-                // Keep them as the next chunk; the caller copies into them.
-                self.next = base;
-                self.end = grown_end;
-                return Err(());
-            }
-            self.end = grown_end;
+        // New pages that do not follow the current chunk (someone else grew memory in between)
+        // cannot extend this block; they become the next chunk and the caller copies into them.
+        if new_end > self.end && !self.grow(new_end - self.end, pages).ok_or(())? {
+            return Err(());
         }
         self.next = new_end;
         Ok(ptr)
+    }
+
+    /// Grows memory by at least `bytes` (and [`MIN_GROW_PAGES`]). New pages right after the
+    /// current chunk extend it (`Some(true)`); others start a new chunk (`Some(false)`), the
+    /// rest of the old one left unused. `None` when memory cannot grow.
+    fn grow(&mut self, bytes: usize, pages: &mut impl Pages) -> Option<bool> {
+        let wanted = bytes.div_ceil(PAGE).max(MIN_GROW_PAGES);
+        let base = pages.grow(wanted)?;
+        let grown_end = base.checked_add(wanted.checked_mul(PAGE)?)?;
+        let contiguous = base == self.end && self.end != 0;
+        if !contiguous {
+            self.next = base;
+        }
+        self.end = grown_end;
+        Some(contiguous)
     }
 }
 
