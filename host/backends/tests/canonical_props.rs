@@ -79,6 +79,11 @@ fn assert_canonical(path: &RegistryPath) {
         assert!(!is_bad_component(c), "{path:?} has component {c:?}");
     }
     let printed = path.to_string();
+    assert_eq!(
+        path.long_form(),
+        printed,
+        "the journal's form is the displayed one"
+    );
     let again = RegistryPath::parse(&printed)
         .unwrap_or_else(|e| panic!("canonical form {printed:?} does not re-parse: {e}"));
     assert_eq!(&again, path);

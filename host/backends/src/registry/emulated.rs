@@ -10,6 +10,7 @@
 //! [`EmulatedRegistry::save`] replaces it atomically, so a crash leaves either the old or the
 //! new file, never a torn one.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
@@ -105,36 +106,38 @@ impl Tree {
             .sum()
     }
 
-    /// The node for `key`, created with its missing parents; also how many keys were created.
-    fn get_or_create(&mut self, key: &RegistryPath) -> (&mut Node, usize) {
+    /// Creates `key` with its missing parents; returns how many keys were created (none when
+    /// it exists, the common case, which neither allocates nor hashes twice).
+    fn create(&mut self, key: &RegistryPath) -> usize {
         let keys = self.hives.entry(key.hive()).or_default();
-        let mut created = 0;
-        if !keys.contains_key(key.folded_path()) {
-            keys.entry(String::new()).or_default();
-            let mut parent = "";
-            for ((path, folded), name) in key
-                .folded_prefixes()
-                .zip(key.folded_components())
-                .zip(key.components())
-            {
-                if !keys.contains_key(path) {
-                    keys.insert(
-                        path.to_owned(),
-                        Node {
-                            name: name.clone(),
-                            ..Node::default()
-                        },
-                    );
-                    if let Some(parent) = keys.get_mut(parent) {
-                        parent.children.insert(folded.to_owned());
-                    }
-                    created += 1;
-                }
-                parent = path;
-            }
+        if keys.contains_key(key.folded_path()) {
+            return 0;
         }
-        let node = keys.entry(key.folded_path().to_owned()).or_default();
-        (node, created)
+        keys.entry(String::new()).or_default();
+        let mut created = 0;
+        let mut parent = "";
+        // The prefixes end with the key's own path, so the key exists afterwards.
+        for ((path, folded), name) in key
+            .folded_prefixes()
+            .zip(key.folded_components())
+            .zip(key.components())
+        {
+            if !keys.contains_key(path) {
+                keys.insert(
+                    path.to_owned(),
+                    Node {
+                        name: name.clone(),
+                        ..Node::default()
+                    },
+                );
+                if let Some(parent) = keys.get_mut(parent) {
+                    parent.children.insert(folded.to_owned());
+                }
+                created += 1;
+            }
+            parent = path;
+        }
+        created
     }
 
     /// Removes a key and its subtree; hive roots are refused by callers.
@@ -167,13 +170,16 @@ impl Tree {
     }
 
     fn set(&mut self, key: &RegistryPath, name: &str, value: RegValue) -> usize {
-        let (node, created) = self.get_or_create(key);
-        let folded = fold(name);
-        match node.values.get_mut(&folded) {
-            // Windows keeps the case a value name was first written with.
-            Some(slot) => slot.1 = value,
-            None => {
-                node.values.insert(folded, (name.to_owned(), value));
+        let created = self.create(key);
+        let node = self.get_mut(key);
+        debug_assert!(node.is_some(), "create made the key");
+        if let Some(node) = node {
+            match node.values.entry(fold(name)) {
+                // Windows keeps the case a value name was first written with.
+                Entry::Occupied(mut slot) => slot.get_mut().1 = value,
+                Entry::Vacant(slot) => {
+                    slot.insert((name.to_owned(), value));
+                }
             }
         }
         created
@@ -233,7 +239,7 @@ impl Tree {
         let mut summary = ImportSummary::default();
         for entry in entries {
             match entry {
-                RegEntry::CreateKey(key) => summary.keys_created += self.get_or_create(&key).1,
+                RegEntry::CreateKey(key) => summary.keys_created += self.create(&key),
                 RegEntry::DeleteKey(key) => summary.keys_deleted += usize::from(self.remove(&key)),
                 RegEntry::SetValue { key, name, value } => {
                     summary.keys_created += self.set(&key, &name, value);
@@ -505,7 +511,7 @@ impl RegistryBackend for EmulatedRegistry {
     }
 
     fn create_key(&self, key: &RegistryPath) -> Result<(), RegistryError> {
-        self.write().get_or_create(key);
+        self.write().create(key);
         Ok(())
     }
 

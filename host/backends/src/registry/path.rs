@@ -336,6 +336,20 @@ impl RegistryPath {
         Some(parent)
     }
 
+    /// The long form (`HKEY_LOCAL_MACHINE\SOFTWARE\...`), as `Display` writes it, built in one
+    /// allocation of the exact size: run journals record it for every change.
+    pub fn long_form(&self) -> String {
+        let hive = self.hive.long_name();
+        let bytes = hive.len() + self.components.iter().map(|c| 1 + c.len()).sum::<usize>();
+        let mut long = String::with_capacity(bytes);
+        long.push_str(hive);
+        for component in &self.components {
+            long.push('\\');
+            long.push_str(component);
+        }
+        long
+    }
+
     /// The components joined with `\`, without the hive: the subkey argument of the Windows
     /// registry API relative to the hive's root key. Empty for a hive root.
     pub fn subkey_path(&self) -> String {
@@ -385,7 +399,13 @@ impl RegistryPath {
         if !self.components.is_empty() {
             self.folded.push(FOLD_SEP);
         }
-        self.folded.extend(component.chars().map(fold_char));
+        if component.is_ascii() {
+            let start = self.folded.len();
+            self.folded.push_str(component);
+            self.folded[start..].make_ascii_uppercase();
+        } else {
+            self.folded.extend(component.chars().map(fold_char));
+        }
         self.components.push(component.to_owned());
         self.units = units;
         Ok(())
@@ -439,6 +459,10 @@ pub(crate) fn fold_char(c: char) -> char {
 
 /// Folds a whole name (a key component or a value name) for case-insensitive maps.
 pub(crate) fn fold(s: &str) -> String {
+    // Almost every name is ASCII: one allocation of the exact size, no per-character growth.
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
     s.chars().map(fold_char).collect()
 }
 
@@ -548,6 +572,7 @@ mod tests {
                 Some(hive)
             );
             assert_eq!(p(hive.short_name()).to_string(), hive.long_name());
+            assert_eq!(p(hive.short_name()).long_form(), hive.long_name());
         }
         assert_eq!(Hive::from_name("HKEY_LOCAL_MACHINEX"), None);
         assert_eq!(Hive::from_name("HKLM "), None);
@@ -570,6 +595,7 @@ mod tests {
             b.to_string(),
             r"HKEY_LOCAL_MACHINE\software\POLICIES\microsoft"
         );
+        assert_eq!(b.long_form(), b.to_string());
         assert_eq!(a.subkey_path(), r"SOFTWARE\Policies\Microsoft");
         assert_ne!(p(r"HKLM\A"), p(r"HKCU\A"));
     }

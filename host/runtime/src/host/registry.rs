@@ -216,12 +216,12 @@ impl Host for RunState {
             let created = highest_missing(backend, &path).map_err(backend_error)?;
             if let Some(created) = created {
                 self.journal(Change::RegistryKeyCreated {
-                    key: created.to_string(),
+                    key: created.long_form(),
                 })?;
             }
             let value = to_backend(value);
             self.journal(Change::RegistryValue {
-                key: path.to_string(),
+                key: path.long_form(),
                 name: name.clone(),
                 before: before.as_ref().map(JournalValue::from),
                 after: Some(JournalValue::from(&value)),
@@ -247,7 +247,7 @@ impl Host for RunState {
                 return Ok(false);
             };
             self.journal(Change::RegistryValue {
-                key: path.to_string(),
+                key: path.long_form(),
                 name: name.clone(),
                 before: Some(JournalValue::from(&before)),
                 after: None,
@@ -273,7 +273,7 @@ impl Host for RunState {
                 highest_missing(self.registry_backend()?, &path).map_err(backend_error)?
             {
                 self.journal(Change::RegistryKeyCreated {
-                    key: created.to_string(),
+                    key: created.long_form(),
                 })?;
             }
             self.registry_backend()?
@@ -298,7 +298,7 @@ impl Host for RunState {
             let subtree =
                 snapshot_subtree(backend, &path).map_err(CapabilityError::InvalidArgument)?;
             self.journal(Change::RegistryKeyDeleted {
-                key: path.to_string(),
+                key: path.long_form(),
                 subtree,
             })?;
             self.registry_backend()?
