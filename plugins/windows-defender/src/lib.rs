@@ -24,6 +24,7 @@
 
 pub mod firewall;
 pub mod mapping;
+mod text;
 
 use mapping::{
     AsrRuleSetting, Encoding, FirewallValue, ListMapping, ListVerify, Mapping, Scope, Verify,
@@ -90,7 +91,11 @@ impl Switches {
         relative: &'static str,
         name: &'static str,
     ) -> Result<bool, CapabilityError> {
-        if self.on.contains(&(relative, name)) {
+        if self
+            .on
+            .iter()
+            .any(|(r, n)| text::same(r, relative) && text::same(n, name))
+        {
             return Ok(false);
         }
         let changed = key_at(mapping::DEFENDER, relative).ensure_dword(name, 1)?;
@@ -118,13 +123,15 @@ fn enforce(device: &Device, setting: &Setting, switches: &mut Switches) -> Setti
             }
         };
     }
-    if id.starts_with(mapping::THREAT_ACTION_PREFIX) {
+    if text::starts_with(id, mapping::THREAT_ACTION_PREFIX) {
         return enforce_threat_action(setting, switches);
     }
-    if id == mapping::TAMPER_PROTECTION {
+    if text::same(id, mapping::TAMPER_PROTECTION) {
         return report_tamper_protection(setting);
     }
-    if id == mapping::EDR_CONFIGURATION_TYPE || mapping::EDR_BLOBS.contains(&id) {
+    if text::same(id, mapping::EDR_CONFIGURATION_TYPE)
+        || mapping::EDR_BLOBS.iter().any(|blob| text::same(id, blob))
+    {
         return report_onboarding(setting);
     }
     setting.error(format!(
@@ -138,10 +145,8 @@ fn is_rule_setting(setting: &Setting) -> bool {
     setting
         .group
         .as_ref()
-        .is_some_and(|g| g.definition_id == firewall::GROUP)
-        || setting
-            .id
-            .strip_prefix(firewall::GROUP)
+        .is_some_and(|g| text::same(&g.definition_id, firewall::GROUP))
+        || text::strip_prefix(&setting.id, firewall::GROUP)
             .is_some_and(|rest| rest.starts_with('_'))
 }
 

@@ -7,6 +7,8 @@
 
 use rampart_sdk::defender::{AsrAction, ExclusionKind};
 
+use crate::text;
+
 /// Defender's Group Policy root.
 pub const DEFENDER: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender";
 /// Windows Security (the Security Center app) policy root.
@@ -264,7 +266,7 @@ pub struct FirewallValue {
 /// The firewall profile setting for an id.
 pub fn firewall_profile(id: &str) -> Option<FirewallValue> {
     FIREWALL_PROFILES.iter().find_map(|(prefix, profile)| {
-        let suffix = id.strip_prefix(prefix)?;
+        let suffix = text::strip_prefix(id, prefix)?;
         let (_, sub, name, encoding) = FIREWALL_PROFILE.iter().find(|row| row.0 == suffix)?;
         let key = if sub.is_empty() {
             (*profile).to_string()
@@ -277,23 +279,6 @@ pub fn firewall_profile(id: &str) -> Option<FirewallValue> {
             encoding: *encoding,
         })
     })
-}
-
-/// Whether two setting ids are the same. Ids share long prefixes
-/// (`device_vendor_msft_policy_config_defender_`), so the comparison runs from the end, eight
-/// bytes at a time (a byte-by-byte loop was a visible share of a run's guest time).
-fn same_id(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let ((a_words, a_rest), (b_words, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
-    a_rest == b_rest
-        && a_words
-            .iter()
-            .rev()
-            .zip(b_words.iter().rev())
-            .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
 }
 
 /// An id's search key: its length and its last 16 bytes, where ids sharing a catalog prefix
@@ -323,7 +308,7 @@ const fn id_key(id: &str) -> IdKey {
 pub fn find(id: &str) -> Option<&'static Mapping> {
     let i = BY_KEY.binary_search(&id_key(id)).ok()?;
     let row = &BY_ID[i];
-    same_id(row.id, id).then_some(row)
+    text::same(row.id, id).then_some(row)
 }
 
 /// [`SETTINGS`] sorted by [`id_key`], and the keys in the same order, for [`find`]. Built at
@@ -409,7 +394,7 @@ pub const LISTS: &[ListMapping] = &[
 
 /// The list mapping for a setting id.
 pub fn find_list(id: &str) -> Option<&'static ListMapping> {
-    LISTS.iter().find(|l| same_id(l.id, id))
+    LISTS.iter().find(|l| text::same(l.id, id))
 }
 
 /// The ASR key, relative to [`DEFENDER`].
@@ -499,7 +484,7 @@ pub enum AsrRuleSetting<'a> {
 
 /// Classifies a child of the ASR rules group.
 pub fn asr_setting(id: &str) -> Option<AsrRuleSetting<'_>> {
-    let rest = id.strip_prefix(pc!("attacksurfacereductionrules_"))?;
+    let rest = text::strip_prefix(id, pc!("attacksurfacereductionrules_"))?;
     if rest.is_empty() {
         None
     } else if let Some(rule) = rest.strip_suffix("_perruleexclusions") {
