@@ -438,7 +438,9 @@ mod stderr_tail {
         pub(super) fn new(keep: usize) -> StderrTail {
             StderrTail {
                 keep,
-                tail: Arc::new(Mutex::new(VecDeque::with_capacity(keep))),
+                // Empty until the plugin writes: most runs never do, and a run should not
+                // pay for a buffer it does not use.
+                tail: Arc::new(Mutex::new(VecDeque::new())),
             }
         }
 

@@ -25,10 +25,12 @@ impl RunState {
     }
 
     fn check_preference_name(&self, name: &str) -> Result<(), CapabilityError> {
-        if name.is_empty()
-            || name.len() > MAX_PREFERENCE_NAME
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
+        // Every byte is checked without an early exit, which the compiler turns into a few
+        // vector operations: this runs on every Defender call.
+        let name_bytes = name
+            .bytes()
+            .fold(true, |ok, b| ok & (b.is_ascii_alphanumeric() | (b == b'_')));
+        if name.is_empty() || name.len() > MAX_PREFERENCE_NAME || !name_bytes {
             return Err(CapabilityError::InvalidArgument(format!(
                 "'{}' is not a Defender preference name",
                 name.chars().take(64).collect::<String>()
