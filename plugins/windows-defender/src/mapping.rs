@@ -281,79 +281,101 @@ pub fn firewall_profile(id: &str) -> Option<FirewallValue> {
     })
 }
 
-/// An id's search key: its length and its last 16 bytes, where ids sharing a catalog prefix
-/// differ. Comparing two keys is two integer comparisons, whatever the ids' length.
-type IdKey = (usize, u128);
+/// The mapping for a single-value setting id: a hash table built at compile time (open
+/// addressing), so a lookup is one hash, usually one probe, and one full comparison. A run is a
+/// fresh instance every time, so a table built at start-up would be built on every run.
+pub fn find(id: &str) -> Option<&'static Mapping> {
+    let hash = id_hash(id);
+    let mut slot = slot_of(hash);
+    // The table is never full (`SLOTS` is over twice the rows), so an empty slot ends the probe.
+    loop {
+        let (slot_hash, row) = BY_HASH[slot];
+        if row == EMPTY {
+            return None;
+        }
+        if slot_hash == hash {
+            let mapping = &SETTINGS[usize::from(row)];
+            if text::same(mapping.id, id) {
+                return Some(mapping);
+            }
+        }
+        slot = (slot + 1) % SLOTS;
+    }
+}
 
-const fn id_key(id: &str) -> IdKey {
+/// Slots of [`BY_HASH`]: a power of two, at least twice the rows.
+const SLOTS: usize = (SETTINGS.len() * 2).next_power_of_two();
+/// Marks an empty slot of [`BY_HASH`].
+const EMPTY: u16 = u16::MAX;
+
+/// Each slot's row of [`SETTINGS`] and that row's [`id_hash`], for [`find`]. Two rows with one
+/// id fail the build.
+static BY_HASH: [(u64, u16); SLOTS] = hash_table();
+
+/// An id's hash, from its length and its last 16 bytes, where ids sharing a catalog prefix
+/// differ: a few operations whatever the id's length.
+const fn id_hash(id: &str) -> u64 {
     let bytes = id.as_bytes();
-    // Every id is longer than 16 bytes; a shorter text is keyed by its bytes, zero-padded.
     let tail = match bytes.last_chunk::<16>() {
-        Some(tail) => u128::from_be_bytes(*tail),
+        Some(tail) => u128::from_le_bytes(*tail),
+        // Every id is longer than 16 bytes; a shorter text is hashed by its bytes, zero-padded.
         None => {
             let mut padded = [0u8; 16];
             let mut i = 0;
             while i < bytes.len() {
-                padded[16 - bytes.len() + i] = bytes[i];
+                padded[i] = bytes[i];
                 i += 1;
             }
-            u128::from_be_bytes(padded)
+            u128::from_le_bytes(padded)
         }
     };
-    (bytes.len(), tail)
+    let mixed = (tail as u64) ^ ((tail >> 64) as u64).rotate_left(29) ^ (bytes.len() as u64);
+    // Fibonacci hashing: the multiply spreads every input bit into the top bits `slot_of` uses.
+    mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// The mapping for a single-value setting id: a binary search on the keys, then one full
-/// comparison (two ids may share a key; the table's own keys are unique).
-pub fn find(id: &str) -> Option<&'static Mapping> {
-    let i = BY_KEY.binary_search(&id_key(id)).ok()?;
-    let row = &BY_ID[i];
-    text::same(row.id, id).then_some(row)
+const fn slot_of(hash: u64) -> usize {
+    // The top bits of the hash; `SLOTS` is a power of two.
+    (hash >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
-/// [`SETTINGS`] sorted by [`id_key`], and the keys in the same order, for [`find`]. Built at
-/// compile time, so a run (a fresh instance every time) pays nothing for them; two rows with
-/// one key fail the build.
-static BY_ID: [Mapping; SETTINGS.len()] = sorted_by_key();
-static BY_KEY: [IdKey; SETTINGS.len()] = keys_of(&BY_ID);
-
-const fn key_less(a: IdKey, b: IdKey) -> bool {
-    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+const fn hash_table() -> [(u64, u16); SLOTS] {
+    assert!(
+        SETTINGS.len() < EMPTY as usize,
+        "row numbers must fit a u16"
+    );
+    let mut table = [(0, EMPTY); SLOTS];
+    let mut row = 0;
+    while row < SETTINGS.len() {
+        let hash = id_hash(SETTINGS[row].id);
+        let mut slot = slot_of(hash);
+        while table[slot].1 != EMPTY {
+            let other = SETTINGS[table[slot].1 as usize].id;
+            if const_same(other, SETTINGS[row].id) {
+                panic!("two rows of SETTINGS have the same id");
+            }
+            slot = (slot + 1) % SLOTS;
+        }
+        table[slot] = (hash, row as u16);
+        row += 1;
+    }
+    table
 }
 
-const fn sorted_by_key() -> [Mapping; SETTINGS.len()] {
-    let mut rows = [SETTINGS[0]; SETTINGS.len()];
+/// String equality at compile time (`==` on `str` is not a `const fn`).
+const fn const_same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
     let mut i = 0;
-    while i < rows.len() {
-        rows[i] = SETTINGS[i];
-        let mut j = i;
-        // Insertion sort: const code has no `sort`, and the table is small.
-        while j > 0 && key_less(id_key(rows[j].id), id_key(rows[j - 1].id)) {
-            let row = rows[j];
-            rows[j] = rows[j - 1];
-            rows[j - 1] = row;
-            j -= 1;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
         }
         i += 1;
     }
-    let mut k = 1;
-    while k < rows.len() {
-        if !key_less(id_key(rows[k - 1].id), id_key(rows[k].id)) {
-            panic!("two rows of SETTINGS have the same id, or the same length and last 16 bytes");
-        }
-        k += 1;
-    }
-    rows
-}
-
-const fn keys_of(rows: &[Mapping; SETTINGS.len()]) -> [IdKey; SETTINGS.len()] {
-    let mut keys = [(0, 0); SETTINGS.len()];
-    let mut i = 0;
-    while i < rows.len() {
-        keys[i] = id_key(rows[i].id);
-        i += 1;
-    }
-    keys
+    true
 }
 
 /// How a list's effective value is read back.
