@@ -289,19 +289,29 @@ fn check_results(
     settings: &[ResolvedSetting],
     results: Vec<wit::SettingResult>,
 ) -> (Vec<SettingOutcome>, Vec<String>) {
+    // A key's slot is its first setting; a repeated setting shares it (`first`, by position).
     let mut slots: foldhash::HashMap<ResultKey, usize> =
         HashMap::with_capacity_and_hasher(settings.len(), Default::default());
-    for (i, s) in settings.iter().enumerate() {
-        slots.entry(key(&s.id, &s.group)).or_insert(i);
-    }
+    let first: Vec<usize> = settings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| *slots.entry(key(&s.id, &s.group)).or_insert(i))
+        .collect();
     let mut answers: Vec<Option<SettingOutcome>> = vec![None; settings.len()];
     let mut problems = Vec::new();
-    for r in results {
+    for (position, r) in results.into_iter().enumerate() {
         let group = r.group.map(|g| GroupPosition {
             definition_id: g.definition_id,
             index: g.index,
         });
-        let Some(&slot) = slots.get(&key(&r.id, &group)) else {
+        let result_key = key(&r.id, &group);
+        // Plugins usually answer in the order of the settings: a result at the position of its
+        // setting needs no lookup.
+        let slot = match settings.get(position) {
+            Some(s) if key(&s.id, &s.group) == result_key => Some(first[position]),
+            _ => slots.get(&result_key).copied(),
+        };
+        let Some(slot) = slot else {
             if problems.len() < 20 {
                 problems.push(format!(
                     "result for a setting it was not given: '{}'",
@@ -530,5 +540,76 @@ mod stderr_tail {
             tail.push(b"abcdefghijkl");
             assert_eq!(tail.contents(), b"efghijkl");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting(id: &str) -> ResolvedSetting {
+        ResolvedSetting {
+            id: id.into(),
+            value: SettingValue::Integer(1),
+            group: None,
+            csp_uri: None,
+        }
+    }
+
+    fn result(id: &str, status: wit::SettingStatus) -> wit::SettingResult {
+        wit::SettingResult {
+            id: id.into(),
+            group: None,
+            status,
+            message: None,
+            code: None,
+        }
+    }
+
+    fn statuses(outcomes: &[SettingOutcome]) -> Vec<(&str, SettingStatus)> {
+        outcomes.iter().map(|o| (o.id.as_str(), o.status)).collect()
+    }
+
+    #[test]
+    fn results_in_any_order_reach_their_settings() {
+        let settings = [setting("a"), setting("b"), setting("c")];
+        let (outcomes, problems) = check_results(
+            &settings,
+            vec![
+                result("c", wit::SettingStatus::Remediated),
+                result("b", wit::SettingStatus::Compliant),
+                result("x", wit::SettingStatus::Compliant),
+                result("a", wit::SettingStatus::Remediated),
+            ],
+        );
+        assert_eq!(
+            statuses(&outcomes),
+            [
+                ("a", SettingStatus::Remediated),
+                ("b", SettingStatus::Compliant),
+                ("c", SettingStatus::Remediated),
+            ]
+        );
+        assert_eq!(problems, ["result for a setting it was not given: 'x'"]);
+    }
+
+    #[test]
+    fn a_repeated_setting_takes_the_first_answer_even_in_order() {
+        // The second `a` is at the position of the second setting `a`, but both settings share
+        // the first one's slot: the second answer is a duplicate, and the second setting has no
+        // answer of its own.
+        let settings = [setting("a"), setting("a")];
+        let (outcomes, problems) = check_results(
+            &settings,
+            vec![
+                result("a", wit::SettingStatus::Compliant),
+                result("a", wit::SettingStatus::Remediated),
+            ],
+        );
+        assert_eq!(
+            statuses(&outcomes),
+            [("a", SettingStatus::Compliant), ("a", SettingStatus::Error)]
+        );
+        assert_eq!(problems, ["duplicate result for 'a'"]);
     }
 }
