@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use super::{
@@ -434,11 +435,12 @@ fn validate_exclusion(value: &str) -> Result<(), DefenderError> {
 
 /// The policy key `relative` names under [`POLICY_ROOT`]. Every preference read needs one or
 /// two of these, and they come from the fixed tables above, so each is parsed once per process.
-fn policy_key(relative: &str) -> Result<Arc<RegistryPath>, DefenderError> {
+fn policy_key(relative: &str) -> Result<Cow<'static, RegistryPath>, DefenderError> {
     // Every key the tables name, parsed once per process and never changed after: a
     // preference read (the most frequent Defender call) looks its key up without a lock.
-    // foldhash: a few dozen fixed keys.
-    static KNOWN: LazyLock<foldhash::HashMap<&'static str, Arc<RegistryPath>>> =
+    // foldhash: a few dozen fixed keys. Lent, not shared: a reference count would cost two
+    // atomic operations per read.
+    static KNOWN: LazyLock<foldhash::HashMap<&'static str, RegistryPath>> =
         LazyLock::new(|| {
             let tables = PREFERENCES.iter().map(|row| row.key);
             let lists = LIST_PREFERENCES.iter().map(|(_, key)| *key);
@@ -453,12 +455,12 @@ fn policy_key(relative: &str) -> Result<Arc<RegistryPath>, DefenderError> {
             tables
                 .chain(lists)
                 .chain(others)
-                .filter_map(|relative| Some((relative, Arc::new(parse_policy_key(relative).ok()?))))
+                .filter_map(|relative| Some((relative, parse_policy_key(relative).ok()?)))
                 .collect()
         });
     match KNOWN.get(relative) {
-        Some(key) => Ok(key.clone()),
-        None => parse_policy_key(relative).map(Arc::new),
+        Some(key) => Ok(Cow::Borrowed(key)),
+        None => parse_policy_key(relative).map(Cow::Owned),
     }
 }
 
