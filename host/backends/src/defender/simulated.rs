@@ -13,9 +13,9 @@
 //! policy or local value that would *weaken* a protected setting relative to its default, and
 //! refuses local writes to protected settings.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
-use std::borrow::Cow;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use super::{
@@ -440,24 +440,23 @@ fn policy_key(relative: &str) -> Result<Cow<'static, RegistryPath>, DefenderErro
     // preference read (the most frequent Defender call) looks its key up without a lock.
     // foldhash: a few dozen fixed keys. Lent, not shared: a reference count would cost two
     // atomic operations per read.
-    static KNOWN: LazyLock<foldhash::HashMap<&'static str, RegistryPath>> =
-        LazyLock::new(|| {
-            let tables = PREFERENCES.iter().map(|row| row.key);
-            let lists = LIST_PREFERENCES.iter().map(|(_, key)| *key);
-            let others = [
-                EXCLUSION_PATHS_KEY,
-                EXCLUSION_EXTENSIONS_KEY,
-                EXCLUSION_PROCESSES_KEY,
-                ASR_KEY,
-                ASR_RULES_KEY,
-                THREAT_ACTIONS_SWITCH.0,
-            ];
-            tables
-                .chain(lists)
-                .chain(others)
-                .filter_map(|relative| Some((relative, parse_policy_key(relative).ok()?)))
-                .collect()
-        });
+    static KNOWN: LazyLock<foldhash::HashMap<&'static str, RegistryPath>> = LazyLock::new(|| {
+        let tables = PREFERENCES.iter().map(|row| row.key);
+        let lists = LIST_PREFERENCES.iter().map(|(_, key)| *key);
+        let others = [
+            EXCLUSION_PATHS_KEY,
+            EXCLUSION_EXTENSIONS_KEY,
+            EXCLUSION_PROCESSES_KEY,
+            ASR_KEY,
+            ASR_RULES_KEY,
+            THREAT_ACTIONS_SWITCH.0,
+        ];
+        tables
+            .chain(lists)
+            .chain(others)
+            .filter_map(|relative| Some((relative, parse_policy_key(relative).ok()?)))
+            .collect()
+    });
     match KNOWN.get(relative) {
         Some(key) => Ok(Cow::Borrowed(key)),
         None => parse_policy_key(relative).map(Cow::Owned),
