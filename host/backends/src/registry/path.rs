@@ -339,15 +339,20 @@ impl RegistryPath {
     /// The long form (`HKEY_LOCAL_MACHINE\SOFTWARE\...`), as `Display` writes it, built in one
     /// allocation of the exact size: run journals record it for every change.
     pub fn long_form(&self) -> String {
-        let hive = self.hive.long_name();
-        let bytes = hive.len() + self.components.iter().map(|c| 1 + c.len()).sum::<usize>();
+        let bytes = self.long_pieces().map(str::len).sum();
         let mut long = String::with_capacity(bytes);
-        long.push_str(hive);
-        for component in &self.components {
-            long.push('\\');
-            long.push_str(component);
-        }
+        long.extend(self.long_pieces());
         long
+    }
+
+    /// The pieces of the long form, in order: the hive's long name, then `\` and a component
+    /// for each component. `Display` writes them; [`Self::long_form`] joins them.
+    fn long_pieces(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.hive.long_name()).chain(
+            self.components
+                .iter()
+                .flat_map(|component| ["\\", component.as_str()]),
+        )
     }
 
     /// The components joined with `\`, without the hive: the subkey argument of the Windows
@@ -399,13 +404,7 @@ impl RegistryPath {
         if !self.components.is_empty() {
             self.folded.push(FOLD_SEP);
         }
-        if component.is_ascii() {
-            let start = self.folded.len();
-            self.folded.push_str(component);
-            self.folded[start..].make_ascii_uppercase();
-        } else {
-            self.folded.extend(component.chars().map(fold_char));
-        }
+        push_folded(&mut self.folded, component);
         self.components.push(component.to_owned());
         self.units = units;
         Ok(())
@@ -459,11 +458,21 @@ pub(crate) fn fold_char(c: char) -> char {
 
 /// Folds a whole name (a key component or a value name) for case-insensitive maps.
 pub(crate) fn fold(s: &str) -> String {
-    // Almost every name is ASCII: one allocation of the exact size, no per-character growth.
+    let mut folded = String::with_capacity(s.len());
+    push_folded(&mut folded, s);
+    folded
+}
+
+/// Appends `s` folded to `out`. Almost every name is ASCII: copied and upper-cased in place,
+/// rather than folded and pushed one character at a time.
+fn push_folded(out: &mut String, s: &str) {
     if s.is_ascii() {
-        return s.to_ascii_uppercase();
+        let start = out.len();
+        out.push_str(s);
+        out[start..].make_ascii_uppercase();
+    } else {
+        out.extend(s.chars().map(fold_char));
     }
-    s.chars().map(fold_char).collect()
 }
 
 /// Whether two value names are the same name to the registry (case-insensitive, with the same
@@ -525,12 +534,7 @@ impl Ord for RegistryPath {
 
 impl fmt::Display for RegistryPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.hive.long_name())?;
-        for component in &self.components {
-            f.write_str("\\")?;
-            f.write_str(component)?;
-        }
-        Ok(())
+        self.long_pieces().try_for_each(|piece| f.write_str(piece))
     }
 }
 
