@@ -5,12 +5,17 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use rampart_policy::catalog::Catalog;
 use rampart_policy::graph::parse_policy;
 use rampart_policy::resolve::{Disposition, resolve};
 use rampart_runtime::RunLimits;
 use rampart_tests::{backends, permissive_ceiling, windows_client, windows_defender};
+
+/// The agent's global allocator (`host/agent/src/main.rs`), so the runs measured here allocate
+/// as they do in the agent.
+#[global_allocator]
+static ALLOCATOR: rampart_alloc::Allocator = rampart_alloc::Allocator;
 
 fn av_example_settings() -> Vec<rampart_policy::settings::ResolvedSetting> {
     let text = include_str!("../../examples/policies/contoso-defender-antivirus.json");
@@ -50,4 +55,10 @@ fn apply(c: &mut Criterion) {
 }
 
 criterion_group!(benches, apply);
-criterion_main!(benches);
+
+fn main() {
+    // The allocator as the agent sets it up, before anything allocates much.
+    rampart_alloc::tune();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -46,6 +46,11 @@ use journaled::JournaledRegistry;
 use rampart_plugin_windows_defender::WindowsDefender;
 use rampart_sdk::native::NativeHost;
 
+/// The agent's global allocator (`host/agent/src/main.rs`), so the runs measured here allocate
+/// as they do in the agent.
+#[global_allocator]
+static ALLOCATOR: rampart_alloc::Allocator = rampart_alloc::Allocator;
+
 /// Settings of the per-apply benchmark, and how many of them are rewritten before each apply.
 const PER_APPLY_SETTINGS: usize = 30;
 const PER_APPLY_WRITES: usize = 10;
@@ -789,6 +794,8 @@ fn summary() {
 }
 
 fn main() {
+    // The allocator as the agent sets it up, before anything allocates much.
+    rampart_alloc::tune();
     let mut c = Criterion::default().configure_from_args();
     per_apply(&mut c);
     end_to_end(&mut c);
