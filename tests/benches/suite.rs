@@ -9,6 +9,10 @@
 //! `cargo bench -p rampart-tests --bench suite -- --test` (or `cargo test --benches`) runs every
 //! benchmark once, as a check that they work; it measures nothing.
 //!
+//! The host is measured as the agent ships: built with the `bench` profile (fat LTO, one codegen
+//! unit, the settings of the `dist` profile) and allocating through the agent's allocator
+//! (`rampart-alloc`).
+//!
 //! What each group measures is documented on its function; `BENCHMARKS.md` has the results.
 
 use std::collections::BTreeMap;
