@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc, tuned for a small footprint (see `rampart-alloc`): plugin runs are 5–7 % faster
+/// mimalloc, tuned for a small footprint (see `rampart-alloc`): plugin runs are about 5 % faster
 /// than on the system allocator. The benchmarks install the same allocator.
 #[global_allocator]
 static ALLOCATOR: rampart_alloc::Allocator = rampart_alloc::Allocator;
