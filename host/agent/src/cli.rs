@@ -17,7 +17,8 @@ pub(crate) struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 enforced; 1 failure; 2 bad input (nothing written); \
-3 some settings ended in error or conflict; 4 partial (unreadable policy documents skipped).";
+3 some settings ended in error or conflict; 4 partial (unreadable policy documents: their last \
+good versions enforced, or skipped); 5 the state directory is in use by another rampart process.";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -91,6 +92,17 @@ pub(crate) struct Inputs {
     /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
     #[arg(long)]
     pub(crate) atomic: bool,
+    /// Accept an empty policy set (no document in `--policies`): every value rampart set is
+    /// then removed. Without it an empty set is an error, so that an emptied directory or a
+    /// failed download cannot switch a device's protection off.
+    #[arg(long)]
+    pub(crate) allow_empty: bool,
+    /// Audit trail retention: total size of the rotated files kept (e.g. `64MiB`, `1GB`).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub(crate) audit_max_size: u64,
+    /// Audit trail retention: age past which a rotated file is pruned (e.g. `365d`, `8w`).
+    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = humantime::parse_duration)]
+    pub(crate) audit_max_age: std::time::Duration,
     /// Tamper protection of the simulated Defender (emulated registry only).
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub(crate) tamper_protection: Switch,
@@ -141,8 +153,8 @@ pub(crate) struct ApplyArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) inputs: Inputs,
-    /// Time between passes (e.g. `90m`, `30s`).
-    #[arg(long, value_name = "DURATION", default_value = "90m", value_parser = humantime::parse_duration)]
+    /// Time between passes (e.g. `90m`, `30s`; at least 1s).
+    #[arg(long, value_name = "DURATION", default_value = "90m", value_parser = parse_interval)]
     pub(crate) interval: std::time::Duration,
 }
 
@@ -250,6 +262,23 @@ pub(crate) enum AuditCommand {
 }
 
 // ---- end security commands ----
+
+/// Shortest `--interval`: a pass takes milliseconds, and an interval below a second would only
+/// keep the agent busy re-enforcing what is already in place.
+const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < MIN_INTERVAL {
+        return Err(format!("'{s}' is shorter than the minimum interval of 1s"));
+    }
+    Ok(d)
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = s.parse().map_err(|e| format!("'{s}': {e}"))?;
+    Ok(size.as_u64())
+}
 
 pub(crate) fn parse_file_root(s: &str) -> Result<(String, PathBuf), String> {
     let (name, dir) = s

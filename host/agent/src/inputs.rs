@@ -9,10 +9,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::{self, Device, Platform};
-use rampart_policy::graph::{self, PolicyDocument, PolicyError};
+use rampart_policy::graph;
 use rampart_runtime::{AotCache, Engine, GrantPolicy, OperatorGrants, Plugin, TrustPolicy};
 
-use crate::{BadInput, defaults};
+use crate::state::StateDir;
+use crate::{BadInput, defaults, last_good};
 
 /// The device: `--device FILE`, else the embedded example.
 pub(crate) fn device(path: Option<&Path>) -> anyhow::Result<Device> {
@@ -26,7 +27,7 @@ pub(crate) fn device(path: Option<&Path>) -> anyhow::Result<Device> {
 }
 
 /// The policy files named by `paths` (files, or directories of `.json` files), sorted within
-/// each directory. A missing path or an empty directory is bad input.
+/// each directory. A missing path is bad input (an empty set is refused by [`policies`]).
 pub(crate) fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -50,10 +51,12 @@ pub(crate) fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Every policy document: parsed ones, and the errors of those that did not parse.
-pub(crate) fn policies(
+/// The policy documents of `paths` as they are now (the embedded examples when there are
+/// none), and the errors of those that do not parse: for the commands that only look
+/// (`policy check`, `plugin test`).
+pub(crate) fn policies_as_read(
     paths: &[PathBuf],
-) -> anyhow::Result<(Vec<PolicyDocument>, Vec<PolicyError>)> {
+) -> anyhow::Result<(Vec<graph::PolicyDocument>, Vec<graph::PolicyError>)> {
     if paths.is_empty() {
         let docs = defaults::POLICIES
             .iter()
@@ -71,6 +74,39 @@ pub(crate) fn policies(
         }
     }
     Ok((docs, errors))
+}
+
+/// Every policy document of `paths` (the embedded examples when there are none): parsed ones,
+/// the last good versions of those that no longer parse (kept in the state, see
+/// [`last_good`]), and the errors. Writes nothing. An empty set is bad input unless
+/// `allow_empty`: it would withdraw every setting rampart enforces.
+pub(crate) fn policies(
+    paths: &[PathBuf],
+    state: &StateDir,
+    allow_empty: bool,
+) -> anyhow::Result<last_good::Outcome> {
+    if paths.is_empty() {
+        let documents = defaults::POLICIES
+            .iter()
+            .map(|(origin, text)| graph::parse_policy(text.as_bytes(), origin))
+            .collect::<Result<Vec<_>, _>>()
+            .context("an embedded example policy does not parse")?;
+        return Ok(last_good::Outcome::embedded(documents));
+    }
+    let files = policy_files(paths)?;
+    let outcome = last_good::read_policies(&files, &state.last_good_dir());
+    if outcome.documents.is_empty() && !allow_empty {
+        let names: Vec<String> = paths.iter().map(|p| format!("'{}'", p.display())).collect();
+        let why = match outcome.errors.first() {
+            Some(e) => format!("no readable policy document in {} ({e})", names.join(", ")),
+            None => format!("no policy document in {}", names.join(", ")),
+        };
+        return Err(BadInput(format!(
+            "{why}; an empty policy set would remove every setting rampart enforces: pass --allow-empty if that is meant"
+        ))
+        .into());
+    }
+    Ok(outcome)
 }
 
 /// The embedded catalog, extended by `--catalog FILE`.

@@ -11,11 +11,13 @@ use rampart_backends::registry::{DurableRegistry, EmulatedRegistry, RegistryBack
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::{Device, Platform};
 use rampart_policy::graph::{PolicyDocument, PolicyError};
+use rampart_runtime::audit::{AuditLog, Retention};
 use rampart_runtime::drift::Ledger;
 use rampart_runtime::{
     Atomicity, Capabilities, DeviceReport, Enforcer, Journal, PluginSet, RunLimits,
 };
 
+use crate::BadInput;
 use crate::cli::{Inputs, RegistryKind, Switch};
 use crate::state::{StateDir, write_replaceable};
 
@@ -32,35 +34,41 @@ pub(crate) struct Job {
     enforcer: Enforcer,
     /// What crash recovery did at open (one line per unfinished run rolled back).
     recovered: std::sync::Mutex<Vec<String>>,
+    /// The state directory's lock: this job is its only writer (`None` for plans).
+    _lock: Option<rampart_runtime::StateLock>,
 }
 
 impl Job {
-    /// Opens the backends over `state` (creating it).
+    /// Opens the backends over `state` (creating it) as its only writer, for `command` (the
+    /// name a second writer's error shows): takes the state's lock, repairs the audit trail
+    /// if a crash tore it, and settles the runs a crash left unfinished before anything else.
     pub(crate) fn open(
         device: Device,
         catalog: Catalog,
         state: StateDir,
         options: BackendOptions,
         atomicity: Atomicity,
+        retention: Retention,
+        command: &str,
     ) -> anyhow::Result<Job> {
-        state.create()?;
+        let lock = state.create_locked(command)?;
+        let ledger = Ledger::open(&state.ledger_file()).map_err(|e| BadInput(e.to_string()))?;
         let registry = Store::open(&device, &state, options)?;
         let capabilities = backends(&device, &state, &registry, options, true)?;
-        // Runs that never finished (the agent was killed) are rolled back before anything else.
-        let journal_dir = state.journal_dir();
-        let journal = Journal::durable(&journal_dir)?
-            .with_audit(rampart_runtime::audit::AuditLog::open(&state.audit_dir())?);
-        let recovered = journal.recover(&capabilities)?;
+        let journal = Journal::durable(&state.journal_dir())?
+            .with_audit(AuditLog::open_with(&state.audit_dir(), retention)?);
+        let enforcer = Enforcer::new(capabilities, limits_for(&device))
+            .with_journal(journal)
+            .with_atomicity(atomicity)
+            .with_ledger(ledger);
+        // Runs that never finished (the agent was killed) are settled before anything else.
+        let recovered = enforcer.recover()?;
         for line in &recovered {
             tracing::warn!("{line}");
         }
         if !recovered.is_empty() {
             registry.save(&state)?;
         }
-        let enforcer = Enforcer::new(capabilities, limits_for(&device))
-            .with_journal(journal)
-            .with_atomicity(atomicity)
-            .with_ledger(Ledger::open(&state.ledger_file()));
         Ok(Job {
             device,
             catalog,
@@ -68,23 +76,28 @@ impl Job {
             registry,
             enforcer,
             recovered: std::sync::Mutex::new(recovered),
+            _lock: Some(lock),
         })
     }
 
-    /// Resolves and enforces `documents` with `plugins`, then persists the registry and the
-    /// report. `input_errors` (documents that did not parse) are recorded in the report.
+    /// Resolves and enforces the documents of `policies` with `plugins`, then persists the
+    /// registry and the report. The documents that did not parse, and those enforced from
+    /// their last good version, are recorded in the report.
     pub(crate) fn pass(
         &self,
         plugins: &PluginSet,
-        documents: &[PolicyDocument],
-        input_errors: &[PolicyError],
+        policies: &crate::last_good::Outcome,
     ) -> anyhow::Result<DeviceReport> {
-        let resolved = rampart_policy::resolve::resolve(documents, &self.device, &self.catalog);
+        let resolved =
+            rampart_policy::resolve::resolve(&policies.documents, &self.device, &self.catalog);
         let mut report = self.enforcer.enforce(plugins, &self.device, &resolved);
-        report.input_errors = input_errors.iter().map(ToString::to_string).collect();
-        // Crash recovery is reported once, in the first pass after start-up.
-        report.recovered =
+        report.input_errors = policies.errors.iter().map(ToString::to_string).collect();
+        report.stale_inputs = policies.stale.clone();
+        // Crash recovery at start is reported once, in the first pass after it.
+        let mut recovered =
             std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|e| e.into_inner()));
+        recovered.append(&mut report.recovered);
+        report.recovered = recovered;
         self.registry.save(&self.state)?;
         self.persist(&report)?;
         Ok(report)
@@ -101,16 +114,20 @@ impl Job {
     ) -> anyhow::Result<Job> {
         let registry = Store::open(&device, &state, options)?;
         let capabilities = backends(&device, &state, &registry, options, false)?;
-        let enforcer = Enforcer::new(capabilities, limits_for(&device)).with_atomicity(atomicity);
+        // The plan works on a copy of the ledger that is never saved (`Enforcer::what_if`), so
+        // it plans the removals of dropped settings that the real pass would make.
+        let ledger = Ledger::open(&state.ledger_file()).map_err(|e| BadInput(e.to_string()))?;
+        let enforcer = Enforcer::new(capabilities, limits_for(&device))
+            .with_atomicity(atomicity)
+            .with_ledger(ledger);
         Ok(Job {
             device,
             catalog,
             state,
             registry,
             enforcer,
-            // (A plan reports no drift: detecting it needs the ledger, which a plan must not
-            // update; `rampart status` shows the last pass's drift.)
             recovered: std::sync::Mutex::new(Vec::new()),
+            _lock: None,
         })
     }
 
@@ -178,6 +195,16 @@ fn limits_for(device: &Device) -> RunLimits {
 pub(crate) struct BackendOptions {
     pub(crate) registry: RegistryKind,
     pub(crate) tamper_protection: bool,
+}
+
+/// The audit trail's retention the command line asks for (`--audit-max-size`,
+/// `--audit-max-age`).
+pub(crate) fn retention(inputs: &Inputs) -> Retention {
+    Retention {
+        max_bytes: inputs.audit_max_size,
+        max_age: inputs.audit_max_age,
+        ..Retention::default()
+    }
 }
 
 impl BackendOptions {

@@ -11,6 +11,7 @@ mod commands;
 mod defaults;
 mod inputs;
 mod job;
+mod last_good;
 mod output;
 mod state;
 
@@ -35,6 +36,9 @@ pub(crate) mod exit {
     pub(crate) const SETTINGS_FAILED: u8 = 3;
     /// Some policy documents could not be read; the others were enforced (`--keep-going`).
     pub(crate) const PARTIAL: u8 = 4;
+    /// Another process owns the state directory (`apply`, `run` or `registry import`): nothing
+    /// was written.
+    pub(crate) const BUSY: u8 = 5;
 }
 
 /// An error that maps to a specific exit code.
@@ -60,6 +64,11 @@ fn main() -> ExitCode {
             eprintln!("rampart: {e:#}");
             if e.downcast_ref::<BadInput>().is_some() {
                 ExitCode::from(exit::BAD_INPUT)
+            } else if matches!(
+                e.downcast_ref::<rampart_runtime::LockError>(),
+                Some(rampart_runtime::LockError::Busy { .. })
+            ) {
+                ExitCode::from(exit::BUSY)
             } else {
                 ExitCode::from(exit::FAILURE)
             }

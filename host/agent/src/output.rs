@@ -39,6 +39,12 @@ pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
     for e in &report.input_errors {
         println!("Unreadable: {e}");
     }
+    for s in &report.stale_inputs {
+        println!(
+            "Kept: {} has been unreadable since {}; its last good version (read {}) stays enforced",
+            s.path, s.since, s.last_good_at
+        );
+    }
     for r in &report.recovered {
         println!("Recovered: {r}");
     }

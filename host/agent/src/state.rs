@@ -6,10 +6,12 @@
 //! <state>/reports/          the last 20 reports
 //! <state>/owned.json        values rampart set (drift detection)
 //! <state>/journal/          change journals of runs in progress (crash recovery)
+//! <state>/last-good/        the last good version of each policy document
 //! <state>/aot-cache/        compiled plugins
 //! <state>/plugins/          plugin directory of `rampart run` (default)
 //! <state>/roots/<name>/    file roots of Linux/macOS plugins (simulation; see --file-root)
 //! <state>/agent.sock        where `rampart run` listens for `rampart sync`
+//! <state>/lock, owner.json  the owner's lock, and who holds it (see `rampart_runtime::lock`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -69,6 +71,16 @@ impl StateDir {
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Creates the directory and takes its lock for `command` (see
+    /// [`rampart_runtime::StateLock`]): a second writer fails at once, naming the holder.
+    pub(crate) fn create_locked(
+        &self,
+        command: &str,
+    ) -> anyhow::Result<rampart_runtime::StateLock> {
+        self.create()?;
+        Ok(rampart_runtime::StateLock::acquire(&self.root, command)?)
     }
 
     /// Creates the directory (only once inputs are known to be good).
@@ -135,6 +147,11 @@ impl StateDir {
     /// `<state>/journal/`: change journals of runs in progress.
     pub(crate) fn journal_dir(&self) -> PathBuf {
         self.root.join("journal")
+    }
+
+    /// `<state>/last-good/`: the last good version of each policy document.
+    pub(crate) fn last_good_dir(&self) -> PathBuf {
+        self.root.join("last-good")
     }
 
     /// `<state>/owned.json`: what rampart set, for drift detection.

@@ -1,45 +1,100 @@
 //! The audit trail: an append-only, hash-chained JSON-lines record of what plugins did.
 //!
 //! Every plugin run that goes through a [`crate::Journal`] with an audit log attached
-//! ([`crate::Journal::with_audit`]) appends, when it ends, one record per capability call
-//! (operation, target, allowed or denied), one per change (old → new) with the decision
-//! (committed or rolled back), and one for the run itself. Records are buffered per run and
-//! written once per run, then fsynced, so the hot path only pushes to a vector.
+//! ([`crate::Journal::with_audit`]) records, when it ends, one record per capability call that
+//! wrote, was denied or failed (allowed reads are counted in the run's record, not listed), one
+//! per change (old → new) with the decision (committed or rolled back), and one for the run
+//! itself. A run that changed nothing and was denied nothing records nothing; each pass adds one
+//! small `pass` record. A pass that changes nothing therefore costs one record of a few hundred
+//! bytes, written without waiting for the disk.
+//!
+//! A committed run's records travel in its journal's commit record (see [`crate::journal`]) and
+//! are appended, synced, before the journal goes, so the trail records every run that changed
+//! the device, or its rollback, whatever the moment of a crash.
 //!
 //! # Chain
 //!
 //! Each line is a JSON object with `seq` (1, 2, …), `prev` (the previous record's `hash`; 64
 //! zeros for the first record ever) and `hash` = sha256(`prev` ‖ `"\n"` ‖ the line's JSON
 //! without `hash`), hex. `audit.jsonl` is the current file; when it passes
-//! [`DEFAULT_ROTATE_BYTES`] it is renamed to `audit-<last seq>.jsonl` and the next record, in a
-//! new `audit.jsonl`, carries on the chain (its `prev` is the last hash of the rotated file).
-//! `audit.head` holds the last `seq` and `hash`, rewritten atomically after each append.
+//! [`Retention::rotate_bytes`] it is renamed to `audit-<last seq>.jsonl` and the next record, in
+//! a new `audit.jsonl`, carries on the chain (its `prev` is the last hash of the rotated file).
+//! `audit.head` holds the last `seq` and `hash` of the last *synced* append, written (synced)
+//! after it.
+//!
+//! # Faults and tampering, at open
+//!
+//! [`AuditLog::open`] checks the trail before anything is appended, and writes what it finds
+//! into the chain itself, synced, so the evidence cannot be overwritten by the next append:
+//!
+//! - a **torn tail** (a crash or a full disk in the middle of an append: a last line that is not
+//!   a whole record) is cut back to the last whole record, and a `repair` record says how many
+//!   bytes were cut;
+//! - a **mismatch with the head** (the trail ends before the record the head names, or that
+//!   record's hash differs, or the head or the current file is gone) is a `tamper` record that
+//!   says what the head named and where the trail ends. The chain continues from the last record
+//!   that is actually there. A head that lags behind the trail is normal (a crash between an
+//!   append and the head's update, or appends made without a sync) when the record it names is
+//!   in the trail with its hash.
+//!
+//! [`verify`] lists both kinds of records as events; `rampart audit verify` fails while the
+//! trail holds a tamper record.
+//!
+//! # Retention
+//!
+//! Rotated files are pruned, oldest first, while the trail is larger than
+//! [`Retention::max_bytes`] or a file is older than [`Retention::max_age`] (defaults: 64 MiB and
+//! one year, about a hundred years of passes that change nothing at the default interval). Before
+//! a file goes, `audit.checkpoint` (synced) records the `seq` and `hash` of its last record, and
+//! a `prune` record in the chain says so: a pruned trail still verifies, because its first
+//! record's `prev` must equal the checkpoint's hash.
 //!
 //! # What [`verify`] detects, and what it cannot
 //!
 //! It detects an edited record (its hash no longer matches), a deleted, inserted or reordered
-//! record (a `seq` gap or a `prev` mismatch), a rotated file deleted from the middle, and a
-//! truncated tail (the last record no longer matches `audit.head`). It cannot detect someone
-//! who rewrites the whole chain from some point on, head included: the chain proves internal
-//! consistency, not authorship. Anchor it outside the device (ship `audit.head`'s hash to a
-//! collector) to detect that. Deleting the oldest rotated files is reported as the chain
-//! starting at a later `seq`, not as tampering, so retention can prune them.
+//! record (a `seq` gap or a `prev` mismatch), a rotated file deleted from the middle, an oldest
+//! file deleted without a checkpoint, and a truncated tail (the last record no longer matches
+//! `audit.head`). It cannot detect someone who rewrites the whole chain from some point on, head
+//! and checkpoint included: the chain proves internal consistency, not authorship. Anchor it
+//! outside the device (ship `audit.head`'s hash to a collector) to detect that. Records appended
+//! without a sync (the `pass` records) and not yet covered by the head can be cut without a
+//! trace; they never describe a change.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-
-/// Size past which `audit.jsonl` is rotated.
-pub const DEFAULT_ROTATE_BYTES: u64 = 8 << 20;
 
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const CURRENT: &str = "audit.jsonl";
 const HEAD: &str = "audit.head";
+const CHECKPOINT: &str = "audit.checkpoint";
+
+/// How large the trail may grow, and for how long records are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Size past which `audit.jsonl` is rotated. Default 4 MiB.
+    pub rotate_bytes: u64,
+    /// Total size of the rotated files kept. Default 64 MiB.
+    pub max_bytes: u64,
+    /// Age past which a rotated file is pruned (by its last modification). Default 365 days.
+    pub max_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            rotate_bytes: 4 << 20,
+            max_bytes: 64 << 20,
+            max_age: Duration::from_secs(365 * 24 * 3600),
+        }
+    }
+}
 
 /// An audit trail that cannot be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -73,13 +128,16 @@ pub type AuditRecord = Map<String, Value>;
 struct Chain {
     seq: u64,
     hash: String,
+    /// The last append failed part-way: the current file may end in a torn record, which the
+    /// next append cuts first.
+    torn: bool,
 }
 
 /// An append-only audit trail in a directory.
 #[derive(Debug)]
 pub struct AuditLog {
     dir: PathBuf,
-    rotate_bytes: u64,
+    retention: Retention,
     chain: Mutex<Chain>,
 }
 
@@ -99,31 +157,196 @@ fn record_hash(prev: &str, body: &str) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// A `seq` and `hash`, as the head and the checkpoint hold them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mark {
+    seq: u64,
+    hash: String,
+}
+
+impl Mark {
+    fn read(path: &Path) -> Result<Option<Result<Mark, String>>, AuditError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(path)(e)),
+        };
+        let parsed = serde_json::from_str::<Value>(&text)
+            .map_err(|e| format!("not JSON: {e}"))
+            .and_then(|v| match (v["seq"].as_u64(), v["hash"].as_str()) {
+                (Some(seq), Some(hash)) => Ok(Mark {
+                    seq,
+                    hash: hash.to_string(),
+                }),
+                _ => Err("no seq or hash".to_string()),
+            });
+        Ok(Some(parsed))
+    }
+
+    /// Writes the mark to `path` atomically and durably.
+    fn write(&self, dir: &Path, name: &str, extra: Value) -> Result<(), AuditError> {
+        let mut v = serde_json::json!({ "seq": self.seq, "hash": self.hash });
+        if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+            m.extend(e);
+        }
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(v.to_string().as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(dir);
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+fn event(kind: &str, message: String, extra: Value) -> AuditRecord {
+    let mut r = Map::new();
+    r.insert("kind".into(), kind.into());
+    r.insert("time".into(), now().into());
+    r.insert("message".into(), message.into());
+    if let Value::Object(e) = extra {
+        r.extend(e);
+    }
+    r
+}
+
+/// A whole chained record of a line: its `seq` and `hash`.
+fn chained(line: &str) -> Option<Mark> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    Some(Mark {
+        seq: v["seq"].as_u64()?,
+        hash: v["hash"].as_str()?.to_string(),
+    })
+}
+
 impl AuditLog {
-    /// Opens (creating) the trail in `dir`, continuing its chain.
+    /// Opens (creating) the trail in `dir`, continuing its chain, with the default
+    /// [`Retention`]. A torn tail is repaired and a mismatch with the head recorded as a tamper
+    /// event, both in the chain (see the module docs).
     ///
     /// # Errors
     ///
-    /// [`AuditError`] when the directory cannot be created or the last record cannot be read.
+    /// [`AuditError`] when the directory or its files cannot be read or written.
     pub fn open(dir: &Path) -> Result<Self, AuditError> {
+        AuditLog::open_with(dir, Retention::default())
+    }
+
+    /// [`AuditLog::open`] with a retention of its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuditLog::open`].
+    pub fn open_with(dir: &Path, retention: Retention) -> Result<Self, AuditError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let chain = match last_record(dir)? {
-            Some((seq, hash)) => Chain { seq, hash },
+        let mut events = Vec::new();
+        let cut = repair_tail(&dir.join(CURRENT))?;
+        if cut > 0 {
+            events.push(event(
+                "repair",
+                format!(
+                    "cut {cut} byte(s) of a torn record at the end of {CURRENT} (a crash or a full disk during an append)"
+                ),
+                serde_json::json!({ "bytes": cut }),
+            ));
+        }
+        let (last, seen) = last_record(dir)?;
+        let mut chain = match &last {
+            Some(m) => Chain {
+                seq: m.seq,
+                hash: m.hash.clone(),
+                torn: false,
+            },
             None => Chain {
                 seq: 0,
                 hash: GENESIS.to_string(),
+                torn: false,
             },
         };
-        Ok(AuditLog {
+        let head = Mark::read(&dir.join(HEAD))?;
+        let mismatch = match (&head, &last) {
+            (None, None) => None,
+            (None, Some(m)) => Some(format!(
+                "{HEAD} is missing while the trail ends at record {}",
+                m.seq
+            )),
+            (Some(Err(e)), _) => Some(format!("{HEAD} is unreadable ({e})")),
+            (Some(Ok(h)), last) => {
+                let last = last.clone().unwrap_or(Mark {
+                    seq: 0,
+                    hash: GENESIS.to_string(),
+                });
+                if h.seq > last.seq {
+                    Some(format!(
+                        "{HEAD} names record {} but the trail ends at record {} (records were removed from the end, or a file was deleted)",
+                        h.seq, last.seq
+                    ))
+                } else {
+                    match seen.iter().find(|m| m.seq == h.seq) {
+                        Some(m) if m.hash != h.hash => Some(format!(
+                            "record {} of the trail does not have the hash {HEAD} names (rewritten)",
+                            h.seq
+                        )),
+                        _ if h.seq == 0 && last.seq == 0 && h.hash != GENESIS => {
+                            Some(format!("{HEAD} names no record but a hash"))
+                        }
+                        _ => None,
+                    }
+                }
+            }
+        };
+        if let Some(message) = mismatch {
+            let head_value = match &head {
+                Some(Ok(h)) => serde_json::json!({ "seq": h.seq, "hash": h.hash }),
+                _ => Value::Null,
+            };
+            events.push(event(
+                "tamper",
+                message,
+                serde_json::json!({ "head": head_value, "trail-ends-at": chain.seq }),
+            ));
+        }
+        if head.is_none() && last.is_none() && chain.seq == 0 {
+            // A new trail: its head exists from the start, so a head that goes missing later
+            // is evidence, not a fresh start.
+            Mark {
+                seq: 0,
+                hash: GENESIS.to_string(),
+            }
+            .write(dir, HEAD, Value::Null)?;
+        }
+        chain.torn = false;
+        let log = AuditLog {
             dir: dir.to_path_buf(),
-            rotate_bytes: DEFAULT_ROTATE_BYTES,
+            retention,
             chain: Mutex::new(chain),
-        })
+        };
+        if !events.is_empty() {
+            for e in &events {
+                tracing::warn!(kind = %e["kind"], message = %e["message"], "audit trail");
+            }
+            log.append(events, true)?;
+        }
+        Ok(log)
     }
 
-    /// Rotates `audit.jsonl` once it passes `bytes` (default [`DEFAULT_ROTATE_BYTES`]).
+    /// Sets when `audit.jsonl` is rotated (the rest of the retention unchanged).
     pub fn with_rotate_bytes(mut self, bytes: u64) -> Self {
-        self.rotate_bytes = bytes;
+        self.retention.rotate_bytes = bytes;
         self
     }
 
@@ -132,20 +355,31 @@ impl AuditLog {
         &self.dir
     }
 
-    /// Chains and appends `records` in one write, then fsyncs and updates the head.
+    /// Chains and appends `records` in one write. When `durable`, syncs it and then the head;
+    /// otherwise the records reach the disk with the next synced append (or the page cache's
+    /// own write-back), and the head stays where it was. A failed append is cut back off the
+    /// file, so it never leaves a torn record for the next one to follow.
     ///
     /// # Errors
     ///
     /// [`AuditError::Io`].
-    pub fn append(&self, records: Vec<AuditRecord>) -> Result<(), AuditError> {
+    pub fn append(&self, records: Vec<AuditRecord>, durable: bool) -> Result<(), AuditError> {
         if records.is_empty() {
             return Ok(());
         }
         let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.dir.join(CURRENT);
-        if std::fs::metadata(&current).is_ok_and(|m| m.len() >= self.rotate_bytes) {
+        if chain.torn {
+            repair_tail(&current)?;
+            chain.torn = false;
+        }
+        let mut records = records;
+        if std::fs::metadata(&current).is_ok_and(|m| m.len() >= self.retention.rotate_bytes) {
             let rotated = self.dir.join(format!("audit-{:012}.jsonl", chain.seq));
             std::fs::rename(&current, &rotated).map_err(io(&current))?;
+            if let Some(prune) = self.prune()? {
+                records.insert(0, prune);
+            }
         }
         let mut text = String::new();
         let (mut seq, mut prev) = (chain.seq, chain.hash.clone());
@@ -170,20 +404,146 @@ impl AuditLog {
             .append(true)
             .open(&current)
             .map_err(io(&current))?;
-        file.write_all(text.as_bytes()).map_err(io(&current))?;
-        file.sync_data().map_err(io(&current))?;
-        let head = self.dir.join(HEAD);
-        let tmp = self.dir.join(".audit.head.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::json!({ "seq": seq, "hash": prev }).to_string(),
-        )
-        .map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &head).map_err(io(&head))?;
+        let before = file.metadata().map_err(io(&current))?.len();
+        let written = file
+            .write_all(text.as_bytes())
+            .and_then(|()| if durable { file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            // Cut what was written; if even that fails, the next append (or open) repairs it.
+            if file.set_len(before).is_err() {
+                chain.torn = true;
+            }
+            return Err(io(&current)(e));
+        }
         chain.seq = seq;
         chain.hash = prev;
+        if durable {
+            Mark {
+                seq,
+                hash: chain.hash.clone(),
+            }
+            .write(&self.dir, HEAD, Value::Null)?;
+        }
         Ok(())
     }
+
+    /// Whether the end of the current file holds the `run` record of run `run` (recovery asks
+    /// before appending the records of a run it completes).
+    pub fn holds_run(&self, run: &str) -> bool {
+        let _chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        let Ok(tail) = last_lines(&self.dir.join(CURRENT), 1 << 20) else {
+            return false;
+        };
+        let needle = format!("\"run\":{}", Value::from(run));
+        tail.lines()
+            .any(|l| l.contains(&needle) && l.contains("\"kind\":\"run\""))
+    }
+
+    /// Prunes rotated files past the retention, oldest first, after recording the last one
+    /// pruned in `audit.checkpoint`. Returns the `prune` record to chain, if anything went.
+    fn prune(&self) -> Result<Option<AuditRecord>, AuditError> {
+        let rotated: Vec<PathBuf> = files(&self.dir)?
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n != CURRENT))
+            .collect();
+        let sizes: Vec<(PathBuf, u64, Option<SystemTime>)> = rotated
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).ok();
+                let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+                let modified = meta.and_then(|m| m.modified().ok());
+                (p, len, modified)
+            })
+            .collect();
+        let mut total: u64 = sizes.iter().map(|(_, len, _)| len).sum();
+        let now = SystemTime::now();
+        let mut doomed = Vec::new();
+        for (path, len, modified) in &sizes {
+            let too_old = modified
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age > self.retention.max_age);
+            if total <= self.retention.max_bytes && !too_old {
+                break;
+            }
+            doomed.push(path.clone());
+            total -= len;
+        }
+        let Some(last) = doomed.last() else {
+            return Ok(None);
+        };
+        let text = last_lines(last, 64 * 1024)?;
+        let Some(mark) = text.lines().rev().find_map(chained) else {
+            return Err(AuditError::Broken {
+                file: last.display().to_string(),
+                line: 0,
+                message: "its last record cannot be read; not pruned".into(),
+            });
+        };
+        mark.write(
+            &self.dir,
+            CHECKPOINT,
+            serde_json::json!({ "time": now_rfc3339(), "files": doomed.len() }),
+        )?;
+        for path in &doomed {
+            std::fs::remove_file(path).map_err(io(path))?;
+        }
+        Ok(Some(event(
+            "prune",
+            format!(
+                "pruned {} rotated file(s) past the retention, through record {}",
+                doomed.len(),
+                mark.seq
+            ),
+            serde_json::json!({ "through-seq": mark.seq, "through-hash": mark.hash }),
+        )))
+    }
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Cuts everything after the last whole chained record of `file` (a torn append). Returns the
+/// number of bytes cut.
+fn repair_tail(file: &Path) -> Result<u64, AuditError> {
+    let len = match std::fs::metadata(file) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(file)(e)),
+    };
+    if len == 0 {
+        return Ok(0);
+    }
+    let bytes = std::fs::read(file).map_err(io(file))?;
+    if bytes.ends_with(b"\n")
+        && let Some(last) = bytes[..bytes.len() - 1].rsplit(|&b| b == b'\n').next()
+        && std::str::from_utf8(last).ok().and_then(chained).is_some()
+    {
+        return Ok(0);
+    }
+    // Find the end of the last line that is a whole record.
+    let mut keep = 0;
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            if std::str::from_utf8(&bytes[start..i])
+                .ok()
+                .and_then(chained)
+                .is_some()
+            {
+                keep = i + 1;
+            }
+            start = i + 1;
+        }
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .map_err(io(file))?;
+    f.set_len(keep as u64)
+        .and_then(|()| f.sync_data())
+        .map_err(io(file))?;
+    Ok(len - keep as u64)
 }
 
 /// The trail's files, oldest first: rotated ones by sequence, then the current one.
@@ -205,33 +565,33 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>, AuditError> {
     Ok(rotated)
 }
 
-fn last_record(dir: &Path) -> Result<Option<(u64, String)>, AuditError> {
+/// The last record of the trail, and the marks of the records read to find it (the tail of
+/// the file that holds it), for comparing with the head.
+fn last_record(dir: &Path) -> Result<(Option<Mark>, Vec<Mark>), AuditError> {
     for file in files(dir)?.iter().rev() {
-        let text = last_lines(file)?;
-        if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
-            let v: Value = serde_json::from_str(line).map_err(|e| AuditError::Broken {
+        let text = last_lines(file, 64 * 1024)?;
+        let seen: Vec<Mark> = text.lines().filter_map(chained).collect();
+        if let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) {
+            let mark = chained(last).ok_or_else(|| AuditError::Broken {
                 file: file.display().to_string(),
                 // Only the file's tail was read, so the line number is not known here.
                 line: 0,
-                message: format!("its last record is not JSON: {e}"),
+                message: "its last record is not a chained record".into(),
             })?;
-            let seq = v["seq"].as_u64().unwrap_or(0);
-            let hash = v["hash"].as_str().unwrap_or(GENESIS).to_string();
-            return Ok(Some((seq, hash)));
+            return Ok((Some(mark), seen));
         }
     }
-    Ok(None)
+    Ok((None, Vec::new()))
 }
 
-/// The end of `file`, from the start of a line, holding at least its last whole line: every
-/// start (`rampart apply` is one) continues the chain, and the current file grows to
-/// [`DEFAULT_ROTATE_BYTES`], so only its tail is read.
-fn last_lines(file: &Path) -> Result<String, AuditError> {
+/// The end of `file`, from the start of a line, holding at least its last whole line (and at
+/// least `window` bytes when the file is that long): every start continues the chain, and the
+/// current file grows to the rotation size, so only its tail is read.
+fn last_lines(file: &Path, window: u64) -> Result<String, AuditError> {
     use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 64 * 1024;
     let mut f = std::fs::File::open(file).map_err(io(file))?;
     let len = f.metadata().map_err(io(file))?.len();
-    let mut back = TAIL.min(len);
+    let mut back = window.min(len);
     loop {
         f.seek(SeekFrom::Start(len - back)).map_err(io(file))?;
         let mut bytes = Vec::with_capacity(usize::try_from(back).unwrap_or(0));
@@ -260,13 +620,19 @@ pub struct AuditSummary {
     pub records: u64,
     /// Files checked.
     pub files: usize,
-    /// `seq` of the first record present (above 1 when old rotated files were pruned).
+    /// `seq` of the first record present (above 1 when old rotated files were pruned behind a
+    /// checkpoint).
     pub first_seq: u64,
     /// Hash of the last record (anchor it elsewhere to detect a rewritten tail).
     pub last_hash: String,
+    /// The `tamper` records of the chain: evidence found at an earlier start (see the module
+    /// docs), one line each.
+    pub tamper_events: Vec<String>,
+    /// The `repair` records of the chain (torn tails cut at start), one line each.
+    pub repairs: Vec<String>,
 }
 
-/// Verifies the whole chain in `dir` against itself and `audit.head`.
+/// Verifies the whole chain in `dir` against itself, `audit.checkpoint` and `audit.head`.
 ///
 /// # Errors
 ///
@@ -277,9 +643,20 @@ pub fn verify(dir: &Path) -> Result<AuditSummary, AuditError> {
     let mut prev: Option<String> = None;
     let mut records = 0;
     let mut first_seq = 0;
+    let mut first_prev = String::new();
+    let mut tamper_events = Vec::new();
+    let mut repairs = Vec::new();
+    let mut marks: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
     for file in &files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file).map_err(io(file))?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            return Err(AuditError::Broken {
+                file: name,
+                line: text.lines().count(),
+                message: "torn last record (a crash or a full disk during an append); the next start of the agent cuts it".into(),
+            });
+        }
         for (i, line) in text.lines().enumerate() {
             let broken = |message: String| AuditError::Broken {
                 file: name.clone(),
@@ -308,7 +685,10 @@ pub fn verify(dir: &Path) -> Result<AuditSummary, AuditError> {
                         "seq {seq} where {want} was expected (records deleted, inserted or reordered)"
                     )));
                 }
-                None => first_seq = seq,
+                None => {
+                    first_seq = seq;
+                    first_prev = record_prev.clone();
+                }
                 _ => {}
             }
             if let Some(p) = &prev
@@ -321,21 +701,53 @@ pub fn verify(dir: &Path) -> Result<AuditSummary, AuditError> {
             if seq == 1 && record_prev != GENESIS {
                 return Err(broken("the first record does not start the chain".into()));
             }
-            let body = Value::Object(record).to_string();
+            let body = Value::Object(record.clone()).to_string();
             if record_hash(&record_prev, &body) != hash {
                 return Err(broken("hash does not match the record (edited)".into()));
             }
+            let describe = || {
+                format!(
+                    "record {seq} ({}): {}",
+                    record["time"].as_str().unwrap_or("?"),
+                    record["message"].as_str().unwrap_or("")
+                )
+            };
+            match record["kind"].as_str() {
+                Some("tamper") => tamper_events.push(describe()),
+                Some("repair") => repairs.push(describe()),
+                _ => {}
+            }
+            marks.insert(seq, hash.clone());
             expected_seq = Some(seq + 1);
             prev = Some(hash);
             records += 1;
         }
     }
+    if first_seq > 1 {
+        let path = dir.join(CHECKPOINT);
+        let broken = |message: String| AuditError::Broken {
+            file: path.display().to_string(),
+            line: 0,
+            message,
+        };
+        match Mark::read(&path)? {
+            Some(Ok(c)) if c.seq + 1 == first_seq && c.hash == first_prev => {}
+            Some(Ok(c)) => {
+                return Err(broken(format!(
+                    "the checkpoint covers records through {} but the trail starts at record {first_seq} with another link (records or files deleted)",
+                    c.seq
+                )));
+            }
+            Some(Err(e)) => return Err(broken(format!("unreadable: {e}"))),
+            None => {
+                return Err(broken(format!(
+                    "missing while the trail starts at record {first_seq}: records 1 to {} were deleted without a checkpoint",
+                    first_seq - 1
+                )));
+            }
+        }
+    }
     let head_path = dir.join(HEAD);
-    let head = match std::fs::read_to_string(&head_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(&head_path)(e)),
-    };
     let last_hash = prev.unwrap_or_else(|| GENESIS.to_string());
     let last_seq = expected_seq.map_or(0, |s| s - 1);
     let broken_head = |message: String| AuditError::Broken {
@@ -343,14 +755,19 @@ pub fn verify(dir: &Path) -> Result<AuditSummary, AuditError> {
         line: 0,
         message,
     };
-    match head {
-        Some(text) => {
-            let head: Value =
-                serde_json::from_str(&text).map_err(|e| broken_head(format!("not JSON: {e}")))?;
-            if head["seq"].as_u64() != Some(last_seq) || head["hash"].as_str() != Some(&last_hash) {
+    match Mark::read(&head_path)? {
+        Some(Err(e)) => return Err(broken_head(e)),
+        Some(Ok(head)) => {
+            // The head may lag behind appends made without a sync, never run ahead.
+            let matches = if head.seq == 0 {
+                head.hash == GENESIS
+            } else {
+                marks.get(&head.seq) == Some(&head.hash)
+            };
+            if head.seq > last_seq || !matches {
                 return Err(broken_head(format!(
                     "the head names record {} but the trail ends at record {last_seq} (records were removed from the end, or the head was changed)",
-                    head["seq"]
+                    head.seq
                 )));
             }
         }
@@ -364,6 +781,8 @@ pub fn verify(dir: &Path) -> Result<AuditSummary, AuditError> {
         files: files.len(),
         first_seq,
         last_hash,
+        tamper_events,
+        repairs,
     })
 }
 
@@ -382,7 +801,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(dir.path()).unwrap();
         for i in 0..n {
-            log.append(vec![record(i)]).unwrap();
+            log.append(vec![record(i)], true).unwrap();
         }
         (dir, log)
     }
@@ -411,7 +830,7 @@ mod tests {
         let (dir, log) = trail(3);
         drop(log);
         let log = AuditLog::open(dir.path()).unwrap();
-        log.append(vec![record(10), record(11)]).unwrap();
+        log.append(vec![record(10), record(11)], true).unwrap();
         let s = verify(dir.path()).unwrap();
         assert_eq!((s.records, s.first_seq, s.files), (5, 1, 1));
     }
@@ -422,15 +841,15 @@ mod tests {
         // window, and a last record longer than it, must still continue the chain.
         let (dir, log) = trail(0);
         for i in 0..1_500 {
-            log.append(vec![record(i)]).unwrap();
+            log.append(vec![record(i)], true).unwrap();
         }
         let mut long = record(99_999);
         long.insert("target".into(), Value::from("x".repeat(200_000)));
-        log.append(vec![long]).unwrap();
+        log.append(vec![long], true).unwrap();
         drop(log);
         assert!(std::fs::metadata(dir.path().join(CURRENT)).unwrap().len() > 4 * 64 * 1024);
         let log = AuditLog::open(dir.path()).unwrap();
-        log.append(vec![record(1)]).unwrap();
+        log.append(vec![record(1)], true).unwrap();
         let s = verify(dir.path()).unwrap();
         assert_eq!(s.records, 1_502);
     }
@@ -496,19 +915,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(dir.path()).unwrap().with_rotate_bytes(300);
         for i in 0..12 {
-            log.append(vec![record(i)]).unwrap();
+            log.append(vec![record(i)], true).unwrap();
         }
         let s = verify(dir.path()).unwrap();
         assert_eq!(s.records, 12);
         assert!(s.files >= 3, "rotated: {s:?}");
-        // Pruning the oldest file is retention, not tampering.
-        let all = files(dir.path()).unwrap();
-        std::fs::remove_file(&all[0]).unwrap();
-        let s = verify(dir.path()).unwrap();
-        assert!(s.first_seq > 1);
         // Removing one from the middle breaks the chain.
         let all = files(dir.path()).unwrap();
         std::fs::remove_file(&all[1]).unwrap();
         assert!(broken_message(dir.path()).contains("was expected"));
+        // Removing the oldest without a checkpoint is detected too.
+        std::fs::remove_file(&all[0]).unwrap();
+        assert!(broken_message(dir.path()).contains("without a checkpoint"));
     }
 }

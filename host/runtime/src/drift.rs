@@ -6,8 +6,11 @@
 //! and when it was found. The pass then enforces as usual, so the plugin finds the difference and
 //! remediates it, and the setting reports `remediated`.
 //!
-//! The ledger is a JSON file written atomically; a missing or unreadable ledger starts empty
-//! (drift detection then resumes from the next pass) rather than stopping enforcement.
+//! The ledger is a JSON file written atomically and durably. It commits with the runs that
+//! change it (see [`crate::journal`]): a crash at any point leaves it owning exactly what the
+//! registry holds of rampart's writes once recovery ran. A missing ledger starts empty (a new
+//! state directory); an unreadable one is refused ([`LedgerError::Corrupt`]), never reset:
+//! without it rampart could no longer remove the values it set when their policy goes.
 //!
 //! The ledger is also what makes rampart *own* its registry values: when a policy revision
 //! drops a setting, the enforcer removes the values rampart wrote for it and no remaining
@@ -76,6 +79,32 @@ pub struct OwnedRegistryValue {
     pub name: String,
     /// What rampart set.
     pub value: JournalValue,
+}
+
+/// Why the ledger could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The file is not a ledger (edited, or damaged on disk).
+    #[error(
+        "ownership ledger '{}' is unreadable ({message}): rampart cannot tell which values it set, so it refuses to enforce; restore the file from a backup, or move it aside to start a new ledger (values set so far are then no longer removed when their policy goes)",
+        path.display()
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file could not be read.
+    #[error("ownership ledger '{}': {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What rampart set and still owns, keyed by target.
@@ -152,26 +181,40 @@ impl Ledger {
         Ledger::default()
     }
 
-    /// The ledger persisted at `path` (loaded now if it exists).
-    pub fn open(path: &Path) -> Self {
-        let bytes = std::fs::read(path).ok();
-        let (owned, footprints) = bytes
-            .as_deref()
-            .and_then(|bytes| match serde_json::from_slice(bytes) {
-                Ok(LedgerFile::Current { owned, footprints }) => Some((owned, footprints)),
-                Ok(LedgerFile::OwnedOnly(owned)) => Some((owned, BTreeMap::new())),
-                Err(e) => {
-                    tracing::warn!(ledger = %path.display(), error = %e, "unreadable drift ledger; starting empty");
-                    None
-                }
-            })
-            .unwrap_or_default();
-        Ledger {
+    /// The ledger persisted at `path` (loaded now if it exists; empty if it does not).
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Corrupt`] when the file is not a ledger, [`LedgerError::Io`] when it
+    /// cannot be read.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(LedgerError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let (owned, footprints) = match bytes.as_deref().map(serde_json::from_slice) {
+            None => Default::default(),
+            Some(Ok(LedgerFile::Current { owned, footprints })) => (owned, footprints),
+            Some(Ok(LedgerFile::OwnedOnly(owned))) => (owned, BTreeMap::new()),
+            Some(Err(e)) => {
+                return Err(LedgerError::Corrupt {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        Ok(Ledger {
             path: Some(path.to_path_buf()),
             owned,
             footprints,
             on_disk: bytes,
-        }
+        })
     }
 
     /// Number of owned values.
@@ -370,6 +413,9 @@ impl Ledger {
         std::io::Write::write_all(&mut tmp, &json)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
+        // The rename is durable only once the directory is.
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
         self.on_disk = Some(json);
         Ok(())
     }
@@ -436,7 +482,7 @@ mod tests {
     fn footprints_persist_and_match_only_their_fingerprint() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("owned.json");
-        let mut ledger = Ledger::open(&path);
+        let mut ledger = Ledger::open(&path).unwrap();
         ledger.record("p", &[set(r"HKLM\A", "x", 1)], "t");
         let fingerprint = Footprint::fingerprint("sha256:1", &"device", &["s1"]);
         ledger.remember_footprint(
@@ -448,7 +494,7 @@ mod tests {
         );
         ledger.save().unwrap();
 
-        let reopened = Ledger::open(&path);
+        let reopened = Ledger::open(&path).unwrap();
         assert_eq!(reopened.len(), 1);
         assert_eq!(
             reopened.footprint("p", &fingerprint),
@@ -470,11 +516,11 @@ mod tests {
     fn a_save_that_would_write_the_same_bytes_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("owned.json");
-        let mut ledger = Ledger::open(&path);
+        let mut ledger = Ledger::open(&path).unwrap();
         ledger.record("p", &[set(r"HKLM\A", "x", 1)], "t");
         ledger.save().unwrap();
         // Reopened and saved unchanged: the file is not rewritten (the marker stays).
-        let mut reopened = Ledger::open(&path);
+        let mut reopened = Ledger::open(&path).unwrap();
         let original = std::fs::read(&path).unwrap();
         reopened.save().unwrap();
         let mut marked = original.clone();
@@ -485,7 +531,25 @@ mod tests {
         // A change is written.
         reopened.record("p", &[set(r"HKLM\A", "y", 2)], "t");
         reopened.save().unwrap();
-        assert_eq!(Ledger::open(&path).len(), 2);
+        assert_eq!(Ledger::open(&path).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_ledger_is_refused_not_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("owned.json");
+        std::fs::write(&path, b"{\"owned\": {\"registry HKLM").unwrap();
+        let err = Ledger::open(&path).unwrap_err();
+        assert!(matches!(err, LedgerError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("refuses to enforce"), "{err}");
+        // Left as it was, for the operator.
+        assert_eq!(std::fs::read(&path).unwrap().len(), 27);
+        // A missing ledger is a new one.
+        assert!(
+            Ledger::open(&dir.path().join("none.json"))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -502,7 +566,7 @@ mod tests {
             }
         });
         std::fs::write(&path, old.to_string()).unwrap();
-        let ledger = Ledger::open(&path);
+        let ledger = Ledger::open(&path).unwrap();
         assert_eq!(ledger.len(), 1);
         assert_eq!(ledger.owned_registry("p")[0].name, "x");
     }

@@ -19,7 +19,7 @@ use rampart_policy::status::SettingStatus;
 use crate::capabilities::Capabilities;
 use crate::drift::{Footprint, Ledger};
 use crate::error::RunError;
-use crate::journal::{Change, Journal, JournalValue, RunJournal};
+use crate::journal::{Change, Journal, JournalError, JournalValue, RunJournal};
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
 use crate::report::{
@@ -184,6 +184,20 @@ impl Enforcer {
         }
     }
 
+    /// Settles the runs whose journal is still on disk (a crash, or an earlier commit that
+    /// could not be finished): see [`Journal::recover`]. [`Enforcer::enforce`] calls it first,
+    /// so every pass starts from a consistent registry, ledger and audit trail; call it at
+    /// start-up to report what it did before the first pass.
+    ///
+    /// # Errors
+    ///
+    /// As [`Journal::recover`]; the files it could not settle are kept for the next attempt.
+    pub fn recover(&self) -> Result<Vec<String>, JournalError> {
+        let mut ledger = self.ledger.as_ref().map(|l| lock(l));
+        self.journal
+            .recover(&self.capabilities, ledger.as_deref_mut())
+    }
+
     /// The backends the plugins reach.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
@@ -199,6 +213,20 @@ impl Enforcer {
         policies: &[ResolvedPolicy],
     ) -> DeviceReport {
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        // Nothing runs on top of a run that could not be settled: its journal would undo the
+        // new runs' writes to the same values.
+        let (recovered, blocked) = match self.recover() {
+            Ok(lines) => (lines, None),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot settle an earlier run; nothing enforced");
+                (
+                    Vec::new(),
+                    Some(format!(
+                        "not enforced: the journal of an earlier run could not be settled: {e}"
+                    )),
+                )
+            }
+        };
         let drift = match &self.ledger {
             Some(l) => lock(l).detect(&self.capabilities, &now),
             None => Vec::new(),
@@ -232,6 +260,10 @@ impl Enforcer {
                 message: Some(message),
                 code: None,
             };
+            if let Some(message) = &blocked {
+                outcomes[i] = Some((failed(message.clone()), None));
+                continue;
+            }
             match plugins.route(device.platform, &setting.id) {
                 Route::Plugin(p) => {
                     batches
@@ -341,7 +373,7 @@ impl Enforcer {
                     report.elapsed_us =
                         u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
                     if roll_back {
-                        let (changes, failures) = journal.rollback(&self.capabilities);
+                        let (changes, failures) = journal.rollback(&self.capabilities, false);
                         let why = format!(
                             "rolled back: setting '{}' of this run failed and the run is all-or-nothing",
                             failed_setting.unwrap_or_default()
@@ -355,18 +387,24 @@ impl Enforcer {
                         }
                         report.rolled_back = Some(RolledBack { changes, failures });
                     } else {
-                        for (&i, outcome) in members.iter().zip(output.outcomes) {
-                            outcomes[i] = Some((outcome, Some(name.clone())));
-                        }
-                        report.changes = journal.commit();
-                        if let Some(l) = &self.ledger {
-                            lock(l).record(&name, &report.changes, &now);
+                        match self.commit(&name, journal, &now) {
+                            Ok(changes) => {
+                                for (&i, outcome) in members.iter().zip(output.outcomes) {
+                                    outcomes[i] = Some((outcome, Some(name.clone())));
+                                }
+                                report.changes = changes;
+                            }
+                            Err((message, rolled_back)) => {
+                                fail_all(&mut outcomes, &message);
+                                report.error = Some(message);
+                                report.rolled_back = Some(rolled_back);
+                            }
                         }
                     }
                 }
                 Err(e) => {
                     tracing::warn!(plugin = %name, error = %e, "plugin run failed");
-                    let (changes, failures) = journal.rollback(&self.capabilities);
+                    let (changes, failures) = journal.rollback(&self.capabilities, false);
                     let mut message = e.to_string();
                     if !changes.is_empty() {
                         message.push_str(&format!(
@@ -383,7 +421,14 @@ impl Enforcer {
         }
         // Plugins that own values but got no setting this pass: every value they wrote is for a
         // dropped setting.
-        plugin_reports.extend(self.remove_for_idle_plugins(plugins, device, &plugin_reports, &now));
+        if blocked.is_none() {
+            plugin_reports.extend(self.remove_for_idle_plugins(
+                plugins,
+                device,
+                &plugin_reports,
+                &now,
+            ));
+        }
 
         let policies = policies
             .iter()
@@ -446,10 +491,21 @@ impl Enforcer {
         if let Some(l) = &self.ledger {
             let mut ledger = lock(l);
             ledger.refresh_files(&self.capabilities);
+            // What is left to save here (footprints, released values) can be recomputed: a
+            // failure costs a footprint run or a drift report, never a value.
             if let Err(e) = ledger.save() {
                 tracing::error!(error = %e, "cannot save the drift ledger");
             }
         }
+        self.journal.audit_pass(serde_json::json!({
+            "settings": index.len(),
+            "changes": plugin_reports.iter().map(|r| r.changes.len()).sum::<usize>(),
+            "drift": drift.len(),
+            "runs": plugin_reports
+                .iter()
+                .map(|r| format!("{} {}", r.name, r.digest))
+                .collect::<Vec<_>>(),
+        }));
         DeviceReport {
             drift,
             device: DeviceSummary {
@@ -462,10 +518,53 @@ impl Enforcer {
             policies,
             plugins: plugin_reports,
             input_errors: Vec::new(),
+            stale_inputs: Vec::new(),
             plugin_status: None,
             what_if: self.what_if,
-            recovered: Vec::new(),
+            recovered,
         }
+    }
+
+    /// Commits a run that settled: its commit record, then the ledger's ownership of its
+    /// changes (saved), then its audit records (see [`crate::journal`]). Returns its changes,
+    /// or, when the commit record cannot be written, why, with the run undone.
+    fn commit(
+        &self,
+        plugin: &str,
+        journal: RunJournal,
+        now: &str,
+    ) -> Result<Vec<Change>, (String, RolledBack)> {
+        let committed = match journal.commit() {
+            Ok(committed) => committed,
+            Err((journal, e)) => {
+                let error = RunError::NotPersisted {
+                    plugin: plugin.to_string(),
+                    message: format!("cannot write the commit record: {e}"),
+                };
+                tracing::error!(%error, "the run's changes are undone");
+                let (changes, failures) = journal.rollback(&self.capabilities, true);
+                return Err((error.to_string(), RolledBack { changes, failures }));
+            }
+        };
+        let changes = committed.changes.clone();
+        let mut keep_file = false;
+        if let Some(l) = &self.ledger {
+            let mut ledger = lock(l);
+            ledger.record(plugin, &changes, now);
+            if !changes.is_empty() {
+                ledger.refresh_files(&self.capabilities);
+                if let Err(e) = ledger.save() {
+                    // The run stands (its commit record is durable); recovery brings the
+                    // ledger up to date from the journal, which stays until then.
+                    tracing::error!(error = %e, plugin, "cannot save the ownership ledger; the next pass completes it");
+                    keep_file = true;
+                }
+            }
+        }
+        if let Err(e) = self.journal.seal(committed, keep_file) {
+            tracing::error!(error = %e, plugin, "the next pass completes this run's commit");
+        }
+        Ok(changes)
     }
 }
 
@@ -585,8 +684,12 @@ impl Enforcer {
             tracing::warn!(plugin = %plugin.name(), error = %e, "cannot compute the plugin's footprint; no dropped values removed");
             return None;
         }
-        let mut values: Vec<(String, String)> = probe
-            .commit()
+        // An in-memory journal: committing cannot fail.
+        let changes = match probe.commit() {
+            Ok(committed) => committed.changes,
+            Err((probe, _)) => probe.changes().to_vec(),
+        };
+        let mut values: Vec<(String, String)> = changes
             .into_iter()
             .filter_map(|c| match c {
                 Change::RegistryValue {
@@ -661,17 +764,22 @@ impl Enforcer {
                     message,
                 };
                 tracing::error!(plugin = %name, %error, "the removal of dropped values was undone");
-                let (changes, failures) = journal.rollback(&self.capabilities);
+                let (changes, failures) = journal.rollback(&self.capabilities, false);
                 report.error = Some(error.to_string());
                 report.rolled_back = Some(RolledBack { changes, failures });
                 reports.push(report);
                 continue;
             }
-            report.changes = journal.commit();
-            if report.changes.is_empty() && report.released.is_empty() {
+            match self.commit(&name, journal, now) {
+                Ok(changes) => report.changes = changes,
+                Err((message, rolled_back)) => {
+                    report.error = Some(message);
+                    report.rolled_back = Some(rolled_back);
+                }
+            }
+            if report.changes.is_empty() && report.released.is_empty() && report.error.is_none() {
                 continue;
             }
-            lock(ledger).record(&name, &report.changes, now);
             reports.push(report);
         }
         reports

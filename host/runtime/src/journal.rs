@@ -3,9 +3,25 @@
 //!
 //! A [`Journal`] is either durable — one JSON-lines file per run in a directory, each record on
 //! disk before the write it describes can be — or in memory (what-if runs and embedders that do
-//! not want durability). A run's file is deleted when the run commits; a file still there at
-//! start-up belongs to a run that never finished (the process was killed), and
-//! [`Journal::recover`] rolls it back.
+//! not want durability).
+//!
+//! # One commit point
+//!
+//! A run's registry changes, the ownership ledger's update and the run's audit records commit
+//! together, at one point: the *commit record*, the last line of the run's journal file, which
+//! holds the run's audit records and is synced after the backends were flushed. Then the ledger
+//! is saved, the audit records are appended to the trail, and only then is the file deleted.
+//! A file found at start (or at the start of a pass) is therefore either
+//!
+//! - **uncommitted** (no commit record, or a torn one): the run never finished. [`Journal::recover`]
+//!   undoes its changes, makes the undo durable, records the rollback in the audit trail, and
+//!   deletes the file; or
+//! - **committed**: the run finished but the ledger or the trail may not have caught up.
+//!   Recovery brings the ledger up to date from the journaled changes (idempotent), appends the
+//!   run's audit records unless the trail already holds them, and deletes the file.
+//!
+//! Either way, after recovery the ledger owns exactly what the registry holds of rampart's
+//! writes, and the trail records the run or its rollback.
 //!
 //! When a change is durable as soon as it is made (the real registry, files), its record is
 //! synced before it is made. When every backend of the run defers durability to a flush (the
@@ -39,6 +55,7 @@ use rampart_backends::registry::{RegValue, RegistryBackend, RegistryError, Regis
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::Capabilities;
+use crate::drift::Ledger;
 
 /// A registry value as journaled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -380,19 +397,24 @@ impl Journal {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        let run = format!("{nanos:020}-{}-{n}", std::process::id());
         let audit = self.audit.as_ref().map(|log| RunAudit {
             log: log.clone(),
-            run: format!("{nanos:020}-{}-{n}", std::process::id()),
+            run: run.clone(),
             plugin: plugin.to_string(),
             digest: digest.to_string(),
             records: Vec::new(),
             reads: 0,
-            reads_omitted: 0,
         });
         let file = self.dir.as_ref().map(|dir| PendingFile {
-            path: dir.join(format!("run-{nanos:020}-{}-{n}.jsonl", std::process::id())),
-            header: serde_json::json!({ "plugin": plugin, "digest": digest, "deferred": deferred })
-                .to_string(),
+            path: dir.join(format!("run-{run}.jsonl")),
+            header: serde_json::json!({
+                "plugin": plugin,
+                "digest": digest,
+                "deferred": deferred,
+                "run": run,
+            })
+            .to_string(),
             file: None,
             sync_each: !deferred,
             unsynced: false,
@@ -402,6 +424,7 @@ impl Journal {
             file,
             changes: Vec::new(),
             audit,
+            plugin: plugin.to_string(),
         })
     }
 
@@ -421,8 +444,12 @@ impl Journal {
         files
     }
 
-    /// Rolls back every unfinished run found on disk (newest first) and deletes its file.
-    /// Returns one line per run recovered (and per change that could not be undone).
+    /// Settles every run whose journal is still on disk (see the module docs): rolls back the
+    /// uncommitted ones (newest first), rolls the committed ones forward into `ledger` and the
+    /// audit trail (oldest first), and deletes each file once that is durable. Returns one line
+    /// per run settled (and per change that could not be undone). With one owner per state
+    /// directory ([`crate::StateLock`]) every file found belongs to a run of a dead process, or
+    /// to an earlier pass of this one whose commit could not be finished.
     ///
     /// A journal that cannot be read is discarded, with a line saying so, when it cannot have
     /// been synced: its header is unreadable (a change is made only after the header reached
@@ -434,45 +461,172 @@ impl Journal {
     ///
     /// Fails when a journal file cannot be read, when one that was synced is corrupt beyond its
     /// last line (a torn last line is expected after a crash and ignored: its write was never
-    /// made), or when the undone changes cannot be made durable ([`Capabilities::flush`]).
-    pub fn recover(&self, capabilities: &Capabilities) -> Result<Vec<String>, JournalError> {
+    /// made), when the undone changes cannot be made durable ([`Capabilities::flush`]), or when
+    /// the ledger or the audit trail cannot be written. A file whose outcome could not be made
+    /// durable is kept, so the next attempt finishes the job (every step is idempotent).
+    pub fn recover(
+        &self,
+        capabilities: &Capabilities,
+        mut ledger: Option<&mut Ledger>,
+    ) -> Result<Vec<String>, JournalError> {
         let mut lines = Vec::new();
+        let mut committed = Vec::new();
         for path in self.pending().into_iter().rev() {
-            let changes = match read_changes(&path) {
-                Ok(changes) => changes,
+            let journal = match read_journal(&path) {
+                Ok(journal) => journal,
                 Err(JournalError::Corrupt { line, message, .. }) if never_synced(&path) => {
                     tracing::warn!(path = %path.display(), line, %message, "discarding an unsynced journal");
                     lines.push(format!(
                         "discarded the unreadable journal of a run none of whose changes reached the disk ({})",
                         path.display()
                     ));
-                    std::fs::remove_file(&path).map_err(|source| JournalError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    remove(&path)?;
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            let failures = rollback(&changes, capabilities);
-            lines.push(format!(
-                "rolled back {} change(s) of an unfinished run ({})",
-                changes.len(),
-                path.display()
-            ));
-            lines.extend(failures);
+            if journal.commit.is_some() {
+                committed.push((path, journal));
+                continue;
+            }
+            let failures = rollback(&journal.changes, capabilities);
             // The undo must be durable before the record of what to undo goes.
             capabilities.flush().map_err(|e| JournalError::Io {
                 path: path.clone(),
                 source: std::io::Error::other(format!("cannot persist the rollback: {e}")),
             })?;
-            std::fs::remove_file(&path).map_err(|source| JournalError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            if let Some(audit) = &self.audit {
+                let record = recovery_record(&journal, "rolled-back", &failures);
+                audit
+                    .append(vec![record], true)
+                    .map_err(|e| audit_failed(&path, &e))?;
+            }
+            lines.push(format!(
+                "rolled back {} change(s) of an unfinished run of '{}' ({})",
+                journal.changes.len(),
+                journal.plugin,
+                path.display()
+            ));
+            lines.extend(failures);
+            remove(&path)?;
+        }
+        for (path, journal) in committed.into_iter().rev() {
+            let commit = journal.commit.as_ref().expect("partitioned above");
+            if let Some(ledger) = ledger.as_deref_mut() {
+                ledger.record(&journal.plugin, &journal.changes, &commit.time);
+                ledger.refresh_files(capabilities);
+                ledger.save().map_err(|source| JournalError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(format!(
+                        "cannot save the ownership ledger: {source}"
+                    )),
+                })?;
+            }
+            if let Some(audit) = &self.audit
+                && !audit.holds_run(&journal.run)
+            {
+                let mut records = commit.audit.clone();
+                records.push(recovery_record(&journal, "committed", &[]));
+                audit
+                    .append(records, true)
+                    .map_err(|e| audit_failed(&path, &e))?;
+            }
+            lines.push(format!(
+                "completed the commit of a run of '{}' with {} change(s) ({})",
+                journal.plugin,
+                journal.changes.len(),
+                path.display()
+            ));
+            remove(&path)?;
         }
         Ok(lines)
     }
+
+    /// Finishes a committed run: appends its audit records to the trail, then deletes its
+    /// journal file — unless `keep_file` (the ledger could not be saved), in which case the
+    /// file stays for [`Journal::recover`] to finish the job. Call it after the ledger took
+    /// ownership of the run's changes and was saved.
+    ///
+    /// # Errors
+    ///
+    /// The trail could not be written; the file is kept (recovery appends the records).
+    pub(crate) fn seal(&self, run: CommittedRun, keep_file: bool) -> Result<(), String> {
+        if let Some(audit) = &self.audit
+            && !run.audit.is_empty()
+        {
+            let durable = run.file.is_some();
+            if let Err(e) = audit.append(run.audit, durable) {
+                return Err(format!("cannot write the audit trail: {e}"));
+            }
+        }
+        if let Some(path) = run.file
+            && !keep_file
+        {
+            remove(&path).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Appends one small record for a whole pass (see [`crate::audit`]); not synced: it only
+    /// says that a pass ran, and every change is recorded durably by its run.
+    pub(crate) fn audit_pass(&self, fields: serde_json::Value) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let mut r = serde_json::Map::new();
+        r.insert("kind".into(), "pass".into());
+        r.insert("time".into(), now_micros().into());
+        if let serde_json::Value::Object(f) = fields {
+            r.extend(f);
+        }
+        if let Err(e) = audit.append(vec![r], false) {
+            tracing::error!(error = %e, "cannot write the audit trail");
+        }
+    }
+}
+
+fn remove(path: &Path) -> Result<(), JournalError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn audit_failed(path: &Path, e: &crate::audit::AuditError) -> JournalError {
+    JournalError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!(
+            "cannot record the recovery in the audit trail: {e}"
+        )),
+    }
+}
+
+fn now_micros() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+/// The audit record of a run settled by recovery.
+fn recovery_record(
+    journal: &JournalFile,
+    decision: &str,
+    failures: &[String],
+) -> crate::audit::AuditRecord {
+    let mut r = serde_json::Map::new();
+    r.insert("kind".into(), "recovery".into());
+    r.insert("time".into(), now_micros().into());
+    r.insert("run".into(), journal.run.clone().into());
+    r.insert("plugin".into(), journal.plugin.clone().into());
+    r.insert("decision".into(), decision.into());
+    r.insert(
+        "changes".into(),
+        serde_json::to_value(&journal.changes).unwrap_or_default(),
+    );
+    r.insert("undo-failures".into(), failures.into());
+    r
 }
 
 /// Whether a journal file cannot have been synced before any of its changes reached the disk:
@@ -501,29 +655,84 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-fn read_changes(path: &Path) -> Result<Vec<Change>, JournalError> {
+/// A journal file as read back: its header, its changes, and its commit record if the run
+/// committed.
+#[derive(Debug)]
+struct JournalFile {
+    plugin: String,
+    run: String,
+    changes: Vec<Change>,
+    commit: Option<CommitRecord>,
+}
+
+/// The last line of a committed run's journal (see the module docs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CommitRecord {
+    /// When the run committed (RFC 3339).
+    time: String,
+    /// The run's audit records, for recovery to append if the trail lacks them.
+    #[serde(default)]
+    audit: Vec<crate::audit::AuditRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CommitLine {
+    commit: CommitRecord,
+}
+
+fn read_journal(path: &Path) -> Result<JournalFile, JournalError> {
     let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let lines: Vec<&str> = text.lines().collect();
-    let mut changes = Vec::new();
+    let corrupt = |line: usize, message: String| JournalError::Corrupt {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let header: serde_json::Value = lines
+        .first()
+        .map(|l| serde_json::from_str(l))
+        .transpose()
+        .map_err(|e| corrupt(1, format!("header: {e}")))?
+        .unwrap_or_default();
+    let mut journal = JournalFile {
+        plugin: header["plugin"].as_str().unwrap_or("?").to_string(),
+        // Journals written before runs were named in the header: the file name holds it.
+        run: header["run"].as_str().map_or_else(
+            || {
+                path.file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.strip_prefix("run-"))
+                    .unwrap_or("?")
+                    .to_string()
+            },
+            str::to_string,
+        ),
+        changes: Vec::new(),
+        commit: None,
+    };
     for (i, line) in lines.iter().enumerate().skip(1) {
-        match serde_json::from_str::<Change>(line) {
-            Ok(c) => changes.push(c),
-            // The last record may be torn by the crash; its write was never made (records are
-            // flushed before their write).
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
-            Err(e) => {
-                return Err(JournalError::Corrupt {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    message: e.to_string(),
-                });
-            }
+        // The last record may be torn by the crash: its write was never made (records are
+        // synced before their write), and a torn commit record is no commit.
+        if i + 1 == lines.len() && !text.ends_with('\n') {
+            break;
+        }
+        if journal.commit.is_some() {
+            return Err(corrupt(i + 1, "a record after the commit record".into()));
+        }
+        if line.starts_with("{\"commit\"") {
+            let c = serde_json::from_str::<CommitLine>(line)
+                .map_err(|e| corrupt(i + 1, e.to_string()))?;
+            journal.commit = Some(c.commit);
+        } else {
+            let c =
+                serde_json::from_str::<Change>(line).map_err(|e| corrupt(i + 1, e.to_string()))?;
+            journal.changes.push(c);
         }
     }
-    Ok(changes)
+    Ok(journal)
 }
 
 /// The journal of one run in progress. One dropped without [`RunJournal::commit`] or
@@ -535,6 +744,18 @@ pub(crate) struct RunJournal {
     file: Option<PendingFile>,
     changes: Vec<Change>,
     audit: Option<RunAudit>,
+    plugin: String,
+}
+
+/// A run whose changes stand (see [`RunJournal::commit`]): its journal file, if it changed
+/// anything, ends with the commit record; the ledger and the audit trail catch up from it
+/// ([`Journal::seal`]).
+#[derive(Debug)]
+pub(crate) struct CommittedRun {
+    /// What the run changed.
+    pub(crate) changes: Vec<Change>,
+    file: Option<PathBuf>,
+    audit: Vec<crate::audit::AuditRecord>,
 }
 
 /// A durable run journal's file: its name and header are chosen when the run starts, the file
@@ -594,11 +815,11 @@ impl PendingFile {
     }
 }
 
-/// Allowed reads recorded per run; further ones are counted in the run record. Writes, denials
-/// and errors are always recorded (the call budget bounds them).
-const MAX_AUDITED_READS: u32 = 1_000;
-
 /// The audit records of one run, buffered until it ends.
+///
+/// Allowed reads are counted, not recorded one by one: a run that changes nothing and is
+/// denied nothing leaves no record at all (the pass's own record names it), so the trail grows
+/// with what plugins did, not with how often they looked.
 #[derive(Debug)]
 struct RunAudit {
     log: std::sync::Arc<crate::audit::AuditLog>,
@@ -606,20 +827,14 @@ struct RunAudit {
     plugin: String,
     digest: String,
     records: Vec<crate::audit::AuditRecord>,
-    reads: u32,
-    reads_omitted: u64,
+    reads: u64,
 }
 
 impl RunAudit {
     fn record(&mut self, kind: &str, fields: serde_json::Value) {
         let mut r = serde_json::Map::new();
         r.insert("kind".into(), kind.into());
-        r.insert(
-            "time".into(),
-            humantime::format_rfc3339_micros(std::time::SystemTime::now())
-                .to_string()
-                .into(),
-        );
+        r.insert("time".into(), now_micros().into());
         r.insert("run".into(), self.run.clone().into());
         r.insert("plugin".into(), self.plugin.clone().into());
         r.insert("digest".into(), self.digest.clone().into());
@@ -629,27 +844,34 @@ impl RunAudit {
         self.records.push(r);
     }
 
-    /// Writes the run's records with its decision; a failure is logged (the run is over).
-    fn finish(mut self, decision: &str, changes: &[Change], failures: &[String]) {
+    /// The run's records with its decision: one per recorded call and per change, then the
+    /// run's own. Nothing when the run changed nothing and no call was denied or failed.
+    fn finish(
+        mut self,
+        decision: &str,
+        changes: &[Change],
+        failures: &[String],
+    ) -> Vec<crate::audit::AuditRecord> {
+        if changes.is_empty() && self.records.is_empty() && failures.is_empty() {
+            return Vec::new();
+        }
         for change in changes {
             self.record(
                 "change",
                 serde_json::json!({ "change": change, "decision": decision }),
             );
         }
-        let omitted = self.reads_omitted;
+        let reads = self.reads;
         self.record(
             "run",
             serde_json::json!({
                 "decision": decision,
                 "changes": changes.len(),
                 "undo-failures": failures,
-                "reads-not-recorded": omitted,
+                "reads": reads,
             }),
         );
-        if let Err(e) = self.log.append(std::mem::take(&mut self.records)) {
-            tracing::error!(error = %e, run = %self.run, "cannot write the audit trail");
-        }
+        self.records
     }
 }
 
@@ -660,6 +882,7 @@ impl RunJournal {
             file: None,
             changes: Vec::new(),
             audit: None,
+            plugin: String::new(),
         }
     }
 
@@ -717,10 +940,7 @@ impl RunJournal {
         };
         if !write && outcome.is_none() {
             audit.reads += 1;
-            if audit.reads > MAX_AUDITED_READS {
-                audit.reads_omitted += 1;
-                return;
-            }
+            return;
         }
         let target: String = target.chars().take(1024).collect();
         let (decision, error) = match outcome {
@@ -739,31 +959,86 @@ impl RunJournal {
         );
     }
 
-    /// The run finished: its changes stand. Deletes the journal file.
-    pub(crate) fn commit(mut self) -> Vec<Change> {
-        self.close();
-        if let Some(audit) = self.audit.take() {
-            audit.finish("committed", &self.changes, &[]);
+    /// The run finished and its changes stand: writes and syncs the commit record (the run's
+    /// audit records included) at the end of its journal file, if it has one. Call it after
+    /// [`settle`](Self::settle); then let the ledger take ownership of the changes and
+    /// [`Journal::seal`] the run.
+    ///
+    /// # Errors
+    ///
+    /// The commit record could not be made durable: the run did not commit, and the caller
+    /// must [`rollback`](Self::rollback) it (its backends are flushed by then, so the undo
+    /// must be flushed too).
+    pub(crate) fn commit(mut self) -> Result<CommittedRun, (RunJournal, JournalError)> {
+        let audit = self
+            .audit
+            .take()
+            .map(|a| a.finish("committed", &self.changes, &[]))
+            .unwrap_or_default();
+        let mut path = None;
+        if let Some(file) = &mut self.file
+            && file.file.is_some()
+        {
+            let line = serde_json::to_string(&CommitLine {
+                commit: CommitRecord {
+                    time: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                        .to_string(),
+                    audit: audit.clone(),
+                },
+            })
+            .map_err(std::io::Error::other);
+            let written = line.and_then(|line| {
+                file.append(&line)?;
+                file.sync()
+            });
+            if let Err(source) = written {
+                let error = JournalError::Io {
+                    path: file.path.clone(),
+                    source,
+                };
+                // The records go with the rollback instead.
+                self.audit = None;
+                return Err((self, error));
+            }
+            path = Some(file.path.clone());
         }
-        std::mem::take(&mut self.changes)
+        Ok(CommittedRun {
+            changes: std::mem::take(&mut self.changes),
+            file: path,
+            audit,
+        })
     }
 
-    /// The run failed: undo its changes (newest first), then delete the journal file. Returns
-    /// the changes and a line per change that could not be undone.
+    /// The run failed: undo its changes (newest first), record the rollback in the audit
+    /// trail, then delete the journal file. Returns the changes and a line per change that
+    /// could not be undone.
     ///
     /// Call it before [`settle`](Self::settle), or after a `settle` that failed: backends that
     /// defer durability then still hold on disk what they held before the run, so undoing the
-    /// run in memory is enough and nothing needs flushing.
-    pub(crate) fn rollback(mut self, capabilities: &Capabilities) -> (Vec<Change>, Vec<String>) {
-        let failures = rollback(&self.changes, capabilities);
-        self.close();
-        if let Some(audit) = self.audit.take() {
-            audit.finish("rolled-back", &self.changes, &failures);
+    /// run in memory is enough. After a failed [`commit`](Self::commit) the backends were
+    /// flushed: pass `flushed` and the undo is flushed too. When the undo cannot be made
+    /// durable or recorded in the trail, the journal file is kept, and recovery undoes the run
+    /// again (undoing is idempotent) and records it.
+    pub(crate) fn rollback(
+        mut self,
+        capabilities: &Capabilities,
+        flushed: bool,
+    ) -> (Vec<Change>, Vec<String>) {
+        let mut failures = rollback(&self.changes, capabilities);
+        let mut keep = false;
+        if flushed && let Err(e) = capabilities.flush() {
+            // The run's changes are on disk and the undo is not: recovery undoes it again.
+            failures.push(format!("cannot persist the rollback: {e}"));
+            keep = true;
         }
-        (std::mem::take(&mut self.changes), failures)
-    }
-
-    fn close(&mut self) {
+        if let Some(audit) = self.audit.take() {
+            let log = audit.log.clone();
+            let records = audit.finish("rolled-back", &self.changes, &failures);
+            if let Err(e) = log.append(records, true) {
+                tracing::error!(error = %e, plugin = %self.plugin, "cannot record a rollback in the audit trail; recovery will");
+                keep = true;
+            }
+        }
         if let Some(PendingFile {
             path,
             file: Some(file),
@@ -771,8 +1046,11 @@ impl RunJournal {
         }) = self.file.take()
         {
             drop(file);
-            let _ = std::fs::remove_file(&path);
+            if !keep {
+                let _ = std::fs::remove_file(&path);
+            }
         }
+        (std::mem::take(&mut self.changes), failures)
     }
 }
 

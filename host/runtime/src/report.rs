@@ -21,6 +21,10 @@ pub struct DeviceReport {
     /// path); the other documents were still enforced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_errors: Vec<String>,
+    /// Policy documents that cannot be read now and whose last good version was enforced in
+    /// their place (see `input_errors` for the error itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_inputs: Vec<StaleInput>,
     /// Values rampart set that something else changed since the previous pass (then
     /// remediated by this pass; see the settings' statuses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -34,6 +38,21 @@ pub struct DeviceReport {
     /// Serving plugins and refused plugin files, when the caller tracks them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_status: Option<crate::live::PluginStatus>,
+}
+
+/// A policy document enforced from its last good version because the current file cannot be
+/// read or parsed: a torn download or a half-written file never withdraws a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaleInput {
+    /// The document's path.
+    pub path: String,
+    /// Why the current file was not used.
+    pub reason: String,
+    /// Since when it has been unreadable (RFC 3339).
+    pub since: String,
+    /// When the version enforced in its place was read (RFC 3339).
+    pub last_good_at: String,
 }
 
 /// Which device a report is about.

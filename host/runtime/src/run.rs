@@ -97,14 +97,18 @@ impl Plugin {
                 plugin: self.name().to_string(),
                 message,
             };
-            let (_, failures) = journal.rollback(capabilities);
+            let (_, failures) = journal.rollback(capabilities, false);
             tracing::error!(%error, ?failures, "the run's changes were undone");
             return Err(match result {
                 Err(run_error) => run_error,
                 Ok(_) => error,
             });
         }
-        let changes = journal.commit();
+        // An in-memory journal has no commit record to write: committing cannot fail.
+        let changes = match journal.commit() {
+            Ok(committed) => committed.changes,
+            Err((journal, _)) => journal.changes().to_vec(),
+        };
         result.map(|mut out| {
             out.changes = changes;
             out

@@ -17,16 +17,21 @@ use crate::{BadInput, exit, inputs, output};
 pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     // 1. Inputs, all validated before any write.
     let device = inputs::device(args.inputs.device.as_deref())?;
-    let (documents, errors) = inputs::policies(&args.inputs.policies)?;
-    if let Some(first) = errors.first()
+    let state = StateDir::resolve(args.inputs.state.as_deref())
+        .with_file_roots(args.inputs.file_roots.clone());
+    let mut policies = inputs::policies(&args.inputs.policies, &state, args.inputs.allow_empty)?;
+    if let Some(first) = policies.errors.first()
         && !args.keep_going
     {
-        return Err(BadInput(first.to_string()).into());
+        let hint = if policies.stale.is_empty() {
+            ""
+        } else {
+            " (--keep-going enforces the others, and the last good version of this one)"
+        };
+        return Err(BadInput(format!("{first}{hint}")).into());
     }
     let catalog = inputs::catalog(args.inputs.catalog.as_deref())?;
     let options = BackendOptions::from_inputs(&args.inputs)?;
-    let state = StateDir::resolve(args.inputs.state.as_deref())
-        .with_file_roots(args.inputs.file_roots.clone());
     let registry_file = state.registry_file();
     if registry_file.exists() && options.uses_emulation(device.platform) {
         // A corrupt persisted registry is bad input too, reported before anything is written.
@@ -74,7 +79,8 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             StateDir::resolve(Some(scratch.path())).with_file_roots(args.inputs.file_roots.clone())
         };
         let job = Job::open_read_only(device, catalog, job_state, options, atomicity)?;
-        let report = job.plan(&plugins, &documents, &errors);
+        let mut report = job.plan(&plugins, &policies.documents, &policies.errors);
+        report.stale_inputs = policies.stale;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -82,8 +88,18 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         return Ok(exit_code(&report));
     }
-    let job = Job::open(device, catalog, state, options, atomicity)?;
-    let report = job.pass(&plugins, &documents, &errors)?;
+    let retention = crate::job::retention(&args.inputs);
+    let job = Job::open(
+        device,
+        catalog,
+        state,
+        options,
+        atomicity,
+        retention,
+        "rampart apply",
+    )?;
+    policies.save(&job.state.last_good_dir())?;
+    let report = job.pass(&plugins, &policies)?;
 
     // 3. Print.
     if args.json {

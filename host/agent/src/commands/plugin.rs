@@ -410,7 +410,7 @@ struct TestReport {
 
 fn test(args: &TestArgs) -> anyhow::Result<u8> {
     let device = inputs::device(args.device.as_deref())?;
-    let (documents, errors) = inputs::policies(&args.policies)?;
+    let (documents, errors) = inputs::policies_as_read(&args.policies)?;
     if let Some(first) = errors.first() {
         return Err(BadInput(first.to_string()).into());
     }

@@ -114,7 +114,7 @@ pub(crate) fn check(
     let device = inputs::device(device)?;
     let catalog = inputs::catalog(catalog)?;
     let manifests = manifests(plugins)?;
-    let (documents, errors) = inputs::policies(paths)?;
+    let (documents, errors) = inputs::policies_as_read(paths)?;
     println!(
         "Device {} ({}, {})",
         device.name, device.platform, device.os_version

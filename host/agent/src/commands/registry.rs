@@ -11,6 +11,13 @@ pub(crate) fn run(cmd: RegistryCommand) -> anyhow::Result<u8> {
     match cmd {
         RegistryCommand::Export { state } => {
             let state = StateDir::resolve(state.as_deref());
+            if !state.root().is_dir() {
+                return Err(BadInput(format!(
+                    "state directory '{}' does not exist; name an existing one with --state",
+                    state.root().display()
+                ))
+                .into());
+            }
             let registry = EmulatedRegistry::open(&state.registry_file())
                 .with_context(|| format!("cannot read '{}'", state.registry_file().display()))?;
             print!("{}", registry.export_reg());
@@ -25,7 +32,7 @@ pub(crate) fn run(cmd: RegistryCommand) -> anyhow::Result<u8> {
             rampart_backends::registry::parse_reg(&text)
                 .map_err(|e| BadInput(format!("'{}': {e}", file.display())))?;
             let state = StateDir::resolve(state.as_deref());
-            state.create()?;
+            let _lock = state.create_locked("rampart registry import")?;
             let registry = EmulatedRegistry::open(&state.registry_file())
                 .with_context(|| format!("cannot read '{}'", state.registry_file().display()))?;
             let summary = registry
@@ -35,9 +42,13 @@ pub(crate) fn run(cmd: RegistryCommand) -> anyhow::Result<u8> {
                 .save()
                 .with_context(|| format!("cannot write '{}'", state.registry_file().display()))?;
             eprintln!(
-                "imported '{}' into '{}': {summary:?}",
+                "imported '{}' into '{}': {} value(s) set, {} deleted; {} key(s) created, {} deleted",
                 file.display(),
-                state.registry_file().display()
+                state.registry_file().display(),
+                summary.values_set,
+                summary.values_deleted,
+                summary.keys_created,
+                summary.keys_deleted,
             );
             Ok(exit::OK)
         }

@@ -126,6 +126,8 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         state.clone(),
         options,
         atomicity,
+        crate::job::retention(&args.inputs),
+        "rampart run",
     )?);
 
     let engine = Engine::new()?;
@@ -192,10 +194,12 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         let job = job.clone();
         let live = directory.live().clone();
         let policies = args.inputs.policies.clone();
+        let allow_empty = args.inputs.allow_empty;
         let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<DeviceReport> {
-            let (documents, errors) = inputs::policies(&policies)?;
+            let mut policies = inputs::policies(&policies, &job.state, allow_empty)?;
+            policies.save(&job.state.last_good_dir())?;
             let plugins = live.snapshot();
-            let mut report = job.pass(&plugins, &documents, &errors)?;
+            let mut report = job.pass(&plugins, &policies)?;
             report.plugin_status = Some(live.status());
             job.persist(&report)?;
             Ok(report)

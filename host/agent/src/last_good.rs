@@ -1,0 +1,231 @@
+//! The last good version of every policy document, kept in the state directory.
+//!
+//! A policy file that cannot be read or parsed (a torn download, a half-written file, a disk
+//! error) must never withdraw the policy it held: only a readable input that no longer assigns a
+//! setting removes it. So each document read successfully is kept in `<state>/last-good/`
+//! (content-addressed, with an index by path), and a document that fails later is enforced from
+//! that copy, the report saying which document, why, and since when. A file that is gone from a
+//! readable directory is withdrawn, and its copy with it.
+//!
+//! Reading ([`read_policies`]) writes nothing, so bad input is still refused before the state is
+//! touched; the caller saves the outcome ([`Outcome::save`]) once it owns the state.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rampart_policy::graph::{self, PolicyDocument, PolicyError};
+use rampart_runtime::report::StaleInput;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::state::write_atomic;
+
+const INDEX: &str = "index.json";
+
+/// What the store remembers of one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    /// sha256 of the last good contents (the file `<sha256>.json` beside the index).
+    sha256: String,
+    /// When those contents were read.
+    read_at: String,
+    /// Since when the current file has been unreadable, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failing_since: Option<String>,
+}
+
+/// The policy documents of a pass: those read now, the last good versions of those that
+/// could not be, and the errors.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) documents: Vec<PolicyDocument>,
+    pub(crate) errors: Vec<PolicyError>,
+    pub(crate) stale: Vec<StaleInput>,
+    /// The store's index after this pass, and the contents to add to it.
+    index: BTreeMap<String, Entry>,
+    new_contents: Vec<(String, Vec<u8>)>,
+    changed: bool,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn load_index(dir: &Path) -> BTreeMap<String, Entry> {
+    // An unreadable index only loses the fallback, never a policy: the current files are read.
+    std::fs::read(dir.join(INDEX))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Reads every policy file of `files`, falling back to the last good version kept in `dir`
+/// for those that cannot be read or parsed. Writes nothing.
+pub(crate) fn read_policies(files: &[PathBuf], dir: &Path) -> Outcome {
+    let old = load_index(dir);
+    let mut out = Outcome::default();
+    let time = now();
+    for file in files {
+        let key = file.display().to_string();
+        let parsed = std::fs::read(file)
+            .map_err(|source| PolicyError::Io {
+                path: file.clone(),
+                source,
+            })
+            .and_then(|bytes| graph::parse_policy(&bytes, &key).map(|doc| (doc, bytes)));
+        match parsed {
+            Ok((doc, bytes)) => {
+                let sha256 = format!("{:x}", Sha256::digest(&bytes));
+                let entry = match old.get(&key) {
+                    Some(e) if e.sha256 == sha256 && e.failing_since.is_none() => e.clone(),
+                    _ => {
+                        out.changed = true;
+                        out.new_contents.push((sha256.clone(), bytes));
+                        Entry {
+                            sha256,
+                            read_at: time.clone(),
+                            failing_since: None,
+                        }
+                    }
+                };
+                out.index.insert(key, entry);
+                out.documents.push(doc);
+            }
+            Err(error) => {
+                let fallback = old.get(&key).and_then(|entry| {
+                    let bytes = std::fs::read(dir.join(format!("{}.json", entry.sha256))).ok()?;
+                    let doc = graph::parse_policy(&bytes, &key).ok()?;
+                    Some((entry, doc))
+                });
+                if let Some((entry, doc)) = fallback {
+                    let since = entry.failing_since.clone().unwrap_or_else(|| time.clone());
+                    out.stale.push(StaleInput {
+                        path: key.clone(),
+                        reason: error.to_string(),
+                        since: since.clone(),
+                        last_good_at: entry.read_at.clone(),
+                    });
+                    if entry.failing_since.is_none() {
+                        out.changed = true;
+                    }
+                    out.index.insert(
+                        key,
+                        Entry {
+                            failing_since: Some(since),
+                            ..entry.clone()
+                        },
+                    );
+                    out.documents.push(doc);
+                }
+                out.errors.push(error);
+            }
+        }
+    }
+    // Documents gone from a readable input are withdrawn: their copies go too.
+    if old.keys().any(|k| !out.index.contains_key(k)) {
+        out.changed = true;
+    }
+    out
+}
+
+impl Outcome {
+    /// The embedded example documents: nothing to keep.
+    pub(crate) fn embedded(documents: Vec<PolicyDocument>) -> Outcome {
+        Outcome {
+            documents,
+            ..Outcome::default()
+        }
+    }
+
+    /// Saves the store's new state in `dir`: new contents first (synced), then the index
+    /// (atomically), then the contents no entry names any more. Call it while owning the state.
+    pub(crate) fn save(&mut self, dir: &Path) -> anyhow::Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create '{}'", dir.display()))?;
+        for (sha256, bytes) in self.new_contents.drain(..) {
+            let path = dir.join(format!("{sha256}.json"));
+            if !path.exists() {
+                write_atomic(&path, &bytes)?;
+            }
+        }
+        let index = serde_json::to_vec_pretty(&self.index)?;
+        write_atomic(&dir.join(INDEX), &index)?;
+        let named: std::collections::HashSet<String> = self
+            .index
+            .values()
+            .map(|e| format!("{}.json", e.sha256))
+            .collect();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name != INDEX && name.ends_with(".json") && !named.contains(&name) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        self.changed = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str =
+        r#"{"name":"P","platforms":"windows10","technologies":"mdm,microsoftSense","settings":[]}"#;
+
+    #[test]
+    fn a_torn_file_is_enforced_from_its_last_good_version_until_repaired() {
+        let inputs = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let file = inputs.path().join("p.json");
+        std::fs::write(&file, POLICY).unwrap();
+        let mut first = read_policies(std::slice::from_ref(&file), store.path());
+        assert_eq!(first.documents.len(), 1);
+        assert!(first.errors.is_empty() && first.stale.is_empty());
+        first.save(store.path()).unwrap();
+
+        std::fs::write(&file, &POLICY[..20]).unwrap();
+        let mut torn = read_policies(std::slice::from_ref(&file), store.path());
+        assert_eq!(torn.documents.len(), 1, "the last good version stands in");
+        assert_eq!(torn.errors.len(), 1);
+        assert_eq!(torn.stale.len(), 1);
+        assert_eq!(torn.stale[0].path, file.display().to_string());
+        let since = torn.stale[0].since.clone();
+        torn.save(store.path()).unwrap();
+        // Still torn later: the same "since".
+        let again = read_policies(std::slice::from_ref(&file), store.path());
+        assert_eq!(again.stale[0].since, since);
+
+        std::fs::write(&file, POLICY).unwrap();
+        let repaired = read_policies(std::slice::from_ref(&file), store.path());
+        assert!(repaired.stale.is_empty() && repaired.errors.is_empty());
+    }
+
+    #[test]
+    fn a_file_never_read_has_no_fallback_and_a_removed_one_is_forgotten() {
+        let inputs = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let file = inputs.path().join("p.json");
+        std::fs::write(&file, "{").unwrap();
+        let out = read_policies(std::slice::from_ref(&file), store.path());
+        assert!(out.documents.is_empty());
+        assert_eq!(out.errors.len(), 1);
+
+        std::fs::write(&file, POLICY).unwrap();
+        read_policies(std::slice::from_ref(&file), store.path())
+            .save(store.path())
+            .unwrap();
+        let mut gone = read_policies(&[], store.path());
+        gone.save(store.path()).unwrap();
+        assert!(load_index(store.path()).is_empty());
+        let left: Vec<_> = std::fs::read_dir(store.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the index is left");
+    }
+}
