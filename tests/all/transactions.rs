@@ -277,7 +277,7 @@ fn an_unfinished_run_found_at_start_is_rolled_back() {
 
     let journal = Journal::durable(dir.path()).unwrap();
     assert_eq!(journal.pending().len(), 1);
-    let recovered = journal.recover(&caps).unwrap();
+    let recovered = journal.recover(&caps, None).unwrap();
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     assert!(
         recovered[0].contains("rolled back 2 change(s)"),
@@ -299,7 +299,7 @@ fn drift_is_detected_reported_and_remediated() {
     let plugins = plugins(CAPS_REGISTRY_PROBE);
     let device: Device = windows_client();
     let enforcer = || {
-        Enforcer::new(caps.clone(), RunLimits::default()).with_ledger(Ledger::open(&ledger_file))
+        Enforcer::new(caps.clone(), RunLimits::default()).with_ledger(Ledger::open(&ledger_file).unwrap())
     };
     let first = enforcer().enforce(&plugins, &device, &policy(settings.clone()));
     assert!(first.drift.is_empty());

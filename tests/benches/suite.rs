@@ -461,10 +461,10 @@ fn rampart_pass_with(
     if audited {
         journal = journal.with_audit(AuditLog::open(&state.join("audit")).unwrap());
     }
-    journal.recover(&caps).unwrap();
+    journal.recover(&caps, None).unwrap();
     let enforcer = Enforcer::new(caps, RunLimits::default())
         .with_journal(journal)
-        .with_ledger(Ledger::open(&state.join("owned.json")));
+        .with_ledger(Ledger::open(&state.join("owned.json")).unwrap());
     let docs = parse_all(exports);
     let resolved = resolve(&docs, device, &Catalog::embedded());
     let report = enforcer.enforce(plugins, device, &resolved);
@@ -510,7 +510,7 @@ fn native_pass(
     let emulated = Arc::new(EmulatedRegistry::open(&state.join("registry.reg")).unwrap());
     let durable: Arc<dyn RegistryBackend> =
         Arc::new(DurableRegistry::write_behind(emulated.clone()));
-    let mut ledger = Ledger::open(&state.join("owned.json"));
+    let mut ledger = Ledger::open(&state.join("owned.json")).unwrap();
     let now = "2026-01-01T00:00:00Z";
     black_box(ledger.detect(&windows_caps(durable.clone()), now));
     let settings = routed(exports, device, plugins);

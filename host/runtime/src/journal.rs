@@ -1277,7 +1277,7 @@ mod tests {
         let journal = Journal::durable(dir.path()).unwrap();
         let run = journal.start("p", "sha256:d", false).unwrap();
         assert!(files_in(dir.path()).is_empty());
-        assert!(run.commit().is_empty());
+        assert!(run.commit().unwrap().changes.is_empty());
         assert!(files_in(dir.path()).is_empty());
     }
 
@@ -1295,8 +1295,16 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].contains(r#""plugin":"p""#), "{text}");
-        assert_eq!(read_changes(&pending[0]).unwrap(), vec![change(), change()]);
-        assert_eq!(run.commit().len(), 2);
+        assert_eq!(
+            read_journal(&pending[0]).unwrap().changes,
+            vec![change(), change()]
+        );
+        let committed = run.commit().unwrap();
+        assert_eq!(committed.changes.len(), 2);
+        // Committed: the file ends with the commit record, and stays until sealed.
+        let journal_file = read_journal(&pending[0]).unwrap();
+        assert!(journal_file.commit.is_some());
+        journal.seal(committed, false).unwrap();
         assert!(files_in(dir.path()).is_empty());
     }
 
@@ -1324,7 +1332,7 @@ mod tests {
             &format!("garbage\n{good}\n"),
         );
         let journal = Journal::durable(dir.path()).unwrap();
-        let err = journal.recover(&Capabilities::none()).unwrap_err();
+        let err = journal.recover(&Capabilities::none(), None).unwrap_err();
         assert!(
             matches!(err, JournalError::Corrupt { line: 2, .. }),
             "{err}"
@@ -1345,7 +1353,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             write_journal(dir.path(), header, &format!("garbage\n{good}\n"));
             let journal = Journal::durable(dir.path()).unwrap();
-            let lines = journal.recover(&Capabilities::none()).unwrap();
+            let lines = journal.recover(&Capabilities::none(), None).unwrap();
             assert_eq!(lines.len(), 1, "{lines:?}");
             assert!(lines[0].starts_with("discarded"), "{lines:?}");
             assert!(journal.pending().is_empty());
@@ -1363,7 +1371,116 @@ mod tests {
         assert!(text.starts_with(r#"{"deferred":true"#), "{text}");
         assert!(never_synced(&pending[0]));
         run.settle(&Capabilities::none()).unwrap();
-        assert_eq!(run.commit().len(), 1);
+        let committed = run.commit().unwrap();
+        assert_eq!(committed.changes.len(), 1);
+        journal.seal(committed, false).unwrap();
         assert!(journal.pending().is_empty());
+    }
+
+    fn registry_caps() -> (Capabilities, std::sync::Arc<rampart_backends::registry::EmulatedRegistry>) {
+        let registry = std::sync::Arc::new(rampart_backends::registry::EmulatedRegistry::new());
+        (Capabilities::none().with_registry(registry.clone()), registry)
+    }
+
+    fn value_of(registry: &rampart_backends::registry::EmulatedRegistry) -> Option<RegValue> {
+        use rampart_backends::registry::RegistryBackend as _;
+        registry
+            .get_value(&RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Test").unwrap(), "v")
+            .unwrap()
+    }
+
+    /// A durable journal with an audit trail, a run that set `v` = 1 in `registry` and
+    /// settled, and the ledger it would commit into.
+    fn settled_run(
+        dir: &Path,
+        caps: &Capabilities,
+    ) -> (Journal, RunJournal) {
+        use rampart_backends::registry::RegistryBackend as _;
+        let journal = Journal::durable(&dir.join("journal"))
+            .unwrap()
+            .with_audit(crate::audit::AuditLog::open(&dir.join("audit")).unwrap());
+        let mut run = journal.start("p", "sha256:d", false).unwrap();
+        run.record(change()).unwrap();
+        caps.registry
+            .as_deref()
+            .unwrap()
+            .set_value(
+                &RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Test").unwrap(),
+                "v",
+                RegValue::Dword(1),
+            )
+            .unwrap();
+        run.settle(caps).unwrap();
+        (journal, run)
+    }
+
+    #[test]
+    fn a_run_killed_before_its_commit_record_is_rolled_back_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (caps, registry) = registry_caps();
+        let (journal, run) = settled_run(dir.path(), &caps);
+        drop(run); // killed: no commit record
+        let mut ledger = Ledger::in_memory();
+        let lines = journal.recover(&caps, Some(&mut ledger)).unwrap();
+        assert!(lines[0].starts_with("rolled back 1 change"), "{lines:?}");
+        assert_eq!(value_of(&registry), None, "undone");
+        assert!(ledger.is_empty(), "nothing owned");
+        assert!(journal.pending().is_empty());
+        let trail = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
+        assert!(
+            trail.contains(r#""decision":"rolled-back""#) && trail.contains(r#""kind":"recovery""#),
+            "{trail}"
+        );
+        crate::audit::verify(&dir.path().join("audit")).unwrap();
+    }
+
+    #[test]
+    fn a_run_killed_after_its_commit_record_is_completed_into_ledger_and_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let (caps, registry) = registry_caps();
+        let (journal, run) = settled_run(dir.path(), &caps);
+        let committed = run.commit().unwrap();
+        drop(committed); // killed before the ledger and the trail caught up
+        let mut ledger = Ledger::in_memory();
+        let lines = journal.recover(&caps, Some(&mut ledger)).unwrap();
+        assert!(lines[0].starts_with("completed the commit"), "{lines:?}");
+        assert_eq!(value_of(&registry), Some(RegValue::Dword(1)), "kept");
+        assert_eq!(ledger.owned_registry("p").len(), 1, "owned");
+        assert!(journal.pending().is_empty());
+        let trail = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
+        assert_eq!(trail.matches(r#""kind":"run""#).count(), 1, "{trail}");
+        crate::audit::verify(&dir.path().join("audit")).unwrap();
+    }
+
+    #[test]
+    fn a_run_whose_trail_already_holds_it_is_not_recorded_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (caps, _registry) = registry_caps();
+        let (journal, run) = settled_run(dir.path(), &caps);
+        let committed = run.commit().unwrap();
+        // Killed after the trail's append, before the file went.
+        journal.seal(committed, true).unwrap();
+        assert_eq!(journal.pending().len(), 1);
+        let mut ledger = Ledger::in_memory();
+        journal.recover(&caps, Some(&mut ledger)).unwrap();
+        let trail = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
+        assert_eq!(trail.matches(r#""kind":"run""#).count(), 1, "{trail}");
+        assert_eq!(ledger.owned_registry("p").len(), 1);
+    }
+
+    #[test]
+    fn a_torn_commit_record_is_no_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (caps, registry) = registry_caps();
+        let (journal, run) = settled_run(dir.path(), &caps);
+        drop(run.commit().unwrap());
+        let path = journal.pending().remove(0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() - 10]).unwrap();
+        let mut ledger = Ledger::in_memory();
+        let lines = journal.recover(&caps, Some(&mut ledger)).unwrap();
+        assert!(lines[0].starts_with("rolled back"), "{lines:?}");
+        assert_eq!(value_of(&registry), None);
+        assert!(ledger.is_empty());
     }
 }
