@@ -253,7 +253,9 @@ pub(crate) enum SigningCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
     /// Verify the audit trail's hash chain: detects edited, deleted, inserted or reordered
-    /// records (and a truncated tail, against the head file). Exit code 1 on any break.
+    /// records (and a truncated tail, against the head file; pruned files against the
+    /// checkpoint). Lists the repairs and tamper events the agent recorded at start. Exit code
+    /// 1 on any break, or while the trail records a tamper event.
     Verify {
         /// State directory.
         #[arg(long, value_name = "DIR")]

@@ -88,6 +88,7 @@ impl Job {
         plugins: &PluginSet,
         policies: &crate::last_good::Outcome,
     ) -> anyhow::Result<DeviceReport> {
+        self.registry.reload_if_changed(&self.state)?;
         let resolved =
             rampart_policy::resolve::resolve(&policies.documents, &self.device, &self.catalog);
         let mut report = self.enforcer.enforce(plugins, &self.device, &resolved);
@@ -253,6 +254,22 @@ impl Store {
         let registry = EmulatedRegistry::open(&registry_file)
             .map_err(|e| crate::BadInput(format!("registry '{}': {e}", registry_file.display())))?;
         Ok(Store::Emulated(Arc::new(registry)))
+    }
+
+    /// Reads the emulation's file again if something else changed it since (a long-running
+    /// agent must not keep reporting a stale copy as compliant).
+    fn reload_if_changed(&self, state: &StateDir) -> anyhow::Result<()> {
+        if let Store::Emulated(registry) = self
+            && registry.reload_if_changed().map_err(|e| {
+                BadInput(format!(
+                    "registry '{}': {e}",
+                    state.registry_file().display()
+                ))
+            })?
+        {
+            tracing::info!(file = %state.registry_file().display(), "registry changed on disk; reloaded");
+        }
+        Ok(())
     }
 
     /// Persists the emulation; the system registry needs nothing.

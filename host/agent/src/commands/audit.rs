@@ -18,10 +18,24 @@ pub(crate) fn verify(state: Option<&Path>) -> anyhow::Result<u8> {
     match rampart_runtime::audit::verify(&dir) {
         Ok(s) => {
             println!(
-                "audit trail intact: {} records in {} file(s), from record {}; last hash {}",
+                "audit trail chain intact: {} records in {} file(s), from record {}; last hash {}",
                 s.records, s.files, s.first_seq, s.last_hash
             );
-            Ok(exit::OK)
+            for r in &s.repairs {
+                println!("repaired: {r}");
+            }
+            for t in &s.tamper_events {
+                println!("tamper: {t}");
+            }
+            if s.tamper_events.is_empty() {
+                Ok(exit::OK)
+            } else {
+                eprintln!(
+                    "rampart: the trail records {} tamper event(s): records were removed or changed before they were found",
+                    s.tamper_events.len()
+                );
+                Ok(exit::FAILURE)
+            }
         }
         Err(e) => {
             eprintln!("rampart: {e}");

@@ -284,6 +284,32 @@ pub struct EmulatedRegistry {
     /// Counts write-locked accesses to the tree: a save when it has not moved since the file
     /// last matched the tree is skipped, so a pass that changed nothing writes nothing.
     generation: AtomicU64,
+    /// The file as this registry last read or wrote it, to notice a change made by someone
+    /// else ([`reload_if_changed`](Self::reload_if_changed)).
+    stamp: Mutex<Option<FileStamp>>,
+}
+
+/// What identifies one version of a file: size, modification time and (on Unix) inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        let meta = fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
 }
 
 impl EmulatedRegistry {
@@ -294,6 +320,7 @@ impl EmulatedRegistry {
             file: None,
             save_lock: Mutex::new(None),
             generation: AtomicU64::new(0),
+            stamp: Mutex::new(None),
         }
     }
 
@@ -323,7 +350,37 @@ impl EmulatedRegistry {
             file: Some(path.to_owned()),
             save_lock: Mutex::new(on_disk),
             generation: AtomicU64::new(0),
+            stamp: Mutex::new(FileStamp::of(path)),
         })
+    }
+
+    /// Loads the file again if something else changed it since this registry last read or
+    /// wrote it (an operator's edit, another tool): a long-running agent then works on what is
+    /// on disk, not on a stale copy. Returns whether it reloaded. A file that is gone or does
+    /// not parse is an error, and the registry in memory is left as it was.
+    pub fn reload_if_changed(&self) -> Result<bool, RegFileError> {
+        let Some(path) = &self.file else {
+            return Ok(false);
+        };
+        let mut on_disk = self
+            .save_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut stamp = self.stamp.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = FileStamp::of(path);
+        if now == *stamp {
+            return Ok(false);
+        }
+        let bytes = fs::read(path).map_err(|source| RegFileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut tree = Tree::default();
+        tree.apply(parse_reg(&decode_reg_bytes(&bytes)?)?);
+        *self.write() = tree;
+        *on_disk = Some(self.generation.load(Ordering::Acquire));
+        *stamp = now;
+        Ok(true)
     }
 
     /// The file this registry was opened from.
@@ -355,6 +412,7 @@ impl EmulatedRegistry {
             source,
         })?;
         *on_disk = Some(generation);
+        *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) = FileStamp::of(path);
         Ok(())
     }
 
@@ -552,6 +610,37 @@ mod tests {
 
     fn p(s: &str) -> RegistryPath {
         RegistryPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_file_changed_by_someone_else_is_reloaded_and_an_unchanged_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.reg");
+        let reg = EmulatedRegistry::open(&path).unwrap();
+        reg.set_value(&p(r"HKLM\A"), "v", RegValue::Dword(1))
+            .unwrap();
+        reg.save().unwrap();
+        assert!(
+            !reg.reload_if_changed().unwrap(),
+            "its own save is no change"
+        );
+        let other = EmulatedRegistry::open(&path).unwrap();
+        other
+            .set_value(&p(r"HKLM\A"), "v", RegValue::Dword(2))
+            .unwrap();
+        other.save().unwrap();
+        assert!(reg.reload_if_changed().unwrap());
+        assert_eq!(
+            reg.get_value(&p(r"HKLM\A"), "v").unwrap(),
+            Some(RegValue::Dword(2))
+        );
+        // A file that no longer parses is an error; the registry keeps what it held.
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(reg.reload_if_changed().is_err());
+        assert_eq!(
+            reg.get_value(&p(r"HKLM\A"), "v").unwrap(),
+            Some(RegValue::Dword(2))
+        );
     }
 
     #[test]
