@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use rampart_policy::settings::SettingValue;
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::live::{DEFAULT_DEBOUNCE, PluginDirectory};
-use rampart_runtime::{AotCache, CacheOutcome, Capabilities, Plugin, Route, RunLimits};
-use rampart_test_artifacts::{CAPS_OVER_PRIVILEGED, SWAP_V1, SWAP_V2};
+use rampart_runtime::{
+    AotCache, CacheOutcome, Capabilities, LoadFailure, Plugin, Route, RunLimits,
+};
+use rampart_test_artifacts::{CAPS_FORBIDDEN_FILESYSTEM, CAPS_OVER_PRIVILEGED, SWAP_V1, SWAP_V2};
 use rampart_tests::{engine, permissive_ceiling, setting, windows_client};
 
 fn bytes(path: &str) -> Vec<u8> {
@@ -161,58 +163,254 @@ fn a_directory_plugin_overrides_an_embedded_one_until_it_is_deleted() {
     );
 }
 
+/// The `.cwasm` entries of an AOT cache directory.
+fn cache_entries(cache: &AotCache) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect()
+}
+
+/// Loads `wasm` through `cache` with the permissive ceiling.
+fn load_cached(cache: &AotCache, wasm: &[u8]) -> Result<Plugin, rampart_runtime::LoadError> {
+    Plugin::load_with_cache(&engine(), "swap", wasm, &permissive_ceiling(), Some(cache))
+}
+
+/// Runs `swap-test` v1 once and checks it answered as v1 does.
+fn assert_runs_as_v1(plugin: &Plugin) {
+    let out = plugin
+        .run(
+            &windows_client(),
+            &[setting("test_x", SettingValue::Integer(1))],
+            &Capabilities::none(),
+            &RunLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(out.outcomes[0].status, SettingStatus::Compliant);
+    assert_eq!(out.outcomes[0].message.as_deref(), Some("v1"));
+}
+
+/// Asserts the load recompiled an unusable entry; the plugin still runs.
+fn assert_recompiled(plugin: &Plugin, what: &str) {
+    assert!(
+        matches!(plugin.cache_outcome(), Some(CacheOutcome::Recompiled(_))),
+        "{what}: {:?}",
+        plugin.cache_outcome()
+    );
+    assert_runs_as_v1(plugin);
+}
+
 #[test]
 fn the_aot_cache_hits_and_recompiles_a_corrupt_entry() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = AotCache::open(&tmp.path().join("cache"), &engine()).unwrap();
     let wasm = bytes(SWAP_V1);
-    let load = || {
-        Plugin::load_with_cache(
-            &engine(),
-            "swap",
-            &wasm,
-            &permissive_ceiling(),
-            Some(&cache),
-        )
-        .unwrap()
-    };
+    let load = || load_cached(&cache, &wasm).unwrap();
     assert_eq!(load().cache_outcome(), Some(&CacheOutcome::Miss));
     assert_eq!(load().cache_outcome(), Some(&CacheOutcome::Hit));
-    let entries: Vec<_> = std::fs::read_dir(cache.dir())
+    let mut files: Vec<_> = std::fs::read_dir(cache.dir())
         .unwrap()
-        .map(|e| e.unwrap().path())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
+    files.sort();
+    let entries = cache_entries(&cache);
     assert_eq!(
-        entries.len(),
-        1,
-        "one content-addressed entry, no temporary files: {entries:?}"
+        files.len(),
+        2,
+        "one content-addressed entry and the key, no temporary files: {files:?}"
     );
+    assert_eq!(files[1], rampart_runtime::aot::KEY_FILE, "{files:?}");
     for corruption in [
         b"garbage".to_vec(),
         std::fs::read(&entries[0]).unwrap()[..4096].to_vec(),
     ] {
         std::fs::write(&entries[0], corruption).unwrap();
-        let plugin = load();
-        assert!(
-            matches!(plugin.cache_outcome(), Some(CacheOutcome::Recompiled(_))),
-            "{:?}",
-            plugin.cache_outcome()
-        );
-        let out = plugin
-            .run(
-                &windows_client(),
-                &[setting("test_x", SettingValue::Integer(1))],
-                &Capabilities::none(),
-                &RunLimits::default(),
-            )
-            .unwrap();
-        assert_eq!(out.outcomes[0].message.as_deref(), Some("v1"));
+        assert_recompiled(&load(), "corrupt entry");
         assert_eq!(
             load().cache_outcome(),
             Some(&CacheOutcome::Hit),
             "the entry was replaced"
         );
     }
+}
+
+#[test]
+fn flipped_bytes_in_an_aot_cache_entry_are_recompiled_never_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = AotCache::open(&tmp.path().join("cache"), &engine()).unwrap();
+    let wasm = bytes(SWAP_V1);
+    assert_eq!(
+        load_cached(&cache, &wasm).unwrap().cache_outcome(),
+        Some(&CacheOutcome::Miss)
+    );
+    let entry = cache_entries(&cache).remove(0);
+    let good = std::fs::read(&entry).unwrap();
+    // 64 bytes in the second half (compiled code), the corruption that used to crash every
+    // later load; then a single bit near the start and at the very end.
+    let mut corruptions = Vec::new();
+    let mut flipped = good.clone();
+    let middle = good.len() * 3 / 4;
+    for byte in &mut flipped[middle..middle + 64] {
+        *byte ^= 0xff;
+    }
+    corruptions.push(flipped);
+    for at in [16, good.len() - 1] {
+        let mut flipped = good.clone();
+        flipped[at] ^= 0x01;
+        corruptions.push(flipped);
+    }
+    for (i, corruption) in corruptions.iter().enumerate() {
+        std::fs::write(&entry, corruption).unwrap();
+        assert_recompiled(&load_cached(&cache, &wasm).unwrap(), &format!("flip {i}"));
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "flip {i}: replaced");
+        let hit = load_cached(&cache, &wasm).unwrap();
+        assert_eq!(hit.cache_outcome(), Some(&CacheOutcome::Hit));
+        assert_runs_as_v1(&hit);
+    }
+}
+
+#[test]
+fn aot_cache_entries_made_with_another_key_or_truncated_are_recompiled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let cache = AotCache::open(&dir, &engine()).unwrap();
+    let wasm = bytes(SWAP_V1);
+    load_cached(&cache, &wasm).unwrap();
+    let entry = cache_entries(&cache).remove(0);
+
+    // Another key: the key file deleted, so the next agent generates a new one.
+    std::fs::remove_file(dir.join(rampart_runtime::aot::KEY_FILE)).unwrap();
+    let rekeyed = AotCache::open(&dir, &engine()).unwrap();
+    assert_recompiled(&load_cached(&rekeyed, &wasm).unwrap(), "another key");
+    assert_eq!(
+        load_cached(&rekeyed, &wasm).unwrap().cache_outcome(),
+        Some(&CacheOutcome::Hit)
+    );
+    // The agent still holding the old key now refuses the new entry in turn.
+    assert_recompiled(&load_cached(&cache, &wasm).unwrap(), "old key");
+
+    // An entry planted from another cache (another machine, another key) under the right name.
+    let other = AotCache::open(&tmp.path().join("other"), &engine()).unwrap();
+    load_cached(&other, &wasm).unwrap();
+    std::fs::copy(cache_entries(&other).remove(0), &entry).unwrap();
+    assert_recompiled(&load_cached(&cache, &wasm).unwrap(), "planted");
+
+    // Truncated: a torn write, cut anywhere.
+    let good = std::fs::read(&entry).unwrap();
+    for cut in [0, 8, 39, 40, 41, good.len() / 2, good.len() - 1] {
+        std::fs::write(&entry, &good[..cut]).unwrap();
+        assert_recompiled(
+            &load_cached(&cache, &wasm).unwrap(),
+            &format!("cut at {cut}"),
+        );
+        assert_eq!(
+            std::fs::read(&entry).unwrap(),
+            good,
+            "cut at {cut}: replaced"
+        );
+    }
+}
+
+/// A custom section: id 0, then what `wasm_encoder` writes (size, name, data).
+fn custom_section(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut section = vec![0];
+    wasm_encoder::Encode::encode(
+        &wasm_encoder::CustomSection {
+            name: name.into(),
+            data: data.into(),
+        },
+        &mut section,
+    );
+    section
+}
+
+/// A component embedding a core module that parses but does not validate (`i32.add` on an
+/// empty stack): only compiling it finds the error.
+fn component_with_invalid_code() -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, Component, Function, FunctionSection, Instruction, Module, ModuleSection,
+        TypeSection,
+    };
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    let mut functions = FunctionSection::new();
+    functions.function(0);
+    let mut body = Function::new([]);
+    body.instruction(&Instruction::I32Add);
+    body.instruction(&Instruction::End);
+    let mut code = CodeSection::new();
+    code.function(&body);
+    let mut module = Module::new();
+    module.section(&types).section(&functions).section(&code);
+    let mut component = Component::new();
+    component.section(&ModuleSection(&module));
+    component.finish()
+}
+
+#[test]
+fn a_refused_plugin_leaves_no_aot_cache_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = AotCache::open(&tmp.path().join("cache"), &engine()).unwrap();
+    let manifest = "[plugin]\nname = \"handmade\"\nversion = \"0.1.0\"\nplatforms = [\"windows-client\"]\nsettings = [\"test_*\"]\n";
+    let with_sections = |mut wasm: Vec<u8>| {
+        wasm.extend(custom_section("rampart:manifest", manifest.as_bytes()));
+        wasm.extend(custom_section("rampart:contract", b"0.1.1"));
+        wasm
+    };
+    let good = bytes(SWAP_V1);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"definitely not wasm".to_vec()),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        // Valid manifest sections around code that does not compile: a core module that is
+        // not a component, and a component whose core module fails validation.
+        ("core module", with_sections(b"\0asm\x01\0\0\0".to_vec())),
+        ("invalid code", with_sections(component_with_invalid_code())),
+        // Compiles, then fails checks that need the compiled component: a forbidden import,
+        // and a component that exports nothing (no `apply` to link).
+        ("forbidden import", bytes(CAPS_FORBIDDEN_FILESYSTEM)),
+        (
+            "nothing to link",
+            with_sections(b"\0asm\x0d\0\x01\0".to_vec()),
+        ),
+    ];
+    for (what, wasm) in &cases {
+        let err = load_cached(&cache, wasm).expect_err(what);
+        let stage_expected = match *what {
+            "garbage" => matches!(err.reason, LoadFailure::Manifest(_)),
+            "truncated" => matches!(
+                err.reason,
+                LoadFailure::Manifest(_) | LoadFailure::Compile(_)
+            ),
+            "core module" | "invalid code" => matches!(err.reason, LoadFailure::Compile(_)),
+            "forbidden import" => matches!(err.reason, LoadFailure::ForbiddenImport { .. }),
+            _ => matches!(err.reason, LoadFailure::Link(_)),
+        };
+        assert!(stage_expected, "{what}: {err:?}");
+        assert_eq!(
+            cache_entries(&cache),
+            Vec::<std::path::PathBuf>::new(),
+            "{what}: {err}"
+        );
+    }
+    // Over-privileged under a strict policy: refused before compiling.
+    let strict = rampart_runtime::GrantPolicy::Strict(rampart_runtime::Grants::none());
+    let err = Plugin::load_with_cache(
+        &engine(),
+        "over.wasm",
+        &bytes(CAPS_OVER_PRIVILEGED),
+        &strict,
+        Some(&cache),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err.reason, LoadFailure::OverPrivileged { .. }),
+        "{err}"
+    );
+    assert_eq!(cache_entries(&cache), Vec::<std::path::PathBuf>::new());
+    // The same cache still serves a good plugin.
+    assert_runs_as_v1(&load_cached(&cache, &good).unwrap());
+    assert_eq!(cache_entries(&cache).len(), 1);
 }
 
 #[test]

@@ -152,8 +152,10 @@ impl Plugin {
     }
 
     /// [`Plugin::load`], taking the compiled code from `cache` when it has it (and storing it
-    /// when it does not). Verification (size, manifest, contract) always runs first; imports are
-    /// audited on the compiled component's type either way.
+    /// when it does not). Verification (size, manifest, signature, contract, grants) always runs
+    /// first; imports are audited and linked on the compiled component either way, and a new
+    /// entry is written only after all of that passed: a refused plugin, or bytes that do not
+    /// compile, leave nothing in the cache.
     ///
     /// # Errors
     ///
@@ -219,13 +221,19 @@ impl Plugin {
                 .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
         );
         let sha256 = format!("{:x}", Sha256::digest(wasm));
-        let (component, cache_outcome) = match cache {
-            Some(cache) => cache
-                .component(engine, wasm, &sha256)
-                .map(|(c, o)| (c, Some(o))),
-            None => Component::new(engine.wasmtime(), wasm).map(|c| (c, None)),
-        }
-        .map_err(|e| fail(crate::error::LoadFailure::Compile(format!("{e:#}"))))?;
+        // Compiled in memory (or taken from a verified cache entry); a new cache entry is only
+        // written below, once the plugin has passed every check, so a refused plugin leaves
+        // nothing in the state directory.
+        let compile_failed =
+            |e: wasmtime::Error| fail(crate::error::LoadFailure::Compile(format!("{e:#}")));
+        let cached = cache
+            .map(|cache| cache.component(engine, wasm, &sha256))
+            .transpose()
+            .map_err(compile_failed)?;
+        let component = match &cached {
+            Some(cached) => cached.component.clone(),
+            None => Component::new(engine.wasmtime(), wasm).map_err(compile_failed)?,
+        };
         audit_imports(engine, &component, &manifest).map_err(fail)?;
 
         let mut linker: Linker<RunState> = Linker::new(engine.wasmtime());
@@ -241,6 +249,15 @@ impl Plugin {
             .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
         let pre = PluginPre::new(instance_pre)
             .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+
+        // Accepted: now the compiled code may be cached.
+        let cache_outcome = match (cache, cached) {
+            (Some(cache), Some(cached)) => {
+                cache.store(&sha256, &cached);
+                Some(cached.outcome)
+            }
+            _ => None,
+        };
 
         Ok(Plugin {
             name: Arc::from(manifest.name.as_str()),
