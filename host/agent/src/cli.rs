@@ -40,6 +40,9 @@ pub(crate) enum Command {
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
+        /// How long to wait for the pass to finish before giving up (e.g. `60s`, `5m`).
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Print the latest report.
     Status {

@@ -18,7 +18,7 @@ pub(crate) fn verify(state: Option<&Path>) -> anyhow::Result<u8> {
     match rampart_runtime::audit::verify(&dir) {
         Ok(s) => {
             println!(
-                "audit trail chain intact: {} records in {} file(s), from record {}; last hash {}",
+                "audit trail intact: {} records in {} file(s), from record {}; last hash {}",
                 s.records, s.files, s.first_seq, s.last_hash
             );
             for r in &s.repairs {

@@ -35,7 +35,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
         ),
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Run(args) => run::run(args),
-        Command::Sync { state, json } => sync::run(state.as_deref(), json),
+        Command::Sync {
+            state,
+            json,
+            timeout,
+        } => sync::run(state.as_deref(), json, timeout),
         Command::Status { state, json } => status::run(state.as_deref(), json),
         Command::Audit(AuditCommand::Verify { state }) => audit::verify(state.as_deref()),
     }

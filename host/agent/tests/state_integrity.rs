@@ -1,0 +1,343 @@
+//! What the command line does with unreadable input, a second owner and a stopped agent: only a
+//! readable input withdraws anything, one process owns a state directory, and every bad input
+//! is a one-line error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RAMPART: &str = env!("CARGO_BIN_EXE_rampart");
+
+fn rampart(args: &[&str]) -> Output {
+    Command::new(RAMPART)
+        .args(args)
+        .env_remove("RAMPART_LOG")
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A copy of the example policies in a directory of its own.
+fn policy_dir(root: &Path) -> PathBuf {
+    let dir = root.join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies");
+    for entry in std::fs::read_dir(examples).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+fn asr_file(policies: &Path) -> PathBuf {
+    policies.join("contoso-asr-rules.json")
+}
+
+/// Values in the emulated registry under the ASR rules key.
+fn asr_values(state: &Path) -> usize {
+    let text = std::fs::read_to_string(state.join("registry.reg")).unwrap();
+    let mut in_asr = false;
+    let mut n = 0;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_asr = line.contains(r"ASR\Rules]");
+        } else if in_asr && line.starts_with('"') {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn truncate_in_place(file: &Path) {
+    let bytes = std::fs::read(file).unwrap();
+    std::fs::write(file, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn a_torn_policy_keeps_its_last_good_version_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = policy_dir(dir.path());
+    let state = dir.path().join("state");
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = asr_values(&state);
+    assert!(before >= 5, "the ASR rules are enforced: {before}");
+
+    truncate_in_place(&asr_file(&policies));
+    // Without --keep-going: refused, one line, nothing changed.
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--keep-going"), "{}", stderr(&out));
+    assert_eq!(asr_values(&state), before);
+
+    // With it: the other documents are enforced, the torn one from its last good version.
+    let out = rampart(&[
+        "apply",
+        "--json",
+        "--keep-going",
+        "--state",
+        s(&state),
+        "--policies",
+        s(&policies),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(asr_values(&state), before, "no ASR rule withdrawn");
+    let report = json(&out);
+    let stale = &report["staleInputs"][0];
+    assert!(
+        stale["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("contoso-asr-rules.json"),
+        "{report}"
+    );
+    assert!(
+        stale["since"].is_string() && stale["reason"].is_string(),
+        "{report}"
+    );
+    let changes: usize = report["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["changes"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(changes, 0, "{report}");
+
+    // Removing the file from the (readable) directory withdraws the policy.
+    std::fs::remove_file(asr_file(&policies)).unwrap();
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(asr_values(&state), 0, "withdrawn by a readable input");
+}
+
+#[test]
+fn an_empty_policy_set_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = policy_dir(dir.path());
+    let state = dir.path().join("state");
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let registry = std::fs::read(state.join("registry.reg")).unwrap();
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&empty)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow-empty"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(state.join("registry.reg")).unwrap(), registry);
+
+    // Only unreadable documents, never read before: just as empty.
+    std::fs::write(empty.join("torn.json"), "{\"name\":").unwrap();
+    let fresh = dir.path().join("fresh");
+    let out = rampart(&[
+        "apply",
+        "--keep-going",
+        "--state",
+        s(&fresh),
+        "--policies",
+        s(&empty),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!fresh.exists(), "nothing written on bad input");
+    std::fs::remove_file(empty.join("torn.json")).unwrap();
+
+    let out = rampart(&[
+        "apply",
+        "--allow-empty",
+        "--state",
+        s(&state),
+        "--policies",
+        s(&empty),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(asr_values(&state), 0, "explicitly emptied");
+}
+
+#[test]
+fn what_if_plans_exactly_the_changes_the_real_apply_makes_removals_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = policy_dir(dir.path());
+    let state = dir.path().join("state");
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::remove_file(asr_file(&policies)).unwrap();
+    let registry = std::fs::read(state.join("registry.reg")).unwrap();
+
+    let changes = |out: &Output| -> Vec<String> {
+        let mut all: Vec<String> = json(out)["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["changes"].as_array().cloned().unwrap_or_default())
+            .map(|c| c.to_string())
+            .collect();
+        all.sort();
+        all
+    };
+    let args = ["--json", "--state", s(&state), "--policies", s(&policies)];
+    let plan = rampart(&[&["apply", "--what-if"][..], &args[..]].concat());
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    assert_eq!(
+        std::fs::read(state.join("registry.reg")).unwrap(),
+        registry,
+        "a plan changes nothing"
+    );
+    let planned = changes(&plan);
+    assert!(
+        planned.len() > 5,
+        "the ASR values' removal is planned: {planned:?}"
+    );
+    let real = rampart(&[&["apply"][..], &args[..]].concat());
+    assert_eq!(real.status.code(), Some(0), "{}", stderr(&real));
+    assert_eq!(planned, changes(&real), "plan = changes");
+}
+
+#[test]
+fn bad_options_and_missing_state_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for interval in ["0s", "1ms", "999ms"] {
+        let out = rampart(&[
+            "run",
+            "--interval",
+            interval,
+            "--state",
+            s(&dir.path().join("s")),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{interval}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("minimum interval"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!dir.path().join("s").exists());
+    let missing = dir.path().join("nonexistent");
+    let out = rampart(&["registry", "export", "--state", s(&missing)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+#[cfg(unix)]
+#[test]
+fn one_owner_per_state_directory_and_sync_gives_up_on_a_stopped_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut agent = Command::new(RAMPART)
+        .args(["run", "--interval", "1h", "--state", s(&state)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !state.join("last-report.json").exists() {
+        assert!(Instant::now() < deadline, "the agent never finished a pass");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second writer of any kind fails at once, naming the holder.
+    let reg = dir.path().join("seed.reg");
+    std::fs::write(&reg, "Windows Registry Editor Version 5.00\n").unwrap();
+    for args in [
+        vec!["apply", "--state", s(&state)],
+        vec!["run", "--state", s(&state)],
+        vec!["registry", "import", s(&reg), "--state", s(&state)],
+    ] {
+        let out = rampart(&args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("pid {}", agent.id())) && err.contains("`rampart run`"),
+            "{err}"
+        );
+    }
+    // The owner still answers.
+    let out = rampart(&["sync", "--json", "--state", s(&state)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Stopped, it cannot answer: sync gives up after its timeout.
+    let pid = agent.id().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    let started = Instant::now();
+    let out = rampart(&["sync", "--timeout", "1s", "--state", s(&state)]);
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not answer within 1s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    agent.wait().unwrap();
+    // Released with the process: the next owner gets it.
+    let out = rampart(&["apply", "--state", s(&state)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_policy_torn_under_a_running_agent_withdraws_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = policy_dir(dir.path());
+    let state = dir.path().join("state");
+    let mut agent = Command::new(RAMPART)
+        .args([
+            "run",
+            "--interval",
+            "1h",
+            "--state",
+            s(&state),
+            "--policies",
+            s(&policies),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !state.join("last-report.json").exists() {
+        assert!(Instant::now() < deadline, "the agent never finished a pass");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = asr_values(&state);
+    assert!(before >= 5);
+    // Written in place, not renamed: the watcher sees a half-written file.
+    truncate_in_place(&asr_file(&policies));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = rampart(&["sync", "--json", "--state", s(&state)]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(asr_values(&state), before, "no ASR rule withdrawn");
+    let status = rampart(&["status", "--json", "--state", s(&state)]);
+    let report = json(&status);
+    assert!(
+        report["staleInputs"][0]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("contoso-asr-rules.json")),
+        "{report}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status()
+        .unwrap();
+    agent.wait().unwrap();
+}
