@@ -299,7 +299,8 @@ fn drift_is_detected_reported_and_remediated() {
     let plugins = plugins(CAPS_REGISTRY_PROBE);
     let device: Device = windows_client();
     let enforcer = || {
-        Enforcer::new(caps.clone(), RunLimits::default()).with_ledger(Ledger::open(&ledger_file).unwrap())
+        Enforcer::new(caps.clone(), RunLimits::default())
+            .with_ledger(Ledger::open(&ledger_file).unwrap())
     };
     let first = enforcer().enforce(&plugins, &device, &policy(settings.clone()));
     assert!(first.drift.is_empty());

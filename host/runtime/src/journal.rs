@@ -1377,24 +1377,30 @@ mod tests {
         assert!(journal.pending().is_empty());
     }
 
-    fn registry_caps() -> (Capabilities, std::sync::Arc<rampart_backends::registry::EmulatedRegistry>) {
+    fn registry_caps() -> (
+        Capabilities,
+        std::sync::Arc<rampart_backends::registry::EmulatedRegistry>,
+    ) {
         let registry = std::sync::Arc::new(rampart_backends::registry::EmulatedRegistry::new());
-        (Capabilities::none().with_registry(registry.clone()), registry)
+        (
+            Capabilities::none().with_registry(registry.clone()),
+            registry,
+        )
     }
 
     fn value_of(registry: &rampart_backends::registry::EmulatedRegistry) -> Option<RegValue> {
         use rampart_backends::registry::RegistryBackend as _;
         registry
-            .get_value(&RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Test").unwrap(), "v")
+            .get_value(
+                &RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Test").unwrap(),
+                "v",
+            )
             .unwrap()
     }
 
     /// A durable journal with an audit trail, a run that set `v` = 1 in `registry` and
     /// settled, and the ledger it would commit into.
-    fn settled_run(
-        dir: &Path,
-        caps: &Capabilities,
-    ) -> (Journal, RunJournal) {
+    fn settled_run(dir: &Path, caps: &Capabilities) -> (Journal, RunJournal) {
         use rampart_backends::registry::RegistryBackend as _;
         let journal = Journal::durable(&dir.join("journal"))
             .unwrap()
