@@ -378,6 +378,7 @@ fn end_to_end(c: &mut Criterion) {
     for (model, pass) in [
         ("rampart", rampart_pass as PassFn),
         ("rampart+audit", rampart_audited_pass),
+        ("rampart-bare", rampart_bare_pass),
         ("native", native_pass),
         ("dsc-model", dsc_pass),
     ] {
@@ -406,10 +407,133 @@ fn end_to_end(c: &mut Criterion) {
             });
         }
     }
+    // The agent's steady state as `rampart run` keeps it: the state opened once, then passes.
+    for keeping in [Keeping::Everything, Keeping::JournalOnly] {
+        let model = match keeping {
+            Keeping::Everything => "daemon+audit",
+            _ => "daemon-bare",
+        };
+        let name: &'static str = Box::leak(format!("e2e/compliant/{model}").into_boxed_str());
+        group.bench_function(format!("compliant/{model}"), |b| {
+            b.iter_custom(|iters| {
+                let state = tempfile::tempdir().unwrap();
+                rampart_pass_with(state.path(), &exports, &device, &plugins, keeping);
+                let daemon = Daemon::open(state.path(), keeping);
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    daemon.pass(&exports, &device, &plugins);
+                    total += t.elapsed();
+                }
+                record(name, iters, total)
+            })
+        });
+    }
     group.finish();
 }
 
+/// The state of a long-running agent, opened once: its passes pay only for what each pass does.
+struct Daemon {
+    _lock: Option<rampart_runtime::StateLock>,
+    emulated: Arc<EmulatedRegistry>,
+    enforcer: Enforcer,
+    state: PathBuf,
+}
+
+impl Daemon {
+    fn open(state: &Path, keeping: Keeping) -> Daemon {
+        let lock = (keeping == Keeping::Everything)
+            .then(|| rampart_runtime::StateLock::acquire(state, "bench").unwrap());
+        let emulated = Arc::new(EmulatedRegistry::open(&state.join("registry.reg")).unwrap());
+        let caps = windows_caps(Arc::new(DurableRegistry::write_behind(emulated.clone())));
+        let mut journal = Journal::durable(&state.join("journal")).unwrap();
+        if keeping == Keeping::Everything {
+            journal = journal.with_audit(AuditLog::open(&state.join("audit")).unwrap());
+        }
+        let mut enforcer = Enforcer::new(caps, RunLimits::default()).with_journal(journal);
+        if keeping != Keeping::JournalOnly {
+            enforcer = enforcer.with_ledger(Ledger::open(&state.join("owned.json")).unwrap());
+        }
+        enforcer.recover().unwrap();
+        Daemon {
+            _lock: lock,
+            emulated,
+            enforcer,
+            state: state.to_path_buf(),
+        }
+    }
+
+    /// One pass as `Job::pass` makes it: the policies read again, resolved, enforced, the
+    /// registry and the report persisted.
+    fn pass(&self, exports: &[(String, Vec<u8>)], device: &Device, plugins: &PluginSet) -> usize {
+        let docs = parse_all(exports);
+        let resolved = resolve(&docs, device, &Catalog::embedded());
+        let report = self.enforcer.enforce(plugins, device, &resolved);
+        self.emulated.save().unwrap();
+        let json = serde_json::to_string_pretty(&report).unwrap();
+        write_atomic(&self.state.join("last-report.json"), json.as_bytes());
+        report.policies.iter().map(|p| p.settings.len()).sum()
+    }
+}
+
 type PassFn = fn(&Path, &[(String, Vec<u8>)], &Device, &PluginSet) -> usize;
+
+/// What the state costs a compliant pass, piece by piece, on the state a compliant pass of the
+/// shared exports left behind: the lock, opening the audit trail (tail checked against the
+/// head), the pass's own record, opening the ledger, drift detection, and the footprint's
+/// fingerprint (which decides whether a plugin needs the extra run that finds dropped values).
+fn state_pieces(c: &mut Criterion) {
+    let exports = windows_exports();
+    let device = windows_client();
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
+    let state = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        rampart_audited_pass(state.path(), &exports, &device, &plugins);
+    }
+    let caps = windows_caps(Arc::new(
+        EmulatedRegistry::open(&state.path().join("registry.reg")).unwrap(),
+    ));
+    let settings = routed(&exports, &device, &plugins);
+    let plugin = plugins.get("windows-defender").unwrap().clone();
+    let mut group = c.benchmark_group("state");
+    // (Each piece's time is criterion's own estimate; see `end_to_end` for the whole pass.)
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    group.bench_function("lock", |b| {
+        b.iter(|| rampart_runtime::StateLock::acquire(state.path(), "bench").unwrap())
+    });
+    group.bench_function("audit-open", |b| {
+        b.iter(|| AuditLog::open(&state.path().join("audit")).unwrap())
+    });
+    let log = AuditLog::open(&state.path().join("audit")).unwrap();
+    group.bench_function("audit-pass-record", |b| {
+        b.iter(|| {
+            let mut r = serde_json::Map::new();
+            r.insert("kind".into(), "pass".into());
+            r.insert("settings".into(), 30.into());
+            log.append(vec![r], false).unwrap()
+        })
+    });
+    group.bench_function("ledger-open", |b| {
+        b.iter(|| Ledger::open(&state.path().join("owned.json")).unwrap())
+    });
+    let ledger = Ledger::open(&state.path().join("owned.json")).unwrap();
+    group.bench_function("ledger-detect", |b| {
+        b.iter(|| ledger.detect(&caps, "2026-01-01T00:00:00Z"))
+    });
+    group.bench_function("footprint-fingerprint", |b| {
+        b.iter(|| {
+            rampart_runtime::drift::Footprint::fingerprint(
+                plugin.digest(),
+                &(&device, plugin.grants()),
+                &settings,
+            )
+        })
+    });
+    group.finish();
+}
 
 /// Writes `bytes` to `path` atomically, as the agent writes its report (rename, no fsync: the
 /// report is rewritten by every pass).
@@ -434,18 +558,37 @@ fn rampart_pass(
     device: &Device,
     plugins: &PluginSet,
 ) -> usize {
-    rampart_pass_with(state, exports, device, plugins, false)
+    rampart_pass_with(state, exports, device, plugins, Keeping::Ledger)
 }
 
-/// `Job::open` + `Job::pass` as the agent makes them, the audit trail included (one record per
-/// capability call, appended with one fsync per plugin run).
+/// `Job::open` + `Job::pass` as the agent makes them: the state directory's lock, the audit
+/// trail (checked at open; the runs' records committed with them, one small record per pass)
+/// and the ownership ledger.
 fn rampart_audited_pass(
     state: &Path,
     exports: &[(String, Vec<u8>)],
     device: &Device,
     plugins: &PluginSet,
 ) -> usize {
-    rampart_pass_with(state, exports, device, plugins, true)
+    rampart_pass_with(state, exports, device, plugins, Keeping::Everything)
+}
+
+/// The same pass with neither the audit trail nor the ledger (nor the lock): the journal only.
+fn rampart_bare_pass(
+    state: &Path,
+    exports: &[(String, Vec<u8>)],
+    device: &Device,
+    plugins: &PluginSet,
+) -> usize {
+    rampart_pass_with(state, exports, device, plugins, Keeping::JournalOnly)
+}
+
+/// What a pass keeps besides the registry and its journal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keeping {
+    JournalOnly,
+    Ledger,
+    Everything,
 }
 
 fn rampart_pass_with(
@@ -453,18 +596,21 @@ fn rampart_pass_with(
     exports: &[(String, Vec<u8>)],
     device: &Device,
     plugins: &PluginSet,
-    audited: bool,
+    keeping: Keeping,
 ) -> usize {
+    let _lock = (keeping == Keeping::Everything)
+        .then(|| rampart_runtime::StateLock::acquire(state, "bench").unwrap());
     let emulated = Arc::new(EmulatedRegistry::open(&state.join("registry.reg")).unwrap());
     let caps = windows_caps(Arc::new(DurableRegistry::write_behind(emulated.clone())));
     let mut journal = Journal::durable(&state.join("journal")).unwrap();
-    if audited {
+    if keeping == Keeping::Everything {
         journal = journal.with_audit(AuditLog::open(&state.join("audit")).unwrap());
     }
-    journal.recover(&caps, None).unwrap();
-    let enforcer = Enforcer::new(caps, RunLimits::default())
-        .with_journal(journal)
-        .with_ledger(Ledger::open(&state.join("owned.json")).unwrap());
+    let mut enforcer = Enforcer::new(caps, RunLimits::default()).with_journal(journal);
+    if keeping != Keeping::JournalOnly {
+        enforcer = enforcer.with_ledger(Ledger::open(&state.join("owned.json")).unwrap());
+    }
+    enforcer.recover().unwrap();
     let docs = parse_all(exports);
     let resolved = resolve(&docs, device, &Catalog::embedded());
     let report = enforcer.enforce(plugins, device, &resolved);
@@ -773,6 +919,23 @@ fn summary() {
                 d / a
             );
         }
+        if let (Some(a), Some(r), Some(b)) = (g("rampart+audit"), g("rampart"), g("rampart-bare")) {
+            println!(
+                "end to end, {state} device, what the state costs (`rampart apply`, opened per pass): lock + audit + ledger {} | ledger only {} | neither {} | everything/neither {:.2}×",
+                ms(a),
+                ms(r),
+                ms(b),
+                a / b
+            );
+        }
+        if let (Some(a), Some(b)) = (g("daemon+audit"), g("daemon-bare")) {
+            println!(
+                "end to end, {state} device, what the state costs (`rampart run`, opened once): lock + audit + ledger {} | neither {} | everything/neither {:.2}×",
+                ms(a),
+                ms(b),
+                a / b
+            );
+        }
     }
     if let Some(per_device) = get("fleet/device", 10) {
         println!(
@@ -803,6 +966,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     per_apply(&mut c);
     end_to_end(&mut c);
+    state_pieces(&mut c);
     fleet(&mut c);
     c.final_summary();
     // `cargo test --benches` and `-- --test` run each benchmark once: nothing to summarise.

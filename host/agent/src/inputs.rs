@@ -51,6 +51,15 @@ pub(crate) fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The embedded example policies (the default when no `--policies` is given).
+fn embedded_policies() -> anyhow::Result<Vec<graph::PolicyDocument>> {
+    defaults::POLICIES
+        .iter()
+        .map(|(origin, text)| graph::parse_policy(text.as_bytes(), origin))
+        .collect::<Result<Vec<_>, _>>()
+        .context("an embedded example policy does not parse")
+}
+
 /// The policy documents of `paths` as they are now (the embedded examples when there are
 /// none), and the errors of those that do not parse: for the commands that only look
 /// (`policy check`, `plugin test`).
@@ -58,12 +67,7 @@ pub(crate) fn policies_as_read(
     paths: &[PathBuf],
 ) -> anyhow::Result<(Vec<graph::PolicyDocument>, Vec<graph::PolicyError>)> {
     if paths.is_empty() {
-        let docs = defaults::POLICIES
-            .iter()
-            .map(|(origin, text)| graph::parse_policy(text.as_bytes(), origin))
-            .collect::<Result<Vec<_>, _>>()
-            .context("an embedded example policy does not parse")?;
-        return Ok((docs, Vec::new()));
+        return Ok((embedded_policies()?, Vec::new()));
     }
     let mut docs = Vec::new();
     let mut errors = Vec::new();
@@ -86,12 +90,7 @@ pub(crate) fn policies(
     allow_empty: bool,
 ) -> anyhow::Result<last_good::Outcome> {
     if paths.is_empty() {
-        let documents = defaults::POLICIES
-            .iter()
-            .map(|(origin, text)| graph::parse_policy(text.as_bytes(), origin))
-            .collect::<Result<Vec<_>, _>>()
-            .context("an embedded example policy does not parse")?;
-        return Ok(last_good::Outcome::embedded(documents));
+        return Ok(last_good::Outcome::embedded(embedded_policies()?));
     }
     let files = policy_files(paths)?;
     let outcome = last_good::read_policies(&files, &state.last_good_dir());

@@ -36,6 +36,26 @@ fn policy_dir(root: &Path) -> PathBuf {
     dir
 }
 
+/// A state directory where the example policies (in a directory of their own) are enforced.
+fn enforced() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = policy_dir(dir.path());
+    let state = dir.path().join("state");
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (dir, policies, state)
+}
+
+/// How many changes the plugin runs of a `--json` report made (or planned).
+fn change_count(report: &serde_json::Value) -> usize {
+    report["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["changes"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
 fn asr_file(policies: &Path) -> PathBuf {
     policies.join("contoso-asr-rules.json")
 }
@@ -67,11 +87,7 @@ fn json(out: &Output) -> serde_json::Value {
 
 #[test]
 fn a_torn_policy_keeps_its_last_good_version_enforced() {
-    let dir = tempfile::tempdir().unwrap();
-    let policies = policy_dir(dir.path());
-    let state = dir.path().join("state");
-    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_dir, policies, state) = enforced();
     let before = asr_values(&state);
     assert!(before >= 5, "the ASR rules are enforced: {before}");
 
@@ -113,13 +129,7 @@ fn a_torn_policy_keeps_its_last_good_version_enforced() {
         stale["since"].is_string() && stale["reason"].is_string(),
         "{report}"
     );
-    let changes: usize = report["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["changes"].as_array().map_or(0, Vec::len))
-        .sum();
-    assert_eq!(changes, 0, "{report}");
+    assert_eq!(change_count(&report), 0, "{report}");
 
     // Removing the file from the (readable) directory withdraws the policy.
     std::fs::remove_file(asr_file(&policies)).unwrap();
@@ -130,11 +140,7 @@ fn a_torn_policy_keeps_its_last_good_version_enforced() {
 
 #[test]
 fn an_empty_policy_set_is_refused_unless_allowed() {
-    let dir = tempfile::tempdir().unwrap();
-    let policies = policy_dir(dir.path());
-    let state = dir.path().join("state");
-    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (dir, policies, state) = enforced();
     let registry = std::fs::read(state.join("registry.reg")).unwrap();
 
     let empty = dir.path().join("empty");
@@ -173,11 +179,7 @@ fn an_empty_policy_set_is_refused_unless_allowed() {
 
 #[test]
 fn what_if_plans_exactly_the_changes_the_real_apply_makes_removals_included() {
-    let dir = tempfile::tempdir().unwrap();
-    let policies = policy_dir(dir.path());
-    let state = dir.path().join("state");
-    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_dir, policies, state) = enforced();
     std::fs::remove_file(asr_file(&policies)).unwrap();
     let registry = std::fs::read(state.join("registry.reg")).unwrap();
 
@@ -340,4 +342,37 @@ fn a_policy_torn_under_a_running_agent_withdraws_nothing() {
         .status()
         .unwrap();
     agent.wait().unwrap();
+}
+
+#[test]
+fn a_refused_input_leaves_no_compiled_plugin_in_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = rampart(&["apply", "--state", s(&state)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let entries = |state: &Path| -> usize {
+        std::fs::read_dir(state.join("aot-cache"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "cwasm")
+            })
+            .count()
+    };
+    assert!(entries(&state) > 0);
+    for entry in std::fs::read_dir(state.join("aot-cache")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "cwasm") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(plugins.join("garbage.wasm"), vec![0x5a; 4096]).unwrap();
+    let out = rampart(&["apply", "--state", s(&state), "--plugins", s(&plugins)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(entries(&state), 0, "nothing compiled was written");
 }

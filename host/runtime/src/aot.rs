@@ -106,6 +106,8 @@ pub struct AotCache {
     engine_key: String,
     /// The key of the entries' MACs (see the module docs).
     key: [u8; KEY_LEN],
+    /// Entries held back until [`AotCache::write_held`] (see [`AotCache::holding_writes`]).
+    held: Option<std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>>,
 }
 
 impl std::fmt::Debug for AotCache {
@@ -176,6 +178,7 @@ impl AotCache {
             dir: dir.to_path_buf(),
             engine_key: format!("{:016x}", hasher.finish()),
             key,
+            held: None,
         })
     }
 
@@ -234,6 +237,39 @@ impl AotCache {
         let Some(serialized) = &cached.unsaved else {
             return;
         };
+        if let Some(held) = &self.held {
+            held.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((wasm_sha256_hex.to_string(), serialized.clone()));
+            return;
+        }
+        self.write_now(wasm_sha256_hex, serialized);
+    }
+
+    /// This cache (and its clones) holding new entries in memory until
+    /// [`write_held`](Self::write_held): for a command that validates several inputs and must
+    /// write nothing to the state unless all of them are good.
+    pub fn holding_writes(mut self) -> AotCache {
+        self.held = Some(Default::default());
+        self
+    }
+
+    /// Writes the entries held back by [`holding_writes`](Self::holding_writes), and writes
+    /// every later one at once.
+    pub fn write_held(&mut self) {
+        if let Some(held) = self.held.take() {
+            let entries = std::mem::take(
+                &mut *held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for (sha256, serialized) in entries {
+                self.write_now(&sha256, &serialized);
+            }
+        }
+    }
+
+    fn write_now(&self, wasm_sha256_hex: &str, serialized: &[u8]) {
         let path = self.entry_path(wasm_sha256_hex);
         if let Err(e) = self.write_entry(&path, wasm_sha256_hex, serialized) {
             tracing::warn!(entry = %path.display(), error = %e, "cannot write AOT cache entry");

@@ -6,7 +6,8 @@
 //! per change (old → new) with the decision (committed or rolled back), and one for the run
 //! itself. A run that changed nothing and was denied nothing records nothing; each pass adds one
 //! small `pass` record. A pass that changes nothing therefore costs one record of a few hundred
-//! bytes, written without waiting for the disk.
+//! bytes, written without waiting for the disk (every 32nd such append is synced, so the head
+//! never lags far behind).
 //!
 //! A committed run's records travel in its journal's commit record (see [`crate::journal`]) and
 //! are appended, synced, before the journal goes, so the trail records every run that changed
@@ -57,8 +58,8 @@
 //! `audit.head`). It cannot detect someone who rewrites the whole chain from some point on, head
 //! and checkpoint included: the chain proves internal consistency, not authorship. Anchor it
 //! outside the device (ship `audit.head`'s hash to a collector) to detect that. Records appended
-//! without a sync (the `pass` records) and not yet covered by the head can be cut without a
-//! trace; they never describe a change.
+//! without a sync (the `pass` records, at most 32 in a row) and not yet covered by the head can
+//! be cut without a trace; they never describe a change.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,13 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 const CURRENT: &str = "audit.jsonl";
 const HEAD: &str = "audit.head";
 const CHECKPOINT: &str = "audit.checkpoint";
+
+/// Records appended without a sync after which the next append is synced (and the head moved).
+const MAX_HEAD_LAG: u64 = 32;
+
+/// The end of the current file read at open to find the last record and the one the head
+/// names: more than [`MAX_HEAD_LAG`] records of the usual sizes.
+const OPEN_WINDOW: u64 = 32 * 1024;
 
 /// How large the trail may grow, and for how long records are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +136,8 @@ pub type AuditRecord = Map<String, Value>;
 struct Chain {
     seq: u64,
     hash: String,
+    /// The `seq` the head names (the last synced append).
+    head_seq: u64,
     /// The last append failed part-way: the current file may end in a torn record, which the
     /// next append cuts first.
     torn: bool,
@@ -196,18 +206,9 @@ impl Mark {
             .and_then(|()| file.sync_data())
             .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(dir);
+        crate::journal::sync_dir(dir);
         Ok(())
     }
-}
-
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 fn now() -> String {
@@ -225,12 +226,26 @@ fn event(kind: &str, message: String, extra: Value) -> AuditRecord {
     r
 }
 
-/// A whole chained record of a line: its `seq` and `hash`.
+/// The `seq` and `hash` of a line that is a whole chained record as [`AuditLog::append`] writes
+/// it (an object whose last field is `"hash":"<64 hex>"`), read without parsing the JSON: at
+/// every start the tail of the trail is scanned for them, and [`verify`] still parses and checks
+/// every record in full.
 fn chained(line: &str) -> Option<Mark> {
-    let v: Value = serde_json::from_str(line).ok()?;
+    const HASH_FIELD: &str = ",\"hash\":\"";
+    let body = line.strip_prefix('{')?.strip_suffix("\"}")?;
+    let hash = body.get(body.len().checked_sub(64)?..)?;
+    if !hash.bytes().all(|b| b.is_ascii_hexdigit())
+        || !body[..body.len() - 64].ends_with(HASH_FIELD)
+    {
+        return None;
+    }
+    // Inside a JSON string every quote is escaped, so `"seq":` can only be a key; the record's
+    // own `seq` is its only top-level one.
+    let at = body.rfind("\"seq\":")? + "\"seq\":".len();
+    let digits = body[at..].bytes().take_while(u8::is_ascii_digit).count();
     Some(Mark {
-        seq: v["seq"].as_u64()?,
-        hash: v["hash"].as_str()?.to_string(),
+        seq: body[at..at + digits].parse().ok()?,
+        hash: hash.to_string(),
     })
 }
 
@@ -254,7 +269,18 @@ impl AuditLog {
     pub fn open_with(dir: &Path, retention: Retention) -> Result<Self, AuditError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut events = Vec::new();
-        let cut = repair_tail(&dir.join(CURRENT))?;
+        let current = dir.join(CURRENT);
+        // One read of the current file's tail serves the torn-tail check and the search for
+        // its last record, unless it has to be repaired.
+        let mut tail = read_tail(&current)?;
+        let mut cut = 0;
+        if tail
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && !ends_with_a_record(t))
+        {
+            cut = repair_tail(&current)?;
+            tail = read_tail(&current)?;
+        }
         if cut > 0 {
             events.push(event(
                 "repair",
@@ -264,16 +290,18 @@ impl AuditLog {
                 serde_json::json!({ "bytes": cut }),
             ));
         }
-        let (last, seen) = last_record(dir)?;
+        let (last, seen) = last_record(dir, tail)?;
         let mut chain = match &last {
             Some(m) => Chain {
                 seq: m.seq,
                 hash: m.hash.clone(),
+                head_seq: 0,
                 torn: false,
             },
             None => Chain {
                 seq: 0,
                 hash: GENESIS.to_string(),
+                head_seq: 0,
                 torn: false,
             },
         };
@@ -329,7 +357,10 @@ impl AuditLog {
             }
             .write(dir, HEAD, Value::Null)?;
         }
-        chain.torn = false;
+        chain.head_seq = match &head {
+            Some(Ok(h)) if h.seq <= chain.seq => h.seq,
+            _ => 0,
+        };
         let log = AuditLog {
             dir: dir.to_path_buf(),
             retention,
@@ -368,18 +399,33 @@ impl AuditLog {
             return Ok(());
         }
         let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        // The head never lags far: what the next open checks against it stays in the tail it
+        // reads, and what a crash can cut without a trace stays small.
+        let durable = durable || chain.seq - chain.head_seq >= MAX_HEAD_LAG;
         let current = self.dir.join(CURRENT);
         if chain.torn {
             repair_tail(&current)?;
             chain.torn = false;
         }
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&current)
+                .map_err(io(&current))
+        };
+        let mut file = open()?;
+        let mut before = file.metadata().map_err(io(&current))?.len();
         let mut records = records;
-        if std::fs::metadata(&current).is_ok_and(|m| m.len() >= self.retention.rotate_bytes) {
+        if before >= self.retention.rotate_bytes {
+            drop(file);
             let rotated = self.dir.join(format!("audit-{:012}.jsonl", chain.seq));
             std::fs::rename(&current, &rotated).map_err(io(&current))?;
             if let Some(prune) = self.prune()? {
                 records.insert(0, prune);
             }
+            file = open()?;
+            before = 0;
         }
         let mut text = String::new();
         let (mut seq, mut prev) = (chain.seq, chain.hash.clone());
@@ -399,12 +445,6 @@ impl AuditLog {
             text.push_str("\"}\n");
             prev = hash;
         }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&current)
-            .map_err(io(&current))?;
-        let before = file.metadata().map_err(io(&current))?.len();
         let written = file
             .write_all(text.as_bytes())
             .and_then(|()| if durable { file.sync_data() } else { Ok(()) });
@@ -423,6 +463,7 @@ impl AuditLog {
                 hash: chain.hash.clone(),
             }
             .write(&self.dir, HEAD, Value::Null)?;
+            chain.head_seq = seq;
         }
         Ok(())
     }
@@ -514,14 +555,8 @@ fn repair_tail(file: &Path) -> Result<u64, AuditError> {
     if len == 0 {
         return Ok(0);
     }
+    // Torn: find the end of the last line that is a whole record.
     let bytes = std::fs::read(file).map_err(io(file))?;
-    if bytes.ends_with(b"\n")
-        && let Some(last) = bytes[..bytes.len() - 1].rsplit(|&b| b == b'\n').next()
-        && std::str::from_utf8(last).ok().and_then(chained).is_some()
-    {
-        return Ok(0);
-    }
-    // Find the end of the last line that is a whole record.
     let mut keep = 0;
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -546,6 +581,28 @@ fn repair_tail(file: &Path) -> Result<u64, AuditError> {
     Ok(len - keep as u64)
 }
 
+/// Whether `tail` (the end of a file, from the start of a line) ends with a newline that closes
+/// a whole record.
+fn ends_with_a_record(tail: &str) -> bool {
+    tail.strip_suffix('\n')
+        .map(|body| body.rsplit('\n').next().unwrap_or(body))
+        .and_then(chained)
+        .is_some()
+}
+
+/// The end of the current file ([`last_lines`] with the open window); `None` when it does not
+/// exist. A tail that is not UTF-8 (garbage written over it) reads as one torn line.
+fn read_tail(file: &Path) -> Result<Option<String>, AuditError> {
+    match last_lines(file, OPEN_WINDOW) {
+        Ok(tail) => Ok(Some(tail)),
+        Err(AuditError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(AuditError::Broken { .. }) => Ok(Some("\0".to_string())),
+        Err(e) => Err(e),
+    }
+}
+
 /// The trail's files, oldest first: rotated ones by sequence, then the current one.
 fn files(dir: &Path) -> Result<Vec<PathBuf>, AuditError> {
     let mut rotated: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -567,9 +624,16 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>, AuditError> {
 
 /// The last record of the trail, and the marks of the records read to find it (the tail of
 /// the file that holds it), for comparing with the head.
-fn last_record(dir: &Path) -> Result<(Option<Mark>, Vec<Mark>), AuditError> {
+fn last_record(
+    dir: &Path,
+    current_tail: Option<String>,
+) -> Result<(Option<Mark>, Vec<Mark>), AuditError> {
+    let current = dir.join(CURRENT);
     for file in files(dir)?.iter().rev() {
-        let text = last_lines(file, 64 * 1024)?;
+        let text = match (&current_tail, *file == current) {
+            (Some(tail), true) => tail.clone(),
+            _ => last_lines(file, OPEN_WINDOW)?,
+        };
         let seen: Vec<Mark> = text.lines().filter_map(chained).collect();
         if let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) {
             let mark = chained(last).ok_or_else(|| AuditError::Broken {
@@ -927,5 +991,134 @@ mod tests {
         // Removing the oldest without a checkpoint is detected too.
         std::fs::remove_file(&all[0]).unwrap();
         assert!(broken_message(dir.path()).contains("without a checkpoint"));
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_at_open_and_the_repair_recorded() {
+        let (dir, log) = trail(3);
+        drop(log);
+        let current = dir.path().join(CURRENT);
+        let len = std::fs::metadata(&current).unwrap().len();
+        // A crash mid-append: half a record, then zeros a file system may leave.
+        let mut bytes = std::fs::read(&current).unwrap();
+        bytes.extend_from_slice(br#"{"kind":"call","seq":4,"pr"#);
+        bytes.extend_from_slice(&[0; 100]);
+        std::fs::write(&current, &bytes).unwrap();
+        assert!(broken_message(dir.path()).contains("torn last record"));
+        let log = AuditLog::open(dir.path()).unwrap();
+        log.append(vec![record(4)], true).unwrap();
+        let s = verify(dir.path()).unwrap();
+        assert_eq!(s.records, 5, "3 + the repair + 1");
+        assert_eq!(s.repairs.len(), 1, "{s:?}");
+        assert!(s.repairs[0].contains(&format!("cut {} byte(s)", bytes.len() as u64 - len)));
+        assert!(s.tamper_events.is_empty());
+    }
+
+    #[test]
+    fn a_failed_append_leaves_no_torn_record() {
+        let (dir, log) = trail(2);
+        // The records cannot be written (the file is a directory now): the chain does not move.
+        std::fs::remove_file(dir.path().join(CURRENT)).unwrap();
+        std::fs::create_dir(dir.path().join(CURRENT)).unwrap();
+        assert!(log.append(vec![record(3)], true).is_err());
+        std::fs::remove_dir(dir.path().join(CURRENT)).unwrap();
+        let chain = log.chain.lock().unwrap();
+        assert_eq!(chain.seq, 2);
+    }
+
+    #[test]
+    fn records_removed_from_the_end_are_recorded_as_tampering_that_stays() {
+        for damage in ["truncate", "empty", "delete", "head"] {
+            let (dir, log) = trail(5);
+            drop(log);
+            let current = dir.path().join(CURRENT);
+            match damage {
+                "truncate" => {
+                    let l = lines(dir.path());
+                    write_lines(dir.path(), &l[..3]);
+                }
+                "empty" => std::fs::write(&current, b"").unwrap(),
+                "delete" => std::fs::remove_file(&current).unwrap(),
+                _ => std::fs::remove_file(dir.path().join(HEAD)).unwrap(),
+            }
+            let log = AuditLog::open(dir.path()).unwrap();
+            log.append(vec![record(9)], true).unwrap();
+            drop(log);
+            // Reopened again: the evidence is part of the chain, not re-derived from the head.
+            let log = AuditLog::open(dir.path()).unwrap();
+            log.append(vec![record(10)], true).unwrap();
+            let s = verify(dir.path()).unwrap();
+            assert_eq!(s.tamper_events.len(), 1, "{damage}: {s:?}");
+        }
+    }
+
+    #[test]
+    fn a_head_that_lags_behind_unsynced_records_is_no_tampering() {
+        let (dir, log) = trail(2);
+        log.append(vec![record(3)], false).unwrap();
+        log.append(vec![record(4)], false).unwrap();
+        drop(log);
+        let s = verify(dir.path()).unwrap();
+        assert_eq!(s.records, 4);
+        let log = AuditLog::open(dir.path()).unwrap();
+        log.append(vec![record(5)], true).unwrap();
+        let s = verify(dir.path()).unwrap();
+        assert!(s.tamper_events.is_empty() && s.repairs.is_empty(), "{s:?}");
+        // A head naming a record whose hash differs is not a lag.
+        let mut head: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(HEAD)).unwrap()).unwrap();
+        head["seq"] = Value::from(3);
+        std::fs::write(dir.path().join(HEAD), head.to_string()).unwrap();
+        assert!(broken_message(dir.path()).contains("head names record 3"));
+    }
+
+    #[test]
+    fn retention_prunes_old_files_behind_a_checkpoint_and_the_trail_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            rotate_bytes: 400,
+            max_bytes: 1_500,
+            max_age: Duration::from_secs(3600),
+        };
+        let log = AuditLog::open_with(dir.path(), retention).unwrap();
+        for i in 0..60 {
+            log.append(vec![record(i)], true).unwrap();
+        }
+        let s = verify(dir.path()).unwrap();
+        assert!(s.first_seq > 1, "pruned: {s:?}");
+        let rotated: u64 = files(dir.path())
+            .unwrap()
+            .iter()
+            .filter(|p| p.file_name().is_some_and(|n| n != CURRENT))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum();
+        assert!(rotated <= 1_500, "bounded: {rotated}");
+        let trail: String = files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        assert!(trail.contains(r#""kind":"prune""#));
+        // The checkpoint is what lets the pruned trail verify.
+        std::fs::remove_file(dir.path().join(CHECKPOINT)).unwrap();
+        assert!(broken_message(dir.path()).contains("without a checkpoint"));
+    }
+
+    #[test]
+    fn a_pass_that_changes_nothing_costs_one_small_unsynced_record() {
+        let (dir, log) = trail(1);
+        let head = std::fs::read_to_string(dir.path().join(HEAD)).unwrap();
+        let before = std::fs::metadata(dir.path().join(CURRENT)).unwrap().len();
+        let mut pass = Map::new();
+        pass.insert("kind".into(), Value::from("pass"));
+        pass.insert("settings".into(), Value::from(30));
+        log.append(vec![pass], false).unwrap();
+        let grew = std::fs::metadata(dir.path().join(CURRENT)).unwrap().len() - before;
+        assert!(grew < 400, "{grew} bytes");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(HEAD)).unwrap(),
+            head,
+            "the head is only moved by synced appends"
+        );
     }
 }

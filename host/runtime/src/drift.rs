@@ -17,6 +17,7 @@
 //! setting needs (see `Enforcer::enforce`), and values rampart never wrote are never touched.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rampart_backends::files::FileError;
@@ -116,6 +117,9 @@ pub struct Ledger {
     /// The file's contents as last read or written: a save that would write the same bytes is
     /// skipped, so a pass that changed nothing costs no write and no fsync.
     on_disk: Option<Vec<u8>>,
+    /// Changed since it was loaded or saved: a pass that changed nothing does not even
+    /// serialise the ledger to find that out.
+    dirty: bool,
 }
 
 /// The registry values a plugin writes for a set of settings on a blank registry (see
@@ -140,32 +144,35 @@ impl Footprint {
         device: &impl std::fmt::Debug,
         settings: &impl std::fmt::Debug,
     ) -> String {
-        let mut hash = Sha256::new();
-        hash.update(env!("CARGO_PKG_VERSION").as_bytes());
-        hash.update([0]);
-        hash.update(digest.as_bytes());
-        hash.update([0]);
-        hash.update(format!("{device:?}").as_bytes());
-        hash.update([0]);
-        hash.update(format!("{settings:?}").as_bytes());
-        format!("{:x}", hash.finalize())
+        /// Feeds formatted text straight into the hash, without building the string.
+        struct Hashing(Sha256);
+        impl std::fmt::Write for Hashing {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.update(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut hash = Hashing(Sha256::new());
+        // Writing into a hash cannot fail.
+        let _ = write!(
+            hash,
+            "{}\0{digest}\0{device:?}\0{settings:?}",
+            env!("CARGO_PKG_VERSION")
+        );
+        format!("{:x}", hash.0.finalize())
     }
 }
 
 /// The ledger file: the owned values and the plugins' footprints. Ledgers written before
 /// footprints existed are a bare map of owned values and still load.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum LedgerFile {
-    Current {
-        owned: BTreeMap<String, Owned>,
-        #[serde(default)]
-        footprints: BTreeMap<String, Footprint>,
-    },
-    OwnedOnly(BTreeMap<String, Owned>),
+struct CurrentLedgerFile {
+    owned: BTreeMap<String, Owned>,
+    #[serde(default)]
+    footprints: BTreeMap<String, Footprint>,
 }
 
-/// [`LedgerFile::Current`] as written, borrowing the ledger.
+/// [`CurrentLedgerFile`] as written, borrowing the ledger.
 #[derive(Serialize)]
 struct LedgerFileView<'a> {
     owned: &'a BTreeMap<String, Owned>,
@@ -198,10 +205,20 @@ impl Ledger {
                 });
             }
         };
-        let (owned, footprints) = match bytes.as_deref().map(serde_json::from_slice) {
+        // The current layout first, directly: an untagged enum would buffer the whole
+        // document before trying each variant.
+        let parsed = bytes.as_deref().map(|bytes| {
+            serde_json::from_slice::<CurrentLedgerFile>(bytes)
+                .map(|f| (f.owned, f.footprints))
+                .or_else(|current| {
+                    serde_json::from_slice::<BTreeMap<String, Owned>>(bytes)
+                        .map(|owned| (owned, BTreeMap::new()))
+                        .map_err(|_| current)
+                })
+        });
+        let (owned, footprints) = match parsed {
             None => Default::default(),
-            Some(Ok(LedgerFile::Current { owned, footprints })) => (owned, footprints),
-            Some(Ok(LedgerFile::OwnedOnly(owned))) => (owned, BTreeMap::new()),
+            Some(Ok(ledger)) => ledger,
             Some(Err(e)) => {
                 return Err(LedgerError::Corrupt {
                     path: path.to_path_buf(),
@@ -214,6 +231,7 @@ impl Ledger {
             owned,
             footprints,
             on_disk: bytes,
+            dirty: false,
         })
     }
 
@@ -234,6 +252,7 @@ impl Ledger {
             owned: self.owned.clone(),
             footprints: self.footprints.clone(),
             on_disk: None,
+            dirty: false,
         }
     }
 
@@ -248,8 +267,8 @@ impl Ledger {
                 };
                 let (key, name) = registry_location(target, o)?;
                 Some(OwnedRegistryValue {
-                    key,
-                    name,
+                    key: key.to_string(),
+                    name: name.to_string(),
                     value: value.clone(),
                 })
             })
@@ -266,6 +285,9 @@ impl Ledger {
 
     /// Remembers `plugin`'s footprint (replacing the previous one).
     pub fn remember_footprint(&mut self, plugin: &str, footprint: Footprint) {
+        if self.footprints.get(plugin) != Some(&footprint) {
+            self.dirty = true;
+        }
         self.footprints.insert(plugin.to_string(), footprint);
     }
 
@@ -280,7 +302,13 @@ impl Ledger {
 
     /// Gives up ownership of a registry value (something else changed it since rampart set it).
     pub fn release_registry(&mut self, key: &str, name: &str) {
-        self.owned.remove(&format!("{REGISTRY}{key}\\{name}"));
+        if self
+            .owned
+            .remove(&format!("{REGISTRY}{key}\\{name}"))
+            .is_some()
+        {
+            self.dirty = true;
+        }
     }
 
     /// Compares every owned value with the device.
@@ -288,15 +316,21 @@ impl Ledger {
         let mut drift = Vec::new();
         for (target, owned) in &self.owned {
             let found = match &owned.value {
-                OwnedValue::Registry { .. } => registry_now(caps, target, owned),
-                OwnedValue::File { .. } => file_now(caps, target),
+                // Compared as typed values: a pass with no drift formats nothing.
+                OwnedValue::Registry { value } => match registry_now(caps, target, owned) {
+                    Some(now) if now.as_ref() != Some(value) => {
+                        Some(now.map_or("(none)".to_string(), |v| v.to_string()))
+                    }
+                    _ => None,
+                },
+                OwnedValue::File { .. } => {
+                    file_now(caps, target).filter(|found| *found != describe(&owned.value))
+                }
             };
-            let Some(found) = found else { continue };
-            let expected = describe(&owned.value);
-            if found != expected {
+            if let Some(found) = found {
                 drift.push(Drift {
                     target: target.clone(),
-                    expected,
+                    expected: describe(&owned.value),
                     found,
                     plugin: owned.plugin.clone(),
                     set_at: owned.set_at.clone(),
@@ -309,6 +343,10 @@ impl Ledger {
 
     /// Takes ownership of what a committed run left in place.
     pub fn record(&mut self, plugin: &str, changes: &[Change], now: &str) {
+        if changes.is_empty() {
+            return;
+        }
+        self.dirty = true;
         for change in changes {
             match change {
                 Change::RegistryValue {
@@ -386,6 +424,7 @@ impl Ledger {
             {
                 *sha256 = format!("sha256:{:x}", Sha256::digest(&bytes));
                 *size = bytes.len() as u64;
+                self.dirty = true;
             }
         }
     }
@@ -400,7 +439,11 @@ impl Ledger {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let json = serde_json::to_vec_pretty(&LedgerFileView {
+        if !self.dirty && self.on_disk.is_some() {
+            return Ok(());
+        }
+        // Compact: every `rampart apply` parses it, and pretty-printing doubles its size.
+        let json = serde_json::to_vec(&LedgerFileView {
             owned: &self.owned,
             footprints: &self.footprints,
         })
@@ -417,6 +460,7 @@ impl Ledger {
         #[cfg(unix)]
         std::fs::File::open(dir)?.sync_all()?;
         self.on_disk = Some(json);
+        self.dirty = false;
         Ok(())
     }
 }
@@ -430,25 +474,20 @@ fn describe(value: &OwnedValue) -> String {
 
 /// The key and value name of a registry target: as recorded, else split at the last
 /// backslash (ledgers written before the two were recorded apart).
-fn registry_location(target: &str, owned: &Owned) -> Option<(String, String)> {
+fn registry_location<'a>(target: &'a str, owned: &'a Owned) -> Option<(&'a str, &'a str)> {
     if let (Some(key), Some(name)) = (&owned.registry_key, &owned.registry_name) {
-        return Some((key.clone(), name.clone()));
+        return Some((key, name));
     }
-    let (key, name) = target.strip_prefix(REGISTRY)?.rsplit_once('\\')?;
-    Some((key.to_owned(), name.to_owned()))
+    target.strip_prefix(REGISTRY)?.rsplit_once('\\')
 }
 
-/// The value at a registry target now; `None` when it cannot be read (not drift).
-fn registry_now(caps: &Capabilities, target: &str, owned: &Owned) -> Option<String> {
+/// The value at a registry target now (`Some(None)`: deleted); `None` when it cannot be read
+/// (not drift).
+fn registry_now(caps: &Capabilities, target: &str, owned: &Owned) -> Option<Option<JournalValue>> {
     let (key, name) = registry_location(target, owned)?;
-    let name = name.as_str();
-    let key = RegistryPath::parse(&key).ok()?;
+    let key = RegistryPath::parse(key).ok()?;
     let value = caps.registry.as_deref()?.get_value(&key, name).ok()?;
-    Some(
-        value
-            .as_ref()
-            .map_or("(none)".to_string(), |v| JournalValue::from(v).to_string()),
-    )
+    Some(value.as_ref().map(JournalValue::from))
 }
 
 /// The file at a target now; `None` when it cannot be read (not drift).

@@ -551,11 +551,12 @@ impl Journal {
     ///
     /// The trail could not be written; the file is kept (recovery appends the records).
     pub(crate) fn seal(&self, run: CommittedRun, keep_file: bool) -> Result<(), String> {
+        // Records exist only for a run that changed something, or was denied or failed a
+        // call: evidence worth its fsync.
         if let Some(audit) = &self.audit
             && !run.audit.is_empty()
         {
-            let durable = run.file.is_some();
-            if let Err(e) = audit.append(run.audit, durable) {
+            if let Err(e) = audit.append(run.audit, true) {
                 return Err(format!("cannot write the audit trail: {e}"));
             }
         }
@@ -646,7 +647,9 @@ fn never_synced(path: &Path) -> bool {
     }
 }
 
-fn sync_dir(dir: &Path) {
+/// Makes a directory's entries (a new, renamed or removed file) durable; best effort, and a
+/// no-op where directories cannot be opened for syncing.
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

@@ -43,8 +43,14 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let engine = Engine::new()?;
     // The compiled-plugin cache lives in the state directory; a first run (no state yet)
     // compiles, so that refusing bad input never leaves files behind.
-    let cache = if state.root().is_dir() {
-        Some(AotCache::open(&state.aot_cache_dir(), &engine).context("cannot open the AOT cache")?)
+    // New entries are held in memory until every input passed: a refused plugin (or policy)
+    // leaves nothing behind, not even the compiled embedded plugins.
+    let mut cache = if state.root().is_dir() {
+        Some(
+            AotCache::open(&state.aot_cache_dir(), &engine)
+                .context("cannot open the AOT cache")?
+                .holding_writes(),
+        )
     } else {
         None
     };
@@ -98,6 +104,9 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         retention,
         "rampart apply",
     )?;
+    if let Some(cache) = &mut cache {
+        cache.write_held();
+    }
     policies.save(&job.state.last_good_dir())?;
     let report = job.pass(&plugins, &policies)?;
 
