@@ -99,6 +99,9 @@ pub enum AotCacheError {
     Insecure(PathBuf),
 }
 
+/// New entries held back in memory: (wasm sha256, serialized component).
+type HeldEntries = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A directory of compiled plugins for one engine configuration.
 #[derive(Clone)]
 pub struct AotCache {
@@ -107,7 +110,7 @@ pub struct AotCache {
     /// The key of the entries' MACs (see the module docs).
     key: [u8; KEY_LEN],
     /// Entries held back until [`AotCache::write_held`] (see [`AotCache::holding_writes`]).
-    held: Option<std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>>,
+    held: Option<HeldEntries>,
 }
 
 impl std::fmt::Debug for AotCache {

@@ -536,7 +536,8 @@ impl Enforcer {
     ) -> Result<Vec<Change>, (String, RolledBack)> {
         let committed = match journal.commit() {
             Ok(committed) => committed,
-            Err((journal, e)) => {
+            Err(failed) => {
+                let (journal, e) = *failed;
                 let error = RunError::NotPersisted {
                     plugin: plugin.to_string(),
                     message: format!("cannot write the commit record: {e}"),
@@ -687,7 +688,7 @@ impl Enforcer {
         // An in-memory journal: committing cannot fail.
         let changes = match probe.commit() {
             Ok(committed) => committed.changes,
-            Err((probe, _)) => probe.changes().to_vec(),
+            Err(failed) => failed.0.changes().to_vec(),
         };
         let mut values: Vec<(String, String)> = changes
             .into_iter()

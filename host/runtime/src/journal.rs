@@ -555,10 +555,9 @@ impl Journal {
         // call: evidence worth its fsync.
         if let Some(audit) = &self.audit
             && !run.audit.is_empty()
+            && let Err(e) = audit.append(run.audit, true)
         {
-            if let Err(e) = audit.append(run.audit, true) {
-                return Err(format!("cannot write the audit trail: {e}"));
-            }
+            return Err(format!("cannot write the audit trail: {e}"));
         }
         if let Some(path) = run.file
             && !keep_file
@@ -972,7 +971,7 @@ impl RunJournal {
     /// The commit record could not be made durable: the run did not commit, and the caller
     /// must [`rollback`](Self::rollback) it (its backends are flushed by then, so the undo
     /// must be flushed too).
-    pub(crate) fn commit(mut self) -> Result<CommittedRun, (RunJournal, JournalError)> {
+    pub(crate) fn commit(mut self) -> Result<CommittedRun, Box<(RunJournal, JournalError)>> {
         let audit = self
             .audit
             .take()
@@ -1001,7 +1000,7 @@ impl RunJournal {
                 };
                 // The records go with the rollback instead.
                 self.audit = None;
-                return Err((self, error));
+                return Err(Box::new((self, error)));
             }
             path = Some(file.path.clone());
         }
@@ -1392,7 +1391,6 @@ mod tests {
     }
 
     fn value_of(registry: &rampart_backends::registry::EmulatedRegistry) -> Option<RegValue> {
-        use rampart_backends::registry::RegistryBackend as _;
         registry
             .get_value(
                 &RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Test").unwrap(),
@@ -1401,10 +1399,9 @@ mod tests {
             .unwrap()
     }
 
-    /// A durable journal with an audit trail, a run that set `v` = 1 in `registry` and
-    /// settled, and the ledger it would commit into.
+    /// A durable journal with an audit trail, and a run of it that set `v` = 1 through `caps`
+    /// and settled.
     fn settled_run(dir: &Path, caps: &Capabilities) -> (Journal, RunJournal) {
-        use rampart_backends::registry::RegistryBackend as _;
         let journal = Journal::durable(&dir.join("journal"))
             .unwrap()
             .with_audit(crate::audit::AuditLog::open(&dir.join("audit")).unwrap());

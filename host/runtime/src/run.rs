@@ -107,7 +107,7 @@ impl Plugin {
         // An in-memory journal has no commit record to write: committing cannot fail.
         let changes = match journal.commit() {
             Ok(committed) => committed.changes,
-            Err((journal, _)) => journal.changes().to_vec(),
+            Err(failed) => failed.0.changes().to_vec(),
         };
         result.map(|mut out| {
             out.changes = changes;
