@@ -299,6 +299,7 @@ fn points(calls: usize) -> Vec<usize> {
 fn inject_everywhere(fault: &str) -> (usize, usize) {
     let base = baseline();
     let counts = syscall_counts(&base);
+    eprintln!("{fault}: the faulted pass makes these writing system calls: {counts:?}");
     let (mut trials, mut hit) = (0, 0);
     for (syscall, &calls) in &counts {
         for n in points(calls) {
