@@ -80,6 +80,42 @@ fn truncate_in_place(file: &Path) {
     std::fs::write(file, &bytes[..bytes.len() / 2]).unwrap();
 }
 
+/// A `rampart run` that is killed when the test ends, however it ends.
+struct Agent(std::process::Child);
+
+impl Agent {
+    fn start(args: &[&str]) -> Agent {
+        Agent(
+            Command::new(RAMPART)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+
+    /// SIGTERM, and wait for it to exit.
+    fn stop(mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.pid()])
+            .status()
+            .unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
@@ -243,12 +279,7 @@ fn bad_options_and_missing_state_are_one_line_errors() {
 fn one_owner_per_state_directory_and_sync_gives_up_on_a_stopped_agent() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut agent = Command::new(RAMPART)
-        .args(["run", "--interval", "1h", "--state", s(&state)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let agent = Agent::start(&["run", "--interval", "1h", "--state", s(&state)]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !state.join("last-report.json").exists() {
         assert!(Instant::now() < deadline, "the agent never finished a pass");
@@ -267,7 +298,7 @@ fn one_owner_per_state_directory_and_sync_gives_up_on_a_stopped_agent() {
         let err = stderr(&out);
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(
-            err.contains(&format!("pid {}", agent.id())) && err.contains("`rampart run`"),
+            err.contains(&format!("pid {}", agent.pid())) && err.contains("`rampart run`"),
             "{err}"
         );
     }
@@ -276,7 +307,7 @@ fn one_owner_per_state_directory_and_sync_gives_up_on_a_stopped_agent() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // Stopped, it cannot answer: sync gives up after its timeout.
-    let pid = agent.id().to_string();
+    let pid = agent.pid();
     Command::new("kill").args(["-STOP", &pid]).status().unwrap();
     let started = Instant::now();
     let out = rampart(&["sync", "--timeout", "1s", "--state", s(&state)]);
@@ -289,8 +320,7 @@ fn one_owner_per_state_directory_and_sync_gives_up_on_a_stopped_agent() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
 
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    agent.wait().unwrap();
+    agent.stop();
     // Released with the process: the next owner gets it.
     let out = rampart(&["apply", "--state", s(&state)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -302,20 +332,15 @@ fn a_policy_torn_under_a_running_agent_withdraws_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let policies = policy_dir(dir.path());
     let state = dir.path().join("state");
-    let mut agent = Command::new(RAMPART)
-        .args([
-            "run",
-            "--interval",
-            "1h",
-            "--state",
-            s(&state),
-            "--policies",
-            s(&policies),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let agent = Agent::start(&[
+        "run",
+        "--interval",
+        "1h",
+        "--state",
+        s(&state),
+        "--policies",
+        s(&policies),
+    ]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !state.join("last-report.json").exists() {
         assert!(Instant::now() < deadline, "the agent never finished a pass");
@@ -337,11 +362,7 @@ fn a_policy_torn_under_a_running_agent_withdraws_nothing() {
             .is_some_and(|p| p.ends_with("contoso-asr-rules.json")),
         "{report}"
     );
-    Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status()
-        .unwrap();
-    agent.wait().unwrap();
+    agent.stop();
 }
 
 #[test]

@@ -123,6 +123,19 @@ pub struct Enforcer {
     atomicity: Atomicity,
     what_if: bool,
     ledger: Option<Arc<Mutex<Ledger>>>,
+    /// The last footprint fingerprint computed per plugin, with its inputs: a long-running
+    /// agent whose policy did not change reuses it instead of hashing the settings every pass.
+    fingerprints: Arc<Mutex<HashMap<String, FingerprintMemo>>>,
+}
+
+/// The inputs of a footprint fingerprint and the fingerprint (see [`Footprint::fingerprint`]).
+#[derive(Debug)]
+struct FingerprintMemo {
+    digest: String,
+    device: Device,
+    grants: crate::Grants,
+    settings: Vec<ResolvedSetting>,
+    fingerprint: String,
 }
 
 type Key = (String, Option<(String, u32)>);
@@ -144,6 +157,7 @@ impl Enforcer {
             atomicity: Atomicity::default(),
             what_if: false,
             ledger: None,
+            fingerprints: Arc::default(),
         }
     }
 
@@ -181,6 +195,7 @@ impl Enforcer {
                 .ledger
                 .as_ref()
                 .map(|l| Arc::new(Mutex::new(lock(l).detached()))),
+            fingerprints: self.fingerprints.clone(),
         }
     }
 
@@ -666,10 +681,7 @@ impl Enforcer {
         settings: &[ResolvedSetting],
         ledger: &Mutex<Ledger>,
     ) -> Option<Vec<(String, String)>> {
-        // The effective grants are part of the inputs: a value the plugin may no longer write
-        // is no longer in its footprint.
-        let fingerprint =
-            Footprint::fingerprint(plugin.digest(), &(device, plugin.grants()), &settings);
+        let fingerprint = self.fingerprint(plugin, device, settings);
         if let Some(values) = lock(ledger).footprint(plugin.name(), &fingerprint) {
             return Some(values.to_vec());
         }
@@ -712,6 +724,40 @@ impl Enforcer {
             },
         );
         Some(values)
+    }
+
+    /// The fingerprint of `plugin`'s footprint inputs, reused from the previous pass when they
+    /// are the same.
+    fn fingerprint(
+        &self,
+        plugin: &Plugin,
+        device: &Device,
+        settings: &[ResolvedSetting],
+    ) -> String {
+        let mut memo = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = memo.get(plugin.name())
+            && m.digest == plugin.digest()
+            && m.device == *device
+            && m.grants == *plugin.grants()
+            && m.settings == settings
+        {
+            return m.fingerprint.clone();
+        }
+        // The effective grants are part of the inputs: a value the plugin may no longer write
+        // is no longer in its footprint.
+        let fingerprint =
+            Footprint::fingerprint(plugin.digest(), &(device, plugin.grants()), &settings);
+        memo.insert(
+            plugin.name().to_string(),
+            FingerprintMemo {
+                digest: plugin.digest().to_string(),
+                device: device.clone(),
+                grants: plugin.grants().clone(),
+                settings: settings.to_vec(),
+                fingerprint: fingerprint.clone(),
+            },
+        );
+        fingerprint
     }
 
     /// [`Enforcer::remove_dropped`] for the plugins that own registry values but had no
