@@ -92,8 +92,7 @@ pub(crate) fn policies(
     if paths.is_empty() {
         return Ok(last_good::Outcome::embedded(embedded_policies()?));
     }
-    let files = policy_files(paths)?;
-    let outcome = last_good::read_policies(&files, &state.last_good_dir());
+    let outcome = last_good::read_policies(paths, &state.last_good_dir());
     if outcome.documents.is_empty() && !allow_empty {
         let names: Vec<String> = paths.iter().map(|p| format!("'{}'", p.display())).collect();
         let why = match outcome.errors.first() {

@@ -4,8 +4,9 @@
 //! error) must never withdraw the policy it held: only a readable input that no longer assigns a
 //! setting removes it. So each document read successfully is kept in `<state>/last-good/`
 //! (content-addressed, with an index by path), and a document that fails later is enforced from
-//! that copy, the report saying which document, why, and since when. A file that is gone from a
-//! readable directory is withdrawn, and its copy with it.
+//! that copy, the report saying which document, why, and since when. A directory that cannot be
+//! read keeps every document last read from it. A file that is gone from a readable directory is
+//! withdrawn, and its copy with it.
 //!
 //! Reading ([`read_policies`]) writes nothing, so bad input is still refused before the state is
 //! touched; the caller saves the outcome ([`Outcome::save`]) once it owns the state.
@@ -61,66 +62,36 @@ fn load_index(dir: &Path) -> BTreeMap<String, Entry> {
         .unwrap_or_default()
 }
 
-/// Reads every policy file of `files`, falling back to the last good version kept in `dir`
-/// for those that cannot be read or parsed. Writes nothing.
-pub(crate) fn read_policies(files: &[PathBuf], dir: &Path) -> Outcome {
+/// Reads every policy document of `paths` (files, or directories of `.json` files), falling
+/// back to the last good version kept in `dir` for each document that cannot be read or
+/// parsed, and for every document last read from a path (a directory) that cannot be read
+/// itself now. Writes nothing.
+pub(crate) fn read_policies(paths: &[PathBuf], dir: &Path) -> Outcome {
     let old = load_index(dir);
     let mut out = Outcome::default();
     let time = now();
-    for file in files {
-        let key = file.display().to_string();
-        let parsed = std::fs::read(file)
-            .map_err(|source| PolicyError::Io {
-                path: file.clone(),
-                source,
-            })
-            .and_then(|bytes| graph::parse_policy(&bytes, &key).map(|doc| (doc, bytes)));
-        match parsed {
-            Ok((doc, bytes)) => {
-                let sha256 = format!("{:x}", Sha256::digest(&bytes));
-                let entry = match old.get(&key) {
-                    Some(e) if e.sha256 == sha256 && e.failing_since.is_none() => e.clone(),
-                    _ => {
-                        out.changed = true;
-                        out.new_contents.push((sha256.clone(), bytes));
-                        Entry {
-                            sha256,
-                            read_at: time.clone(),
-                            failing_since: None,
-                        }
-                    }
+    for path in paths {
+        let files = match list(path) {
+            Ok(files) => files,
+            Err(source) => {
+                // The whole input is unreadable: every document it held stays as it was.
+                let error = PolicyError::Io {
+                    path: path.clone(),
+                    source,
                 };
-                out.index.insert(key, entry);
-                out.documents.push(doc);
-            }
-            Err(error) => {
-                let fallback = old.get(&key).and_then(|entry| {
-                    let bytes = std::fs::read(dir.join(format!("{}.json", entry.sha256))).ok()?;
-                    let doc = graph::parse_policy(&bytes, &key).ok()?;
-                    Some((entry, doc))
-                });
-                if let Some((entry, doc)) = fallback {
-                    let since = entry.failing_since.clone().unwrap_or_else(|| time.clone());
-                    out.stale.push(StaleInput {
-                        path: key.clone(),
-                        reason: error.to_string(),
-                        since: since.clone(),
-                        last_good_at: entry.read_at.clone(),
-                    });
-                    if entry.failing_since.is_none() {
-                        out.changed = true;
-                    }
-                    out.index.insert(
-                        key,
-                        Entry {
-                            failing_since: Some(since),
-                            ..entry.clone()
-                        },
-                    );
-                    out.documents.push(doc);
+                let under: Vec<&String> = old
+                    .keys()
+                    .filter(|k| Path::new(k.as_str()).starts_with(path))
+                    .collect();
+                for key in under {
+                    out.fall_back(&old, key, &error.to_string(), dir, &time);
                 }
                 out.errors.push(error);
+                continue;
             }
+        };
+        for file in files {
+            out.read(&old, &file, dir, &time);
         }
     }
     // Documents gone from a readable input are withdrawn: their copies go too.
@@ -130,7 +101,100 @@ pub(crate) fn read_policies(files: &[PathBuf], dir: &Path) -> Outcome {
     out
 }
 
+/// The policy files of one `--policies` path: the path itself, or a directory's `.json` files,
+/// sorted.
+fn list(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !std::fs::metadata(path)?.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 impl Outcome {
+    /// Reads one policy file: the document, or its last good version in its place.
+    fn read(&mut self, old: &BTreeMap<String, Entry>, file: &Path, dir: &Path, time: &str) {
+        let key = file.display().to_string();
+        let parsed = std::fs::read(file)
+            .map_err(|source| PolicyError::Io {
+                path: file.to_path_buf(),
+                source,
+            })
+            .and_then(|bytes| graph::parse_policy(&bytes, &key).map(|doc| (doc, bytes)));
+        match parsed {
+            Ok((doc, bytes)) => {
+                let sha256 = format!("{:x}", Sha256::digest(&bytes));
+                let entry = match old.get(&key) {
+                    Some(e) if e.sha256 == sha256 && e.failing_since.is_none() => e.clone(),
+                    _ => {
+                        self.changed = true;
+                        self.new_contents.push((sha256.clone(), bytes));
+                        Entry {
+                            sha256,
+                            read_at: time.to_string(),
+                            failing_since: None,
+                        }
+                    }
+                };
+                self.index.insert(key, entry);
+                self.documents.push(doc);
+            }
+            Err(error) => {
+                self.fall_back(old, &key, &error.to_string(), dir, time);
+                self.errors.push(error);
+            }
+        }
+    }
+
+    /// Enforces the last good version of the document at `key`, if there is one, because the
+    /// current one cannot be used (`reason`).
+    fn fall_back(
+        &mut self,
+        old: &BTreeMap<String, Entry>,
+        key: &str,
+        reason: &str,
+        dir: &Path,
+        time: &str,
+    ) {
+        let Some(entry) = old.get(key) else {
+            return;
+        };
+        let Some(doc) = std::fs::read(dir.join(format!("{}.json", entry.sha256)))
+            .ok()
+            .and_then(|bytes| graph::parse_policy(&bytes, key).ok())
+        else {
+            return;
+        };
+        let since = entry
+            .failing_since
+            .clone()
+            .unwrap_or_else(|| time.to_string());
+        self.stale.push(StaleInput {
+            path: key.to_string(),
+            reason: reason.to_string(),
+            since: since.clone(),
+            last_good_at: entry.read_at.clone(),
+        });
+        if entry.failing_since.is_none() {
+            self.changed = true;
+        }
+        self.index.insert(
+            key.to_string(),
+            Entry {
+                failing_since: Some(since),
+                ..entry.clone()
+            },
+        );
+        self.documents.push(doc);
+    }
+
     /// The embedded example documents: nothing to keep.
     pub(crate) fn embedded(documents: Vec<PolicyDocument>) -> Outcome {
         Outcome {
@@ -206,6 +270,28 @@ mod tests {
         std::fs::write(&file, POLICY).unwrap();
         let repaired = read_policies(std::slice::from_ref(&file), store.path());
         assert!(repaired.stale.is_empty() && repaired.errors.is_empty());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_read_keeps_every_document_it_held() {
+        let inputs = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let policies = inputs.path().join("policies");
+        std::fs::create_dir(&policies).unwrap();
+        std::fs::write(policies.join("a.json"), POLICY).unwrap();
+        std::fs::write(policies.join("b.json"), POLICY.replace("\"P\"", "\"Q\"")).unwrap();
+        let paths = [policies.clone()];
+        read_policies(&paths, store.path())
+            .save(store.path())
+            .unwrap();
+        // Gone (an unmounted share, a directory being replaced): not a withdrawal.
+        std::fs::rename(&policies, inputs.path().join("elsewhere")).unwrap();
+        let mut out = read_policies(&paths, store.path());
+        assert_eq!(out.documents.len(), 2);
+        assert_eq!(out.stale.len(), 2);
+        assert_eq!(out.errors.len(), 1, "one error, naming the directory");
+        out.save(store.path()).unwrap();
+        assert_eq!(load_index(store.path()).len(), 2, "kept for the next pass");
     }
 
     #[test]
