@@ -598,26 +598,7 @@ fn rampart_pass_with(
     plugins: &PluginSet,
     keeping: Keeping,
 ) -> usize {
-    let _lock = (keeping == Keeping::Everything)
-        .then(|| rampart_runtime::StateLock::acquire(state, "bench").unwrap());
-    let emulated = Arc::new(EmulatedRegistry::open(&state.join("registry.reg")).unwrap());
-    let caps = windows_caps(Arc::new(DurableRegistry::write_behind(emulated.clone())));
-    let mut journal = Journal::durable(&state.join("journal")).unwrap();
-    if keeping == Keeping::Everything {
-        journal = journal.with_audit(AuditLog::open(&state.join("audit")).unwrap());
-    }
-    let mut enforcer = Enforcer::new(caps, RunLimits::default()).with_journal(journal);
-    if keeping != Keeping::JournalOnly {
-        enforcer = enforcer.with_ledger(Ledger::open(&state.join("owned.json")).unwrap());
-    }
-    enforcer.recover().unwrap();
-    let docs = parse_all(exports);
-    let resolved = resolve(&docs, device, &Catalog::embedded());
-    let report = enforcer.enforce(plugins, device, &resolved);
-    emulated.save().unwrap();
-    let json = serde_json::to_string_pretty(&report).unwrap();
-    write_atomic(&state.join("last-report.json"), json.as_bytes());
-    report.policies.iter().map(|p| p.settings.len()).sum()
+    Daemon::open(state, keeping).pass(exports, device, plugins)
 }
 
 /// The settings of the resolved exports routed to the windows-defender plugin.

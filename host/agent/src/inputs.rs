@@ -31,22 +31,9 @@ pub(crate) fn device(path: Option<&Path>) -> anyhow::Result<Device> {
 pub(crate) fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path)
+        let found = last_good::list(path)
             .map_err(|e| BadInput(format!("policy path '{}': {e}", path.display())))?;
-        if meta.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| BadInput(format!("policy directory '{}': {e}", path.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|x| x.eq_ignore_ascii_case("json"))
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
+        files.extend(found);
     }
     Ok(files)
 }

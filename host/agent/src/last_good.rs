@@ -103,7 +103,7 @@ pub(crate) fn read_policies(paths: &[PathBuf], dir: &Path) -> Outcome {
 
 /// The policy files of one `--policies` path: the path itself, or a directory's `.json` files,
 /// sorted.
-fn list(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn list(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if !std::fs::metadata(path)?.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
