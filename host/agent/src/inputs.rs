@@ -67,9 +67,9 @@ pub(crate) fn policies_as_read(
     Ok((docs, errors))
 }
 
-/// Every policy document of `paths` (the embedded examples when there are none): parsed ones,
-/// the last good versions of those that no longer parse (kept in the state, see
-/// [`last_good`]), and the errors. Writes nothing. An empty set is bad input unless
+/// Every policy document of `paths` (the embedded examples when there are none): those that
+/// parse, the kept last good version of each one that does not (see [`last_good`]), and the
+/// errors. Writes nothing. An empty set is bad input unless
 /// `allow_empty`: it would withdraw every setting rampart enforces.
 pub(crate) fn policies(
     paths: &[PathBuf],

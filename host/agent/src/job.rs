@@ -61,7 +61,7 @@ impl Job {
             .with_journal(journal)
             .with_atomicity(atomicity)
             .with_ledger(ledger);
-        // Runs that never finished (the agent was killed) are settled before anything else.
+        // Journals left on disk (a killed agent's runs) are settled before anything else.
         let recovered = enforcer.recover()?;
         for line in &recovered {
             tracing::warn!("{line}");

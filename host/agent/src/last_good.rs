@@ -1,8 +1,8 @@
 //! The last good version of every policy document, kept in the state directory.
 //!
 //! A policy file that cannot be read or parsed (a torn download, a half-written file, a disk
-//! error) must never withdraw the policy it held: only a readable input that no longer assigns a
-//! setting removes it. So each document read successfully is kept in `<state>/last-good/`
+//! error) does not withdraw the policy it held: a setting is removed only when a readable input
+//! does not assign it. So each document read successfully is kept in `<state>/last-good/`
 //! (content-addressed, with an index by path), and a document that fails later is enforced from
 //! that copy, the report saying which document, why, and since when. A directory that cannot be
 //! read keeps every document last read from it. A file that is gone from a readable directory is
