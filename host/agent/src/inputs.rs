@@ -131,16 +131,25 @@ pub(crate) fn grant_policy(operator: Option<&Arc<OperatorGrants>>) -> GrantPolic
     }
 }
 
-/// The grant policy of the watched plugin directory of `rampart run`: a version that asks for
-/// more than its ceiling is refused as over-privileged, and the last good version keeps serving.
+/// The grant policy of the watched plugin directory of `rampart run`: a plugin signed by a key
+/// trusted for its name, or listed in the grants file, has the agent's ceiling (narrowed by
+/// the grants file); any other plugin is read-only. A version that asks for more than its
+/// ceiling is refused as over-privileged, and the last good version keeps serving.
 pub(crate) fn strict_grant_policy(operator: Option<&Arc<OperatorGrants>>) -> GrantPolicy {
-    match operator {
-        Some(op) => GrantPolicy::Operator {
-            ceiling: defaults::grant_ceiling(),
-            operator: op.clone(),
-            strict: true,
-        },
-        None => GrantPolicy::Strict(defaults::grant_ceiling()),
+    GrantPolicy::ThirdParty {
+        ceiling: defaults::grant_ceiling(),
+        operator: operator.cloned(),
+        strict: true,
+    }
+}
+
+/// The grant policy of the plugin files given with `apply --plugins`: as
+/// [`strict_grant_policy`], but requests beyond the ceiling are narrowed.
+pub(crate) fn directory_grant_policy(operator: Option<&Arc<OperatorGrants>>) -> GrantPolicy {
+    GrantPolicy::ThirdParty {
+        ceiling: defaults::grant_ceiling(),
+        operator: operator.cloned(),
+        strict: false,
     }
 }
 
@@ -190,7 +199,7 @@ pub(crate) fn directory_plugins(
     trust: &TrustPolicy,
     operator: Option<&Arc<OperatorGrants>>,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
-    let policy = grant_policy(operator);
+    let policy = directory_grant_policy(operator);
     let entries = std::fs::read_dir(dir)
         .map_err(|e| BadInput(format!("plugin directory '{}': {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries

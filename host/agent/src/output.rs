@@ -1,9 +1,21 @@
-//! The human-readable status table of `rampart apply`.
+//! The human-readable status table of `rampart apply` and `rampart status`.
+//!
+//! Every text that comes from a plugin, a policy file or the device (messages, names, values)
+//! is printed through [`safe`]: control characters are escaped, so a plugin cannot draw over
+//! the operator's terminal (a carriage return, an erase-line or an OSC sequence would let an
+//! error be drawn as "compliant").
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::DeviceReport;
+use rampart_runtime::text::escape_control;
+
+/// `text`, control characters escaped.
+pub(crate) fn safe(text: &str) -> Cow<'_, str> {
+    escape_control(text)
+}
 
 /// Well-known id prefixes shortened in the table (the JSON report keeps full ids).
 const PREFIXES: &[(&str, &str)] = &[
@@ -31,35 +43,73 @@ fn short(id: &str) -> String {
 pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
     println!(
         "Device {} ({}, {}) — state in {}",
-        report.device.name,
+        safe(&report.device.name),
         report.device.platform,
-        report.device.os_version,
+        safe(&report.device.os_version),
         state.display()
     );
     for e in &report.input_errors {
-        println!("Unreadable: {e}");
+        println!("Unreadable: {}", safe(e));
     }
     for s in &report.stale_inputs {
         println!(
             "Kept: {} has been unreadable since {}; its last good version (read {}) stays enforced",
-            s.path, s.since, s.last_good_at
+            safe(&s.path),
+            s.since,
+            s.last_good_at
         );
     }
     for r in &report.recovered {
-        println!("Recovered: {r}");
+        println!("Recovered: {}", safe(r));
     }
     for d in &report.drift {
         println!(
             "Drift: {} was {} (set by {} at {}), found {} — remediated below",
-            d.target, d.expected, d.plugin, d.set_at, d.found
+            safe(&d.target),
+            safe(&d.expected.to_string()),
+            safe(&d.plugin),
+            d.set_at,
+            safe(&d.found.to_string())
         );
+    }
+    for c in &report.overruled_claims {
+        let more = c.count.saturating_sub(c.settings.len());
+        println!(
+            "Overruled: plugin '{}' claims {} setting(s) that '{}' enforces ({}{}); its claims on them are ignored",
+            safe(&c.plugin),
+            c.count,
+            safe(&c.owner),
+            c.settings
+                .iter()
+                .map(|id| short(id))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(status) = &report.plugin_status {
+        for r in &status.rejected {
+            println!(
+                "Rejected: {} — {}{}",
+                safe(&r.file),
+                safe(&r.reason),
+                r.kept
+                    .as_deref()
+                    .map(|k| format!(" ({} keeps serving)", safe(k)))
+                    .unwrap_or_default()
+            );
+        }
     }
     for policy in &report.policies {
         println!();
-        println!("Policy  {}  [{}]", policy.name, policy.status);
-        println!("        {}", policy.origin);
+        println!("Policy  {}  [{}]", safe(&policy.name), policy.status);
+        println!("        {}", safe(&policy.origin));
         if let Some(m) = &policy.message {
-            println!("        {m}");
+            println!("        {}", safe(m));
         }
         let width = policy
             .settings
@@ -72,11 +122,11 @@ pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
             let message = s
                 .message
                 .as_deref()
-                .map(|m| format!("  {m}"))
+                .map(|m| format!("  {}", safe(m)))
                 .unwrap_or_default();
             let line = format!(
                 "  {:<width$}  {:<13}{message}",
-                short(&s.id),
+                safe(&short(&s.id)),
                 s.status.to_string()
             );
             println!("{}", line.trim_end());
@@ -86,19 +136,22 @@ pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
         println!();
         print!(
             "Plugin  {} {} ({}…): {} settings, {} capability calls, {} µs",
-            plugin.name,
-            plugin.version,
-            &plugin.digest[..plugin.digest.len().min(19)],
+            safe(&plugin.name),
+            safe(&plugin.version),
+            safe(plugin.digest.get(..19).unwrap_or(&plugin.digest)),
             plugin.settings,
             plugin.host_calls,
             plugin.elapsed_us
         );
         match &plugin.error {
-            Some(e) => println!(" — FAILED: {e}"),
+            Some(e) => println!(" — FAILED: {}", safe(e)),
             None => println!(),
         }
         for p in &plugin.protocol_errors {
-            println!("        {p}");
+            println!("        {}", safe(p));
+        }
+        for r in &plugin.released {
+            println!("        {}", safe(r));
         }
     }
     let total: usize = report.policies.iter().map(|p| p.settings.len()).sum();
@@ -127,7 +180,11 @@ pub(crate) fn print_plan(report: &DeviceReport, state: &Path) {
     let changes: Vec<String> = report
         .plugins
         .iter()
-        .flat_map(|p| p.changes.iter().map(move |c| format!("  [{}] {c}", p.name)))
+        .flat_map(|p| {
+            p.changes
+                .iter()
+                .map(move |c| format!("  [{}] {}", safe(&p.name), safe(&c.to_string())))
+        })
         .collect();
     if changes.is_empty() {
         println!("Planned changes: none");

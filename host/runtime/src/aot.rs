@@ -133,8 +133,9 @@ pub(crate) struct CachedComponent {
     pub(crate) component: Component,
     /// Where it came from.
     pub(crate) outcome: CacheOutcome,
-    /// The serialized component when it was compiled now (a miss or a recompilation).
-    unsaved: Option<Vec<u8>>,
+    /// Whether it was compiled now (a miss or a recompilation), so [`AotCache::store`] has an
+    /// entry to write.
+    unsaved: bool,
 }
 
 impl AotCache {
@@ -196,25 +197,27 @@ impl AotCache {
             .join(format!("{wasm_sha256_hex}-{}.cwasm", self.engine_key))
     }
 
-    /// The compiled component for `wasm`: from a verified cache entry, or compiled in memory.
-    /// Nothing is written here; see [`AotCache::store`].
+    /// The compiled component for `wasm`: from a verified cache entry, or compiled by the
+    /// engine's [`Compiler`](crate::Compiler). Nothing is written here; see
+    /// [`AotCache::store`].
     ///
     /// # Errors
     ///
-    /// Fails when `wasm` does not compile (an unusable entry is never an error).
+    /// Fails when `wasm` does not compile, or its compilation goes over the compiler's budget
+    /// (an unusable entry is never an error).
     pub(crate) fn component(
         &self,
         engine: &Engine,
         wasm: &[u8],
         wasm_sha256_hex: &str,
-    ) -> wasmtime::Result<CachedComponent> {
+    ) -> Result<CachedComponent, crate::compile::CompileError> {
         let path = self.entry_path(wasm_sha256_hex);
         let outcome = match self.load(engine, &path, wasm_sha256_hex) {
             Ok(Some(component)) => {
                 return Ok(CachedComponent {
                     component,
                     outcome: CacheOutcome::Hit,
-                    unsaved: None,
+                    unsaved: false,
                 });
             }
             Ok(None) => CacheOutcome::Miss,
@@ -223,13 +226,11 @@ impl AotCache {
                 CacheOutcome::Recompiled(reason)
             }
         };
-        let compiled = engine.wasmtime().precompile_component(wasm)?;
-        // SAFETY: `compiled` was produced by this engine a moment ago and never left memory.
-        let component = unsafe { Component::deserialize(engine.wasmtime(), &compiled)? };
+        let component = engine.compiler().compile(engine, wasm)?;
         Ok(CachedComponent {
             component,
             outcome,
-            unsaved: Some(compiled),
+            unsaved: true,
         })
     }
 
@@ -237,16 +238,24 @@ impl AotCache {
     /// Call it only once the plugin has passed every check. A failure is logged, not returned:
     /// a cache that cannot be written only costs start-up time.
     pub(crate) fn store(&self, wasm_sha256_hex: &str, cached: &CachedComponent) {
-        let Some(serialized) = &cached.unsaved else {
+        if !cached.unsaved {
             return;
+        }
+        // The component's code as wasmtime serializes it: what `Component::deserialize` loads.
+        let serialized = match cached.component.serialize() {
+            Ok(serialized) => serialized,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot serialize a compiled plugin for the AOT cache");
+                return;
+            }
         };
         if let Some(held) = &self.held {
             held.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((wasm_sha256_hex.to_string(), serialized.clone()));
+                .push((wasm_sha256_hex.to_string(), serialized));
             return;
         }
-        self.write_now(wasm_sha256_hex, serialized);
+        self.write_now(wasm_sha256_hex, &serialized);
     }
 
     /// This cache (and its clones) holding new entries in memory until

@@ -7,7 +7,7 @@
 //! silently dropped. Each plugin then runs once, in its own sandbox; a failed run turns its
 //! settings into errors and the other plugins still run.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -22,27 +22,72 @@ use crate::error::RunError;
 use crate::journal::{Change, Journal, JournalError, JournalValue, RunJournal};
 use crate::limits::RunLimits;
 use crate::plugin::Plugin;
+use crate::redact::{Redactor, quote};
 use crate::report::{
-    DeviceReport, DeviceSummary, GroupRef, PluginRunReport, PolicyReport, RolledBack, SettingReport,
+    DeviceReport, DeviceSummary, GroupRef, OverruledClaim, PluginRunReport, PolicyReport, RolledBack,
+    SettingReport,
 };
 use crate::run::SettingOutcome;
+use crate::trust::TrustVerdict;
 use rampart_backends::registry::{EmulatedRegistry, RegistryPath};
 
-/// The loaded plugins of a host, by name.
+/// The loaded plugins of a host, by name, and who may enforce which setting ids.
+///
+/// A manifest alone does not decide who enforces a setting. When several plugins claim the
+/// same id, the claim that stands is, in order:
+///
+/// 1. the operator's: a plugin whose operator assignment ([`PluginSet::assign`], the
+///    `settings` of its `[plugin.NAME]` grants entry) matches the id;
+/// 2. the established owner's: a first-party plugin ([`PluginSet::insert_first_party`]), or a
+///    same-named override that [`PluginSet::admit`] accepted because its signature is trusted
+///    for that name;
+/// 3. any other plugin's.
+///
+/// The claims below the one that stands are overruled (reported, never run); two claims of the
+/// same rank leave the setting unenforced with an error. A plugin with an operator assignment
+/// enforces only the ids its assignment matches.
 #[derive(Debug, Clone, Default)]
 pub struct PluginSet {
     plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Names whose claims stand before a third party's.
+    established: BTreeSet<String>,
+    /// Operator assignments: plugin name to setting-id patterns.
+    assigned: BTreeMap<String, Vec<String>>,
 }
 
 /// Where a setting goes.
 #[derive(Debug, Clone)]
 pub enum Route {
-    /// Exactly one plugin claims it.
+    /// One plugin's claim stands (see [`PluginSet`]).
     Plugin(Arc<Plugin>),
     /// No plugin claims it on this platform.
     Unclaimed,
-    /// Several plugins claim it (names sorted).
+    /// Several plugins claim it with the same standing (names sorted).
     Ambiguous(Vec<String>),
+}
+
+/// Why [`PluginSet::admit`] refused a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// The plugin has the name of a first-party plugin but no signature trusted for it.
+    #[error(
+        "plugin '{name}' would replace the first-party plugin of that name, but it is not signed by a key the trust configuration trusts for '{name}' ({verdict})"
+    )]
+    UntrustedOverride {
+        /// The plugin name.
+        name: String,
+        /// What the signature check found.
+        verdict: String,
+    },
+}
+
+/// The rank of a claim (see [`PluginSet`]); higher stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Standing {
+    ThirdParty,
+    Established,
+    Assigned,
 }
 
 impl PluginSet {
@@ -51,9 +96,66 @@ impl PluginSet {
         PluginSet::default()
     }
 
-    /// Adds a plugin, replacing (and returning) one with the same name.
+    /// Adds a plugin, replacing (and returning) one with the same name. The plugin's claims
+    /// have the standing of the name: established when the name is a first-party plugin's.
+    /// Agents loading plugins from a directory use [`PluginSet::admit`], which checks that a
+    /// plugin replacing a first-party one is trusted for its name.
     pub fn insert(&mut self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
         self.plugins.insert(plugin.name().to_string(), plugin)
+    }
+
+    /// Adds a first-party plugin: its claims stand before any third party's.
+    pub fn insert_first_party(&mut self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
+        self.established.insert(plugin.name().to_string());
+        self.insert(plugin)
+    }
+
+    /// Whether `name` is a first-party plugin's name.
+    pub fn is_first_party(&self, name: &str) -> bool {
+        self.established.contains(name)
+    }
+
+    /// Checks that `plugin` may join the set: a plugin with a first-party plugin's name must be
+    /// signed by a key the trust configuration trusts for that name (its
+    /// [`Plugin::trust`] verdict is [`TrustVerdict::Verified`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::UntrustedOverride`] otherwise.
+    pub fn check_admission(&self, plugin: &Plugin) -> Result<(), ClaimError> {
+        if self.is_first_party(plugin.name())
+            && !matches!(plugin.trust(), TrustVerdict::Verified { .. })
+        {
+            return Err(ClaimError::UntrustedOverride {
+                name: plugin.name().to_string(),
+                verdict: plugin.trust().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`PluginSet::insert`] after [`PluginSet::check_admission`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginSet::check_admission`]; the set is unchanged then.
+    pub fn admit(&mut self, plugin: Arc<Plugin>) -> Result<Option<Arc<Plugin>>, ClaimError> {
+        self.check_admission(&plugin)?;
+        Ok(self.insert(plugin))
+    }
+
+    /// The operator assigns the setting ids matching `patterns` to plugin `name`: its claims on
+    /// them stand before any other's, and it enforces no other id.
+    pub fn assign(&mut self, name: &str, patterns: Vec<String>) {
+        self.assigned.insert(name.to_string(), patterns);
+    }
+
+    /// The operator's assignments of `operator` ([`crate::OperatorGrants::settings`]).
+    pub fn with_assignments(mut self, operator: &crate::OperatorGrants) -> Self {
+        for (name, patterns) in &operator.settings {
+            self.assign(name, patterns.clone());
+        }
+        self
     }
 
     /// Removes a plugin by name.
@@ -83,18 +185,55 @@ impl PluginSet {
 
     /// Which plugin enforces `setting_id` on `platform`.
     pub fn route(&self, platform: Platform, setting_id: &str) -> Route {
-        let claimants: Vec<&Arc<Plugin>> = self
+        self.decide(platform, setting_id).0
+    }
+
+    /// The standing of `plugin`'s claim on `setting_id`; `None` when it does not claim it (or
+    /// the operator's assignment excludes it).
+    fn standing(&self, plugin: &Plugin, platform: Platform, setting_id: &str) -> Option<Standing> {
+        if !plugin.manifest().platforms.contains(&platform) || !plugin.manifest().claims(setting_id)
+        {
+            return None;
+        }
+        match self.assigned.get(plugin.name()) {
+            Some(patterns) => patterns
+                .iter()
+                .any(|p| crate::manifest::glob_match(p, setting_id))
+                .then_some(Standing::Assigned),
+            None if self.established.contains(plugin.name()) => Some(Standing::Established),
+            None => Some(Standing::ThirdParty),
+        }
+    }
+
+    /// The route of `setting_id`, and the plugins whose claims on it were overruled.
+    fn decide(&self, platform: Platform, setting_id: &str) -> (Route, Vec<String>) {
+        let mut claims: Vec<(Standing, &Arc<Plugin>)> = self
             .plugins
             .values()
-            .filter(|p| {
-                p.manifest().platforms.contains(&platform) && p.manifest().claims(setting_id)
-            })
+            .filter_map(|p| self.standing(p, platform, setting_id).map(|s| (s, p)))
             .collect();
-        match claimants.as_slice() {
-            [] => Route::Unclaimed,
-            [one] => Route::Plugin(Arc::clone(one)),
-            many => Route::Ambiguous(many.iter().map(|p| p.name().to_string()).collect()),
-        }
+        let Some(top) = claims.iter().map(|(s, _)| *s).max() else {
+            return (Route::Unclaimed, Vec::new());
+        };
+        let overruled = claims
+            .iter()
+            .filter(|(s, _)| *s < top)
+            .map(|(_, p)| p.name().to_string())
+            .collect();
+        claims.retain(|(s, _)| *s == top);
+        let route = match claims.as_slice() {
+            [(_, one)] => Route::Plugin(Arc::clone(one)),
+            many => Route::Ambiguous(many.iter().map(|(_, p)| p.name().to_string()).collect()),
+        };
+        (route, overruled)
+    }
+
+    /// Every plugin claiming `setting_id` on `platform`, whatever its standing.
+    fn claimants(&self, platform: Platform, setting_id: &str) -> Vec<&Arc<Plugin>> {
+        self.plugins
+            .values()
+            .filter(|p| self.standing(p, platform, setting_id).is_some())
+            .collect()
     }
 }
 
@@ -242,7 +381,7 @@ impl Enforcer {
                 )
             }
         };
-        let drift = match &self.ledger {
+        let mut drift = match &self.ledger {
             Some(l) => lock(l).detect(&self.capabilities, &now),
             None => Vec::new(),
         };
@@ -265,8 +404,16 @@ impl Enforcer {
             }
         }
 
+        // Everything this pass reports passes through the secrets of all its settings.
+        let redactor = Redactor::for_settings(unique.iter().copied());
+        for d in &mut drift {
+            d.expected = quote(&redactor.redact(&d.expected));
+            d.found = quote(&redactor.redact(&d.found));
+        }
         let mut outcomes: Vec<Option<(SettingOutcome, Option<String>)>> = vec![None; unique.len()];
         let mut batches: BTreeMap<String, (Arc<Plugin>, Vec<usize>)> = BTreeMap::new();
+        let mut overruled_claims: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        let mut disputed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, setting) in unique.iter().enumerate() {
             let failed = |message: String| SettingOutcome {
                 id: setting.id.clone(),
@@ -279,7 +426,16 @@ impl Enforcer {
                 outcomes[i] = Some((failed(message.clone()), None));
                 continue;
             }
-            match plugins.route(device.platform, &setting.id) {
+            let (route, overruled) = plugins.decide(device.platform, &setting.id);
+            if let Route::Plugin(owner) = &route {
+                for intruder in overruled {
+                    overruled_claims
+                        .entry((intruder, owner.name().to_string()))
+                        .or_default()
+                        .insert(setting.id.clone());
+                }
+            }
+            match route {
                 Route::Plugin(p) => {
                     batches
                         .entry(p.name().to_string())
@@ -297,6 +453,14 @@ impl Enforcer {
                     ));
                 }
                 Route::Ambiguous(names) => {
+                    // The disputed setting is not enforced, but it has not left the policy:
+                    // no claimant removes what it set for it.
+                    for claimant in plugins.claimants(device.platform, &setting.id) {
+                        disputed
+                            .entry(claimant.name().to_string())
+                            .or_default()
+                            .push(i);
+                    }
                     outcomes[i] = Some((
                         failed(format!(
                             "claimed by several plugins ({}); none was run",
@@ -353,10 +517,17 @@ impl Enforcer {
                     continue;
                 }
             };
+            let limits = self.limits_for(&name);
             let (mut result, mut journal) =
-                plugin.execute(device, &settings, &self.capabilities, &self.limits, journal);
+                plugin.execute(device, &settings, &self.capabilities, &limits, journal);
             if result.is_ok() {
-                report.released = self.remove_dropped(&plugin, device, &settings, &mut journal);
+                let mut kept = settings.clone();
+                kept.extend(disputed_settings(&disputed, &name, &unique));
+                report.released = self
+                    .remove_dropped(&plugin, device, &kept, &mut journal)
+                    .into_iter()
+                    .map(|line| quote(&redactor.redact(&line)))
+                    .collect();
             }
             let failed_setting = result.as_ref().ok().and_then(|output| {
                 output
@@ -400,14 +571,18 @@ impl Enforcer {
                             }
                             outcomes[i] = Some((outcome, Some(name.clone())));
                         }
-                        report.rolled_back = Some(RolledBack { changes, failures });
+                        report.rolled_back = Some(RolledBack {
+                            changes: changes.iter().map(|c| redactor.present(c)).collect(),
+                            failures,
+                        });
                     } else {
                         match self.commit(&name, journal, &now) {
                             Ok(changes) => {
                                 for (&i, outcome) in members.iter().zip(output.outcomes) {
                                     outcomes[i] = Some((outcome, Some(name.clone())));
                                 }
-                                report.changes = changes;
+                                report.changes =
+                                    changes.iter().map(|c| redactor.present(c)).collect();
                             }
                             Err((message, rolled_back)) => {
                                 fail_all(&mut outcomes, &message);
@@ -429,7 +604,10 @@ impl Enforcer {
                     }
                     fail_all(&mut outcomes, &message);
                     report.error = Some(e.to_string());
-                    report.rolled_back = Some(RolledBack { changes, failures });
+                    report.rolled_back = Some(RolledBack {
+                        changes: changes.iter().map(|c| redactor.present(c)).collect(),
+                        failures,
+                    });
                 }
             }
             plugin_reports.push(report);
@@ -437,10 +615,15 @@ impl Enforcer {
         // Plugins that own values but got no setting this pass: every value they wrote is for a
         // dropped setting.
         if blocked.is_none() {
+            let disputed: BTreeMap<String, Vec<ResolvedSetting>> = disputed
+                .keys()
+                .map(|name| (name.clone(), disputed_settings(&disputed, name, &unique)))
+                .collect();
             plugin_reports.extend(self.remove_for_idle_plugins(
                 plugins,
                 device,
                 &plugin_reports,
+                &disputed,
                 &now,
             ));
         }
@@ -534,6 +717,21 @@ impl Enforcer {
             plugins: plugin_reports,
             input_errors: Vec::new(),
             stale_inputs: Vec::new(),
+            overruled_claims: overruled_claims
+                .into_iter()
+                .map(|((plugin, owner), settings)| {
+                    tracing::warn!(%plugin, %owner, settings = settings.len(), "claims overruled");
+                    OverruledClaim {
+                        plugin,
+                        owner,
+                        count: settings.len(),
+                        settings: settings
+                            .into_iter()
+                            .take(OverruledClaim::MAX_LISTED)
+                            .collect(),
+                    }
+                })
+                .collect(),
             plugin_status: None,
             what_if: self.what_if,
             recovered,
@@ -585,6 +783,24 @@ impl Enforcer {
 }
 
 impl Enforcer {
+    /// The limits of a run of `plugin`: its write budget is what is left of
+    /// [`RunLimits::max_owned_bytes`] after the registry values it owns, when that is less than
+    /// [`RunLimits::max_written_bytes`].
+    fn limits_for(&self, plugin: &str) -> RunLimits {
+        let mut limits = self.limits;
+        if let Some(ledger) = &self.ledger {
+            let owned: usize = lock(ledger)
+                .owned_registry(plugin)
+                .iter()
+                .map(|o| o.name.len() + value_len(&o.value))
+                .sum();
+            limits.max_written_bytes = limits
+                .max_written_bytes
+                .min(limits.max_owned_bytes.saturating_sub(owned));
+        }
+        limits
+    }
+
     /// Removes the registry values this plugin wrote (per the ledger) that no setting of the
     /// current pass needs any more, the way Group Policy removes the values of a setting that
     /// leaves the policy. Which values the current settings need is learnt by running the
@@ -632,6 +848,15 @@ impl Enforcer {
             let Ok(path) = RegistryPath::parse(&o.key) else {
                 continue;
             };
+            // Only what the plugin serving now may write is removed in its name: a version
+            // with narrower grants leaves the rest as it is (and still owned).
+            if !plugin
+                .grants()
+                .registry_access(&path)
+                .is_some_and(|a| a.can_write())
+            {
+                continue;
+            }
             let current = match registry.get_value(&path, &o.name) {
                 Ok(v) => v,
                 Err(e) => {
@@ -767,6 +992,7 @@ impl Enforcer {
         plugins: &PluginSet,
         device: &Device,
         ran: &[PluginRunReport],
+        disputed: &BTreeMap<String, Vec<ResolvedSetting>>,
         now: &str,
     ) -> Vec<PluginRunReport> {
         let Some(ledger) = &self.ledger else {
@@ -790,7 +1016,8 @@ impl Enforcer {
             let Ok(mut journal) = self.journal.start(&name, plugin.digest(), deferred) else {
                 continue;
             };
-            let released = self.remove_dropped(plugin, device, &[], &mut journal);
+            let kept = disputed.get(&name).map_or(&[][..], Vec::as_slice);
+            let released = self.remove_dropped(plugin, device, kept, &mut journal);
             let mut report = PluginRunReport {
                 name: name.clone(),
                 version: plugin.version().to_string(),
@@ -831,6 +1058,29 @@ impl Enforcer {
         }
         reports
     }
+}
+
+/// The bytes of a registry value's data, as a write of it is counted.
+fn value_len(value: &JournalValue) -> usize {
+    match value {
+        JournalValue::RegDword(_) => 4,
+        JournalValue::RegQword(_) => 8,
+        JournalValue::RegSz(s) | JournalValue::RegExpandSz(s) => s.len(),
+        JournalValue::RegMultiSz(l) => l.iter().map(|s| s.len() + 1).sum(),
+        JournalValue::RegBinary(b) => b.len() * 3 / 4,
+    }
+}
+
+/// The settings of `unique` disputed between `plugin` and others in this pass.
+fn disputed_settings(
+    disputed: &BTreeMap<String, Vec<usize>>,
+    plugin: &str,
+    unique: &[&ResolvedSetting],
+) -> Vec<ResolvedSetting> {
+    disputed
+        .get(plugin)
+        .map(|members| members.iter().map(|&i| unique[i].clone()).collect())
+        .unwrap_or_default()
 }
 
 fn group_ref(group: &Option<GroupPosition>) -> Option<GroupRef> {

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::compile::{Compiler, InProcess};
+
 /// How often the ticker advances the engine's epoch. Deadlines are counted in ticks, so this is
 /// the resolution of run deadlines; 10 ms keeps the ticker's cost negligible.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -80,10 +82,15 @@ fn pooling(runs: u32) -> wasmtime::PoolingAllocationConfig {
 /// Cloning is cheap (it is reference-counted). A background thread advances the epoch every
 /// [`EngineConfig::epoch_tick`]; it holds only a weak reference and stops once the last clone of
 /// the engine is dropped. Fuel is off: epochs bound wall-clock time at a fraction of the cost.
+///
+/// Plugins are compiled by the engine's [`Compiler`]: [`InProcess`] unless the embedder chose
+/// another with [`Engine::with_compiler`].
 #[derive(Clone)]
 pub struct Engine {
     inner: wasmtime::Engine,
     tick: Duration,
+    config: EngineConfig,
+    compiler: Arc<dyn Compiler>,
     _ticker: Arc<TickerGuard>,
 }
 
@@ -91,6 +98,7 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("tick", &self.tick)
+            .field("compiler", &self.compiler)
             .finish_non_exhaustive()
     }
 }
@@ -158,8 +166,29 @@ impl Engine {
         Ok(Engine {
             inner,
             tick,
+            config: config.clone(),
+            compiler: Arc::new(InProcess),
             _ticker: ticker,
         })
+    }
+
+    /// This engine compiling plugins with `compiler` instead of its current one (the clone
+    /// shares the wasmtime engine: code compiled by either runs on both).
+    #[must_use]
+    pub fn with_compiler(mut self, compiler: impl Compiler + 'static) -> Engine {
+        self.compiler = Arc::new(compiler);
+        self
+    }
+
+    /// The compiler plugins loaded with this engine are compiled by.
+    pub fn compiler(&self) -> &dyn Compiler {
+        &*self.compiler
+    }
+
+    /// The configuration the engine was created with: what a compiler in another process needs
+    /// to build an engine whose code this one loads.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// The wasmtime engine.

@@ -74,9 +74,28 @@ pub enum LoadFailure {
     /// The component does not compile.
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),
+    /// Compiling the component went over the compiler's time or memory budget (see
+    /// [`crate::compile`]); it was stopped.
+    #[error(transparent)]
+    CompileBudget(crate::compile::CompileBudget),
+    /// The compiler failed without saying the component is invalid: it could not be started,
+    /// crashed, or answered something that is not a compiled component.
+    #[error("the compiler failed: {0}")]
+    Compiler(String),
     /// The component's imports or exports do not match the contract.
     #[error("does not match the rampart:plugin contract: {0}")]
     Link(String),
+}
+
+impl From<crate::compile::CompileError> for LoadFailure {
+    fn from(e: crate::compile::CompileError) -> Self {
+        use crate::compile::CompileError;
+        match e {
+            CompileError::Invalid(message) => LoadFailure::Compile(message),
+            CompileError::Budget(budget) => LoadFailure::CompileBudget(budget),
+            CompileError::Failed(message) => LoadFailure::Compiler(message),
+        }
+    }
 }
 
 /// Why a plugin run failed as a whole. Each variant turns into `error` for every setting of the
@@ -128,6 +147,34 @@ pub enum RunError {
         results: usize,
         /// The bound (two per setting plus a small allowance).
         limit: usize,
+    },
+    /// The run tried to write more than its write budget ([`crate::RunLimits::max_written_bytes`],
+    /// lowered to what is left of [`crate::RunLimits::max_owned_bytes`]).
+    #[error(
+        "plugin '{plugin}' tried to write more than its budget of {limit} bytes; its changes were not kept"
+    )]
+    WriteQuota {
+        /// Plugin name.
+        plugin: String,
+        /// The run's budget.
+        limit: usize,
+    },
+    /// The plugin called `exit` (WASI) instead of returning its results.
+    #[error("plugin '{plugin}' exited with status {code} instead of returning results")]
+    Exited {
+        /// Plugin name.
+        plugin: String,
+        /// The exit status.
+        code: i32,
+    },
+    /// The plugin broke the component ABI: data a host call or its results lifted out of
+    /// bounds or oversized, a bad `cabi_realloc` answer, an unknown resource handle.
+    #[error("plugin '{plugin}' broke the component calling convention: {message}")]
+    AbiViolation {
+        /// Plugin name.
+        plugin: String,
+        /// What wasmtime found (a short excerpt).
+        message: String,
     },
     /// The run overflowed its stack.
     #[error("plugin '{plugin}' overflowed its stack")]

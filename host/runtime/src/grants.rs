@@ -76,6 +76,37 @@ impl Grants {
         Grants::default()
     }
 
+    /// The same grants with every write taken away: registry keys and file roots read-only,
+    /// no Defender preference writable, exclusions and ASR rules at most readable.
+    pub fn read_only(&self) -> Grants {
+        let read = |a: Access| Some(a.min(Access::Read));
+        Grants {
+            registry: self
+                .registry
+                .iter()
+                .map(|g| RegistryGrant {
+                    key: g.key.clone(),
+                    access: Access::Read,
+                })
+                .collect(),
+            defender: self.defender.as_ref().map(|d| DefenderGrant {
+                read: d.read.clone(),
+                write: Vec::new(),
+                exclusions: d.exclusions.and_then(read),
+                asr_rules: d.asr_rules.and_then(read),
+                status: d.status,
+            }),
+            files: self
+                .files
+                .iter()
+                .map(|f| FileGrant {
+                    root: f.root.clone(),
+                    access: Access::Read,
+                })
+                .collect(),
+        }
+    }
+
     /// True when nothing is granted.
     pub fn is_empty(&self) -> bool {
         self.registry.is_empty() && self.defender.is_none() && self.files.is_empty()
@@ -282,15 +313,25 @@ fn min_access(a: Option<Access>, b: Option<Access>) -> Option<Access> {
 /// registry = [{ key = 'HKLM\SOFTWARE\Policies\Microsoft\Windows Defender', access = "read-write" }]
 /// defender = { read = ["*"], exclusions = "read", asr-rules = "read", status = true }
 /// files = [{ root = "mdatp-managed", access = "read" }]
+///
+/// # A plugin listed by name may also be assigned setting ids: its claims on them stand
+/// # before any other plugin's (first-party ones included), and it enforces no other id.
+/// [plugin.contoso-firewall]
+/// settings = ["vendor_msft_firewall_mdmstore_*"]
+/// registry = [{ key = 'HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\Mdm', access = "read-write" }]
 /// ```
 ///
-/// Unknown keys are errors, and so is a registry key that does not canonicalise.
+/// Unknown keys are errors, and so are a registry key that does not canonicalise, a setting
+/// pattern without a literal prefix of [`crate::manifest::MIN_PATTERN_PREFIX`] characters,
+/// and `settings` under `[default]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OperatorGrants {
     /// Grants of plugins not listed in `plugins`; `None`: the host's ceiling alone.
     pub default: Option<Grants>,
     /// Grants by plugin name.
     pub plugins: std::collections::BTreeMap<String, Grants>,
+    /// Setting-id patterns assigned by plugin name (see [`crate::PluginSet`]).
+    pub settings: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A grants file that cannot be used.
@@ -314,6 +355,7 @@ struct RawOperatorGrants {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGrantSet {
+    settings: Option<Vec<String>>,
     #[serde(default)]
     registry: Vec<RawRegistry>,
     defender: Option<RawDefender>,
@@ -394,17 +436,36 @@ impl OperatorGrants {
         };
         let raw: RawOperatorGrants =
             toml::from_str(text).map_err(|e| err(crate::trust::toml_message(&e, text)))?;
+        if raw.default.as_ref().is_some_and(|d| d.settings.is_some()) {
+            return Err(err(
+                "[default] settings: setting ids are assigned per plugin, under [plugin.NAME]"
+                    .into(),
+            ));
+        }
         let default = raw
             .default
             .map(|d| d.into_grants("default"))
             .transpose()
             .map_err(err)?;
         let mut plugins = std::collections::BTreeMap::new();
-        for (name, set) in raw.plugin {
-            let grants = set.into_grants(&format!("plugin.{name}")).map_err(err)?;
+        let mut settings = std::collections::BTreeMap::new();
+        for (name, mut set) in raw.plugin {
+            let section = format!("plugin.{}", crate::text::excerpt(&name, 64));
+            if let Some(patterns) = set.settings.take() {
+                for p in &patterns {
+                    crate::manifest::check_setting_pattern(p)
+                        .map_err(|e| err(format!("[{section}] {e}")))?;
+                }
+                settings.insert(name.clone(), patterns);
+            }
+            let grants = set.into_grants(&section).map_err(err)?;
             plugins.insert(name, grants);
         }
-        Ok(OperatorGrants { default, plugins })
+        Ok(OperatorGrants {
+            default,
+            plugins,
+            settings,
+        })
     }
 
     /// Reads and parses a grants file.
@@ -419,6 +480,11 @@ impl OperatorGrants {
             message: e.to_string(),
         })?;
         Self::parse(&text, &origin)
+    }
+
+    /// Whether the file has an entry for plugin `name`.
+    pub fn lists(&self, name: &str) -> bool {
+        self.plugins.contains_key(name)
     }
 
     /// The ceiling for plugin `name` under the host's `ceiling`: narrowed by the plugin's own

@@ -425,6 +425,7 @@ impl Journal {
             changes: Vec::new(),
             audit,
             plugin: plugin.to_string(),
+            redactor: std::sync::Arc::default(),
         })
     }
 
@@ -747,6 +748,9 @@ pub(crate) struct RunJournal {
     changes: Vec<Change>,
     audit: Option<RunAudit>,
     plugin: String,
+    /// Takes the run's secrets out of its audit records (the journal lines keep the values:
+    /// they must restore them).
+    redactor: std::sync::Arc<crate::redact::Redactor>,
 }
 
 /// A run whose changes stand (see [`RunJournal::commit`]): its journal file, if it changed
@@ -853,6 +857,7 @@ impl RunAudit {
         decision: &str,
         changes: &[Change],
         failures: &[String],
+        redactor: &crate::redact::Redactor,
     ) -> Vec<crate::audit::AuditRecord> {
         if changes.is_empty() && self.records.is_empty() && failures.is_empty() {
             return Vec::new();
@@ -860,7 +865,7 @@ impl RunAudit {
         for change in changes {
             self.record(
                 "change",
-                serde_json::json!({ "change": change, "decision": decision }),
+                serde_json::json!({ "change": redactor.present(change), "decision": decision }),
             );
         }
         let reads = self.reads;
@@ -885,7 +890,13 @@ impl RunJournal {
             changes: Vec::new(),
             audit: None,
             plugin: String::new(),
+            redactor: std::sync::Arc::default(),
         }
+    }
+
+    /// Takes `redactor`'s secrets out of the run's audit records.
+    pub(crate) fn redact_with(&mut self, redactor: std::sync::Arc<crate::redact::Redactor>) {
+        self.redactor = redactor;
     }
 
     /// Records a change durably, before the caller makes it.
@@ -944,7 +955,8 @@ impl RunJournal {
             audit.reads += 1;
             return;
         }
-        let target: String = target.chars().take(1024).collect();
+        let target: String = self.redactor.redact(target).chars().take(1024).collect();
+        let outcome = outcome.map(|e| self.redactor.redact_owned(e));
         let (decision, error) = match outcome {
             None => ("allowed", None),
             Some(e) if e.starts_with("access-denied") => ("denied", Some(e)),
@@ -975,7 +987,7 @@ impl RunJournal {
         let audit = self
             .audit
             .take()
-            .map(|a| a.finish("committed", &self.changes, &[]))
+            .map(|a| a.finish("committed", &self.changes, &[], &self.redactor))
             .unwrap_or_default();
         let mut path = None;
         if let Some(file) = &mut self.file
@@ -1035,7 +1047,7 @@ impl RunJournal {
         }
         if let Some(audit) = self.audit.take() {
             let log = audit.log.clone();
-            let records = audit.finish("rolled-back", &self.changes, &failures);
+            let records = audit.finish("rolled-back", &self.changes, &failures, &self.redactor);
             if let Err(e) = log.append(records, true) {
                 tracing::error!(error = %e, plugin = %self.plugin, "cannot record a rollback in the audit trail; recovery will");
                 keep = true;

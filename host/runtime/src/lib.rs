@@ -33,6 +33,7 @@
 //! - [`grants`]: deny-by-default grants and their canonical checks, and the operator's
 //!   per-plugin narrowing ([`OperatorGrants`]);
 //! - [`plugin`]: verify, compile and pre-link one plugin version;
+//! - [`compile`]: who compiles a plugin, and within what budget (the [`Compiler`] hook);
 //! - `run`: one sandboxed run (fresh store, limits, deadline) and result checking;
 //! - `host`: the capability host functions, one file per WIT interface;
 //! - [`enforce`]: routing settings to plugins and building the [`DeviceReport`];
@@ -42,6 +43,7 @@
 
 pub mod aot;
 pub mod audit;
+pub mod compile;
 #[allow(missing_docs, unreachable_pub, reason = "generated code")]
 mod bindings;
 mod capabilities;
@@ -58,14 +60,17 @@ pub mod live;
 pub mod lock;
 pub mod manifest;
 pub mod plugin;
+pub mod redact;
 pub mod report;
 mod run;
 pub mod signing;
+pub mod text;
 pub mod trust;
 
 pub use aot::{AotCache, CacheOutcome};
 pub use capabilities::Capabilities;
-pub use enforce::{Atomicity, Enforcer, PluginSet, Route};
+pub use compile::{CompileBudget, CompileError, Compiler, InProcess};
+pub use enforce::{Atomicity, ClaimError, Enforcer, PluginSet, Route};
 pub use engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
 pub use error::{Error, LoadError, LoadFailure, RunError};
 pub use grants::{Access, Grants, OperatorGrants};

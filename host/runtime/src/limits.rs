@@ -38,6 +38,17 @@ pub const MAX_LOG_MESSAGE_BYTES: usize = 4 << 10;
 /// host buffer unbounded data.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
 
+/// Default bound on the bytes one run may write (registry data, file contents and Defender
+/// preference text, summed). First-party plugins write a few kilobytes per pass; the bound
+/// keeps a plugin from filling the registry, a file root or the state directory through many
+/// values each within [`DEFAULT_MAX_VALUE_BYTES`].
+pub const DEFAULT_MAX_WRITTEN_BYTES: usize = 8 << 20;
+
+/// Default bound on the registry bytes one plugin may own at once (the values rampart set for
+/// it and still tracks, see [`crate::drift::Ledger`]): a run may write only what is left of it,
+/// so that pass after pass of new values cannot grow the registry and the state without end.
+pub const DEFAULT_MAX_OWNED_BYTES: usize = 32 << 20;
+
 /// Table elements allowed per run (function references); Rust plugins use a few hundred.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
@@ -57,6 +68,12 @@ pub struct RunLimits {
     pub max_log_bytes: usize,
     /// Maximum bytes of one value crossing a capability.
     pub max_value_bytes: usize,
+    /// Maximum bytes written per run, all capabilities together (a run that goes past it
+    /// fails and is rolled back: [`crate::RunError::WriteQuota`]).
+    pub max_written_bytes: usize,
+    /// Maximum registry bytes a plugin may own; an enforcer with a ledger lowers a run's
+    /// write budget to what is left of it.
+    pub max_owned_bytes: usize,
 }
 
 impl Default for RunLimits {
@@ -68,6 +85,8 @@ impl Default for RunLimits {
             max_log_records: DEFAULT_MAX_LOG_RECORDS,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_written_bytes: DEFAULT_MAX_WRITTEN_BYTES,
+            max_owned_bytes: DEFAULT_MAX_OWNED_BYTES,
         }
     }
 }
@@ -94,6 +113,13 @@ pub(crate) struct HostCallLimitExceeded {
 #[error("{dropped} log records dropped in one run")]
 pub(crate) struct LogFloodExceeded {
     pub(crate) dropped: u32,
+}
+
+/// The error a run traps with when a write would take it past its write budget.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("write budget of {limit} bytes exceeded")]
+pub(crate) struct WriteQuotaExceeded {
+    pub(crate) limit: usize,
 }
 
 /// Enforces the memory and table caps of one store.

@@ -192,7 +192,10 @@ pub struct UpdateSummary {
 }
 
 impl PluginDirectory {
-    /// A directory of plugins over the embedded ones. Nothing is read until [`Self::scan`].
+    /// A directory of plugins over the embedded (first-party) ones, each file loaded under
+    /// `policy`, whose operator grants (if any) also assign setting ids (see [`PluginSet`]).
+    /// A file with a first-party plugin's name replaces it only when its signature is trusted
+    /// for that name ([`PluginSet::check_admission`]). Nothing is read until [`Self::scan`].
     pub fn new(
         dir: impl Into<PathBuf>,
         engine: Engine,
@@ -200,9 +203,16 @@ impl PluginDirectory {
         cache: Option<AotCache>,
         embedded: Vec<Arc<Plugin>>,
     ) -> Self {
-        let mut initial = PluginSet::new();
+        let mut initial = match &policy {
+            GrantPolicy::Operator { operator, .. }
+            | GrantPolicy::ThirdParty {
+                operator: Some(operator),
+                ..
+            } => PluginSet::new().with_assignments(operator),
+            _ => PluginSet::new(),
+        };
         for p in &embedded {
-            initial.insert(p.clone());
+            initial.insert_first_party(p.clone());
         }
         PluginDirectory {
             dir: dir.into(),
@@ -269,7 +279,8 @@ impl PluginDirectory {
             return UpdateSummary::default();
         }
         let mut files = lock(&self.files);
-        match std::fs::read(path) {
+        // Size-checked before anything is read: a huge file is refused, never loaded whole.
+        match crate::plugin::read_plugin_file(path) {
             Ok(bytes) => self.file_changed(&mut files, path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.file_removed(&mut files, path)
@@ -285,7 +296,11 @@ impl PluginDirectory {
                     Some(Rejection {
                         file: file.clone(),
                         digest: String::new(),
-                        reason: format!("cannot read the file: {e}"),
+                        reason: match e.kind() {
+                            // Already a one-line reason ("the file is N bytes, more than …").
+                            std::io::ErrorKind::FileTooLarge => e.to_string(),
+                            _ => format!("cannot read the file: {e}"),
+                        },
                         at: now(),
                         kept,
                     }),
@@ -355,6 +370,9 @@ impl PluginDirectory {
             Ok(p) => p,
             Err(e) => return reject(files, e.reason.to_string()),
         };
+        if let Err(e) = self.live.snapshot().check_admission(&plugin) {
+            return reject(files, e.to_string());
+        }
         let name = plugin.name().to_string();
         if let Some((other, _)) = files
             .iter()

@@ -199,7 +199,7 @@ impl Manifest {
     /// or a grant whose registry key does not canonicalise.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let raw: RawManifest =
-            toml::from_str(text).map_err(|e| ManifestError::Invalid(one_line(&e.to_string())))?;
+            toml::from_str(text).map_err(|e| ManifestError::Invalid(crate::trust::toml_message(&e, text)))?;
         let name = raw.plugin.name;
         if name.is_empty()
             || name.len() > 64
@@ -208,32 +208,32 @@ impl Manifest {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
             return Err(ManifestError::Invalid(format!(
-                "plugin name '{name}' must be 1-64 characters of a-z, 0-9 and '-'"
+                "plugin name '{}' must be 1-64 characters of a-z, 0-9 and '-'",
+                crate::text::excerpt(&name, 80)
             )));
         }
         if !is_semver(&raw.plugin.version) {
             return Err(ManifestError::Invalid(format!(
                 "version '{}' is not semver (MAJOR.MINOR.PATCH)",
-                raw.plugin.version
+                crate::text::excerpt(&raw.plugin.version, 80)
             )));
         }
         if raw.plugin.platforms.is_empty() {
             return Err(ManifestError::Invalid("'platforms' is empty".into()));
         }
-        if let Some(bad) = raw
-            .plugin
-            .settings
-            .iter()
-            .find(|p| p.trim().is_empty() || *p == "*")
-        {
-            return Err(ManifestError::Invalid(format!(
-                "setting pattern '{bad}' is too broad or empty; name the setting ids or a prefix"
-            )));
+        for pattern in &raw.plugin.settings {
+            check_setting_pattern(pattern).map_err(ManifestError::Invalid)?;
         }
         let mut registry = Vec::new();
         for g in raw.grants.registry {
             let key = rampart_backends::registry::RegistryPath::parse(&g.key)
-                .map_err(|e| ManifestError::Invalid(format!("registry grant '{}': {e}", g.key)))?;
+                .map_err(|e| {
+                    ManifestError::Invalid(format!(
+                        "registry grant '{}': {}",
+                        crate::text::excerpt(&g.key, 120),
+                        crate::text::excerpt(&e.to_string(), 200)
+                    ))
+                })?;
             registry.push(RegistryGrant {
                 key,
                 access: g.access,
@@ -275,8 +275,21 @@ impl Manifest {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Fewest literal characters a setting pattern starts with: `test_*` is accepted, while `*`,
+/// `**` or `a*` would claim a whole platform's settings.
+pub const MIN_PATTERN_PREFIX: usize = 5;
+
+/// Checks a setting-id pattern: a literal prefix of at least [`MIN_PATTERN_PREFIX`]
+/// characters, then anything.
+pub(crate) fn check_setting_pattern(pattern: &str) -> Result<(), String> {
+    let prefix = pattern.split('*').next().unwrap_or("");
+    if prefix.trim().chars().count() < MIN_PATTERN_PREFIX {
+        return Err(format!(
+            "setting pattern '{}' is too broad or empty: it must start with at least {MIN_PATTERN_PREFIX} characters of a setting id",
+            crate::text::excerpt(pattern, 80)
+        ));
+    }
+    Ok(())
 }
 
 fn is_semver(v: &str) -> bool {

@@ -29,6 +29,57 @@ pub const CONTRACT_VERSION: &str = "0.1.1";
 /// corrupt or hostile file can make the loader use.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
 
+/// Reads a plugin file, refusing one larger than [`MAX_PLUGIN_BYTES`] without reading it: the
+/// size is checked on the open file before any byte is read, and the read stops one byte past
+/// the limit whatever the file grows to meanwhile. Anything but a regular file (a FIFO, a
+/// device) is refused too, and is opened without blocking on Unix.
+///
+/// # Errors
+///
+/// The open or read error (`NotFound` for a missing file); `FileTooLarge` when the file is
+/// over the limit, `InvalidInput` when it is not a regular file, both with a one-line message
+/// such as `the file is 3221225472 bytes, more than the 33554432 allowed`.
+pub fn read_plugin_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        // Opening a FIFO for reading would wait for a writer: never block on a planted one.
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let too_large = |size: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            crate::error::LoadFailure::TooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                max: MAX_PLUGIN_BYTES,
+            }
+            .to_string(),
+        )
+    };
+    if metadata.len() > MAX_PLUGIN_BYTES as u64 {
+        return Err(too_large(metadata.len()));
+    }
+    let limit = MAX_PLUGIN_BYTES as u64 + 1;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(limit).read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_PLUGIN_BYTES {
+        // It grew after the size check.
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// WASI interfaces a plugin may import. Rust's standard library imports the `cli` and `io`
 /// interfaces even when unused; they are satisfied by a deny-all context (no environment, no
 /// arguments, stdin closed, output captured). Clocks and randomness are harmless. Filesystem,
@@ -77,28 +128,74 @@ pub enum GrantPolicy {
         /// Refuse (rather than narrow) over-privileged requests.
         strict: bool,
     },
+    /// For plugins of unknown provenance, such as the files of a plugin directory: a plugin
+    /// signed by a key the trust configuration trusts for its name, or listed by name in the
+    /// operator's grants, has `ceiling` (narrowed by the operator's entry, or `[default]`);
+    /// any other plugin has `ceiling` read-only ([`Grants::read_only`]), so that dropping a
+    /// file in the directory never gives write access. With `strict`, a request beyond the
+    /// plugin's ceiling is refused as in [`GrantPolicy::Strict`]; otherwise it is narrowed.
+    ThirdParty {
+        /// The host's ceiling for a trusted plugin.
+        ceiling: Grants,
+        /// The operator's narrowing, per plugin, if any.
+        operator: Option<Arc<crate::grants::OperatorGrants>>,
+        /// Refuse (rather than narrow) over-privileged requests.
+        strict: bool,
+    },
 }
 
 impl GrantPolicy {
-    fn ceiling(&self, plugin: &str) -> std::borrow::Cow<'_, Grants> {
+    fn ceiling(&self, plugin: &str, trust: &TrustVerdict) -> std::borrow::Cow<'_, Grants> {
+        use std::borrow::Cow;
         match self {
-            GrantPolicy::Ceiling(c) | GrantPolicy::Strict(c) => std::borrow::Cow::Borrowed(c),
+            GrantPolicy::Ceiling(c) | GrantPolicy::Strict(c) => Cow::Borrowed(c),
             GrantPolicy::Operator {
                 ceiling, operator, ..
-            } => std::borrow::Cow::Owned(operator.ceiling_for(plugin, ceiling)),
+            } => Cow::Owned(operator.ceiling_for(plugin, ceiling)),
+            GrantPolicy::ThirdParty {
+                ceiling, operator, ..
+            } => {
+                let listed = operator.as_ref().is_some_and(|op| op.lists(plugin));
+                let trusted = matches!(trust, TrustVerdict::Verified { .. });
+                let ceiling = if listed || trusted {
+                    Cow::Borrowed(ceiling)
+                } else {
+                    Cow::Owned(ceiling.read_only())
+                };
+                match operator {
+                    Some(op) => Cow::Owned(op.ceiling_for(plugin, &ceiling)),
+                    None => ceiling,
+                }
+            }
         }
     }
 
-    fn effective(&self, plugin: &str, requested: &Grants) -> Result<Grants, Vec<String>> {
-        let ceiling = self.ceiling(plugin);
+    fn effective(
+        &self,
+        plugin: &str,
+        trust: &TrustVerdict,
+        requested: &Grants,
+    ) -> Result<Grants, Vec<String>> {
+        let ceiling = self.ceiling(plugin, trust);
         let strict = match self {
             GrantPolicy::Strict(_) => true,
-            GrantPolicy::Operator { strict, .. } => *strict,
+            GrantPolicy::Operator { strict, .. } | GrantPolicy::ThirdParty { strict, .. } => {
+                *strict
+            }
             GrantPolicy::Ceiling(_) => false,
         };
         if strict {
-            let excess = requested.excess(&ceiling);
+            let mut excess = requested.excess(&ceiling);
             if !excess.is_empty() {
+                if let GrantPolicy::ThirdParty { operator, .. } = self
+                    && !matches!(trust, TrustVerdict::Verified { .. })
+                    && !operator.as_ref().is_some_and(|op| op.lists(plugin))
+                {
+                    excess.push(
+                        "(a plugin neither signed by a key trusted for its name nor listed in the grants file is read-only)"
+                            .into(),
+                    );
+                }
                 return Err(excess);
             }
         }
@@ -141,7 +238,9 @@ impl Plugin {
     ///
     /// [`LoadError`] when the file is too large or not a component, the manifest is missing or
     /// invalid, the contract version is incompatible, an import is forbidden or not covered by
-    /// the requested grants, or compilation / linking fails.
+    /// the requested grants, or compilation / linking fails; compilation that goes over the
+    /// budget of the engine's [`Compiler`](crate::Compiler) is
+    /// [`crate::LoadFailure::CompileBudget`].
     pub fn load(
         engine: &Engine,
         source: &str,
@@ -217,22 +316,24 @@ impl Plugin {
         // compilation on it.
         let grants = Arc::new(
             policy
-                .effective(&manifest.name, &manifest.grants)
+                .effective(&manifest.name, &trust, &manifest.grants)
                 .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
         );
         let sha256 = format!("{:x}", Sha256::digest(wasm));
-        // Compiled in memory (or taken from a verified cache entry); a new cache entry is only
-        // written below, once the plugin has passed every check, so a refused plugin leaves
-        // nothing in the state directory.
-        let compile_failed =
-            |e: wasmtime::Error| fail(crate::error::LoadFailure::Compile(format!("{e:#}")));
+        // Compiled by the engine's compiler, within its budget if it has one (or taken from a
+        // verified cache entry); a new cache entry is only written below, once the plugin has
+        // passed every check, so a refused plugin leaves nothing in the state directory.
+        let compile_failed = |e: crate::compile::CompileError| fail(e.into());
         let cached = cache
             .map(|cache| cache.component(engine, wasm, &sha256))
             .transpose()
             .map_err(compile_failed)?;
         let component = match &cached {
             Some(cached) => cached.component.clone(),
-            None => Component::new(engine.wasmtime(), wasm).map_err(compile_failed)?,
+            None => engine
+                .compiler()
+                .compile(engine, wasm)
+                .map_err(compile_failed)?,
         };
         audit_imports(engine, &component, &manifest).map_err(fail)?;
 

@@ -25,6 +25,10 @@ pub struct DeviceReport {
     /// their place (see `input_errors` for the error itself).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale_inputs: Vec<StaleInput>,
+    /// Claims on setting ids that were overruled by a claim of higher standing (see
+    /// [`crate::PluginSet`]): the plugin named was not run for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overruled_claims: Vec<OverruledClaim>,
     /// Values rampart set that something else changed since the previous pass (then
     /// remediated by this pass; see the settings' statuses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -38,6 +42,25 @@ pub struct DeviceReport {
     /// Serving plugins and refused plugin files, when the caller tracks them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_status: Option<crate::live::PluginStatus>,
+}
+
+/// A plugin's claims that another plugin's claims overruled in a pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverruledClaim {
+    /// The plugin whose claims were ignored.
+    pub plugin: String,
+    /// The plugin that enforced those settings.
+    pub owner: String,
+    /// The setting ids concerned (sorted, at most [`OverruledClaim::MAX_LISTED`]).
+    pub settings: Vec<String>,
+    /// How many settings were concerned in all.
+    pub count: usize,
+}
+
+impl OverruledClaim {
+    /// Most setting ids listed per overruled claim.
+    pub const MAX_LISTED: usize = 10;
 }
 
 /// A policy document enforced from its last good version because the current file cannot be

@@ -23,8 +23,10 @@ use crate::host::{LogRecord, RunState};
 use crate::journal::RunJournal;
 use crate::limits::{
     HostCallLimitExceeded, LogFloodExceeded, MemoryLimitExceeded, RunLimiter, RunLimits,
+    WriteQuotaExceeded,
 };
 use crate::plugin::Plugin;
+use crate::redact::Redactor;
 use stderr_tail::StderrTail;
 
 /// Bytes of a plugin's stderr kept (the last ones written) to explain a panic.
@@ -109,8 +111,9 @@ impl Plugin {
             Ok(committed) => committed.changes,
             Err(failed) => failed.0.changes().to_vec(),
         };
+        let redactor = Redactor::for_settings(settings);
         result.map(|mut out| {
-            out.changes = changes;
+            out.changes = changes.iter().map(|c| redactor.present(c)).collect();
             out
         })
     }
@@ -126,6 +129,9 @@ impl Plugin {
         journal: RunJournal,
     ) -> (Result<RunOutput, RunError>, RunJournal) {
         let started = Instant::now();
+        let mut journal = journal;
+        let redactor = std::sync::Arc::new(Redactor::for_settings(settings));
+        journal.redact_with(redactor.clone());
         let stderr = StderrTail::new(STDERR_CAPTURE);
         // Deny-all WASI: no environment, arguments or preopens; stdin closed; sockets refused.
         // Only stderr is kept, to explain panics.
@@ -143,6 +149,8 @@ impl Plugin {
             logs_dropped: 0,
             log_bytes: 0,
             journal,
+            written_bytes: 0,
+            redactor: redactor.clone(),
             known_keys: self.known_keys.snapshot(),
             parsed_keys: foldhash::HashMap::default(),
         };
@@ -170,10 +178,8 @@ impl Plugin {
         let results = match results {
             Ok(r) => r,
             Err(e) => {
-                return (
-                    Err(classify(self.name(), limits, e, &stderr)),
-                    state.journal,
-                );
+                let error = redact_error(classify(self.name(), limits, e, &stderr), &redactor);
+                return (Err(error), state.journal);
             }
         };
         let max_results = settings
@@ -190,7 +196,15 @@ impl Plugin {
                 state.journal,
             );
         }
-        let (outcomes, protocol_errors) = check_results(settings, results);
+        let (mut outcomes, mut protocol_errors) = check_results(settings, results);
+        if !redactor.is_empty() {
+            for o in &mut outcomes {
+                o.message = o.message.take().map(|m| redactor.redact_owned(m));
+            }
+            for p in &mut protocol_errors {
+                *p = redactor.redact_owned(std::mem::take(p));
+            }
+        }
         let output = RunOutput {
             outcomes,
             protocol_errors,
@@ -205,6 +219,17 @@ impl Plugin {
             changes: Vec::new(),
         };
         (Ok(output), state.journal)
+    }
+}
+
+/// `error` with the run's secrets taken out of the text the plugin controls.
+fn redact_error(error: RunError, redactor: &Redactor) -> RunError {
+    match error {
+        RunError::Trap { plugin, message } => RunError::Trap {
+            plugin,
+            message: redactor.redact_owned(message),
+        },
+        other => other,
     }
 }
 
@@ -234,6 +259,18 @@ fn classify(
             limit: h.limit,
         };
     }
+    if let Some(q) = error.downcast_ref::<WriteQuotaExceeded>() {
+        return RunError::WriteQuota {
+            plugin,
+            limit: q.limit,
+        };
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return RunError::Exited {
+            plugin,
+            code: exit.0,
+        };
+    }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => RunError::Timeout {
             plugin,
@@ -254,13 +291,12 @@ fn classify(
             plugin,
             message: trap.to_string(),
         },
-        None => RunError::Trap {
+        // Not a trap of the guest's own code: wasmtime refused what the guest handed across
+        // the boundary (lifting a string or list, a `cabi_realloc` answer, a handle). The
+        // innermost cause says what; the outer ones are backtrace context.
+        None => RunError::AbiViolation {
             plugin,
-            message: format!("{error:#}")
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string(),
+            message: crate::text::excerpt(&error.root_cause().to_string(), 200),
         },
     }
 }

@@ -262,7 +262,8 @@ impl TrustPolicy {
 
 /// A TOML error as one line: the message and where (line:column) in `text`.
 pub(crate) fn toml_message(e: &toml::de::Error, text: &str) -> String {
-    let message = e.message().trim().to_string();
+    // The parser's message may quote the offending value: keep a short, escaped excerpt.
+    let message = crate::text::excerpt(e.message().trim(), 200);
     match e.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];

@@ -54,15 +54,22 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let mut plugins = PluginSet::new();
+    let mut plugins = match &operator {
+        Some(op) => PluginSet::new().with_assignments(op),
+        None => PluginSet::new(),
+    };
     for p in inputs::embedded_plugins(&engine, cache.as_ref(), device.platform, operator.as_ref())?
     {
-        plugins.insert(p);
+        plugins.insert_first_party(p);
     }
     if let Some(dir) = &args.inputs.plugins {
         for p in inputs::directory_plugins(&engine, dir, cache.as_ref(), &trust, operator.as_ref())?
         {
-            if let Some(old) = plugins.insert(p) {
+            let source = p.source().to_string();
+            let replaced = plugins
+                .admit(p)
+                .map_err(|e| BadInput(format!("plugin '{source}': {e}")))?;
+            if let Some(old) = replaced {
                 tracing::info!(plugin = old.name(), dir = %dir.display(), "directory plugin overrides the embedded one");
             }
         }

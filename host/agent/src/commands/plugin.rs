@@ -14,6 +14,7 @@ use rampart_runtime::{Access, Engine, Grants, LoadFailure, Plugin, PluginSet};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::output::safe;
 use crate::cli::Switch;
 use crate::job::{BackendOptions, Job};
 use crate::state::StateDir;
@@ -255,15 +256,15 @@ fn inspect(file: &Path, json: bool) -> anyhow::Result<u8> {
 }
 
 fn print_inspection(i: &Inspection) {
-    println!("Plugin       {} {}", i.name, i.version);
+    println!("Plugin       {} {}", safe(&i.name), safe(&i.version));
     if !i.description.is_empty() {
-        println!("             {}", i.description);
+        println!("             {}", safe(&i.description));
     }
-    println!("File         {} ({} bytes)", i.file, i.size);
+    println!("File         {} ({} bytes)", safe(&i.file), i.size);
     println!("SHA-256      {}", i.sha256);
     println!(
         "Contract     rampart:plugin@{} — {} (this agent implements {})",
-        i.contract.plugin,
+        safe(&i.contract.plugin),
         if i.contract.compatible {
             "compatible"
         } else {
@@ -274,11 +275,11 @@ fn print_inspection(i: &Inspection) {
     println!("Platforms    {}", i.platforms.join(", "));
     println!("Settings     {} pattern(s)", i.settings.len());
     for s in &i.settings {
-        println!("             {s}");
+        println!("             {}", safe(s));
     }
     println!("Imports");
     for import in &i.imports {
-        println!("             {import}");
+        println!("             {}", safe(import));
     }
     print_list("Requested", &i.requested_grants);
     print_list("Effective", &i.effective_grants);
@@ -288,7 +289,7 @@ fn print_inspection(i: &Inspection) {
     println!("Signature    {}", i.signature.describe());
     match &i.load_error {
         None => println!("Loads        yes"),
-        Some(e) => println!("Loads        NO: {e}"),
+        Some(e) => println!("Loads        NO: {}", safe(&e.to_string())),
     }
 }
 
@@ -299,7 +300,7 @@ fn print_list(title: &str, items: &[String]) {
     }
     for (n, item) in items.iter().enumerate() {
         let label = if n == 0 { title } else { "" };
-        println!("{label:<12} {item}");
+        println!("{label:<12} {}", safe(item));
     }
 }
 
@@ -523,7 +524,9 @@ fn test(args: &TestArgs) -> anyhow::Result<u8> {
 fn print_test(t: &TestReport) {
     println!(
         "What-if of plugin {} {} on {} — nothing was changed.",
-        t.plugin, t.version, t.device
+        safe(&t.plugin),
+        safe(&t.version),
+        safe(&t.device)
     );
     println!("Digest  {}", t.digest);
     println!();
@@ -534,8 +537,8 @@ fn print_test(t: &TestReport) {
     for s in &t.settings {
         let status = s.status.to_string();
         match &s.message {
-            Some(m) => println!("  {status:<14} {:<width$}  {m}", s.id),
-            None => println!("  {status:<14} {}", s.id),
+            Some(m) => println!("  {status:<14} {:<width$}  {}", safe(&s.id), safe(m)),
+            None => println!("  {status:<14} {}", safe(&s.id)),
         }
     }
     if t.other_settings > 0 {
@@ -545,10 +548,10 @@ fn print_test(t: &TestReport) {
         );
     }
     if let Some(e) = &t.run_error {
-        println!("Run failed: {e}");
+        println!("Run failed: {}", safe(&e.to_string()));
     }
     for e in &t.protocol_errors {
-        println!("Contract breach: {e}");
+        println!("Contract breach: {}", safe(&e.to_string()));
     }
     println!();
     if t.changes.is_empty() {
@@ -556,7 +559,7 @@ fn print_test(t: &TestReport) {
     } else {
         println!("Planned changes:");
         for c in &t.changes {
-            println!("  {c}");
+            println!("  {}", safe(&c.to_string()));
         }
     }
 }

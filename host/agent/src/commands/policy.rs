@@ -11,6 +11,7 @@ use rampart_policy::resolve::{Disposition, resolve};
 use rampart_policy::settings::{ResolvedSetting, flatten};
 use rampart_runtime::Manifest;
 
+use crate::output::safe;
 use crate::{BadInput, exit, inputs};
 
 /// The manifests of the embedded plugins and of `--plugins DIR` (directory ones override).
@@ -73,7 +74,7 @@ pub(crate) fn show(
         "macos" => Platform::Macos,
         _ => Platform::WindowsClient,
     };
-    println!("Policy  {} ({})", doc.name, doc.id);
+    println!("Policy  {} ({})", safe(&doc.name), safe(&doc.id));
     println!(
         "        platforms {}, technologies {}, template {}",
         doc.platforms,
@@ -92,12 +93,12 @@ pub(crate) fn show(
                     .unwrap_or_default();
                 println!(
                     "  {}{group} = {}  {}",
-                    s.id,
-                    s.value,
+                    safe(&s.id),
+                    safe(&s.value.to_string()),
                     route(&manifests, platform, &s)
                 );
             }
-            Err(problem) => println!("  {problem}"),
+            Err(problem) => println!("  {}", safe(&problem.to_string())),
         }
     }
     Ok(exit::OK)
@@ -117,16 +118,18 @@ pub(crate) fn check(
     let (documents, errors) = inputs::policies_as_read(paths)?;
     println!(
         "Device {} ({}, {})",
-        device.name, device.platform, device.os_version
+        safe(&device.name),
+        device.platform,
+        safe(&device.os_version)
     );
     for e in &errors {
-        println!("Unreadable: {e}");
+        println!("Unreadable: {}", safe(&e.to_string()));
     }
     for policy in resolve(&documents, &device, &catalog) {
         println!();
-        println!("Policy  {}  ({})", policy.name, policy.origin);
+        println!("Policy  {}  ({})", safe(&policy.name), safe(&policy.origin));
         if let Some(reason) = policy.reason() {
-            println!("        {reason}");
+            println!("        {}", safe(reason));
         }
         for entry in &policy.entries {
             let group = entry
@@ -138,13 +141,13 @@ pub(crate) fn check(
                 Disposition::Enforce(s) => {
                     println!(
                         "  {}{group} = {}  {}",
-                        entry.id,
-                        s.value,
+                        safe(&entry.id),
+                        safe(&s.value.to_string()),
                         route(&manifests, device.platform, s)
                     )
                 }
                 Disposition::Withheld { status, message } => {
-                    println!("  {}{group}  {status}: {message}", entry.id)
+                    println!("  {}{group}  {status}: {}", safe(&entry.id), safe(message))
                 }
             }
         }

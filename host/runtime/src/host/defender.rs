@@ -138,6 +138,12 @@ impl Host for RunState {
 
     fn set_preference(&mut self, name: String, value: PreferenceValue) -> Answer<()> {
         self.count_call()?;
+        let bytes = match &value {
+            PreferenceValue::Text(t) => t.len(),
+            PreferenceValue::TextList(l) => l.iter().map(String::len).sum(),
+            _ => 8,
+        };
+        self.check_write_budget(bytes)?;
         let r = (|| {
             self.check_preference_name(&name)?;
             if !self.grants.defender_can_write(&name) {
@@ -145,11 +151,6 @@ impl Host for RunState {
                     "defender preference {name} (write)"
                 )));
             }
-            let bytes = match &value {
-                PreferenceValue::Text(t) => t.len(),
-                PreferenceValue::TextList(l) => l.iter().map(String::len).sum(),
-                _ => 8,
-            };
             self.check_size("preference value", bytes)?;
             let before = self
                 .defender_backend()?
@@ -165,6 +166,7 @@ impl Host for RunState {
                 .set_preference(&name, value)
                 .map_err(backend_error)
         })();
+        self.wrote(bytes, &r);
         self.audit("defender.set-preference", || name.clone(), true, &r);
         Ok(r)
     }

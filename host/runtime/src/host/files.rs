@@ -73,6 +73,8 @@ impl Host for RunState {
 
     fn write(&mut self, root: String, path: String, contents: Vec<u8>) -> Answer<()> {
         self.count_call()?;
+        let bytes = contents.len();
+        self.check_write_budget(bytes)?;
         let r = (|| {
             self.check_size("file contents", contents.len())?;
             let roots = self.file_root(&root, Access::ReadWrite)?;
@@ -102,6 +104,7 @@ impl Host for RunState {
                 .write_atomic(&root, &path, &contents)
                 .map_err(file_error)
         })();
+        self.wrote(bytes, &r);
         self.audit("files.write", || format!("{root}/{path}"), true, &r);
         Ok(r)
     }

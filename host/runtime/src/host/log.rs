@@ -26,7 +26,9 @@ impl Host for RunState {
 
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.count_call()?;
-        let message = truncate(message, MAX_LOG_MESSAGE_BYTES);
+        let message = self
+            .redactor
+            .redact_owned(truncate(message, MAX_LOG_MESSAGE_BYTES));
         if self.logs.len() >= self.limits.max_log_records as usize
             || self.log_bytes.saturating_add(message.len()) > self.limits.max_log_bytes
         {
@@ -43,25 +45,27 @@ impl Host for RunState {
         }
         self.log_bytes += message.len();
         let plugin = &*self.plugin;
+        // Control characters escaped: a log line must not rewrite the operator's terminal.
+        let shown = crate::text::escape_control(&message);
         let name = match level {
             Level::Trace => {
-                tracing::trace!(target: "rampart::plugin", plugin, "{message}");
+                tracing::trace!(target: "rampart::plugin", plugin, "{shown}");
                 "trace"
             }
             Level::Debug => {
-                tracing::debug!(target: "rampart::plugin", plugin, "{message}");
+                tracing::debug!(target: "rampart::plugin", plugin, "{shown}");
                 "debug"
             }
             Level::Info => {
-                tracing::info!(target: "rampart::plugin", plugin, "{message}");
+                tracing::info!(target: "rampart::plugin", plugin, "{shown}");
                 "info"
             }
             Level::Warn => {
-                tracing::warn!(target: "rampart::plugin", plugin, "{message}");
+                tracing::warn!(target: "rampart::plugin", plugin, "{shown}");
                 "warn"
             }
             Level::Error => {
-                tracing::error!(target: "rampart::plugin", plugin, "{message}");
+                tracing::error!(target: "rampart::plugin", plugin, "{shown}");
                 "error"
             }
         };

@@ -39,6 +39,10 @@ pub(crate) struct RunState {
     /// Bytes of the log messages kept in `logs`.
     pub(crate) log_bytes: usize,
     pub(crate) journal: crate::journal::RunJournal,
+    /// Bytes written so far (see [`RunLimits::max_written_bytes`]).
+    pub(crate) written_bytes: usize,
+    /// The run's secrets, taken out of its log records.
+    pub(crate) redactor: Arc<crate::redact::Redactor>,
     /// Registry keys as the plugin spelled them → their canonical form (see
     /// `registry_target`): those earlier runs of the plugin parsed, and those this run parsed
     /// first, which are published to the plugin's [`KnownKeys`] when the run ends. Hashed with
@@ -58,6 +62,26 @@ impl RunState {
             }));
         }
         Ok(())
+    }
+
+    /// Checks that writing `bytes` more stays within the run's write budget; traps the run
+    /// (which is then rolled back) when it would not. Call [`RunState::wrote`] once written.
+    fn check_write_budget(&self, bytes: usize) -> wasmtime::Result<()> {
+        if self.written_bytes.saturating_add(bytes) > self.limits.max_written_bytes {
+            return Err(wasmtime::Error::new(
+                crate::limits::WriteQuotaExceeded {
+                    limit: self.limits.max_written_bytes,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` written against the run's write budget.
+    fn wrote<T, E>(&mut self, bytes: usize, result: &Result<T, E>) {
+        if result.is_ok() {
+            self.written_bytes = self.written_bytes.saturating_add(bytes);
+        }
     }
 
     /// Journals a change before it is made; if it cannot be journaled it must not be made.

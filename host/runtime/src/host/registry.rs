@@ -193,6 +193,8 @@ impl Host for RunState {
 
     fn set_value(&mut self, key: String, name: String, value: RegValue) -> Answer<()> {
         self.count_call()?;
+        let bytes = value_bytes(&value).saturating_add(name.len());
+        self.check_write_budget(bytes)?;
         let r = (|| {
             let path = self.registry_target(&key, Access::ReadWrite)?;
             self.value_name(&name)?;
@@ -230,6 +232,7 @@ impl Host for RunState {
                 .set_value(&path, &name, value)
                 .map_err(backend_error)
         })();
+        self.wrote(bytes, &r);
         self.audit("registry.set-value", || format!("{key}\\{name}"), true, &r);
         Ok(r)
     }
