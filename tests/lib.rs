@@ -90,6 +90,27 @@ pub fn setting(id: &str, value: SettingValue) -> ResolvedSetting {
     }
 }
 
+/// One policy document that enforces `settings`.
+pub fn policy_of(settings: Vec<ResolvedSetting>) -> Vec<rampart_policy::resolve::ResolvedPolicy> {
+    use rampart_policy::resolve::{Disposition, Entry, ResolvedPolicy};
+    vec![ResolvedPolicy {
+        id: "p".into(),
+        name: "test policy".into(),
+        origin: "test".into(),
+        not_applicable: None,
+        not_assigned: None,
+        template: None,
+        entries: settings
+            .into_iter()
+            .map(|s| Entry {
+                id: s.id.clone(),
+                group: s.group.clone(),
+                disposition: Disposition::Enforce(s),
+            })
+            .collect(),
+    }]
+}
+
 /// A fresh emulated registry and a simulated Defender over it.
 pub fn backends(tamper_protection: bool) -> (Arc<EmulatedRegistry>, Capabilities) {
     let registry = Arc::new(EmulatedRegistry::new());

@@ -699,9 +699,12 @@ pub(crate) fn hostile_exit() {
             &RunLimits::default(),
         )
         .unwrap_err();
-    assert!(
-        matches!(&err, RunError::Trap { plugin, .. } if plugin == "hostile-exit"),
-        "{err:?}"
+    assert_eq!(
+        err,
+        RunError::Exited {
+            plugin: "hostile-exit".into(),
+            code: 0
+        }
     );
     // Its one write was inside its grant; nothing else changed.
     assert_eq!(
@@ -1170,4 +1173,339 @@ pub(crate) fn hostile_stderr_flood() {
     assert_eq!(out.outcomes[0].status, SettingStatus::Compliant);
     assert_eq!(registry.export_reg(), before);
     assert_host_serves_next_run();
+}
+
+const DEFENDER: &str = "device_vendor_msft_policy_config_defender_";
+
+/// `hostile_claims`: a plugin with no grants that claims the first-party plugin's settings.
+/// The first-party claims stand and the intruder is reported, never run; when two claims of the
+/// same standing dispute a setting it is not enforced, and neither claimant removes what it
+/// set for it; a plugin with a first-party name is admitted only when signed by a key trusted
+/// for that name.
+#[test]
+pub(crate) fn hostile_claims() {
+    use rampart_runtime::drift::Ledger;
+    use rampart_runtime::{ClaimError, Enforcer, PluginSet};
+    let first_party = Arc::new(rampart_tests::windows_defender(&permissive_ceiling()));
+    let intruder = Arc::new(load_program(HOSTILE_CLAIMS).unwrap());
+    let (registry, caps) = rampart_tests::backends(false);
+    let enforcer = Enforcer::new(caps, RunLimits::default()).with_ledger(Ledger::in_memory());
+    let device = windows_client();
+    let policy = rampart_tests::policy_of(vec![
+        setting(&format!("{DEFENDER}cloudblocklevel"), SettingValue::Integer(4)),
+        setting(&format!("{DEFENDER}puaprotection"), SettingValue::Integer(1)),
+    ]);
+    let mut set = PluginSet::new();
+    set.insert_first_party(first_party.clone());
+    let first = enforcer.enforce(&set, &device, &policy);
+    assert_eq!(first.count(SettingStatus::Remediated), 2, "{first:#?}");
+    let enforced = registry.export_reg();
+    assert!(enforced.contains("PUAProtection"), "{enforced}");
+
+    // The intruder joins: overruled, reported, not run; the values stay.
+    set.insert(intruder.clone());
+    let second = enforcer.enforce(&set, &device, &policy);
+    assert_eq!(second.count(SettingStatus::Compliant), 2, "{second:#?}");
+    assert!(second.plugins.iter().all(|p| p.name != "hostile-claims"));
+    assert_eq!(second.overruled_claims.len(), 1, "{second:#?}");
+    let claim = &second.overruled_claims[0];
+    assert_eq!(
+        (claim.plugin.as_str(), claim.owner.as_str(), claim.count),
+        ("hostile-claims", "windows-defender", 2)
+    );
+    assert_eq!(registry.export_reg(), enforced);
+
+    // Two claims of one standing: the settings are errors, and nothing is removed for them.
+    let mut equal = PluginSet::new();
+    equal.insert(first_party.clone());
+    equal.insert(intruder.clone());
+    let disputed = enforcer.enforce(&equal, &device, &policy);
+    assert_eq!(disputed.count(SettingStatus::Error), 2, "{disputed:#?}");
+    assert_eq!(registry.export_reg(), enforced, "{disputed:#?}");
+
+    // The operator's assignment stands before the first-party claim: the intruder runs.
+    set.assign("hostile-claims", vec![format!("{DEFENDER}puaprotection")]);
+    let assigned = enforcer.enforce(&set, &device, &policy);
+    let routed: Vec<(&str, Option<&str>)> = assigned.policies[0]
+        .settings
+        .iter()
+        .map(|s| (s.id.as_str(), s.plugin.as_deref()))
+        .collect();
+    assert_eq!(
+        routed,
+        [
+            (
+                "device_vendor_msft_policy_config_defender_cloudblocklevel",
+                Some("windows-defender")
+            ),
+            (
+                "device_vendor_msft_policy_config_defender_puaprotection",
+                Some("hostile-claims")
+            ),
+        ]
+    );
+
+    // A plugin named like a first-party one is admitted only when its signature is trusted.
+    let mut named = PluginSet::new();
+    named.insert_first_party(intruder.clone());
+    let unsigned = load_program(HOSTILE_CLAIMS).unwrap();
+    assert!(matches!(
+        named.check_admission(&unsigned),
+        Err(ClaimError::UntrustedOverride { .. })
+    ));
+    let key = rampart_runtime::signing::generate_key().unwrap();
+    let signed = rampart_runtime::signing::sign(&std::fs::read(HOSTILE_CLAIMS).unwrap(), &key)
+        .unwrap();
+    let trust = rampart_runtime::trust::TrustPolicy::new(
+        rampart_runtime::trust::TrustMode::Enforce,
+        vec![rampart_runtime::trust::TrustedKey {
+            name: "release".into(),
+            id: rampart_runtime::signing::key_id(&key.verifying_key()),
+            key: key.verifying_key(),
+            plugins: vec!["hostile-claims".into()],
+        }],
+    );
+    let trusted =
+        Plugin::load_trusted(&engine(), "signed", &signed, &permissive_ceiling(), &trust, None)
+            .unwrap();
+    named.admit(Arc::new(trusted)).unwrap();
+    assert!(named.is_first_party("hostile-claims"));
+}
+
+/// `hostile_echo`: a plugin that echoes a secret through every channel it has and wraps its
+/// messages in terminal control sequences. The secret reaches the registry (the plugin needs
+/// it) and nothing else: not the report, the audit trail, the log records, the changes listed
+/// or the panic message.
+#[test]
+pub(crate) fn hostile_echo() {
+    use rampart_policy::graph::Secret;
+    use rampart_runtime::audit::{AuditLog, Retention};
+    use rampart_runtime::drift::Ledger;
+    use rampart_runtime::{Enforcer, Journal, PluginSet};
+    const SECRET: &str = "0nboarding-blob-SECRET-42";
+    let secret = || setting("test_secret", SettingValue::Secret(Secret::new(SECRET)));
+    let plugin = Arc::new(
+        Plugin::load(
+            &engine(),
+            "hostile-echo",
+            &std::fs::read(HOSTILE_ECHO).unwrap(),
+            &permissive_ceiling(),
+        )
+        .unwrap(),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::durable(&state.path().join("journal"))
+        .unwrap()
+        .with_audit(AuditLog::open_with(&state.path().join("audit"), Retention::default()).unwrap());
+    let (registry, caps) = rampart_tests::backends(false);
+    let enforcer = Enforcer::new(caps.clone(), RunLimits::default())
+        .with_journal(journal)
+        .with_ledger(Ledger::in_memory());
+    let mut set = PluginSet::new();
+    set.insert(plugin.clone());
+    let report = enforcer.enforce(&set, &windows_client(), &rampart_tests::policy_of(vec![secret()]));
+    assert!(
+        registry.export_reg().contains(SECRET),
+        "the plugin got the secret"
+    );
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains(SECRET), "{json}");
+    assert!(json.contains("<redacted>"), "{json}");
+    let mut trail = String::new();
+    for entry in std::fs::read_dir(state.path().join("audit")).unwrap() {
+        trail.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    assert!(trail.contains("registry.set-value"), "{trail}");
+    assert!(!trail.contains(SECRET), "{trail}");
+
+    // The same through a single run: log records, messages and changes.
+    let out = plugin
+        .run(&windows_client(), &[secret()], &caps, &RunLimits::default())
+        .unwrap();
+    let everything = format!("{:?} {:?} {:?}", out.logs, out.outcomes, out.changes);
+    assert!(!everything.contains(SECRET), "{everything}");
+    // Control sequences reach the report as data; every human output escapes them.
+    let message = out.outcomes[0].message.as_deref().unwrap();
+    assert!(message.contains('\r') && message.contains('\u{1b}'));
+    let shown = rampart_runtime::text::escape_control(message);
+    assert!(!shown.chars().any(char::is_control), "{shown}");
+
+    // A panic quoting the secret.
+    let err = plugin
+        .run(
+            &windows_client(),
+            &[
+                secret(),
+                setting("test_panic", SettingValue::Secret(Secret::new(SECRET))),
+            ],
+            &caps,
+            &RunLimits::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, RunError::Trap { message, .. } if message.contains("<redacted>") && !message.contains(SECRET)),
+        "{err:?}"
+    );
+}
+
+/// Waits in WASI calls, where epoch interruption cannot reach: `std::thread::sleep` (a clock
+/// pollable and `block`) and `poll` on a list of clock pollables, each asking for 100 s or more.
+/// Both end at the deadline with the timeout reason, and the host does not wait.
+#[test]
+pub(crate) fn hostile_sleep() {
+    use std::time::{Duration, Instant};
+
+    let plugin = load_program(HOSTILE_SLEEP).unwrap();
+    let limits = RunLimits {
+        deadline: Duration::from_secs(1),
+        ..RunLimits::default()
+    };
+    for how in ["test_thread_sleep", "test_poll_list"] {
+        let started = Instant::now();
+        let err = plugin
+            .run(
+                &windows_client(),
+                &[setting(how, SettingValue::Integer(1))],
+                &Capabilities::none(),
+                &limits,
+            )
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert_eq!(
+            err,
+            RunError::Timeout {
+                plugin: "linux-defender".into(),
+                deadline: limits.deadline
+            },
+            "{how}"
+        );
+        assert!(elapsed >= limits.deadline, "{how}: ended after {elapsed:?}");
+        // About the deadline; the bound is loose so a loaded machine never fails it.
+        assert!(
+            elapsed < Duration::from_secs(30),
+            "{how}: the host waited {elapsed:?}"
+        );
+        assert_host_serves_next_run();
+    }
+}
+
+/// `Engine::stop` ends the runs in flight, whether they wait in WASI calls or run code, with
+/// `RunError::Stopped`, long before their deadline; later runs fail the same way without
+/// starting.
+#[test]
+fn stopping_the_engine_ends_waiting_and_running_plugins() {
+    use std::time::{Duration, Instant};
+
+    // An engine of its own: stopping the shared one would stop the other tests.
+    let engine = rampart_runtime::Engine::new().unwrap();
+    let load = |path: &str| {
+        let wasm = std::fs::read(path).unwrap();
+        Arc::new(Plugin::load(&engine, path, &wasm, &permissive_ceiling()).unwrap())
+    };
+    let sleeper = load(HOSTILE_SLEEP);
+    let spinner = load(LIMITS_SPIN);
+    let limits = RunLimits {
+        deadline: Duration::from_secs(100),
+        ..RunLimits::default()
+    };
+    let runs: Vec<_> = [
+        (sleeper.clone(), "test_thread_sleep"),
+        (sleeper.clone(), "test_poll_list"),
+        (spinner.clone(), "test_spin"),
+    ]
+    .into_iter()
+    .map(|(plugin, how)| {
+        std::thread::spawn(move || {
+            let err = plugin
+                .run(
+                    &windows_client(),
+                    &[setting(how, SettingValue::Integer(1))],
+                    &Capabilities::none(),
+                    &limits,
+                )
+                .unwrap_err();
+            (plugin.name().to_string(), how, err)
+        })
+    })
+    .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = Instant::now();
+    engine.stop();
+    for run in runs {
+        let (plugin, how, err) = run.join().unwrap();
+        assert_eq!(err, RunError::Stopped { plugin }, "{how}");
+    }
+    let elapsed = stopped.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "stopping took {elapsed:?}"
+    );
+
+    // Stopped for good, clones included: a new run fails at once.
+    assert!(engine.clone().is_stopped());
+    let started = Instant::now();
+    let err = spinner
+        .run(
+            &windows_client(),
+            &[setting("test_spin", SettingValue::Integer(1))],
+            &Capabilities::none(),
+            &limits,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RunError::Stopped {
+            plugin: "limits-spin".into()
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// A run stopped after it wrote is rolled back like any failed run.
+#[test]
+fn a_stopped_run_is_rolled_back() {
+    use std::time::{Duration, Instant};
+
+    let engine = rampart_runtime::Engine::new().unwrap();
+    let wasm = std::fs::read(HOSTILE_LIMITS).unwrap();
+    let plugin = Plugin::load(&engine, HOSTILE_LIMITS, &wasm, &permissive_ceiling()).unwrap();
+    let mut plugins = rampart_runtime::PluginSet::new();
+    plugins.insert(Arc::new(plugin));
+    let (registry, caps) = rampart_tests::backends(false);
+    let before = registry.export_reg();
+    let limits = RunLimits {
+        deadline: Duration::from_secs(100),
+        ..RunLimits::default()
+    };
+    let enforcer = rampart_runtime::Enforcer::new(caps, limits);
+    let policy = rampart_tests::policy_of(vec![setting(
+        "test_write_then_spin",
+        SettingValue::Integer(1),
+    )]);
+    let pass = std::thread::spawn(move || enforcer.enforce(&plugins, &windows_client(), &policy));
+    // Stop once the write is made and the plugin spins.
+    let written = RegistryPath::parse(GRANTED).unwrap();
+    let waiting = Instant::now();
+    while registry
+        .get_value(&written, "BeforeSpin")
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the plugin never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    engine.stop();
+    let report = pass.join().unwrap();
+
+    assert_eq!(registry.export_reg(), before, "the write was rolled back");
+    let run = &report.plugins[0];
+    assert!(run.rolled_back.is_some(), "{run:?}");
+    let error = run.error.as_deref().unwrap_or_default();
+    assert!(error.contains("was stopped"), "{error}");
+    for s in &report.policies[0].settings {
+        assert_eq!(s.status, SettingStatus::Error, "{s:?}");
+    }
 }

@@ -148,9 +148,33 @@ fn a_directory_plugin_overrides_an_embedded_one_until_it_is_deleted() {
         &permissive_ceiling(),
     )
     .unwrap();
-    let d = directory(tmp.path(), vec![Arc::new(embedded)]);
+    let key = rampart_runtime::signing::generate_key().unwrap();
+    let trust = rampart_runtime::trust::TrustPolicy::new(
+        rampart_runtime::trust::TrustMode::Audit,
+        vec![rampart_runtime::trust::TrustedKey {
+            name: "release".into(),
+            id: rampart_runtime::signing::key_id(&key.verifying_key()),
+            key: key.verifying_key(),
+            plugins: vec!["swap-test".into()],
+        }],
+    );
+    let d = directory(tmp.path(), vec![Arc::new(embedded)]).with_trust(trust);
     assert_eq!(serve(&d).unwrap().0, "1.0.0");
+    // Unsigned, the same-named file is refused (even in audit mode) and the embedded one serves.
     deploy(tmp.path(), "override.wasm", &bytes(SWAP_V2));
+    let refused = d.scan();
+    assert_eq!(refused.rejected.len(), 1, "{refused:?}");
+    assert!(
+        d.live().status().rejected[0]
+            .reason
+            .contains("would replace the first-party plugin"),
+        "{:?}",
+        d.live().status()
+    );
+    assert_eq!(serve(&d).unwrap().0, "1.0.0");
+    // Signed by a key trusted for its name, it overrides.
+    let signed = rampart_runtime::signing::sign(&bytes(SWAP_V2), &key).unwrap();
+    deploy(tmp.path(), "override.wasm", &signed);
     d.scan();
     assert_eq!(serve(&d).unwrap().0, "2.0.0");
     let file = tmp.path().join("override.wasm");

@@ -5,36 +5,17 @@ use std::sync::Arc;
 
 use rampart_backends::registry::{RegValue, RegistryBackend, RegistryPath};
 use rampart_policy::device::Device;
-use rampart_policy::resolve::{Disposition, Entry, ResolvedPolicy};
 use rampart_policy::settings::{ResolvedSetting, SettingValue};
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::drift::Ledger;
 use rampart_runtime::{Atomicity, Change, Enforcer, Journal, PluginSet, RunLimits};
 use rampart_test_artifacts::{CAPS_REGISTRY_PROBE, TXN_WRITE_THEN_TRAP};
-use rampart_tests::{backends, load_program, setting, windows_client};
+use rampart_tests::{backends, load_program, policy_of as policy, setting, windows_client};
 
 fn key(s: &str) -> RegistryPath {
     RegistryPath::parse(s).unwrap()
 }
 
-fn policy(settings: Vec<ResolvedSetting>) -> Vec<ResolvedPolicy> {
-    vec![ResolvedPolicy {
-        id: "p".into(),
-        name: "test policy".into(),
-        origin: "test".into(),
-        not_applicable: None,
-        not_assigned: None,
-        template: None,
-        entries: settings
-            .into_iter()
-            .map(|s| Entry {
-                id: s.id.clone(),
-                group: s.group.clone(),
-                disposition: Disposition::Enforce(s),
-            })
-            .collect(),
-    }]
-}
 
 fn plugins(path: &str) -> PluginSet {
     let mut set = PluginSet::new();

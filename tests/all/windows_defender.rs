@@ -7,12 +7,12 @@ use rampart_backends::registry::{RegValue, RegistryBackend, RegistryPath};
 use rampart_policy::catalog::{Catalog, DefinitionKind, OptionValue};
 use rampart_policy::device::load_device_file;
 use rampart_policy::graph::load_policy_file;
-use rampart_policy::resolve::{Disposition, Entry, ResolvedPolicy, resolve};
+use rampart_policy::resolve::resolve;
 use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue};
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::drift::Ledger;
 use rampart_runtime::{Enforcer, GrantPolicy, Grants, PluginSet, RunLimits};
-use rampart_tests::{
+use rampart_tests::{policy_of, 
     assert_golden, backends, permissive_ceiling, setting, shared_data, windows_client,
     windows_defender, windows_server,
 };
@@ -698,25 +698,6 @@ fn lists_are_written_the_group_policy_way_and_read_back() {
     }
 }
 
-/// One policy document that enforces `settings`.
-fn policy_of(settings: Vec<ResolvedSetting>) -> Vec<ResolvedPolicy> {
-    vec![ResolvedPolicy {
-        id: "p".into(),
-        name: "test policy".into(),
-        origin: "test".into(),
-        not_applicable: None,
-        not_assigned: None,
-        template: None,
-        entries: settings
-            .into_iter()
-            .map(|s| Entry {
-                id: s.id.clone(),
-                group: s.group.clone(),
-                disposition: Disposition::Enforce(s),
-            })
-            .collect(),
-    }]
-}
 
 fn key_path(rel: &str) -> RegistryPath {
     key(rel)

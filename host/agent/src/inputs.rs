@@ -153,7 +153,8 @@ pub(crate) fn directory_grant_policy(operator: Option<&Arc<OperatorGrants>>) -> 
     }
 }
 
-/// The embedded first-party plugins.
+/// The embedded first-party plugins, compiled in this process: they are part of the binary,
+/// trusted as it is, so they load even where no compiler process can be started.
 pub(crate) fn embedded_plugins(
     engine: &Engine,
     cache: Option<&AotCache>,
@@ -190,8 +191,9 @@ pub(crate) fn trust(path: Option<&Path>) -> anyhow::Result<TrustPolicy> {
     }
 }
 
-/// Every `.wasm` file of a plugin directory, each loaded (signatures checked against `trust`);
-/// any failure is bad input.
+/// Every `.wasm` file of a plugin directory, each loaded (signatures checked against `trust`)
+/// and compiled in a child process within the compile budget ([`crate::compile`]); any failure
+/// is bad input. A file over the size limit is refused without being read.
 pub(crate) fn directory_plugins(
     engine: &Engine,
     dir: &Path,
@@ -200,6 +202,7 @@ pub(crate) fn directory_plugins(
     operator: Option<&Arc<OperatorGrants>>,
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
     let policy = directory_grant_policy(operator);
+    let engine = &crate::compile::isolated(engine);
     let entries = std::fs::read_dir(dir)
         .map_err(|e| BadInput(format!("plugin directory '{}': {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
@@ -210,7 +213,7 @@ pub(crate) fn directory_plugins(
     files
         .iter()
         .map(|file| {
-            let bytes = std::fs::read(file)
+            let bytes = rampart_runtime::plugin::read_plugin_file(file)
                 .map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
             Plugin::load_trusted(
                 engine,

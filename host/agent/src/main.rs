@@ -8,6 +8,7 @@
 
 mod cli;
 mod commands;
+mod compile;
 mod defaults;
 mod inputs;
 mod job;
@@ -56,6 +57,11 @@ impl std::error::Error for BadInput {}
 fn main() -> ExitCode {
     rampart_alloc::tune();
     restore_sigpipe();
+    // The compiler child process (`compile`): not a command of the CLI, so not in `--help`.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == compile::SUBCOMMAND) {
+        return compile::child_main(&args.collect::<Vec<_>>());
+    }
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
     match commands::run(cli) {

@@ -102,6 +102,112 @@ mod tests {
         );
     }
 
+    /// A compiler that counts its calls and answers with a budget, or compiles in-process.
+    #[derive(Debug, Default)]
+    struct Stub {
+        calls: std::sync::atomic::AtomicUsize,
+        budget: Option<CompileBudget>,
+    }
+
+    impl Compiler for Stub {
+        fn compile(&self, engine: &Engine, wasm: &[u8]) -> Result<Component, CompileError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match self.budget {
+                Some(budget) => Err(CompileError::Budget(budget)),
+                None => InProcess.compile(engine, wasm),
+            }
+        }
+    }
+
+    fn engine() -> Engine {
+        Engine::with_config(&crate::EngineConfig {
+            concurrent_runs: None,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// An empty component with valid rampart sections: it compiles, and fails to link.
+    fn plugin_without_code() -> Vec<u8> {
+        let mut wasm = b"\0asm\x0d\0\x01\0".to_vec();
+        for (name, data) in [
+            (
+                crate::manifest::MANIFEST_SECTION,
+                "[plugin]\nname = \"empty\"\nversion = \"0.1.0\"\nplatforms = [\"windows-client\"]\nsettings = [\"empty_*\"]\n",
+            ),
+            (crate::manifest::CONTRACT_SECTION, crate::CONTRACT_VERSION),
+        ] {
+            let mut body = vec![u8::try_from(name.len()).unwrap()];
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(data.as_bytes());
+            wasm.push(0);
+            wasm.push(u8::try_from(body.len()).unwrap());
+            wasm.extend(body);
+        }
+        wasm
+    }
+
+    #[test]
+    fn loading_compiles_with_the_engines_compiler_and_reports_its_budget() {
+        let policy = crate::GrantPolicy::Ceiling(crate::Grants::none());
+        for budget in [
+            CompileBudget::Time(Duration::from_millis(1500)),
+            CompileBudget::Memory(64 << 20),
+        ] {
+            let engine = engine().with_compiler(Stub {
+                budget: Some(budget),
+                ..Stub::default()
+            });
+            let err = crate::Plugin::load(&engine, "bomb.wasm", &plugin_without_code(), &policy)
+                .unwrap_err();
+            assert_eq!(err.reason, crate::LoadFailure::CompileBudget(budget));
+            assert_eq!(
+                err.to_string(),
+                format!("plugin 'bomb.wasm': {budget}"),
+                "one line naming the file and the budget"
+            );
+        }
+        // Without a budget in the way, it compiles and then fails only for lacking `apply`.
+        let err = crate::Plugin::load(&engine(), "empty.wasm", &plugin_without_code(), &policy)
+            .unwrap_err();
+        assert!(
+            matches!(err.reason, crate::LoadFailure::Link(_)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_cache_miss_compiles_with_the_engines_compiler_and_a_hit_does_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stub = std::sync::Arc::new(Stub::default());
+        #[derive(Debug)]
+        struct Shared(std::sync::Arc<Stub>);
+        impl Compiler for Shared {
+            fn compile(&self, engine: &Engine, wasm: &[u8]) -> Result<Component, CompileError> {
+                self.0.compile(engine, wasm)
+            }
+        }
+        let engine = engine().with_compiler(Shared(stub.clone()));
+        let cache = crate::AotCache::open(tmp.path(), &engine).unwrap();
+        let empty = b"\0asm\x0d\0\x01\0";
+        let miss = cache.component(&engine, empty, "00ff").unwrap();
+        assert_eq!(miss.outcome, crate::CacheOutcome::Miss);
+        cache.store("00ff", &miss);
+        let hit = cache.component(&engine, empty, "00ff").unwrap();
+        assert_eq!(hit.outcome, crate::CacheOutcome::Hit);
+        assert_eq!(stub.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let over = engine.with_compiler(Stub {
+            budget: Some(CompileBudget::Memory(1 << 20)),
+            ..Stub::default()
+        });
+        assert_eq!(
+            cache.component(&over, empty, "11ee").err(),
+            Some(CompileError::Budget(CompileBudget::Memory(1 << 20)))
+        );
+        assert!(!cache.entry_path("11ee").exists(), "nothing cached");
+    }
+
     #[test]
     fn the_default_compiler_reports_invalid_bytes() {
         let engine = Engine::with_config(&crate::EngineConfig {

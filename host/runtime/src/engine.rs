@@ -1,13 +1,15 @@
 //! The one wasmtime engine of a process, with epoch interruption driven by a ticker thread.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use crate::compile::{Compiler, InProcess};
 
-/// How often the ticker advances the engine's epoch. Deadlines are counted in ticks, so this is
-/// the resolution of run deadlines; 10 ms keeps the ticker's cost negligible.
+/// How often the ticker advances the engine's epoch. A run executing plugin code checks its
+/// deadline and the engine's stop at every tick, so this is how late past its deadline (or
+/// after [`Engine::stop`]) such a run can end; 10 ms keeps the ticker's cost negligible.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Largest WebAssembly stack a plugin may use. Deep recursion ends in a stack-overflow trap.
@@ -83,6 +85,9 @@ fn pooling(runs: u32) -> wasmtime::PoolingAllocationConfig {
 /// [`EngineConfig::epoch_tick`]; it holds only a weak reference and stops once the last clone of
 /// the engine is dropped. Fuel is off: epochs bound wall-clock time at a fraction of the cost.
 ///
+/// A run ends at its deadline whether it is running code or waiting in a WASI call (see
+/// `crate::host::wasi`); [`Engine::stop`] ends every run of the engine and its clones at once.
+///
 /// Plugins are compiled by the engine's [`Compiler`]: [`InProcess`] unless the embedder chose
 /// another with [`Engine::with_compiler`].
 #[derive(Clone)]
@@ -91,6 +96,7 @@ pub struct Engine {
     tick: Duration,
     config: EngineConfig,
     compiler: Arc<dyn Compiler>,
+    stop: Arc<StopSignal>,
     _ticker: Arc<TickerGuard>,
 }
 
@@ -99,6 +105,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("tick", &self.tick)
             .field("compiler", &self.compiler)
+            .field("stopped", &self.is_stopped())
             .finish_non_exhaustive()
     }
 }
@@ -168,6 +175,7 @@ impl Engine {
             tick,
             config: config.clone(),
             compiler: Arc::new(InProcess),
+            stop: Arc::default(),
             _ticker: ticker,
         })
     }
@@ -207,10 +215,63 @@ impl Engine {
         self.tick
     }
 
-    /// The number of ticks that covers `deadline` (at least one).
-    pub(crate) fn ticks_for(&self, deadline: Duration) -> u64 {
-        let tick = self.tick.as_nanos().max(1);
-        let ticks = deadline.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    /// Stops every plugin run of this engine (and of its clones), for shutting down: a run
+    /// executing plugin code ends within one epoch tick, one waiting in a WASI call (a sleep, a
+    /// poll) at once, one inside a capability call when that call returns; each ends with
+    /// [`crate::RunError::Stopped`] and is rolled back like any failed run. Every later run
+    /// fails the same way without starting. A stopped engine stays stopped.
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+
+    /// Whether [`Engine::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_stopped()
+    }
+
+    /// The engine's stop, for the host functions that wait.
+    pub(crate) fn stop_signal(&self) -> &Arc<StopSignal> {
+        &self.stop
     }
 }
+
+/// The engine-wide stop: a flag runs check at every epoch tick, and a notification that wakes
+/// host calls waiting on the guest's behalf.
+#[derive(Debug, Default)]
+pub(crate) struct StopSignal {
+    stopped: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl StopSignal {
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the engine is stopped (at once if it already is).
+    pub(crate) async fn stopped(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read, so a stop between the two still wakes it.
+        notified.as_mut().enable();
+        if self.is_stopped() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// The error a run traps with when its deadline passed ([`crate::RunError::Timeout`]).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the run's deadline passed")]
+pub(crate) struct DeadlineExceeded;
+
+/// The error a run traps with when its engine was stopped ([`crate::RunError::Stopped`]).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the engine was stopped")]
+pub(crate) struct Stopped;

@@ -103,13 +103,21 @@ impl From<crate::compile::CompileError> for LoadFailure {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
-    /// The run exceeded its deadline (the epoch interrupt fired).
+    /// The run exceeded its deadline, running its code or waiting in a WASI call (a sleep, a
+    /// poll).
     #[error("plugin '{plugin}' timed out after {deadline:?}")]
     Timeout {
         /// Plugin name.
         plugin: String,
         /// The deadline.
         deadline: Duration,
+    },
+    /// The run was stopped, or not started, because its engine was stopped
+    /// ([`crate::Engine::stop`]): the host is shutting down.
+    #[error("plugin '{plugin}' was stopped: the host is shutting down")]
+    Stopped {
+        /// Plugin name.
+        plugin: String,
     },
     /// The run tried to grow memory past its cap.
     #[error("plugin '{plugin}' exceeded its memory limit of {limit} bytes")]

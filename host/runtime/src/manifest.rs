@@ -363,6 +363,33 @@ mod tests {
     }
 
     #[test]
+    fn setting_patterns_without_a_literal_prefix_are_refused() {
+        for pattern in ["**", "*", "*defender*", "dev*", "  "] {
+            let text = format!(
+                "[plugin]\nname = \"x\"\nversion = \"1.0.0\"\nplatforms = [\"linux\"]\nsettings = [\"{pattern}\"]"
+            );
+            let err = Manifest::parse(&text).unwrap_err().to_string();
+            assert!(err.contains("too broad"), "{pattern}: {err}");
+        }
+        let ok = "[plugin]\nname = \"x\"\nversion = \"1.0.0\"\nplatforms = [\"linux\"]\nsettings = [\"test_*\"]";
+        assert!(Manifest::parse(ok).is_ok());
+    }
+
+    #[test]
+    fn a_refused_manifest_quotes_only_a_short_escaped_excerpt() {
+        let bomb = format!(
+            "[plugin]\nname = \"{}\u{1b}\"\nversion = \"1.0.0\"\nplatforms = [\"linux\"]\nsettings = [\"test_*\"]",
+            "a".repeat(60_000)
+        );
+        let err = Manifest::parse(&bomb).unwrap_err().to_string();
+        assert!(err.len() < 400, "{} characters", err.len());
+        assert!(!err.contains('\u{1b}'));
+        let broken = format!("[plugin]\nname = \"{}", "b".repeat(60_000));
+        let err = Manifest::parse(&broken).unwrap_err().to_string();
+        assert!(err.len() < 400, "{} characters", err.len());
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let text = "[plugin]\nname='x'\nversion='0.1.0'\nplatforms=['linux']\nsettings=['a']\nsurprise=1\n";
         let err = Manifest::parse(text).unwrap_err();

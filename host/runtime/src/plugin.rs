@@ -338,7 +338,9 @@ impl Plugin {
         audit_imports(engine, &component, &manifest).map_err(fail)?;
 
         let mut linker: Linker<RunState> = Linker::new(engine.wasmtime());
+        // The WASI calls that can wait are bounded by the run's deadline (`host::wasi`).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| crate::host::wasi::bound_waits(&mut linker, engine))
             .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
         PluginWorld::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
             &mut linker,

@@ -1,7 +1,8 @@
 //! One plugin run: a fresh store, instantiate, `apply`, check the results, drop everything.
 //!
 //! No guest state survives between runs: each gets a new [`RunState`], a new WASI context that
-//! denies everything, a memory limiter and an epoch deadline. A run that traps poisons only its
+//! denies everything, a memory limiter and a deadline, which covers the plugin's code (checked
+//! at every epoch tick) and its WASI waits (`crate::host::wasi`). A run that traps poisons only its
 //! own store, which is dropped; the pre-linked [`Plugin`] serves the next run. The one thing a
 //! plugin's runs share is the host's cache of parsed registry key paths (`KnownKeys`), which
 //! holds no values and only short keys.
@@ -18,7 +19,9 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::bindings::types as wit;
 use crate::capabilities::Capabilities;
+use crate::engine::{DeadlineExceeded, Stopped};
 use crate::error::RunError;
+use crate::host::wasi::RunClock;
 use crate::host::{LogRecord, RunState};
 use crate::journal::RunJournal;
 use crate::limits::{
@@ -129,13 +132,21 @@ impl Plugin {
         journal: RunJournal,
     ) -> (Result<RunOutput, RunError>, RunJournal) {
         let started = Instant::now();
+        if self.engine.is_stopped() {
+            let plugin = self.name().to_string();
+            return (Err(RunError::Stopped { plugin }), journal);
+        }
         let mut journal = journal;
         let redactor = std::sync::Arc::new(Redactor::for_settings(settings));
         journal.redact_with(redactor.clone());
         let stderr = StderrTail::new(STDERR_CAPTURE);
         // Deny-all WASI: no environment, arguments or preopens; stdin closed; sockets refused.
-        // Only stderr is kept, to explain panics.
-        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        // Only stderr is kept, to explain panics. The monotonic clock is the run's: the WASI
+        // waits measure the deadline with it.
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .monotonic_clock(RunClock::new(started))
+            .build();
         let state = RunState {
             wasi,
             table: ResourceTable::new(),
@@ -156,9 +167,22 @@ impl Plugin {
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
-        // The deadline covers instantiation and apply together. A store starts with deadline 0,
-        // which would trap at once, so this must be set before any guest code runs.
-        store.set_epoch_deadline(self.engine.ticks_for(limits.deadline));
+        // The deadline covers instantiation and apply together. Plugin code checks it, and the
+        // engine's stop, at every epoch tick: wall-clock time, so a ticker that falls behind on
+        // a loaded host does not stretch it. (A store starts with epoch deadline 0, so this is
+        // set before any guest code runs.)
+        let deadline = started.checked_add(limits.deadline);
+        let stop = self.engine.stop_signal().clone();
+        store.epoch_deadline_callback(move |_| {
+            if stop.is_stopped() {
+                return Err(wasmtime::Error::new(Stopped));
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(wasmtime::Error::new(DeadlineExceeded));
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
 
         let tags: Vec<&str> = device.tags.iter().map(String::as_str).collect();
         let wit_device = to_wit_device(device, &tags);
@@ -241,6 +265,15 @@ fn classify(
     stderr: &StderrTail,
 ) -> RunError {
     let plugin = plugin.to_string();
+    if error.is::<Stopped>() {
+        return RunError::Stopped { plugin };
+    }
+    if error.is::<DeadlineExceeded>() {
+        return RunError::Timeout {
+            plugin,
+            deadline: limits.deadline,
+        };
+    }
     if let Some(m) = error.downcast_ref::<MemoryLimitExceeded>() {
         return RunError::MemoryLimit {
             plugin,

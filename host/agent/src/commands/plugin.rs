@@ -113,19 +113,10 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {
 }
 
 /// Reads a plugin file; a missing or unreadable file is bad input.
+/// The plugin file, refused without being read whole when it is over the size limit.
 fn read_plugin(file: &Path) -> anyhow::Result<Vec<u8>> {
-    let bytes =
-        std::fs::read(file).map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
-    if bytes.len() > rampart_runtime::plugin::MAX_PLUGIN_BYTES {
-        return Err(BadInput(format!(
-            "plugin '{}': the file is {} bytes, more than the {} allowed",
-            file.display(),
-            bytes.len(),
-            rampart_runtime::plugin::MAX_PLUGIN_BYTES
-        ))
-        .into());
-    }
-    Ok(bytes)
+    rampart_runtime::plugin::read_plugin_file(file)
+        .map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())).into())
 }
 
 /// What the plugin's embedded signature section says, before any trust decision: whether it
@@ -209,7 +200,7 @@ fn inspect(file: &Path, json: bool) -> anyhow::Result<u8> {
     let sections = manifest::read_sections(&wasm).map_err(|e| bad(e.to_string()))?;
     let manifest = Manifest::parse(&sections.manifest).map_err(|e| bad(e.to_string()))?;
 
-    let engine = Engine::new()?;
+    let engine = crate::compile::isolated(&Engine::new()?);
     let load = Plugin::load(
         &engine,
         &file.display().to_string(),
@@ -417,7 +408,7 @@ fn test(args: &TestArgs) -> anyhow::Result<u8> {
     }
     let catalog = inputs::catalog(args.catalog.as_deref())?;
     let wasm = read_plugin(&args.file)?;
-    let engine = Engine::new()?;
+    let engine = crate::compile::isolated(&Engine::new()?);
     let plugin = Plugin::load(
         &engine,
         &args.file.display().to_string(),

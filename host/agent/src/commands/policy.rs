@@ -37,7 +37,7 @@ fn manifests(dir: Option<&Path>) -> anyhow::Result<Vec<Manifest>> {
             .collect();
         files.sort();
         for f in files {
-            let bytes = std::fs::read(&f)
+            let bytes = rampart_runtime::plugin::read_plugin_file(&f)
                 .map_err(|e| BadInput(format!("plugin '{}': {e}", f.display())))?;
             add(&f.display().to_string(), &bytes)?;
         }

@@ -11,9 +11,16 @@
 //!
 //! Requests go through a bounded queue and are coalesced: the worker takes every pending request
 //! before a pass, so a burst of events costs one pass and two passes never overlap. Passes run on
-//! a blocking thread (plugin runs are synchronous and bounded by their deadlines). On `SIGTERM`
-//! or Ctrl-C the agent stops taking requests, lets the pass in flight finish (each plugin run is
-//! bounded by its deadline), and exits.
+//! a blocking thread (plugin runs are synchronous and bounded by their deadlines, which cover
+//! their WASI waits too).
+//!
+//! On `SIGTERM` or Ctrl-C the agent stops taking requests and stops the engine
+//! ([`Engine::stop`]): the plugin run in flight ends at once (within one epoch tick, or when the
+//! capability call it is in returns) and is rolled back, the pass's remaining runs fail without
+//! starting, and the pass is committed and reported as usual; then the agent exits. A pass that
+//! has not finished [`SHUTDOWN_GRACE`] after the signal (a backend call that hangs) is left
+//! behind: the agent exits anyway, as if killed, and the journal rolls back what it left
+//! unfinished at the next start.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,13 +102,20 @@ impl PassSummary {
 /// pass is already due.
 const QUEUE: usize = 16;
 
+/// How long after `SIGTERM` (or Ctrl-C) the agent waits for the pass in flight, once its runs
+/// are stopped, before exiting without it.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(agent(args))
+    let code = runtime.block_on(agent(args));
+    // A pass left behind at shutdown (see `SHUTDOWN_GRACE`) must not hold the exit.
+    runtime.shutdown_background();
+    code
 }
 
 async fn agent(args: RunArgs) -> anyhow::Result<u8> {
@@ -144,7 +158,8 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     let directory = Arc::new(
         PluginDirectory::new(
             &plugin_dir,
-            engine,
+            // Files of the directory compile in a child process, within the compile budget.
+            crate::compile::isolated(&engine),
             inputs::strict_grant_policy(operator.as_ref()),
             Some(cache),
             embedded,
@@ -171,6 +186,8 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // Set once the shutdown signal came during a pass: the loop ends after that pass.
+    let mut stopping = false;
     eprintln!(
         "rampart: agent running (state '{}', plugins '{}'); Ctrl-C to stop",
         state.root().display(),
@@ -195,7 +212,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         let live = directory.live().clone();
         let policies = args.inputs.policies.clone();
         let allow_empty = args.inputs.allow_empty;
-        let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<DeviceReport> {
+        let mut pass = tokio::task::spawn_blocking(move || -> anyhow::Result<DeviceReport> {
             let mut policies = inputs::policies(&policies, &job.state, allow_empty)?;
             policies.save(&job.state.last_good_dir())?;
             let plugins = live.snapshot();
@@ -203,9 +220,28 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
             report.plugin_status = Some(live.status());
             job.persist(&report)?;
             Ok(report)
-        })
-        .await
-        .context("the enforcement pass panicked")?;
+        });
+        let joined = tokio::select! {
+            joined = &mut pass => joined,
+            () = &mut shutdown => {
+                stopping = true;
+                eprintln!("rampart: stopping; the plugin run in flight is stopped and rolled back");
+                engine.stop();
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut pass).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        eprintln!(
+                            "rampart: the pass did not stop within {}; exiting without it (the journal rolls back what it left unfinished at the next start)",
+                            humantime::format_duration(SHUTDOWN_GRACE)
+                        );
+                        #[cfg(unix)]
+                        let _ = std::fs::remove_file(state.socket_file());
+                        return Ok(exit::FAILURE);
+                    }
+                }
+            }
+        };
+        let outcome = joined.context("the enforcement pass panicked")?;
         let summary = match &outcome {
             Ok(report) => PassSummary::of(report),
             Err(e) => {
@@ -217,6 +253,9 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
             if let Request::Sync(reply) = r {
                 let _ = reply.send(summary.clone());
             }
+        }
+        if stopping {
+            break;
         }
     }
     #[cfg(unix)]
@@ -305,24 +344,36 @@ fn spawn_signals(tx: mpsc::Sender<Request>) {
 #[cfg(not(unix))]
 fn spawn_signals(_tx: mpsc::Sender<Request>) {}
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+/// Resolves on `SIGTERM` or `SIGINT` (Ctrl-C). The handlers are installed when this is called,
+/// not when it is first awaited, so from then on either signal asks the agent to stop rather
+/// than killing it.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
                 tokio::select! {
                     _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
+                    _ = interrupt.recv() => {},
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                one.recv().await;
             }
+            // Neither handler is installed: both signals keep their default action, which
+            // ends the process.
+            (Err(_), Err(_)) => std::future::pending().await,
         }
     }
-    #[cfg(not(unix))]
-    {
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -23,19 +23,10 @@ pub(crate) fn run(cmd: SigningCommand) -> anyhow::Result<u8> {
     }
 }
 
+/// The plugin file, refused without being read whole when it is over the size a host loads.
 fn read_plugin(file: &Path) -> anyhow::Result<Vec<u8>> {
-    let bytes =
-        std::fs::read(file).map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())))?;
-    if bytes.len() > rampart_runtime::plugin::MAX_PLUGIN_BYTES {
-        return Err(BadInput(format!(
-            "plugin '{}': {} bytes, more than the {} a host loads",
-            file.display(),
-            bytes.len(),
-            rampart_runtime::plugin::MAX_PLUGIN_BYTES
-        ))
-        .into());
-    }
-    Ok(bytes)
+    rampart_runtime::plugin::read_plugin_file(file)
+        .map_err(|e| BadInput(format!("plugin '{}': {e}", file.display())).into())
 }
 
 /// The plugin name from the manifest: a signature is only useful on a loadable plugin.

@@ -9,6 +9,7 @@ mod defender;
 mod files;
 mod log;
 mod registry;
+pub(crate) mod wasi;
 
 use std::sync::Arc;
 
@@ -66,8 +67,12 @@ impl RunState {
 
     /// Checks that writing `bytes` more stays within the run's write budget; traps the run
     /// (which is then rolled back) when it would not. Call [`RunState::wrote`] once written.
+    /// A value over the per-value cap passes: the call refuses it on its own
+    /// ([`RunState::check_size`]) and writes nothing.
     fn check_write_budget(&self, bytes: usize) -> wasmtime::Result<()> {
-        if self.written_bytes.saturating_add(bytes) > self.limits.max_written_bytes {
+        if bytes <= self.limits.max_value_bytes
+            && self.written_bytes.saturating_add(bytes) > self.limits.max_written_bytes
+        {
             return Err(wasmtime::Error::new(
                 crate::limits::WriteQuotaExceeded {
                     limit: self.limits.max_written_bytes,
