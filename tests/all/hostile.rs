@@ -1509,3 +1509,59 @@ fn a_stopped_run_is_rolled_back() {
         assert_eq!(s.status, SettingStatus::Error, "{s:?}");
     }
 }
+
+/// `hostile_quota`: many values, each within the per-value cap, that together exceed the run's
+/// write budget. The run ends with a typed reason and is rolled back; reports quote large values
+/// by size and digest, never whole; and what a plugin already owns counts against later runs.
+#[test]
+pub(crate) fn hostile_quota() {
+    use rampart_runtime::drift::Ledger;
+    use rampart_runtime::{Enforcer, PluginSet};
+    const MIB: usize = 1 << 20;
+    let mut set = PluginSet::new();
+    set.insert(Arc::new(load_program(HOSTILE_QUOTA).unwrap()));
+    let (registry, caps) = rampart_tests::backends(false);
+    let limits = RunLimits {
+        max_written_bytes: 6 * MIB,
+        max_owned_bytes: 9 * MIB,
+        ..RunLimits::default()
+    };
+    let enforcer = Enforcer::new(caps, limits).with_ledger(Ledger::in_memory());
+    let device = windows_client();
+    let pass = |values: &[(&str, i64)]| {
+        let settings = values
+            .iter()
+            .map(|(id, n)| setting(id, SettingValue::Integer(*n)))
+            .collect();
+        enforcer.enforce(&set, &device, &rampart_tests::policy_of(settings))
+    };
+
+    // Four values of 1 MiB: within budget; the report names them by size and digest.
+    let first = pass(&[("test_a", 4)]);
+    assert_eq!(first.count(SettingStatus::Remediated), 1, "{first:#?}");
+    let json = serde_json::to_string(&first).unwrap();
+    assert!(json.len() < 16 << 10, "{} bytes of report", json.len());
+    assert!(json.contains("bytes, sha256:"), "{json}");
+    let kept = registry.export_reg();
+
+    // Twelve more in one run: past the budget; typed, rolled back.
+    let budget_error = |report: &rampart_runtime::DeviceReport| {
+        report.plugins[0]
+            .error
+            .clone()
+            .filter(|e| e.starts_with("plugin 'hostile-quota' tried to write more than its budget"))
+    };
+    let flood = pass(&[("test_a", 4), ("test_b", 12)]);
+    assert!(budget_error(&flood).is_some(), "{flood:#?}");
+    assert_eq!(registry.export_reg(), kept);
+
+    // Rewriting what it owns fits what is left of the owned bound (9 - 4 MiB)...
+    let again = pass(&[("test_a", 4)]);
+    assert_eq!(again.count(SettingStatus::Remediated), 1, "{again:#?}");
+    // ... but 2 MiB more do not, although the run's own budget (6 MiB) would allow them.
+    let owned = pass(&[("test_a", 4), ("test_c", 2)]);
+    let error = budget_error(&owned).expect("the owned bound applies");
+    // 9 MiB less the 4 MiB and the four 8-byte names it owns.
+    assert!(error.contains(&format!("{}", 5 * MIB - 32)), "{error}");
+    assert_eq!(registry.export_reg(), kept);
+}

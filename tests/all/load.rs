@@ -60,3 +60,60 @@ fn the_first_party_plugin_declares_what_it_needs() {
         "device_vendor_msft_policy_config_audit_objectaccess_auditfilteringplatformconnection"
     ));
 }
+
+/// Under the agent's policy for plugin files, a plugin neither signed by a key trusted for its
+/// name nor listed in the operator's grants file gets the ceiling read-only: narrowed, or
+/// refused as over-privileged when strict; signed and trusted, or listed, it gets its request.
+#[test]
+fn plugin_files_are_read_only_unless_trusted_or_listed() {
+    use rampart_backends::registry::RegistryPath;
+    use rampart_runtime::grants::{Access, OperatorGrants};
+    use rampart_runtime::trust::{TrustMode, TrustPolicy, TrustedKey};
+    use rampart_runtime::{GrantPolicy, signing};
+    use std::sync::Arc;
+    let GrantPolicy::Ceiling(ceiling) = permissive_ceiling() else {
+        unreachable!()
+    };
+    let wasm = std::fs::read(rampart_test_artifacts::TXN_WRITE_THEN_TRAP).unwrap();
+    let key = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Rampart Test").unwrap();
+    let policy = |operator: Option<OperatorGrants>, strict| GrantPolicy::ThirdParty {
+        ceiling: ceiling.clone(),
+        operator: operator.map(Arc::new),
+        strict,
+    };
+    let access = |p: &Plugin| p.grants().registry_access(&key);
+
+    let unsigned = Plugin::load(&engine(), "w", &wasm, &policy(None, false)).unwrap();
+    assert_eq!(access(&unsigned), Some(Access::Read));
+    let refused = Plugin::load(&engine(), "w", &wasm, &policy(None, true)).unwrap_err();
+    let LoadFailure::OverPrivileged { excess } = &refused.reason else {
+        panic!("{refused}")
+    };
+    assert!(
+        excess.iter().any(|e| e.contains("read-only")),
+        "{excess:?}"
+    );
+
+    let listed = OperatorGrants::parse(
+        "[plugin.txn-write-then-trap]\nregistry = [{ key = 'HKLM', access = \"read-write\" }]",
+        "g.toml",
+    )
+    .unwrap();
+    let plugin = Plugin::load(&engine(), "w", &wasm, &policy(Some(listed), true)).unwrap();
+    assert_eq!(access(&plugin), Some(Access::ReadWrite));
+
+    let signer = signing::generate_key().unwrap();
+    let trust = TrustPolicy::new(
+        TrustMode::Enforce,
+        vec![TrustedKey {
+            name: "release".into(),
+            id: signing::key_id(&signer.verifying_key()),
+            key: signer.verifying_key(),
+            plugins: vec!["txn-*".into()],
+        }],
+    );
+    let signed = signing::sign(&wasm, &signer).unwrap();
+    let plugin =
+        Plugin::load_trusted(&engine(), "w", &signed, &policy(None, true), &trust, None).unwrap();
+    assert_eq!(access(&plugin), Some(Access::ReadWrite));
+}

@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 
-fn start_agent(state: &Path) -> Child {
+mod support;
+
+fn start_agent(state: &Path, trust: &Path) -> Child {
     StdCommand::new(cargo_bin("rampart"))
         .args(["run", "--interval", "1h", "--state"])
         .arg(state)
+        .arg("--trust")
+        .arg(trust)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -50,7 +54,16 @@ fn status(state: &Path) -> serde_json::Value {
 fn the_agent_syncs_swaps_plugins_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut agent = start_agent(&state);
+    // The stand-in for the first-party plugin, signed by a key trusted for its name; it is
+    // deployed later.
+    let staged = dir.path().join("staged");
+    let trust = support::deploy_signed(
+        &std::fs::read(rampart_test_artifacts::TXN_SLOW_WRITER).unwrap(),
+        &staged,
+        "wd.wasm",
+        "windows-defender",
+    );
+    let mut agent = start_agent(&state, &trust);
     wait_for("the agent socket", || state.join("agent.sock").exists());
 
     // On demand: a pass runs and its outcome comes back.
@@ -91,8 +104,7 @@ fn the_agent_syncs_swaps_plugins_and_stops_cleanly() {
     assert!(!rejected["reason"].as_str().unwrap().is_empty());
 
     // A good version replaces it live: the next pass names the new digest.
-    let slow = rampart_test_artifacts::TXN_SLOW_WRITER;
-    std::fs::copy(slow, state.join("plugins/wd.wasm.tmp")).unwrap();
+    std::fs::copy(staged.join("wd.wasm"), state.join("plugins/wd.wasm.tmp")).unwrap();
     std::fs::remove_file(state.join("plugins/windows-defender.wasm")).unwrap();
     std::fs::rename(
         state.join("plugins/wd.wasm.tmp"),

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
+mod support;
+
 fn rampart() -> Command {
     let mut cmd = Command::cargo_bin("rampart").expect("binary built");
     cmd.env_remove("RAMPART_LOG");
@@ -227,19 +229,21 @@ fn a_malformed_plugin_file_is_a_one_line_error_naming_the_file() {
 }
 
 #[test]
-fn a_directory_plugin_overrides_the_embedded_one_of_the_same_name() {
+fn a_directory_plugin_signed_for_its_name_overrides_the_embedded_one() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    std::fs::write(
-        plugins.join("windows-defender.wasm"),
+    let trust = support::deploy_signed(
         rampart_plugin_artifacts::get("windows-defender").unwrap(),
-    )
-    .unwrap();
+        &plugins,
+        "windows-defender.wasm",
+        "windows-defender",
+    );
     let out = rampart()
         .args(["apply", "--json", "-v", "--plugins"])
         .arg(&plugins)
+        .arg("--trust")
+        .arg(&trust)
         .arg("--state")
         .arg(&state)
         .output()

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin;
 
+mod support;
+
 const KEY: &str =
     r"[HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows Defender\RampartKillTest]";
 
@@ -32,11 +34,12 @@ fn killing_the_agent_mid_run_never_leaves_a_torn_state() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    std::fs::copy(
-        rampart_test_artifacts::TXN_SLOW_WRITER,
-        plugins.join("windows-defender.wasm"),
-    )
-    .unwrap();
+    let trust = support::deploy_signed(
+        &std::fs::read(rampart_test_artifacts::TXN_SLOW_WRITER).unwrap(),
+        &plugins,
+        "windows-defender.wasm",
+        "windows-defender",
+    );
     let empty_policies = dir.path().join("no-policies");
     std::fs::create_dir(&empty_policies).unwrap();
 
@@ -46,6 +49,8 @@ fn killing_the_agent_mid_run_never_leaves_a_torn_state() {
         let mut child = StdCommand::new(cargo_bin("rampart"))
             .args(["apply", "-v", "--plugins"])
             .arg(&plugins)
+            .arg("--trust")
+            .arg(&trust)
             .arg("--state")
             .arg(&state)
             .env("RAMPART_LOG", "info")

@@ -5,7 +5,9 @@
 
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,55 +36,6 @@ fn rampart() -> Command {
     let mut cmd = Command::new(cargo_bin("rampart"));
     cmd.env_remove("RAMPART_LOG");
     cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Signs `hostile_sleep` with a new key and writes a trust file that trusts the key for
-/// `linux-defender`: the override the agent admits in place of the first-party plugin.
-fn signed_override(dir: &Path, plugins: &Path) -> PathBuf {
-    let key = dir.join("key.pem");
-    let stdout = run_ok(
-        rampart()
-            .args(["plugin", "keygen", "--name", "test", "--out"])
-            .arg(&key),
-    );
-    let public = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("public-key = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .unwrap_or_else(|| panic!("no public key printed: {stdout}"))
-        .to_string();
-    std::fs::create_dir_all(plugins).unwrap();
-    run_ok(
-        rampart()
-            .args([
-                "plugin",
-                "sign",
-                rampart_test_artifacts::HOSTILE_SLEEP,
-                "--key",
-            ])
-            .arg(&key)
-            .arg("-o")
-            .arg(plugins.join("linux-defender.wasm")),
-    );
-    let trust = dir.join("trust.toml");
-    std::fs::write(
-        &trust,
-        format!(
-            "mode = \"enforce\"\n[[key]]\nname = \"test\"\npublic-key = \"{public}\"\nplugins = [\"linux-defender\"]\n"
-        ),
-    )
-    .unwrap();
-    trust
 }
 
 fn wait_for(what: &str, stderr: &Path, mut ready: impl FnMut() -> bool) {
@@ -128,7 +81,15 @@ fn a_plugin_sleeping_in_wasi_calls_neither_hangs_the_agent_nor_survives_sigterm(
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(&policies).unwrap();
     std::fs::write(policies.join("linux.json"), LINUX_POLICY).unwrap();
-    let trust = signed_override(dir.path(), &state.join("plugins"));
+    // Signed by a key trusted for `linux-defender`: the agent admits it in place of the
+    // first-party plugin.
+    let wasm = std::fs::read(rampart_test_artifacts::HOSTILE_SLEEP).unwrap();
+    let trust = support::deploy_signed(
+        &wasm,
+        &state.join("plugins"),
+        "linux-defender.wasm",
+        "linux-defender",
+    );
     let device = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/devices/ubuntu.toml");
     let stderr = dir.path().join("agent.stderr");
     let agent = rampart()
@@ -158,7 +119,7 @@ fn a_plugin_sleeping_in_wasi_calls_neither_hangs_the_agent_nor_survives_sigterm(
     assert!(!marker.exists(), "the timed-out run was rolled back");
 
     // `rampart sync` asks for a pass; SIGTERM comes while its run sleeps.
-    let sync = Command::new(cargo_bin("rampart"))
+    let sync = rampart()
         .args(["sync", "--json", "--timeout", "2m", "--state"])
         .arg(&state)
         .stdout(Stdio::piped())

@@ -187,9 +187,9 @@ fn audit_mode_loads_an_unsigned_plugin_and_reports_the_finding() {
     let audit = trust_file(dir.path(), "audit", &public, r#"["*"]"#);
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    std::fs::write(
-        plugins.join("windows-defender.wasm"),
-        rampart_plugin_artifacts::get("windows-defender").unwrap(),
+    std::fs::copy(
+        rampart_test_artifacts::HOSTILE_CLAIMS,
+        plugins.join("claims.wasm"),
     )
     .unwrap();
     let out = apply(&plugins, &dir.path().join("state"), &audit);
@@ -198,6 +198,112 @@ fn audit_mode_loads_an_unsigned_plugin_and_reports_the_finding() {
         stderr_of(&out).contains("plugin signature check failed; loaded anyway"),
         "{}",
         stderr_of(&out)
+    );
+}
+
+/// A plugin file with a first-party plugin's name and no trusted signature never replaces it,
+/// whatever the trust mode; one that claims the first-party plugin's settings is overruled and
+/// the values the first-party plugin set stay; the grants file can assign it settings.
+#[test]
+fn a_dropped_plugin_file_cannot_withdraw_protection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public) = keygen(dir.path(), "release");
+    let state = dir.path().join("state");
+    let baseline = rampart()
+        .args(["apply", "--json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(baseline.status.code(), Some(0), "{}", stderr_of(&baseline));
+    let enforced = std::fs::read_to_string(state.join("registry.reg")).unwrap();
+
+    // An unsigned windows-defender stand-in: refused in every mode, nothing changed.
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        rampart_test_artifacts::TXN_SLOW_WRITER,
+        plugins.join("windows-defender.wasm"),
+    )
+    .unwrap();
+    for mode in ["enforce", "audit", "off"] {
+        let trust = trust_file(dir.path(), mode, &public, r#"["*"]"#);
+        let out = apply(&plugins, &state, &trust);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {}", stderr_of(&out));
+        let why = if mode == "enforce" {
+            "the plugin is not signed"
+        } else {
+            "would replace the first-party plugin"
+        };
+        assert!(stderr_of(&out).contains(why), "{mode}: {}", stderr_of(&out));
+    }
+    let out = rampart()
+        .args(["apply", "--json", "--plugins"])
+        .arg(&plugins)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    std::fs::remove_file(plugins.join("windows-defender.wasm")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(state.join("registry.reg")).unwrap(),
+        enforced
+    );
+
+    // A plugin claiming the first-party settings: overruled, never run, nothing removed.
+    std::fs::copy(
+        rampart_test_artifacts::HOSTILE_CLAIMS,
+        plugins.join("claims.wasm"),
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["apply", "--plugins"])
+        .arg(&plugins)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains("Overruled: plugin 'hostile-claims' claims"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.join("registry.reg")).unwrap(),
+        enforced
+    );
+
+    // Listed in the grants file and assigned a first-party setting, it enforces that one.
+    let grants = dir.path().join("grants.toml");
+    std::fs::write(
+        &grants,
+        "[plugin.hostile-claims]\nsettings = [\"device_vendor_msft_policy_config_defender_puaprotection\"]\n",
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["apply", "--json", "--plugins"])
+        .arg(&plugins)
+        .arg("--grants")
+        .arg(&grants)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by: Vec<(String, String)> = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["settings"].as_array().unwrap().clone())
+        .filter(|s| s["id"].as_str().unwrap().ends_with("_puaprotection"))
+        .map(|s| (s["id"].to_string(), s["plugin"].to_string()))
+        .collect();
+    assert!(!by.is_empty(), "{report}");
+    assert!(
+        by.iter().all(|(_, plugin)| plugin == "\"hostile-claims\""),
+        "{by:?}"
     );
 }
 

@@ -275,6 +275,22 @@ impl Ledger {
             .collect()
     }
 
+    /// The bytes `plugin` owns: its registry values (name and data, as a write of them is
+    /// counted) and its files' sizes. See [`crate::RunLimits::max_owned_bytes`].
+    pub fn owned_bytes(&self, plugin: &str) -> usize {
+        self.owned
+            .iter()
+            .filter(|(_, o)| o.plugin == plugin)
+            .map(|(target, o)| match &o.value {
+                OwnedValue::Registry { value } => {
+                    registry_location(target, o).map_or(0, |(_, name)| name.len())
+                        + value.data_len()
+                }
+                OwnedValue::File { size, .. } => usize::try_from(*size).unwrap_or(usize::MAX),
+            })
+            .fold(0, usize::saturating_add)
+    }
+
     /// The footprint remembered for `plugin`, if it was computed for `fingerprint`.
     pub fn footprint(&self, plugin: &str, fingerprint: &str) -> Option<&[(String, String)]> {
         self.footprints

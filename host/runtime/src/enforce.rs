@@ -784,16 +784,12 @@ impl Enforcer {
 
 impl Enforcer {
     /// The limits of a run of `plugin`: its write budget is what is left of
-    /// [`RunLimits::max_owned_bytes`] after the registry values it owns, when that is less than
-    /// [`RunLimits::max_written_bytes`].
+    /// [`RunLimits::max_owned_bytes`] after the registry values and files it owns, when that
+    /// is less than [`RunLimits::max_written_bytes`].
     fn limits_for(&self, plugin: &str) -> RunLimits {
         let mut limits = self.limits;
         if let Some(ledger) = &self.ledger {
-            let owned: usize = lock(ledger)
-                .owned_registry(plugin)
-                .iter()
-                .map(|o| o.name.len() + value_len(&o.value))
-                .sum();
+            let owned = lock(ledger).owned_bytes(plugin);
             limits.max_written_bytes = limits
                 .max_written_bytes
                 .min(limits.max_owned_bytes.saturating_sub(owned));
@@ -1057,17 +1053,6 @@ impl Enforcer {
             reports.push(report);
         }
         reports
-    }
-}
-
-/// The bytes of a registry value's data, as a write of it is counted.
-fn value_len(value: &JournalValue) -> usize {
-    match value {
-        JournalValue::RegDword(_) => 4,
-        JournalValue::RegQword(_) => 8,
-        JournalValue::RegSz(s) | JournalValue::RegExpandSz(s) => s.len(),
-        JournalValue::RegMultiSz(l) => l.iter().map(|s| s.len() + 1).sum(),
-        JournalValue::RegBinary(b) => b.len() * 3 / 4,
     }
 }
 

@@ -217,9 +217,10 @@ impl Engine {
 
     /// Stops every plugin run of this engine (and of its clones), for shutting down: a run
     /// executing plugin code ends within one epoch tick, one waiting in a WASI call (a sleep, a
-    /// poll) at once, one inside a capability call when that call returns; each ends with
-    /// [`crate::RunError::Stopped`] and is rolled back like any failed run. Every later run
-    /// fails the same way without starting. A stopped engine stays stopped.
+    /// poll) at once, one inside a capability call when that call returns. Each ends with
+    /// [`crate::RunError::Stopped`], which an [`crate::Enforcer`] rolls back like any failed
+    /// run. Every later run fails the same way without starting. A stopped engine stays
+    /// stopped.
     pub fn stop(&self) {
         self.stop.stop();
     }

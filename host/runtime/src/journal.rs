@@ -91,6 +91,17 @@ impl From<&RegValue> for JournalValue {
 }
 
 impl JournalValue {
+    /// The bytes of the value's data (strings by their UTF-8 length, binary decoded).
+    pub fn data_len(&self) -> usize {
+        match self {
+            JournalValue::RegDword(_) => 4,
+            JournalValue::RegQword(_) => 8,
+            JournalValue::RegSz(s) | JournalValue::RegExpandSz(s) => s.len(),
+            JournalValue::RegMultiSz(l) => l.iter().map(|s| s.len() + 1).sum(),
+            JournalValue::RegBinary(b) => b.len() * 3 / 4,
+        }
+    }
+
     fn to_reg(&self) -> Result<RegValue, String> {
         Ok(match self {
             JournalValue::RegDword(d) => RegValue::Dword(*d),

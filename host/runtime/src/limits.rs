@@ -44,9 +44,10 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
 /// values each within [`DEFAULT_MAX_VALUE_BYTES`].
 pub const DEFAULT_MAX_WRITTEN_BYTES: usize = 8 << 20;
 
-/// Default bound on the registry bytes one plugin may own at once (the values rampart set for
-/// it and still tracks, see [`crate::drift::Ledger`]): a run may write only what is left of it,
-/// so that pass after pass of new values cannot grow the registry and the state without end.
+/// Default bound on the bytes one plugin may own at once (the registry values and files rampart
+/// set for it and still tracks, see [`crate::drift::Ledger::owned_bytes`]): a run may write only
+/// what is left of it, so that pass after pass of new values or files cannot grow the
+/// registry, a file root or the state without end.
 pub const DEFAULT_MAX_OWNED_BYTES: usize = 32 << 20;
 
 /// Table elements allowed per run (function references); Rust plugins use a few hundred.
@@ -71,8 +72,8 @@ pub struct RunLimits {
     /// Maximum bytes written per run, all capabilities together (a run that goes past it
     /// fails and is rolled back: [`crate::RunError::WriteQuota`]).
     pub max_written_bytes: usize,
-    /// Maximum registry bytes a plugin may own; an enforcer with a ledger lowers a run's
-    /// write budget to what is left of it.
+    /// Maximum bytes a plugin may own (registry values and files); an enforcer with a ledger
+    /// lowers a run's write budget to what is left of it.
     pub max_owned_bytes: usize,
 }
 

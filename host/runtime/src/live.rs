@@ -6,9 +6,11 @@
 //!
 //! [`PluginDirectory`] keeps that set in step with a directory of `.wasm` files:
 //!
-//! - a new or changed file is read once, hashed (unchanged content is skipped), verified
-//!   (manifest, contract version, imports against grants), compiled and pre-linked — all before
-//!   anything is swapped — and only then published with one atomic store;
+//! - a new or changed file is read once (a file over [`crate::plugin::MAX_PLUGIN_BYTES`] is
+//!   refused without being read), hashed (unchanged content is skipped), verified (manifest,
+//!   contract version, imports against grants), compiled by the engine's
+//!   [`Compiler`](crate::Compiler) (within its budget, if it has one) and pre-linked — all
+//!   before anything is swapped — and only then published with one atomic store;
 //! - a corrupt, truncated, incompatible, over-privileged or otherwise failing file is rejected:
 //!   the previous version keeps serving and the rejection is part of [`PluginStatus`] (reports
 //!   show it, not only logs) until a later version of that file loads;

@@ -2,9 +2,9 @@
 //!
 //! No guest state survives between runs: each gets a new [`RunState`], a new WASI context that
 //! denies everything, a memory limiter and a deadline, which covers the plugin's code (checked
-//! at every epoch tick) and its WASI waits (`crate::host::wasi`). A run that traps poisons only its
-//! own store, which is dropped; the pre-linked [`Plugin`] serves the next run. The one thing a
-//! plugin's runs share is the host's cache of parsed registry key paths (`KnownKeys`), which
+//! at every epoch tick) and its WASI waits (`crate::host::wasi`). A run that traps poisons only
+//! its own store, which is dropped; the pre-linked [`Plugin`] serves the next run. The one thing
+//! a plugin's runs share is the host's cache of parsed registry key paths (`KnownKeys`), which
 //! holds no values and only short keys.
 
 use std::collections::HashMap;
