@@ -1192,8 +1192,14 @@ pub(crate) fn hostile_claims() {
     let enforcer = Enforcer::new(caps, RunLimits::default()).with_ledger(Ledger::in_memory());
     let device = windows_client();
     let policy = rampart_tests::policy_of(vec![
-        setting(&format!("{DEFENDER}cloudblocklevel"), SettingValue::Integer(4)),
-        setting(&format!("{DEFENDER}puaprotection"), SettingValue::Integer(1)),
+        setting(
+            &format!("{DEFENDER}cloudblocklevel"),
+            SettingValue::Integer(4),
+        ),
+        setting(
+            &format!("{DEFENDER}puaprotection"),
+            SettingValue::Integer(1),
+        ),
     ]);
     let mut set = PluginSet::new();
     set.insert_first_party(first_party.clone());
@@ -1254,8 +1260,8 @@ pub(crate) fn hostile_claims() {
         Err(ClaimError::UntrustedOverride { .. })
     ));
     let key = rampart_runtime::signing::generate_key().unwrap();
-    let signed = rampart_runtime::signing::sign(&std::fs::read(HOSTILE_CLAIMS).unwrap(), &key)
-        .unwrap();
+    let signed =
+        rampart_runtime::signing::sign(&std::fs::read(HOSTILE_CLAIMS).unwrap(), &key).unwrap();
     let trust = rampart_runtime::trust::TrustPolicy::new(
         rampart_runtime::trust::TrustMode::Enforce,
         vec![rampart_runtime::trust::TrustedKey {
@@ -1265,9 +1271,15 @@ pub(crate) fn hostile_claims() {
             plugins: vec!["hostile-claims".into()],
         }],
     );
-    let trusted =
-        Plugin::load_trusted(&engine(), "signed", &signed, &permissive_ceiling(), &trust, None)
-            .unwrap();
+    let trusted = Plugin::load_trusted(
+        &engine(),
+        "signed",
+        &signed,
+        &permissive_ceiling(),
+        &trust,
+        None,
+    )
+    .unwrap();
     named.admit(Arc::new(trusted)).unwrap();
     assert!(named.is_first_party("hostile-claims"));
 }
@@ -1296,14 +1308,20 @@ pub(crate) fn hostile_echo() {
     let state = tempfile::tempdir().unwrap();
     let journal = Journal::durable(&state.path().join("journal"))
         .unwrap()
-        .with_audit(AuditLog::open_with(&state.path().join("audit"), Retention::default()).unwrap());
+        .with_audit(
+            AuditLog::open_with(&state.path().join("audit"), Retention::default()).unwrap(),
+        );
     let (registry, caps) = rampart_tests::backends(false);
     let enforcer = Enforcer::new(caps.clone(), RunLimits::default())
         .with_journal(journal)
         .with_ledger(Ledger::in_memory());
     let mut set = PluginSet::new();
     set.insert(plugin.clone());
-    let report = enforcer.enforce(&set, &windows_client(), &rampart_tests::policy_of(vec![secret()]));
+    let report = enforcer.enforce(
+        &set,
+        &windows_client(),
+        &rampart_tests::policy_of(vec![secret()]),
+    );
     assert!(
         registry.export_reg().contains(SECRET),
         "the plugin got the secret"

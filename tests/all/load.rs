@@ -89,10 +89,7 @@ fn plugin_files_are_read_only_unless_trusted_or_listed() {
     let LoadFailure::OverPrivileged { excess } = &refused.reason else {
         panic!("{refused}")
     };
-    assert!(
-        excess.iter().any(|e| e.contains("read-only")),
-        "{excess:?}"
-    );
+    assert!(excess.iter().any(|e| e.contains("read-only")), "{excess:?}");
 
     let listed = OperatorGrants::parse(
         "[plugin.txn-write-then-trap]\nregistry = [{ key = 'HKLM', access = \"read-write\" }]",

@@ -16,7 +16,6 @@ fn key(s: &str) -> RegistryPath {
     RegistryPath::parse(s).unwrap()
 }
 
-
 fn plugins(path: &str) -> PluginSet {
     let mut set = PluginSet::new();
     set.insert(Arc::new(load_program(path).unwrap()));

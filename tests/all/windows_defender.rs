@@ -12,8 +12,8 @@ use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue};
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::drift::Ledger;
 use rampart_runtime::{Enforcer, GrantPolicy, Grants, PluginSet, RunLimits};
-use rampart_tests::{policy_of, 
-    assert_golden, backends, permissive_ceiling, setting, shared_data, windows_client,
+use rampart_tests::{
+    assert_golden, backends, permissive_ceiling, policy_of, setting, shared_data, windows_client,
     windows_defender, windows_server,
 };
 
@@ -697,7 +697,6 @@ fn lists_are_written_the_group_policy_way_and_read_back() {
         );
     }
 }
-
 
 fn key_path(rel: &str) -> RegistryPath {
     key(rel)

@@ -9,11 +9,10 @@
 //! 1. The parent writes the wasm to the child's stdin.
 //! 2. The child limits itself before compiling: on Unix `RLIMIT_DATA` (the memory budget:
 //!    Linux counts every private writable mapping, so it bounds what the allocator and wasmtime
-//!    commit without counting address space merely reserved) and `RLIMIT_AS` (twice the
-//!    budget, a backstop where `RLIMIT_DATA` only counts the heap), and `RLIMIT_CPU` (the time
-//!    budget times the CPU count, a backstop should the parent be gone); on Linux it also dies
-//!    with its parent (`PR_SET_PDEATHSIG`). It builds an engine with the parent's
-//!    configuration, compiles, and writes wasmtime's serialized component to stdout.
+//!    use without counting address space merely reserved, as `RLIMIT_AS` would) and
+//!    `RLIMIT_CPU` (the time budget times the CPU count, a backstop should the parent be gone);
+//!    on Linux it also dies with its parent (`PR_SET_PDEATHSIG`). It builds an engine with the
+//!    parent's configuration, compiles, and writes wasmtime's serialized component to stdout.
 //! 3. The parent kills the child when the wall-clock budget runs out, reads at most
 //!    [`MAX_COMPILED_BYTES`] of its answer, and loads the code with `Component::deserialize`
 //!    (why that is sound: the SAFETY comment in [`ChildCompiler::compile`]).
@@ -21,7 +20,8 @@
 //! A child that runs out of memory aborts ("memory allocation of N bytes failed"), one that runs
 //! out of time is killed: the parent reports [`CompileBudget`] either way, and nothing a plugin
 //! does while compiling can take the agent down. On Windows there are no resource limits a
-//! process can set on itself: the budget there is the wall-clock timeout only.
+//! process can set on itself, and macOS counts only the heap segment against `RLIMIT_DATA`,
+//! not mapped memory: the budget there is the wall-clock timeout only.
 //!
 //! The budget: [`DEFAULT_TIME`] and [`DEFAULT_MEMORY`], overridden by the environment
 //! variables [`TIME_ENV`] (`500ms`, `2m`) and [`MEMORY_ENV`] (`512MiB`, `4GiB`).
@@ -507,9 +507,10 @@ fn limit_self(args: &ChildArgs) -> Result<(), String> {
         }
         Ok(())
     };
+    // Not RLIMIT_AS: it counts address space merely reserved (the allocator reserves its
+    // arenas in GiB steps), so a budget of a few hundred MiB would stop the child before it
+    // compiled anything.
     set(libc::RLIMIT_DATA, args.memory, args.memory, "RLIMIT_DATA")?;
-    let address_space = args.memory.saturating_mul(2);
-    set(libc::RLIMIT_AS, address_space, address_space, "RLIMIT_AS")?;
     // CPU time counts every thread (wasmtime compiles functions in parallel): the wall-clock
     // budget on every CPU, rounded up, then SIGXCPU; a second later SIGKILL.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);

@@ -95,9 +95,9 @@ fn nested_component_bomb(depth: usize) -> Vec<u8> {
     wasm
 }
 
-/// A plugin with one core function of `ops` multiplications between 64 `i64` locals: a few
-/// bytes each, and slow for Cranelift in bulk.
-fn huge_function(ops: usize) -> Vec<u8> {
+/// A plugin with `functions` core functions of `ops` multiplications between 64 `i64` locals
+/// each: a few bytes per operation, and slow for Cranelift in bulk.
+fn huge_functions(functions: usize, ops: usize) -> Vec<u8> {
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     let mut local = move || {
         state ^= state << 13;
@@ -121,11 +121,16 @@ fn huge_function(ops: usize) -> Vec<u8> {
     body.push(0x0b); // end
     let mut module = b"\0asm\x01\0\0\0".to_vec();
     section(1, &[1, 0x60, 0, 0], &mut module); // type: () -> ()
-    section(3, &[1, 0], &mut module); // one function of that type
+    let mut declarations = Vec::new();
+    leb(functions, &mut declarations);
+    declarations.extend(std::iter::repeat_n(0, functions)); // each of that type
+    section(3, &declarations, &mut module);
     let mut code = Vec::new();
-    leb(1, &mut code);
-    leb(body.len(), &mut code);
-    code.extend(body);
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        leb(body.len(), &mut code);
+        code.extend_from_slice(&body);
+    }
     section(10, &code, &mut module);
     let mut wasm = COMPONENT_HEADER.to_vec();
     section(1, &module, &mut wasm); // a core module in the component
@@ -199,8 +204,9 @@ fn a_nested_component_bomb_is_refused_within_the_memory_budget() {
 #[test]
 fn a_plugin_that_compiles_too_long_is_stopped_at_the_time_budget() {
     let tmp = tempfile::tempdir().unwrap();
-    // ~14 MB: well over a minute of Cranelift in a debug build, seconds in a release one.
-    let slow = huge_function(2_000_000);
+    // 14 MB, two functions just under wasmparser's 7.6 MB bound on a function body: like the
+    // 6.3 MB plugin that stalled `apply` for over a minute.
+    let slow = huge_functions(2, 1_000_000);
     assert!(slow.len() < 32 << 20);
     let dir = plugin_dir(tmp.path(), "slow.wasm", &slow);
     let state = tmp.path().join("state");
@@ -244,7 +250,8 @@ fn oversized_and_special_plugin_files_are_refused_without_being_read() {
 
     let mut apply = std::process::Command::new(assert_cmd::cargo::cargo_bin("rampart"));
     apply
-        .env_remove("RAMPART_LOG")
+        // Quiet: the engine warns that it cannot reserve its instance pool in 1 GiB.
+        .env("RAMPART_LOG", "error")
         .args(["apply", "--plugins"])
         .arg(&dir)
         .arg("--state")

@@ -170,10 +170,7 @@ mod tests {
         // Without a budget in the way, it compiles and then fails only for lacking `apply`.
         let err = crate::Plugin::load(&engine(), "empty.wasm", &plugin_without_code(), &policy)
             .unwrap_err();
-        assert!(
-            matches!(err.reason, crate::LoadFailure::Link(_)),
-            "{err}"
-        );
+        assert!(matches!(err.reason, crate::LoadFailure::Link(_)), "{err}");
     }
 
     #[test]

@@ -24,8 +24,8 @@ use crate::limits::RunLimits;
 use crate::plugin::Plugin;
 use crate::redact::{Redactor, quote};
 use crate::report::{
-    DeviceReport, DeviceSummary, GroupRef, OverruledClaim, PluginRunReport, PolicyReport, RolledBack,
-    SettingReport,
+    DeviceReport, DeviceSummary, GroupRef, OverruledClaim, PluginRunReport, PolicyReport,
+    RolledBack, SettingReport,
 };
 use crate::run::SettingOutcome;
 use crate::trust::TrustVerdict;

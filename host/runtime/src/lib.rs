@@ -43,10 +43,10 @@
 
 pub mod aot;
 pub mod audit;
-pub mod compile;
 #[allow(missing_docs, unreachable_pub, reason = "generated code")]
 mod bindings;
 mod capabilities;
+pub mod compile;
 pub mod drift;
 pub mod embed;
 pub mod enforce;

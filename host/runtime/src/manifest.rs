@@ -198,8 +198,8 @@ impl Manifest {
     /// Fails on unknown keys, a bad name or version, no platforms, an empty setting pattern,
     /// or a grant whose registry key does not canonicalise.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let raw: RawManifest =
-            toml::from_str(text).map_err(|e| ManifestError::Invalid(crate::trust::toml_message(&e, text)))?;
+        let raw: RawManifest = toml::from_str(text)
+            .map_err(|e| ManifestError::Invalid(crate::trust::toml_message(&e, text)))?;
         let name = raw.plugin.name;
         if name.is_empty()
             || name.len() > 64
@@ -226,14 +226,13 @@ impl Manifest {
         }
         let mut registry = Vec::new();
         for g in raw.grants.registry {
-            let key = rampart_backends::registry::RegistryPath::parse(&g.key)
-                .map_err(|e| {
-                    ManifestError::Invalid(format!(
-                        "registry grant '{}': {}",
-                        crate::text::excerpt(&g.key, 120),
-                        crate::text::excerpt(&e.to_string(), 200)
-                    ))
-                })?;
+            let key = rampart_backends::registry::RegistryPath::parse(&g.key).map_err(|e| {
+                ManifestError::Invalid(format!(
+                    "registry grant '{}': {}",
+                    crate::text::excerpt(&g.key, 120),
+                    crate::text::excerpt(&e.to_string(), 200)
+                ))
+            })?;
             registry.push(RegistryGrant {
                 key,
                 access: g.access,

@@ -82,9 +82,10 @@ pub fn read_plugin_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 
 /// WASI interfaces a plugin may import. Rust's standard library imports the `cli` and `io`
 /// interfaces even when unused; they are satisfied by a deny-all context (no environment, no
-/// arguments, stdin closed, output captured). Clocks and randomness are harmless. Filesystem,
-/// sockets and HTTP are never granted: plugins reach the device only through rampart's own
-/// capabilities.
+/// arguments, stdin closed, stdout discarded, the tail of stderr kept to explain a panic).
+/// Clocks and randomness reveal nothing of the device; a wait on a clock (`wasi:io/poll`) ends
+/// at the run's deadline at the latest (see `host::wasi`). Filesystem, sockets and HTTP are
+/// never granted: plugins reach the device only through rampart's own capabilities.
 const ALLOWED_WASI: &[&str] = &[
     "wasi:cli/environment",
     "wasi:cli/exit",

@@ -121,11 +121,7 @@ impl Redactor {
                     .iter()
                     .map(|k| crate::journal::KeySnapshot {
                         key: k.key.clone(),
-                        values: k
-                            .values
-                            .iter()
-                            .map(|(n, v)| (text(n), value(v)))
-                            .collect(),
+                        values: k.values.iter().map(|(n, v)| (text(n), value(v))).collect(),
                     })
                     .collect(),
             },

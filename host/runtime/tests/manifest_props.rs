@@ -141,7 +141,11 @@ proptest! {
         let version_ok = parts.len() == 3
             && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
         let platforms_ok = !platforms.is_empty() && !platforms.contains(&"ios");
-        let settings_ok = settings.iter().all(|s| s != "*" && !s.trim().is_empty());
+        // At least MIN_PATTERN_PREFIX literal characters before any `*`.
+        let settings_ok = settings.iter().all(|s| {
+            s.split('*').next().unwrap_or("").trim().chars().count()
+                >= rampart_runtime::manifest::MIN_PATTERN_PREFIX
+        });
         let grant_ok = grant.as_deref().is_none_or(|k| k == r"HKLM\SOFTWARE\Policies\Example");
         let expected = name_ok && version_ok && platforms_ok && settings_ok && grant_ok && !unknown_key;
         match Manifest::parse(&text) {

@@ -14,9 +14,9 @@ use rampart_runtime::{Access, Engine, Grants, LoadFailure, Plugin, PluginSet};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::output::safe;
 use crate::cli::Switch;
 use crate::job::{BackendOptions, Job};
+use crate::output::safe;
 use crate::state::StateDir;
 use crate::{BadInput, exit, inputs};
 

@@ -7,7 +7,7 @@ use rampart_runtime::signing;
 /// Signs `wasm` with a fresh key into `dir/name` and writes a trust file (mode `enforce`)
 /// trusting that key for `plugin`; returns the trust file. A plugin file with a first-party
 /// plugin's name replaces the embedded one only when signed by a key trusted for that name.
-pub fn deploy_signed(wasm: &[u8], dir: &Path, name: &str, plugin: &str) -> PathBuf {
+pub(crate) fn deploy_signed(wasm: &[u8], dir: &Path, name: &str, plugin: &str) -> PathBuf {
     let key = signing::generate_key().expect("key");
     let signed = signing::sign(wasm, &key).expect("sign");
     std::fs::create_dir_all(dir).unwrap();

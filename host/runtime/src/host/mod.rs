@@ -73,11 +73,9 @@ impl RunState {
         if bytes <= self.limits.max_value_bytes
             && self.written_bytes.saturating_add(bytes) > self.limits.max_written_bytes
         {
-            return Err(wasmtime::Error::new(
-                crate::limits::WriteQuotaExceeded {
-                    limit: self.limits.max_written_bytes,
-                },
-            ));
+            return Err(wasmtime::Error::new(crate::limits::WriteQuotaExceeded {
+                limit: self.limits.max_written_bytes,
+            }));
         }
         Ok(())
     }
