@@ -291,6 +291,9 @@ pub(crate) fn check_setting_pattern(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `MAJOR.MINOR.PATCH`, then optionally a pre-release and build of semver's characters
+/// (ASCII letters, digits, `-`, `.`, `+`): a version is printed in logs and status, so it
+/// carries nothing else.
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
@@ -298,6 +301,10 @@ fn is_semver(v: &str) -> bool {
         && parts
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && v.len() <= 64
+        && v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+'))
 }
 
 /// Matches `*` against any run of characters; everything else literally (ASCII

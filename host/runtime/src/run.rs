@@ -225,9 +225,11 @@ impl Plugin {
             for o in &mut outcomes {
                 o.message = o.message.take().map(|m| redactor.redact_owned(m));
             }
-            for p in &mut protocol_errors {
-                *p = redactor.redact_owned(std::mem::take(p));
-            }
+        }
+        // Protocol errors quote what the plugin sent (ids): redacted, then escaped, since the
+        // agent logs them as they are.
+        for p in &mut protocol_errors {
+            *p = crate::text::escape_control(&redactor.redact(p)).into_owned();
         }
         let output = RunOutput {
             outcomes,
@@ -246,12 +248,13 @@ impl Plugin {
     }
 }
 
-/// `error` with the run's secrets taken out of the text the plugin controls.
+/// `error` with the run's secrets taken out of the text the plugin controls (a panic message),
+/// and its control characters escaped: the agent logs it as it is.
 fn redact_error(error: RunError, redactor: &Redactor) -> RunError {
     match error {
         RunError::Trap { plugin, message } => RunError::Trap {
             plugin,
-            message: redactor.redact_owned(message),
+            message: crate::text::escape_control(&redactor.redact(&message)).into_owned(),
         },
         other => other,
     }

@@ -139,7 +139,9 @@ proptest! {
         let core = version.split(['-', '+']).next().unwrap_or("");
         let parts: Vec<&str> = core.split('.').collect();
         let version_ok = parts.len() == 3
-            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            && version.len() <= 64
+            && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+'));
         let platforms_ok = !platforms.is_empty() && !platforms.contains(&"ios");
         // At least MIN_PATTERN_PREFIX literal characters before any `*`.
         let settings_ok = settings.iter().all(|s| {

@@ -46,15 +46,34 @@ fn manifests(dir: Option<&Path>) -> anyhow::Result<Vec<Manifest>> {
 }
 
 /// Which plugin enforces `setting` on `platform`, as a phrase.
+/// Where a setting would go, by the plugins' manifests: a first-party plugin's claim stands
+/// before another plugin's (the grants file's assignments, which `apply` and `run` also honour,
+/// are not considered here).
 fn route(manifests: &[Manifest], platform: Platform, setting: &ResolvedSetting) -> String {
+    let first_party = |name: &str| {
+        rampart_plugin_artifacts::FIRST_PARTY
+            .iter()
+            .any(|(n, _)| *n == name)
+    };
     let claimants: Vec<&str> = manifests
         .iter()
         .filter(|m| m.platforms.contains(&platform) && m.claims(&setting.id))
         .map(|m| m.name.as_str())
         .collect();
-    match claimants.as_slice() {
+    let (standing, overruled): (Vec<&str>, Vec<&str>) =
+        if claimants.iter().any(|n| first_party(n)) {
+            claimants.iter().partition(|n| first_party(n))
+        } else {
+            (claimants, Vec::new())
+        };
+    let overruled = if overruled.is_empty() {
+        String::new()
+    } else {
+        format!(" (overrules {})", overruled.join(", "))
+    };
+    match standing.as_slice() {
         [] => format!("no plugin enforces it on {platform}"),
-        [one] => format!("→ {one}"),
+        [one] => format!("→ {one}{overruled}"),
         many => format!("claimed by several plugins: {}", many.join(", ")),
     }
 }
