@@ -573,3 +573,66 @@ fn a_plugin_built_against_an_older_compatible_contract_keeps_working() {
         "{message}"
     );
 }
+
+/// Compilation over the compiler's budget, and a file over the size limit, are rejections like
+/// any other: the last good version keeps serving, and the oversized file is never read.
+#[test]
+fn over_budget_compilation_and_oversized_files_are_rejected_and_the_last_good_version_serves() {
+    use rampart_runtime::{CompileBudget, CompileError, Compiler, Engine, InProcess};
+
+    /// Compiles in-process until armed, then answers "over the memory budget".
+    #[derive(Debug)]
+    struct Armed(Arc<AtomicBool>);
+    impl Compiler for Armed {
+        fn compile(
+            &self,
+            engine: &Engine,
+            wasm: &[u8],
+        ) -> Result<rampart_runtime::compile::Component, CompileError> {
+            if self.0.load(Ordering::SeqCst) {
+                return Err(CompileError::Budget(CompileBudget::Memory(64 << 20)));
+            }
+            InProcess.compile(engine, wasm)
+        }
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let armed = Arc::new(AtomicBool::new(false));
+    let d = PluginDirectory::new(
+        tmp.path(),
+        engine().with_compiler(Armed(armed.clone())),
+        permissive_ceiling(),
+        None,
+        vec![],
+    );
+    let file = tmp.path().join("swap.wasm");
+    deploy(tmp.path(), "swap.wasm", &bytes(SWAP_V1));
+    assert_eq!(d.update(&file).loaded, ["swap-test@1.0.0"]);
+
+    armed.store(true, Ordering::SeqCst);
+    deploy(tmp.path(), "swap.wasm", &bytes(SWAP_V2));
+    assert_eq!(d.update(&file).rejected.len(), 1);
+    let rejected = &d.live().status().rejected;
+    assert_eq!(
+        rejected[0].reason,
+        "compilation exceeded its memory budget of 64 MiB"
+    );
+    assert_eq!(rejected[0].kept.as_deref(), Some("swap-test@1.0.0"));
+    assert_eq!(serve(&d).unwrap().0, "1.0.0");
+
+    // 3 GiB, sparse: refused from its size, without reading it.
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(d.update(&file).rejected.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let rejected = &d.live().status().rejected;
+    assert_eq!(
+        rejected[0].reason,
+        "the file is 3221225472 bytes, more than the 33554432 allowed"
+    );
+    assert_eq!(rejected[0].digest, "", "never read, never hashed");
+    assert_eq!(serve(&d).unwrap().0, "1.0.0");
+}

@@ -21,7 +21,8 @@
 //! out of time is killed: the parent reports [`CompileBudget`] either way, and nothing a plugin
 //! does while compiling can take the agent down. On Windows there are no resource limits a
 //! process can set on itself, and macOS counts only the heap segment against `RLIMIT_DATA`,
-//! not mapped memory: the budget there is the wall-clock timeout only.
+//! not mapped memory: the budget there is the wall-clock timeout only. On every platform the
+//! child also ends itself a second after its time budget, should the agent be gone.
 //!
 //! The budget: [`DEFAULT_TIME`] and [`DEFAULT_MEMORY`], overridden by the environment
 //! variables [`TIME_ENV`] (`500ms`, `2m`) and [`MEMORY_ENV`] (`512MiB`, `4GiB`).
@@ -33,10 +34,9 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rampart_runtime::compile::excerpt;
+use rampart_runtime::compile::{Component, excerpt};
 use rampart_runtime::plugin::MAX_PLUGIN_BYTES;
 use rampart_runtime::{CompileBudget, CompileError, Compiler, Engine, EngineConfig};
-use wasmtime::component::Component;
 
 /// The hidden subcommand the agent runs itself with to compile (not in `--help`).
 pub(crate) const SUBCOMMAND: &str = "__compile";
@@ -62,8 +62,14 @@ pub(crate) const MEMORY_ENV: &str = "RAMPART_COMPILE_MEMORY";
 /// about 3 times its wasm, and 256 MiB covers 8 times the largest plugin accepted.
 pub(crate) const MAX_COMPILED_BYTES: u64 = 256 << 20;
 
-/// The last bytes of the child's stderr kept to explain a crash.
-const STDERR_TAIL: usize = 4 << 10;
+/// The allocator's option (mimalloc, see `rampart-alloc`) for how much address space it
+/// reserves at a time, and the child's value.
+const ARENA_RESERVE_ENV: &str = "MIMALLOC_ARENA_RESERVE";
+const CHILD_ARENA_RESERVE: &str = "64MiB";
+
+/// The bytes of the child's stderr kept to explain a crash: this many from its start, and as
+/// many from its end.
+const STDERR_KEEP: usize = 4 << 10;
 
 /// The first bytes of every answer of the child, then one byte saying what follows.
 const REPLY_MAGIC: &[u8; 8] = b"RMPCOMP\x01";
@@ -129,6 +135,14 @@ impl ChildCompiler {
                 engine.config().max_wasm_stack
             ))
             .arg(format!("--parent={}", std::process::id()))
+            // mimalloc reserves (and on Linux commits) its arenas 1 GiB at a time, which would
+            // count a whole GiB against `RLIMIT_DATA` before anything is compiled; in smaller
+            // steps the budget measures what compilation uses.
+            .env(ARENA_RESERVE_ENV, CHILD_ARENA_RESERVE)
+            // Last words in one line or two (a panic's message, the failed allocation), not
+            // a backtrace.
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -158,11 +172,12 @@ impl Compiler for ChildCompiler {
                 self.exe.display()
             ))
         })?;
-        let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (answered, answer) = mpsc::channel();
         let (reply, status, stderr) = std::thread::scope(|scope| {
             scope.spawn(move || feed(stdin, wasm));
-            let stderr = scope.spawn(move || tail(stderr));
+            let stderr = scope.spawn(move || keep_stderr(stderr));
             scope.spawn(move || {
                 let _ = answered.send(read_capped(stdout));
             });
@@ -253,13 +268,23 @@ impl ChildCompiler {
                 return CompileError::Budget(CompileBudget::Time(self.time));
             }
         }
+        // The last line that says something: a panic's message, not the note after it.
         let last_words = stderr
             .lines()
             .map(str::trim)
-            .rfind(|l| !l.is_empty())
+            .rfind(|l| {
+                !l.is_empty()
+                    && !l.starts_with("note:")
+                    && !l.starts_with("stack backtrace:")
+                    && !l.starts_with("at ")
+                    && !l.starts_with(|c: char| c.is_ascii_digit())
+            })
             .map(|l| format!(": {}", excerpt(l)))
             .unwrap_or_default();
-        CompileError::Failed(format!("the compiler process {}{last_words}", describe(status)))
+        CompileError::Failed(format!(
+            "the compiler process {}{last_words}",
+            describe(status)
+        ))
     }
 }
 
@@ -316,26 +341,39 @@ fn read_capped(stdout: Option<std::process::ChildStdout>) -> std::io::Result<Opt
     Ok((reply.len() as u64 <= MAX_COMPILED_BYTES).then_some(reply))
 }
 
-/// The last [`STDERR_TAIL`] bytes the child writes to stderr (all of it is read, so the child
-/// never blocks on a full pipe).
-fn tail(stderr: Option<std::process::ChildStderr>) -> String {
+/// The first and the last [`STDERR_KEEP`] bytes the child writes to stderr (all of it is read,
+/// so the child never blocks on a full pipe).
+fn keep_stderr(stderr: Option<std::process::ChildStderr>) -> String {
     let Some(mut stderr) = stderr else {
         return String::new();
     };
-    let mut kept: Vec<u8> = Vec::new();
+    let mut head: Vec<u8> = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
+    let mut cut = false;
     let mut buf = [0u8; 4096];
     loop {
         match stderr.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                kept.extend_from_slice(&buf[..n]);
-                if kept.len() > STDERR_TAIL {
-                    kept.drain(..kept.len() - STDERR_TAIL);
+                let mut bytes = &buf[..n];
+                let room = STDERR_KEEP.saturating_sub(head.len());
+                let (first, rest) = bytes.split_at(room.min(bytes.len()));
+                head.extend_from_slice(first);
+                bytes = rest;
+                tail.extend_from_slice(bytes);
+                if tail.len() > STDERR_KEEP {
+                    tail.drain(..tail.len() - STDERR_KEEP);
+                    cut = true;
                 }
             }
         }
     }
-    String::from_utf8_lossy(&kept).into_owned()
+    let mut kept = String::from_utf8_lossy(&head).into_owned();
+    if cut {
+        kept.push_str("\n…\n");
+    }
+    kept.push_str(&String::from_utf8_lossy(&tail));
+    kept
 }
 
 /// The child's exit status once it exits, or `None` (and the child killed) at `deadline`.
@@ -368,10 +406,22 @@ fn stop(child: &mut Child) {
 #[derive(Debug)]
 struct ChildArgs {
     time: Duration,
+    #[cfg_attr(
+        not(unix),
+        expect(dead_code, reason = "no memory limit on this platform")
+    )]
     memory: u64,
     max_wasm_stack: usize,
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(dead_code, reason = "no parent-death signal on this platform")
+    )]
     parent: u32,
 }
+
+/// How long after its time budget the child ends itself, should its agent be gone (killed
+/// before it could kill the child).
+const WATCHDOG_GRACE: Duration = Duration::from_secs(1);
 
 fn parse_child_args(args: &[OsString]) -> Result<ChildArgs, String> {
     let mut time = None;
@@ -420,6 +470,20 @@ pub(crate) fn child_main(args: &[OsString]) -> ExitCode {
         eprintln!("rampart {SUBCOMMAND}: cannot limit its resources: {e}");
         return ExitCode::from(crate::exit::FAILURE);
     }
+    // The agent kills this process at the time budget; this ends it anyway on every platform
+    // (on Windows, the only bound on a child whose agent is gone).
+    let time = args.time;
+    let watchdog = std::thread::Builder::new()
+        .name("rampart-compile-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(time.saturating_add(WATCHDOG_GRACE));
+            eprintln!("rampart {SUBCOMMAND}: over its time budget; ending");
+            std::process::exit(i32::from(crate::exit::FAILURE));
+        });
+    if let Err(e) = watchdog {
+        eprintln!("rampart {SUBCOMMAND}: cannot start its watchdog: {e}");
+        return ExitCode::from(crate::exit::FAILURE);
+    }
     let mut wasm = Vec::new();
     if let Err(e) = std::io::stdin()
         .lock()
@@ -431,7 +495,10 @@ pub(crate) fn child_main(args: &[OsString]) -> ExitCode {
     }
     // The answer: the magic, one byte saying what follows, and that.
     let (kind, body): (u8, std::borrow::Cow<'_, [u8]>) = if wasm.len() > MAX_PLUGIN_BYTES {
-        (REPLY_INVALID, b"more bytes than a plugin may have".as_slice().into())
+        (
+            REPLY_INVALID,
+            b"more bytes than a plugin may have".as_slice().into(),
+        )
     } else {
         // The parent's configuration, with runs allocated on demand: nothing runs here, and
         // the pool's reservation would only count against the limits.
@@ -578,5 +645,12 @@ mod tests {
             panic!("a crash is not a budget");
         };
         assert!(message.ends_with(": \\u{1b}[2Kboom"), "{message}");
+        let CompileError::Failed(message) = compiler.crashed(
+            aborted,
+            "\nthread 'main' (7) panicked at src/x.rs:1:2:\nindex out of bounds\nnote: run with `RUST_BACKTRACE=1`\n",
+        ) else {
+            panic!("a panic is not a budget");
+        };
+        assert!(message.ends_with(": index out of bounds"), "{message}");
     }
 }

@@ -15,7 +15,9 @@
 
 use std::time::Duration;
 
-use wasmtime::component::Component;
+/// wasmtime's compiled component, what a [`Compiler`] returns (re-exported so that an
+/// implementation needs no wasmtime dependency of its own, nor a matching version).
+pub use wasmtime::component::Component;
 
 use crate::engine::Engine;
 
