@@ -23,6 +23,16 @@ fn start_agent(state: &Path, trust: &Path) -> Child {
         .unwrap()
 }
 
+/// Kills the agent if the test fails before stopping it, so no daemon outlives the test.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ready() {
@@ -63,7 +73,7 @@ fn the_agent_syncs_swaps_plugins_and_stops_cleanly() {
         "wd.wasm",
         "windows-defender",
     );
-    let mut agent = start_agent(&state, &trust);
+    let mut agent = Running(start_agent(&state, &trust));
     wait_for("the agent socket", || state.join("agent.sock").exists());
 
     // On demand: a pass runs and its outcome comes back.
@@ -117,7 +127,7 @@ fn the_agent_syncs_swaps_plugins_and_stops_cleanly() {
     });
 
     // SIGTERM: the agent stops and removes its socket.
-    let pid = agent.id().to_string();
+    let pid = agent.0.id().to_string();
     assert!(
         StdCommand::new("kill")
             .args(["-TERM", &pid])
@@ -125,7 +135,7 @@ fn the_agent_syncs_swaps_plugins_and_stops_cleanly() {
             .unwrap()
             .success()
     );
-    let code = agent.wait().unwrap();
+    let code = agent.0.wait().unwrap();
     assert!(code.success(), "{code:?}");
     assert!(!state.join("agent.sock").exists());
 }

@@ -60,12 +60,12 @@ fn route(manifests: &[Manifest], platform: Platform, setting: &ResolvedSetting) 
         .filter(|m| m.platforms.contains(&platform) && m.claims(&setting.id))
         .map(|m| m.name.as_str())
         .collect();
-    let (standing, overruled): (Vec<&str>, Vec<&str>) =
-        if claimants.iter().any(|n| first_party(n)) {
-            claimants.iter().partition(|n| first_party(n))
-        } else {
-            (claimants, Vec::new())
-        };
+    let (standing, overruled): (Vec<&str>, Vec<&str>) = if claimants.iter().any(|n| first_party(n))
+    {
+        claimants.iter().partition(|n| first_party(n))
+    } else {
+        (claimants, Vec::new())
+    };
     let overruled = if overruled.is_empty() {
         String::new()
     } else {
