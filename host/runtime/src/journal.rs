@@ -633,9 +633,14 @@ fn recovery_record(
     r.insert("run".into(), journal.run.clone().into());
     r.insert("plugin".into(), journal.plugin.clone().into());
     r.insert("decision".into(), decision.into());
+    let shown: Vec<Change> = journal
+        .changes
+        .iter()
+        .map(|c| journal.redactor.present(c))
+        .collect();
     r.insert(
         "changes".into(),
-        serde_json::to_value(&journal.changes).unwrap_or_default(),
+        serde_json::to_value(&shown).unwrap_or_default(),
     );
     r.insert("undo-failures".into(), failures.into());
     r
@@ -675,6 +680,8 @@ pub(crate) fn sync_dir(dir: &Path) {
 struct JournalFile {
     plugin: String,
     run: String,
+    /// The run's secrets (from the header), kept out of the recovery's audit record.
+    redactor: crate::redact::Redactor,
     changes: Vec<Change>,
     commit: Option<CommitRecord>,
 }
@@ -723,6 +730,16 @@ fn read_journal(path: &Path) -> Result<JournalFile, JournalError> {
                     .to_string()
             },
             str::to_string,
+        ),
+        redactor: crate::redact::Redactor::from_secrets(
+            header["secrets"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
         ),
         changes: Vec::new(),
         commit: None,
@@ -905,8 +922,19 @@ impl RunJournal {
         }
     }
 
-    /// Takes `redactor`'s secrets out of the run's audit records.
+    /// Takes `redactor`'s secrets out of the run's audit records. Call it before the first
+    /// change: the journal file's header then names the secrets too, so that recovery after a
+    /// crash redacts its audit record the same way.
     pub(crate) fn redact_with(&mut self, redactor: std::sync::Arc<crate::redact::Redactor>) {
+        if let Some(file) = &mut self.file
+            && file.file.is_none()
+            && !redactor.is_empty()
+            && let Ok(serde_json::Value::Object(mut header)) =
+                serde_json::from_str::<serde_json::Value>(&file.header)
+        {
+            header.insert("secrets".into(), redactor.secrets().into());
+            file.header = serde_json::Value::Object(header).to_string();
+        }
         self.redactor = redactor;
     }
 
@@ -1461,6 +1489,32 @@ mod tests {
             "{trail}"
         );
         crate::audit::verify(&dir.path().join("audit")).unwrap();
+    }
+
+    #[test]
+    fn the_recovery_record_of_a_killed_run_keeps_its_secrets_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (caps, _registry) = registry_caps();
+        let journal = Journal::durable(&dir.path().join("journal"))
+            .unwrap()
+            .with_audit(crate::audit::AuditLog::open(&dir.path().join("audit")).unwrap());
+        let mut run = journal.start("p", "sha256:d", false).unwrap();
+        run.redact_with(std::sync::Arc::new(crate::redact::Redactor::from_secrets(
+            vec!["0nboarding-SECRET".into()],
+        )));
+        run.record(Change::RegistryValue {
+            key: r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Test".into(),
+            name: "blob".into(),
+            before: None,
+            after: Some(JournalValue::RegSz("x 0nboarding-SECRET".into())),
+        })
+        .unwrap();
+        drop(run); // killed: no commit record
+        journal.recover(&caps, None).unwrap();
+        let trail = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
+        assert!(trail.contains(r#""kind":"recovery""#), "{trail}");
+        assert!(!trail.contains("0nboarding-SECRET"), "{trail}");
+        assert!(trail.contains("<redacted>"), "{trail}");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! the plugin needs it. Whatever the plugin says back (result messages, log records, panic
 //! text, protocol errors, the values it wrote) passes through the run's [`Redactor`] before it
 //! reaches a report, a log line or the audit trail, so a plugin that echoes the secret, on
-//! purpose or not, cannot publish it. Only the change journal, which must be able to restore
-//! what was there, and the backends themselves hold the value.
+//! purpose or not, cannot publish it. Only the change journal of a run in flight (which must be
+//! able to restore what was there, and names the run's secrets so that recovery redacts the
+//! same way), the drift ledger and the backends themselves hold the value.
 
 use std::borrow::Cow;
 
@@ -36,18 +37,28 @@ pub struct Redactor {
 impl Redactor {
     /// The secrets among `settings`' values.
     pub fn for_settings<'a>(settings: impl IntoIterator<Item = &'a ResolvedSetting>) -> Self {
-        let mut secrets: Vec<String> = settings
-            .into_iter()
-            .filter_map(|s| match &s.value {
-                SettingValue::Secret(secret) if !secret.expose().is_empty() => {
-                    Some(secret.expose().to_string())
-                }
-                _ => None,
-            })
-            .collect();
+        Redactor::from_secrets(
+            settings
+                .into_iter()
+                .filter_map(|s| match &s.value {
+                    SettingValue::Secret(secret) => Some(secret.expose().to_string()),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// A redactor for these secrets (as [`Redactor::secrets`] returned them).
+    pub(crate) fn from_secrets(mut secrets: Vec<String>) -> Self {
+        secrets.retain(|s| !s.is_empty());
         secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Redactor { secrets }
+    }
+
+    /// The secrets, longest first.
+    pub(crate) fn secrets(&self) -> &[String] {
+        &self.secrets
     }
 
     /// True when there is nothing to redact.
@@ -109,7 +120,7 @@ impl Redactor {
                 before,
                 after,
             } => Change::RegistryValue {
-                key: key.clone(),
+                key: text(key),
                 name: text(name),
                 before: before.as_ref().map(value),
                 after: after.as_ref().map(value),
