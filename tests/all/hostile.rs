@@ -1583,3 +1583,33 @@ pub(crate) fn hostile_quota() {
     assert!(error.contains(&format!("{}", 5 * MIB - 32)), "{error}");
     assert_eq!(registry.export_reg(), kept);
 }
+
+/// `hostile_abi`: a host call whose string runs past the end of the plugin's memory. The run
+/// ends with a typed reason quoting wasmtime's cause in one short line, and the host serves
+/// the next run.
+#[test]
+pub(crate) fn hostile_abi() {
+    let plugin = load_program(HOSTILE_ABI).unwrap();
+    let err = plugin
+        .run(
+            &windows_client(),
+            &[setting("test_a", SettingValue::Integer(1))],
+            &Capabilities::none(),
+            &RunLimits::default(),
+        )
+        .unwrap_err();
+    let RunError::AbiViolation {
+        plugin: name,
+        message,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(name, "hostile-abi");
+    assert!(message.contains("out of bounds"), "{message}");
+    assert!(
+        !err.to_string().contains("backtrace") && !message.contains('\n'),
+        "{err}"
+    );
+    assert_host_serves_next_run();
+}

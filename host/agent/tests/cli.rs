@@ -502,3 +502,42 @@ fn policy_check_resolves_for_a_device_and_reports_partial_input() {
     // Every antivirus setting of the export has a plugin on Windows Server.
     assert!(!text.contains("no plugin enforces it"), "{text}");
 }
+
+/// Control characters in a report's plugin-supplied texts (a carriage return and an erase-line
+/// that would redraw an error as "compliant", an OSC hyperlink, hidden text) are printed as
+/// escapes by `status`, never raw.
+#[test]
+fn status_escapes_control_characters_in_plugin_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = rampart()
+        .args(["apply", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let path = state.join("last-report.json");
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let hostile =
+        "failed\r\u{1b}[2Kcompliant \u{1b}]8;;https://x.invalid\u{7}link\u{1b}[8m hidden\u{9b}";
+    report["policies"][0]["settings"][0]["message"] = hostile.into();
+    report["plugins"][0]["error"] = hostile.into();
+    report["plugins"][0]["protocolErrors"] = serde_json::json!([hostile]);
+    std::fs::write(&path, serde_json::to_string(&report).unwrap()).unwrap();
+    let out = rampart()
+        .args(["status", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !stdout.chars().any(|c| c.is_control() && c != '\n'),
+        "{stdout:?}"
+    );
+    assert_eq!(
+        stdout.matches(r"failed\r\u{1b}[2Kcompliant").count(),
+        3,
+        "{stdout}"
+    );
+}
