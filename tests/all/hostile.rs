@@ -1582,6 +1582,28 @@ pub(crate) fn hostile_quota() {
     // 9 MiB less the 4 MiB and the four 8-byte names it owns.
     assert!(error.contains(&format!("{}", 5 * MIB - 32)), "{error}");
     assert_eq!(registry.export_reg(), kept);
+
+    // Files count the same: 64 files of 1 MiB in one root stop at the run's budget, and
+    // nothing of the run stays in the root.
+    let dir = RootedDir::new();
+    let caps = Capabilities::none().with_files(dir.file_roots("data"));
+    let plugin = Plugin::load(
+        &engine(),
+        "hostile-quota",
+        &std::fs::read(HOSTILE_QUOTA).unwrap(),
+        &rampart_tests::files_ceiling(&["data"]),
+    )
+    .unwrap();
+    let mut files = PluginSet::new();
+    files.insert(Arc::new(plugin));
+    let enforcer = Enforcer::new(caps, limits).with_ledger(Ledger::in_memory());
+    let filled = enforcer.enforce(
+        &files,
+        &rampart_tests::linux_device(),
+        &rampart_tests::policy_of(vec![setting("test_file_a", SettingValue::Integer(64))]),
+    );
+    assert!(budget_error(&filled).is_some(), "{filled:#?}");
+    assert!(dir.root_listing().is_empty(), "{:?}", dir.root_listing());
 }
 
 /// `hostile_abi`: a host call whose string runs past the end of the plugin's memory. The run

@@ -1,8 +1,9 @@
-//! Fills its own registry key: for each setting `test_*` with integer value `n`, writes `n`
-//! REG_EXPAND_SZ values of 1 MiB each, named after the setting. Each value is within the
-//! per-value cap; together they must run into the run's write budget.
+//! Fills its own registry key or file root: for each setting `test_*` with integer value `n`,
+//! writes `n` REG_EXPAND_SZ values of 1 MiB each, named after the setting (or, for
+//! `test_file_*`, `n` files of 1 MiB in the root `data`). Each is within the per-value cap;
+//! together they must run into the run's write budget.
 
-use rampart_sdk::{Device, Plugin, Setting, SettingResult, SettingValue, registry};
+use rampart_sdk::{Device, Plugin, Setting, SettingResult, SettingValue, files, registry};
 
 struct Quota;
 
@@ -16,12 +17,18 @@ impl Plugin for Quota {
             };
             let mut outcome = s.remediated();
             for i in 0..n {
-                let value = registry::RegValue::ExpandSz(format!("{i:08}").repeat(1 << 17));
-                if let Err(e) = registry::set(
-                    r"HKLM\SOFTWARE\Policies\Rampart Test",
-                    &format!("{}-{i}", s.id),
-                    &value,
-                ) {
+                let text = format!("{i:08}").repeat(1 << 17);
+                let name = format!("{}-{i}", s.id);
+                let written = if s.id.starts_with("test_file") {
+                    files::write("data", &name, text.as_bytes())
+                } else {
+                    registry::set(
+                        r"HKLM\SOFTWARE\Policies\Rampart Test",
+                        &name,
+                        &registry::RegValue::ExpandSz(text),
+                    )
+                };
+                if let Err(e) = written {
                     outcome = s.error(e.message());
                     break;
                 }
@@ -38,11 +45,15 @@ rampart_sdk::export_plugin!(
 [plugin]
 name = "hostile-quota"
 version = "0.1.0"
-platforms = ["windows-client", "windows-server"]
+platforms = ["windows-client", "windows-server", "linux"]
 settings = ["test_*"]
 
 [[grants.registry]]
 key = 'HKLM\SOFTWARE\Policies\Rampart Test'
+access = "read-write"
+
+[[grants.files]]
+root = "data"
 access = "read-write"
 "#
 );
