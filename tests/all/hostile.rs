@@ -1542,6 +1542,9 @@ pub(crate) fn hostile_quota() {
     let limits = RunLimits {
         max_written_bytes: 6 * MIB,
         max_owned_bytes: 9 * MIB,
+        // Megabytes through the emulated registry and the journal: on a loaded machine this
+        // takes longer than the default 2 s, and the budget, not the deadline, must end it.
+        deadline: std::time::Duration::from_secs(60),
         ..RunLimits::default()
     };
     let enforcer = Enforcer::new(caps, limits).with_ledger(Ledger::in_memory());
