@@ -541,3 +541,61 @@ fn status_escapes_control_characters_in_plugin_texts() {
         "{stdout}"
     );
 }
+
+/// A policy exported by Windows PowerShell 5.1 (`ConvertTo-Json > file.json`: UTF-16LE with a
+/// byte order mark) enforces exactly like its UTF-8 original; a file that is not a policy is a
+/// one-line error saying what it looks like.
+#[test]
+fn a_utf16_powershell_export_enforces_like_utf8_and_non_policies_say_what_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/policies/contoso-defender-antivirus.json");
+    let text = std::fs::read_to_string(&original).unwrap();
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let exported = dir.path().join("exported.json");
+    std::fs::write(&exported, utf16).unwrap();
+    let statuses = |policy: &std::path::Path, state: &str| {
+        let out = rampart()
+            .args(["apply", "--json", "--policies"])
+            .arg(policy)
+            .arg("--state")
+            .arg(dir.path().join(state))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["policies"][0]["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {}", s["id"], s["status"]))
+            .collect::<Vec<_>>()
+    };
+    let from_utf8 = statuses(&original, "a");
+    assert!(!from_utf8.is_empty());
+    assert_eq!(statuses(&exported, "b"), from_utf8);
+
+    let managed = dir.path().join("mdatp_managed.json");
+    std::fs::write(
+        &managed,
+        r#"{"antivirusEngine":{"enforcementLevel":"real_time"}}"#,
+    )
+    .unwrap();
+    let out = rampart()
+        .args(["apply", "--policies"])
+        .arg(&managed)
+        .arg("--state")
+        .arg(dir.path().join("c"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("this looks like Defender for Endpoint's managed configuration"),
+        "{stderr}"
+    );
+}

@@ -12,11 +12,20 @@
 //!   including annotation keys (`@odata.context`, `platforms@odata.type`, ...), which are
 //!   ignored. The only annotation read is `@odata.type` on setting instances and simple values,
 //!   because it selects their kind.
-//! - A leading UTF-8 byte order mark.
+//! - UTF-8, with or without a byte order mark, and UTF-16 (little- or big-endian, with a byte
+//!   order mark or recognised by its NUL bytes): what Windows PowerShell 5.1 writes with
+//!   `ConvertTo-Json … > file.json` or `Out-File`.
+//! - PowerShell 5.1's dates: `lastModifiedDateTime` as `"\/Date(1705285879967)\/"` or as the
+//!   object `{"value": "\/Date(…)\/", "DateTime": "…"}`, read as RFC 3339.
 //! - The CIPP template wrapper: an object whose `JSON` member is a string holding an object whose
 //!   `RAWJson` member is a string holding the policy. Such policies often lack an `id`; the
 //!   wrapper's `GUID` (else `RowKey`) stands in. Error paths are then relative to the policy
 //!   inside `RAWJson`.
+//!
+//! A file that is something else rampart can recognise (Defender's `mdatp_managed.json`, a
+//! device configuration profile, an endpoint-security intent, a Graph list response, a JSON
+//! array) is refused with [`ParseProblem::NotAPolicy`], saying what it looks like and what
+//! rampart reads instead.
 //!
 //! A bad document yields a [`PolicyError`] whose message is one line naming the file and the
 //! JSON path, for example
@@ -51,7 +60,8 @@ pub struct PolicyDocument {
     /// The assignments, when the document carries them (`$expand=assignments`); `None` when
     /// the document has no `assignments` member.
     pub assignments: Option<Vec<Assignment>>,
-    /// Graph's `lastModifiedDateTime`, verbatim.
+    /// Graph's `lastModifiedDateTime` as written, except that a PowerShell 5.1 date
+    /// (`/Date(ms)/`) is given as RFC 3339.
     pub last_modified: Option<String>,
     /// Where the document came from (a file path or a caller's label); used in messages.
     pub origin: String,
@@ -279,6 +289,11 @@ pub enum ParseProblem {
     /// A number that is not a 64-bit integer.
     #[error("'{0}' is not a 64-bit integer")]
     NotAnInteger(String),
+    /// The file is not an Intune settings-catalog policy; it looks like the thing named.
+    #[error(
+        "not an Intune endpoint-security or settings-catalog policy: this looks like {0}; rampart reads one policy per file, as Graph's deviceManagement/configurationPolicies/{{id}} returns it"
+    )]
+    NotAPolicy(String),
     /// A string member that should hold JSON (the CIPP wrapper) does not.
     #[error("embedded JSON is not valid at line {line} column {column}: {message}")]
     EmbeddedJson {
@@ -315,8 +330,13 @@ pub fn load_policy_file(path: &Path) -> Result<PolicyDocument, PolicyError> {
 /// and in each setting instance `@odata.type`, `settingDefinitionId` and its value), a value has
 /// the wrong type, or an `@odata.type` is unknown.
 pub fn parse_policy(bytes: &[u8], origin: &str) -> Result<PolicyDocument, PolicyError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+    let text = decode_text(bytes).map_err(|message| PolicyError::Syntax {
+        origin: origin.to_owned(),
+        line: 1,
+        column: 1,
+        message,
+    })?;
+    let value: Value = serde_json::from_slice(&text).map_err(|error| {
         let (line, column, message) = json_error_parts(&error);
         PolicyError::Syntax {
             origin: origin.to_owned(),
@@ -327,10 +347,119 @@ pub fn parse_policy(bytes: &[u8], origin: &str) -> Result<PolicyDocument, Policy
     })?;
     let parser = Parser { origin };
     let root = JsonPath::Root;
+    if let Some(what) = not_a_policy(&value) {
+        return Err(parser.invalid(&root, ParseProblem::NotAPolicy(what)));
+    }
     let top = parser.object(&value, &root)?;
     match top.get("JSON") {
         Some(Value::String(embedded)) => parser.cipp(top, embedded),
         _ => parser.document(top, None),
+    }
+}
+
+/// The file's bytes as UTF-8: a UTF-8 byte order mark dropped, UTF-16 (by its byte order mark,
+/// or by the NUL byte beside each ASCII character of its first two characters) decoded.
+fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    use std::borrow::Cow;
+    let utf16 = |body: &[u8], little: bool| -> Result<Cow<'_, [u8]>, String> {
+        if body.len() % 2 != 0 {
+            return Err("UTF-16 text with an odd number of bytes".to_owned());
+        }
+        let units = body.chunks_exact(2).map(|pair| {
+            let pair = [pair[0], pair[1]];
+            if little {
+                u16::from_le_bytes(pair)
+            } else {
+                u16::from_be_bytes(pair)
+            }
+        });
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map(|text| Cow::Owned(text.into_bytes()))
+            .map_err(|e| format!("invalid UTF-16: {e}"))
+    };
+    match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => Ok(Cow::Borrowed(rest)),
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
+        [a, 0, b, 0, ..] if a.is_ascii() && b.is_ascii() && *a != 0 => utf16(bytes, true),
+        [0, a, 0, b, ..] if a.is_ascii() && b.is_ascii() && *a != 0 => utf16(bytes, false),
+        _ => Ok(Cow::Borrowed(bytes)),
+    }
+}
+
+/// What a JSON value that is not a policy looks like, when rampart can tell.
+fn not_a_policy(value: &Value) -> Option<String> {
+    let object = match value {
+        Value::Array(items) => {
+            return Some(format!(
+                "a JSON array of {} item(s) (a backup holding several objects)",
+                items.len()
+            ));
+        }
+        Value::Object(object) => object,
+        _ => return None,
+    };
+    if object.contains_key("settings") || object.contains_key("JSON") {
+        return None;
+    }
+    if let Some(Value::Array(items)) = object.get("value") {
+        let paged = if object.contains_key("@odata.nextLink") {
+            ", with more pages behind @odata.nextLink"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "a Graph list response with {} item(s){paged}",
+            items.len()
+        ));
+    }
+    const MDATP_KEYS: &[&str] = &[
+        "antivirusEngine",
+        "cloudService",
+        "edr",
+        "exclusionSettings",
+        "networkProtection",
+    ];
+    if MDATP_KEYS.iter().any(|key| object.contains_key(*key)) {
+        return Some(
+            "Defender for Endpoint's managed configuration (mdatp_managed.json or its plist), which rampart writes from a policy"
+                .to_owned(),
+        );
+    }
+    let odata_type = object
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .map(graph_type_name)?;
+    if odata_type == "deviceManagementIntent" {
+        return Some(
+            "an endpoint-security intent (deviceManagement/intents, the format before the settings catalog)"
+                .to_owned(),
+        );
+    }
+    if odata_type.ends_with("Configuration") || odata_type.ends_with("Profile") {
+        return Some(format!(
+            "a device configuration profile ('{odata_type}', deviceManagement/deviceConfigurations)"
+        ));
+    }
+    None
+}
+
+/// A date as Graph writes it, or PowerShell 5.1's `/Date(ms)/` (RFC 3339 then).
+fn graph_date(text: &str) -> String {
+    let ms = text
+        .strip_prefix("/Date(")
+        .and_then(|rest| rest.strip_suffix(")/"))
+        // An offset (`/Date(ms+0100)/`) does not change the instant.
+        .and_then(|inner| inner.split(['+', '-']).find(|part| !part.is_empty()))
+        .filter(|_| !text.starts_with("/Date(-"))
+        .and_then(|ms| ms.parse::<u64>().ok());
+    match ms {
+        Some(ms) => humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+        .to_string(),
+        None => text.to_owned(),
     }
 }
 
@@ -482,6 +611,19 @@ impl Parser<'_> {
         }
     }
 
+    /// A date member: a string, or PowerShell 5.1's object form with the string in `value`.
+    fn date(
+        &self,
+        object: &Object,
+        key: &'static str,
+        path: &JsonPath<'_>,
+    ) -> Result<Option<String>, PolicyError> {
+        match object.get(key) {
+            Some(Value::Object(ps)) => Ok(ps.get("value").and_then(Value::as_str).map(graph_date)),
+            _ => Ok(self.optional_str(object, key, path)?.map(graph_date)),
+        }
+    }
+
     fn required_object<'v>(
         &self,
         object: &'v Object,
@@ -568,7 +710,7 @@ impl Parser<'_> {
         let platforms = self.required_str(object, "platforms", &root)?;
         let technologies = self.required_str(object, "technologies", &root)?;
         let template = self.template(object)?;
-        let last_modified = self.optional_str(object, "lastModifiedDateTime", &root)?;
+        let last_modified = self.date(object, "lastModifiedDateTime", &root)?;
 
         let settings_path = root.key("settings");
         let mut settings = Vec::new();
@@ -597,7 +739,7 @@ impl Parser<'_> {
             template,
             settings,
             assignments,
-            last_modified: last_modified.map(str::to_owned),
+            last_modified,
             origin: self.origin.to_owned(),
         })
     }
@@ -826,6 +968,73 @@ mod tests {
         bytes.extend_from_slice(policy_with(&[choice("a", "a_1")]).as_bytes());
         let doc = parse_policy(&bytes, "bom.json").expect("BOM is stripped");
         assert_eq!(doc.settings.len(), 1);
+    }
+
+    #[test]
+    fn utf16_exports_and_powershell_dates_read_like_utf8() {
+        let utf8 = br#"{"name":"n","platforms":"windows10","technologies":"mdm","settings":[],
+            "lastModifiedDateTime":{"value":"\/Date(1705285879967)\/","DisplayHint":2}}"#;
+        let expected = parse_policy(utf8, "a.json").unwrap();
+        assert_eq!(
+            expected.last_modified.as_deref(),
+            Some("2024-01-15T02:31:19.967Z")
+        );
+        let text = std::str::from_utf8(utf8).unwrap();
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        let bare: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        for bytes in [le, be, bare] {
+            assert_eq!(parse_policy(&bytes, "a.json").unwrap(), expected);
+        }
+        let plain = br#"{"name":"n","platforms":"windows10","technologies":"mdm","settings":[],
+            "lastModifiedDateTime":"\/Date(1705285879967+0100)\/"}"#;
+        assert_eq!(
+            parse_policy(plain, "a.json").unwrap().last_modified,
+            expected.last_modified
+        );
+        let odd = [0xFF, 0xFE, b'{'];
+        assert!(matches!(
+            parse_policy(&odd, "a.json"),
+            Err(PolicyError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn files_that_are_not_policies_say_what_they_look_like() {
+        let cases: [(&[u8], &str); 5] = [
+            (
+                br#"{"antivirusEngine":{"enforcementLevel":"real_time"}}"#,
+                "mdatp_managed.json",
+            ),
+            (
+                br##"{"@odata.type":"#microsoft.graph.windows10EndpointProtectionConfiguration","displayName":"x"}"##,
+                "a device configuration profile ('windows10EndpointProtectionConfiguration'",
+            ),
+            (
+                br#"{"@odata.context":"x","value":[{},{}],"@odata.nextLink":"y"}"#,
+                "a Graph list response with 2 item(s), with more pages",
+            ),
+            (br#"[{},{},{}]"#, "a JSON array of 3 item(s)"),
+            (
+                br##"{"@odata.type":"#microsoft.graph.deviceManagementIntent"}"##,
+                "an endpoint-security intent",
+            ),
+        ];
+        for (bytes, what) in cases {
+            let message = parse_policy(bytes, "f.json").unwrap_err().to_string();
+            assert!(message.contains(what), "{message}");
+            assert!(
+                message.starts_with("policy 'f.json': not an Intune"),
+                "{message}"
+            );
+            assert!(!message.contains('\n'));
+        }
     }
 
     #[test]
