@@ -362,7 +362,7 @@ pub fn parse_policy(bytes: &[u8], origin: &str) -> Result<PolicyDocument, Policy
 fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     use std::borrow::Cow;
     let utf16 = |body: &[u8], little: bool| -> Result<Cow<'_, [u8]>, String> {
-        if body.len() % 2 != 0 {
+        if !body.len().is_multiple_of(2) {
             return Err("UTF-16 text with an odd number of bytes".to_owned());
         }
         let units = body.chunks_exact(2).map(|pair| {
