@@ -81,8 +81,11 @@ pub(crate) struct Inputs {
     /// directory.
     #[arg(long, value_name = "DIR")]
     pub(crate) state: Option<PathBuf>,
-    /// Directory of plugin `.wasm` files; they override embedded plugins with the same name
-    /// (`run` watches it and swaps new versions in live; default there: `<state>/plugins`).
+    /// Directory of plugin `.wasm` files (`run` watches it and swaps new versions in live;
+    /// default there: `<state>/plugins`). A file replaces the embedded plugin of its name only
+    /// when signed by a key `--trust` trusts for that name; a file neither signed by a trusted
+    /// key nor listed in `--grants` is read-only; its claims on settings an embedded plugin
+    /// enforces are overruled unless `--grants` assigns them to it.
     #[arg(long, value_name = "DIR")]
     pub(crate) plugins: Option<PathBuf>,
     /// Extra settings-catalog definitions (Graph definitions JSON) on top of the embedded ones.
@@ -116,7 +119,8 @@ pub(crate) struct Inputs {
     #[arg(long, value_name = "FILE")]
     pub(crate) trust: Option<PathBuf>,
     /// Operator grants configuration (TOML) narrowing what each plugin may touch below its
-    /// manifest and the agent's built-in ceiling. See SECURITY.md.
+    /// manifest and the agent's built-in ceiling, and assigning setting ids to plugins
+    /// (`settings = [...]` under `[plugin.NAME]`). See SECURITY.md.
     #[arg(long, value_name = "FILE")]
     pub(crate) grants: Option<PathBuf>,
     // ---- end security options ----
@@ -177,7 +181,7 @@ pub(crate) enum PolicyCommand {
         /// Extra settings-catalog definitions.
         #[arg(long, value_name = "FILE")]
         catalog: Option<PathBuf>,
-        /// Plugin directory (its manifests override the embedded plugins').
+        /// Plugin directory (a first-party plugin's claims stand before its plugins').
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
     },
@@ -193,7 +197,7 @@ pub(crate) enum PolicyCommand {
         /// Extra settings-catalog definitions.
         #[arg(long, value_name = "FILE")]
         catalog: Option<PathBuf>,
-        /// Plugin directory (its manifests override the embedded plugins').
+        /// Plugin directory (a first-party plugin's claims stand before its plugins').
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
     },

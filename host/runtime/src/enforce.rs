@@ -964,8 +964,8 @@ impl Enforcer {
         {
             return m.fingerprint.clone();
         }
-        // The effective grants are part of the inputs: a value the plugin may no longer write
-        // is no longer in its footprint.
+        // The effective grants are part of the inputs: the footprint holds only the values the
+        // plugin may write with the grants it has.
         let fingerprint =
             Footprint::fingerprint(plugin.digest(), &(device, plugin.grants()), &settings);
         memo.insert(

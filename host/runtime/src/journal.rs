@@ -938,6 +938,11 @@ impl RunJournal {
         self.redactor = redactor;
     }
 
+    /// The redactor of the run's audit records (see [`RunJournal::redact_with`]).
+    pub(crate) fn redactor(&self) -> std::sync::Arc<crate::redact::Redactor> {
+        self.redactor.clone()
+    }
+
     /// Records a change durably, before the caller makes it.
     pub(crate) fn record(&mut self, change: Change) -> Result<(), JournalError> {
         if let Some(file) = &mut self.file {

@@ -48,6 +48,21 @@ impl Redactor {
         )
     }
 
+    /// [`Redactor::for_settings`], shared: a run without secrets (most of them) takes one
+    /// empty redactor instead of allocating its own.
+    pub(crate) fn shared_for_settings(settings: &[ResolvedSetting]) -> std::sync::Arc<Redactor> {
+        static EMPTY: std::sync::LazyLock<std::sync::Arc<Redactor>> =
+            std::sync::LazyLock::new(std::sync::Arc::default);
+        if settings
+            .iter()
+            .any(|s| matches!(s.value, SettingValue::Secret(_)))
+        {
+            std::sync::Arc::new(Redactor::for_settings(settings))
+        } else {
+            EMPTY.clone()
+        }
+    }
+
     /// A redactor for these secrets (as [`Redactor::secrets`] returned them).
     pub(crate) fn from_secrets(mut secrets: Vec<String>) -> Self {
         secrets.retain(|s| !s.is_empty());

@@ -109,12 +109,12 @@ impl Plugin {
                 Ok(_) => error,
             });
         }
+        let redactor = journal.redactor();
         // An in-memory journal has no commit record to write: committing cannot fail.
         let changes = match journal.commit() {
             Ok(committed) => committed.changes,
             Err(failed) => failed.0.changes().to_vec(),
         };
-        let redactor = Redactor::for_settings(settings);
         result.map(|mut out| {
             out.changes = changes.iter().map(|c| redactor.present(c)).collect();
             out
@@ -137,7 +137,7 @@ impl Plugin {
             return (Err(RunError::Stopped { plugin }), journal);
         }
         let mut journal = journal;
-        let redactor = std::sync::Arc::new(Redactor::for_settings(settings));
+        let redactor = Redactor::shared_for_settings(settings);
         journal.redact_with(redactor.clone());
         let stderr = StderrTail::new(STDERR_CAPTURE);
         // Deny-all WASI: no environment, arguments or preopens; stdin closed; sockets refused.
@@ -308,10 +308,6 @@ fn classify(
         };
     }
     match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => RunError::Timeout {
-            plugin,
-            deadline: limits.deadline,
-        },
         Some(wasmtime::Trap::StackOverflow) => RunError::StackOverflow { plugin },
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             let printed = String::from_utf8_lossy(&stderr.contents())
