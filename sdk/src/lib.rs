@@ -93,6 +93,7 @@ pub use bindings::rampart::plugin::types::{
     CapabilityError, Device, GroupPosition, Platform, Setting, SettingStatus, SettingValue,
 };
 pub use bindings::{__export_plugin_world, SettingResult};
+pub use settings::UNCONFIRMED;
 
 /// The version of the WIT contract (`rampart:plugin`) this SDK builds plugins against.
 ///

@@ -93,6 +93,24 @@ impl Setting {
         }
     }
 
+    /// The value is in place where its consumer reads it, but that consumer (the firewall,
+    /// Windows Security, ...) cannot be asked whether it applies it: `compliant`/`remediated`
+    /// carrying the code [`UNCONFIRMED`] and the message "written; `why`" (or "already in
+    /// place; `why`"), `why` saying what was not asked, e.g. "Windows Firewall not queried".
+    /// The host reports such a setting `unknown` with that message and counts it apart from
+    /// the confirmed ones, so "compliant" always means confirmed.
+    pub fn unconfirmed(&self, changed: bool, why: &str) -> SettingResult {
+        let (status, done) = if changed {
+            (SettingStatus::Remediated, "written")
+        } else {
+            (SettingStatus::Compliant, "already in place")
+        };
+        SettingResult {
+            code: Some(UNCONFIRMED),
+            ..self.result(status, Some(format!("{done}; {why}")))
+        }
+    }
+
     /// The setting could not be enforced.
     pub fn error(&self, message: impl Into<String>) -> SettingResult {
         self.result(SettingStatus::Error, Some(message.into()))
@@ -109,6 +127,24 @@ impl Setting {
     /// The setting does not apply to this device.
     pub fn not_applicable(&self, reason: impl Into<String>) -> SettingResult {
         self.result(SettingStatus::NotApplicable, Some(reason.into()))
+    }
+}
+
+/// The result code that marks a `compliant`/`remediated` result as *unconfirmed*: the value is
+/// in place, but no component that consumes it was asked (see [`Setting::unconfirmed`]). The
+/// host turns such a result into the Intune status `unknown`. The number spells "RM" and 1, far
+/// from Win32 errors and HRESULTs.
+pub const UNCONFIRMED: i32 = 0x524D_0001;
+
+impl SettingResult {
+    /// Whether the value is in place but its consumer was not asked (see
+    /// [`Setting::unconfirmed`]).
+    pub fn is_unconfirmed(&self) -> bool {
+        self.code == Some(UNCONFIRMED)
+            && matches!(
+                self.status,
+                SettingStatus::Compliant | SettingStatus::Remediated
+            )
     }
 }
 

@@ -158,6 +158,7 @@ pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
     let counts: Vec<String> = [
         SettingStatus::Compliant,
         SettingStatus::Remediated,
+        SettingStatus::Unknown,
         SettingStatus::NotApplicable,
         SettingStatus::Conflict,
         SettingStatus::Error,
@@ -165,7 +166,12 @@ pub(crate) fn print_table(report: &DeviceReport, state: &Path) {
     .iter()
     .filter_map(|s| {
         let n = report.count(*s);
-        (n > 0).then(|| format!("{n} {s}"))
+        // `unknown` from a pass is a value in place that no consumer confirmed.
+        let label = match s {
+            SettingStatus::Unknown => "unknown (in place, not confirmed)".to_owned(),
+            other => other.to_string(),
+        };
+        (n > 0).then(|| format!("{n} {label}"))
     })
     .collect();
     println!();

@@ -82,5 +82,5 @@ pub use lock::{LockError, StateLock};
 pub use manifest::Manifest;
 pub use plugin::{CONTRACT_VERSION, GrantPolicy, Plugin};
 pub use report::DeviceReport;
-pub use run::{RunOutput, SettingOutcome};
+pub use run::{RunOutput, SettingOutcome, UNCONFIRMED};
 pub use trust::{TrustMode, TrustPolicy, TrustVerdict};

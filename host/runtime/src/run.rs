@@ -37,6 +37,13 @@ const STDERR_CAPTURE: usize = 4 << 10;
 /// Longest message kept from a plugin result.
 const MAX_RESULT_MESSAGE: usize = 2 << 10;
 
+/// The result code a plugin puts on a `compliant`/`remediated` result whose value is in place
+/// but whose consumer (the firewall, Windows Security, ...) was not asked. Such a setting is
+/// reported `unknown` with the plugin's message ("written; Windows Firewall not queried"), so a
+/// `compliant` or `remediated` status always means the consumer confirmed the value. The SDK's
+/// `Setting::unconfirmed` sets it.
+pub const UNCONFIRMED: i32 = 0x524D_0001;
+
 /// The checked outcome of one setting after a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingOutcome {
@@ -399,6 +406,12 @@ fn check_results(
             continue;
         }
         let status = match r.status {
+            // In place, but its consumer was not asked: not confirmed, so not compliant.
+            wit::SettingStatus::Compliant | wit::SettingStatus::Remediated
+                if r.code == Some(UNCONFIRMED) =>
+            {
+                SettingStatus::Unknown
+            }
             wit::SettingStatus::Compliant => SettingStatus::Compliant,
             wit::SettingStatus::Remediated => SettingStatus::Remediated,
             wit::SettingStatus::Error => SettingStatus::Error,
@@ -413,6 +426,9 @@ fn check_results(
                 }
                 SettingStatus::NotApplicable => {
                     Some("the plugin reported not applicable without a reason".into())
+                }
+                SettingStatus::Unknown => {
+                    Some("in place; the plugin did not say which consumer was not queried".into())
                 }
                 _ => None,
             });
@@ -663,6 +679,40 @@ mod tests {
             ]
         );
         assert_eq!(problems, ["result for a setting it was not given: 'x'"]);
+    }
+
+    #[test]
+    fn an_unconfirmed_value_is_unknown_never_compliant() {
+        let settings = [setting("a"), setting("b"), setting("c"), setting("d")];
+        let coded = |id: &str, status, code| wit::SettingResult {
+            code: Some(code),
+            message: Some("written; Windows Firewall not queried".into()),
+            ..result(id, status)
+        };
+        let (outcomes, problems) = check_results(
+            &settings,
+            vec![
+                coded("a", wit::SettingStatus::Remediated, UNCONFIRMED),
+                coded("b", wit::SettingStatus::Compliant, UNCONFIRMED),
+                // The code means nothing on an error, and another code changes nothing.
+                coded("c", wit::SettingStatus::Error, UNCONFIRMED),
+                coded("d", wit::SettingStatus::Compliant, 5),
+            ],
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            statuses(&outcomes),
+            [
+                ("a", SettingStatus::Unknown),
+                ("b", SettingStatus::Unknown),
+                ("c", SettingStatus::Error),
+                ("d", SettingStatus::Compliant),
+            ]
+        );
+        assert_eq!(
+            outcomes[0].message.as_deref(),
+            Some("written; Windows Firewall not queried")
+        );
     }
 
     #[test]

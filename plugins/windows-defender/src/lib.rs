@@ -224,7 +224,9 @@ fn enforce_firewall_rules(settings: &[Setting], slots: &mut [Option<SettingResul
         };
         for i in members {
             slots[i] = Some(match &result {
-                Ok(changed) => settings[i].enforced(*changed),
+                Ok(changed) => {
+                    settings[i].unconfirmed(*changed, consumer(mapping::FIREWALL, false))
+                }
                 Err(message) => settings[i].error(message.clone()),
             });
         }
@@ -281,7 +283,7 @@ fn encode(encoding: Encoding, value: &SettingValue) -> Result<RegValue, String> 
         other => Err(format!("value {other} is not 0 or 1")),
     };
     Ok(match encoding {
-        Encoding::Dword => {
+        Encoding::Dword | Encoding::Channel => {
             let v = integer()?;
             RegValue::Dword(
                 u32::try_from(v).map_err(|_| format!("value {v} does not fit a REG_DWORD"))?,
@@ -315,6 +317,25 @@ fn encode(encoding: Encoding, value: &SettingValue) -> Result<RegValue, String> 
             }
             _ => return Err(format!("expected a list, got {}", value.kind_name())),
         },
+        Encoding::Flags(mask) => {
+            let flags = match (value, value.as_integer()) {
+                (SettingValue::IntegerList(flags), _) => flags.clone(),
+                (_, Some(flag)) => vec![flag],
+                _ => return Err(format!("expected flags, got {}", value.kind_name())),
+            };
+            let mut or = 0;
+            for flag in flags {
+                match u32::try_from(flag) {
+                    Ok(bits) if bits & !mask == 0 => or |= bits,
+                    _ => {
+                        return Err(format!(
+                            "{flag} is not a combination of the flags {mask:#x}"
+                        ));
+                    }
+                }
+            }
+            RegValue::Dword(or)
+        }
     })
 }
 
@@ -327,7 +348,13 @@ fn enforce_mapped(device: &Device, setting: &Setting, m: &Mapping) -> SettingRes
         Err(e) => return setting.error(e),
     };
     let key = key_at(m.root, m.key);
-    let changed = match key.ensure(m.value_name, &desired) {
+    // An update channel left "not configured" (0) is an absent value, as Group Policy leaves it.
+    let written = if m.encoding == Encoding::Channel && desired == RegValue::Dword(0) {
+        key.delete_value(m.value_name)
+    } else {
+        key.ensure(m.value_name, &desired)
+    };
+    let changed = match written {
         Ok(changed) => changed,
         Err(e) => {
             return setting.error(format!(
@@ -339,12 +366,25 @@ fn enforce_mapped(device: &Device, setting: &Setting, m: &Mapping) -> SettingRes
         }
     };
     match verify_preference(m.verify, &desired) {
-        Verification::Matches | Verification::Unavailable => setting.enforced(changed),
+        Verification::Matches => setting.enforced(changed),
+        Verification::Unavailable(asked) => setting.unconfirmed(changed, consumer(m.root, asked)),
         Verification::NoDefender(reason) => setting.error(not_verified(
             &format!("{}\\{}", key.path(), m.value_name),
             &reason,
         )),
         Verification::Differs(reason) => setting.error(reason),
+    }
+}
+
+/// Why a value in place under a policy root is unconfirmed, for its result's message. `asked` is
+/// false when Defender was not asked because this plugin has no grant to read its preferences.
+fn consumer(root: &str, asked: bool) -> &'static str {
+    match root {
+        mapping::DEFENDER if asked => "Defender does not report this value",
+        mapping::DEFENDER => "Defender not queried (no grant to read its preferences)",
+        mapping::SECURITY_CENTER => "Windows Security not queried",
+        mapping::ATP => "Defender for Endpoint not queried",
+        _ => "Windows Firewall not queried",
     }
 }
 
@@ -371,10 +411,10 @@ fn enforce_firewall(setting: &Setting, fw: &FirewallValue) -> SettingResult {
         Err(e) => return setting.error(e),
     };
     let key = key_at(mapping::FIREWALL, &fw.key);
-    // The firewall's effective state is not reachable through any capability: the registry
-    // write (re-read on the next pass) is the only evidence.
+    // The firewall's effective state is not reachable through any capability: the value is in
+    // place, and nothing confirms the firewall applies it.
     match key.ensure(fw.value_name, &desired) {
-        Ok(changed) => setting.enforced(changed),
+        Ok(changed) => setting.unconfirmed(changed, consumer(mapping::FIREWALL, false)),
         Err(e) => setting.error(format!(
             "writing {}\\{}: {}",
             key.path(),
@@ -386,9 +426,9 @@ fn enforce_firewall(setting: &Setting, fw: &FirewallValue) -> SettingResult {
 
 enum Verification {
     Matches,
-    /// Defender does not report this value, or this plugin may not ask (no grant): the
-    /// registry write stands.
-    Unavailable,
+    /// The value is in place but unconfirmed: Defender was asked and does not report it
+    /// (`true`), or this plugin may not ask (no grant, `false`).
+    Unavailable(bool),
     /// Defender is not there to ask: the write cannot be confirmed.
     NoDefender(String),
     Differs(String),
@@ -398,21 +438,21 @@ enum Verification {
 /// should have produced.
 fn verify_preference(verify: Verify, written: &RegValue) -> Verification {
     let (name, expected) = match (verify, written) {
-        (Verify::Registry, _) => return Verification::Unavailable,
+        (Verify::Registry, _) => return Verification::Unavailable(true),
         (Verify::Bool(name), RegValue::Dword(d)) => (name, PreferenceValue::Boolean(*d != 0)),
         (Verify::Int(name), RegValue::Dword(d)) => (name, PreferenceValue::Integer(i64::from(*d))),
         (Verify::Text(name), RegValue::Sz(s)) => (name, PreferenceValue::Text(s.clone())),
-        _ => return Verification::Unavailable,
+        _ => return Verification::Unavailable(true),
     };
     let actual = match defender::preference(name) {
         Ok(Some(v)) => v,
         Err(e) => {
             return match defender_absent(&e) {
                 Some(reason) => Verification::NoDefender(reason),
-                None => Verification::Unavailable,
+                None => Verification::Unavailable(false),
             };
         }
-        Ok(None) => return Verification::Unavailable,
+        Ok(None) => return Verification::Unavailable(true),
     };
     let same = match (&actual, &expected) {
         (PreferenceValue::Text(a), PreferenceValue::Text(e)) => a.eq_ignore_ascii_case(e),
@@ -478,7 +518,7 @@ fn enforce_list(setting: &Setting, list: &ListMapping, switches: &mut Switches) 
             Err(e) => return setting.error(format!("enabling the list: {}", e.message())),
         }
     }
-    // `Ok(None)`: Defender does not report this list, so the registry write stands.
+    // `Ok(None)`: Defender does not report this list, so the value is in place, unconfirmed.
     let effective = match list.verify {
         ListVerify::Exclusions(kind) => defender::exclusions(kind).map(Some),
         ListVerify::Preference(name) => match defender::preference(name) {
@@ -488,24 +528,22 @@ fn enforce_list(setting: &Setting, list: &ListMapping, switches: &mut Switches) 
         },
     };
     let effective = match effective {
-        Ok(list) => list,
+        Ok(Some(list)) => list,
+        Ok(None) => return setting.unconfirmed(changed, consumer(mapping::DEFENDER, true)),
         Err(e) => match defender_absent(&e) {
             Some(reason) => return setting.error(not_verified(key.path(), &reason)),
-            None => None,
+            None => return setting.unconfirmed(changed, consumer(mapping::DEFENDER, false)),
         },
     };
-    if let Some(effective) = effective {
-        let missing: Vec<&String> = items
-            .iter()
-            .filter(|i| !effective.iter().any(|e| e.eq_ignore_ascii_case(i)))
-            .collect();
-        if !missing.is_empty() {
-            return setting.error(format!(
-                "Defender does not report {} of the listed items after they were written (first: '{}'); another authority may override the list",
-                missing.len(),
-                missing[0]
-            ));
-        }
+    let missing: Vec<&String> = items
+        .iter()
+        .filter(|i| !effective.iter().any(|e| e.eq_ignore_ascii_case(i)))
+        .collect();
+    if let Some(first) = missing.first() {
+        return setting.error(format!(
+            "Defender does not report {} of the listed items after they were written (first: '{first}'); another authority may override the list",
+            missing.len(),
+        ));
     }
     setting.enforced(changed)
 }
@@ -551,6 +589,10 @@ fn enforce_asr_rule(setting: &Setting, switches: &mut Switches) -> SettingResult
         Ok(None) if action != AsrAction::Off => setting.error(format!(
             "Defender does not report ASR rule {name} after it was written"
         )),
+        Err(_) => setting.unconfirmed(
+            wrote_rule || wrote_switch,
+            consumer(mapping::DEFENDER, false),
+        ),
         _ => setting.enforced(wrote_rule || wrote_switch),
     }
 }
@@ -607,7 +649,7 @@ fn enforce_per_rule_exclusions(
         }
     };
     match switches.ensure_on(mapping::ASR_KEY, mapping::ASR_PER_RULE_EXCLUSIONS_SWITCH) {
-        Ok(c) => setting.enforced(changed || c),
+        Ok(c) => setting.unconfirmed(changed || c, consumer(mapping::DEFENDER, true)),
         Err(e) => setting.error(format!("enabling per-rule exclusions: {}", e.message())),
     }
 }
@@ -640,7 +682,13 @@ fn enforce_threat_action(setting: &Setting, switches: &mut Switches) -> SettingR
     }
     match verify_preference(Verify::Int(preference), &RegValue::Dword(action)) {
         Verification::Differs(reason) => setting.error(reason),
-        _ => setting.enforced(changed),
+        Verification::NoDefender(reason) => {
+            setting.error(not_verified(&format!("{}\\{level}", key.path()), &reason))
+        }
+        Verification::Unavailable(asked) => {
+            setting.unconfirmed(changed, consumer(mapping::DEFENDER, asked))
+        }
+        Verification::Matches => setting.enforced(changed),
     }
 }
 

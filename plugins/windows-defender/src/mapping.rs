@@ -32,12 +32,18 @@ pub enum Encoding {
     /// `AllowCloudProtection` 0/1 becomes `SpynetReporting` 0/2 (MAPS off / advanced). Which
     /// MAPS level the CSP's "allowed" writes is not documented: 2 is the best guess.
     CloudProtection,
+    /// An update channel: 0 ("not configured") removes the value, as Group Policy does for a
+    /// policy that is not configured; any other integer is a REG_DWORD unchanged.
+    Channel,
     /// The Firewall CSP's string booleans `"true"`/`"false"` become REG_DWORD 1/0.
     TrueFalse,
     /// Text, as a REG_SZ.
     Sz,
     /// A list (or text already joined), as one `|`-joined REG_SZ.
     JoinedSz,
+    /// A multi-select of flags (an integer list, or one integer) as the REG_DWORD of their
+    /// bitwise OR; a flag outside the mask is an error.
+    Flags(u32),
 }
 
 /// What an encoded value looks like to Defender, for reading it back.
@@ -107,7 +113,7 @@ const fn server_only(mapping: Mapping) -> Mapping {
     }
 }
 
-use Encoding::{CloudProtection, Dword, Inverted, JoinedSz, Sz, TrueFalse};
+use Encoding::{Channel, CloudProtection, Dword, Flags, Inverted, JoinedSz, Sz, TrueFalse};
 use Verify::{Bool, Int, Registry, Text};
 
 const RTP: &str = "Real-Time Protection";
@@ -117,7 +123,6 @@ const MPENGINE: &str = "MpEngine";
 const NP: &str = r"Windows Defender Exploit Guard\Network Protection";
 const CFA: &str = r"Windows Defender Exploit Guard\Controlled Folder Access";
 const SIGNATURES: &str = "Signature Updates";
-const UPDATES: &str = "Updates";
 const NIS: &str = "NIS";
 
 macro_rules! pc {
@@ -150,7 +155,7 @@ pub const SETTINGS: &[Mapping] = &[
     m(pc!("allowonaccessprotection"), DEFENDER, RTP, "DisableOnAccessProtection", Inverted, Registry),
     m(pc!("allowscriptscanning"), DEFENDER, RTP, "DisableScriptScanning", Inverted, Bool("DisableScriptScanning")),
     m(pc!("realtimescandirection"), DEFENDER, RTP, "RealtimeScanDirection", Dword, Int("RealTimeScanDirection")),
-    m(dc!("oobeenablertpandsigupdate"), DEFENDER, RTP, "OobeEnableRtpAndSigUpdate", Dword, Registry),
+    m(dc!("oobeenablertpandsigupdate"), DEFENDER, RTP, "OobeEnableRtpAndSigUpdate", Dword, Bool("OobeEnableRtpAndSigUpdate")),
     // Cloud protection.
     m(pc!("allowcloudprotection"), DEFENDER, SPYNET, "SpynetReporting", CloudProtection, Int("MAPSReporting")),
     m(pc!("submitsamplesconsent"), DEFENDER, SPYNET, "SubmitSamplesConsent", Dword, Int("SubmitSamplesConsent")),
@@ -168,6 +173,9 @@ pub const SETTINGS: &[Mapping] = &[
     m(dc!("disablesshparsing"), DEFENDER, NIS, "DisableSshParsing", Dword, Bool("DisableSshParsing")),
     m(dc!("disablednsovertcpparsing"), DEFENDER, NIS, "DisableDnsOverTcpParsing", Dword, Bool("DisableDnsOverTcpParsing")),
     m(dc!("enablednssinkhole"), DEFENDER, NIS, "EnableDnsSinkhole", Dword, Bool("EnableDnsSinkhole")),
+    // Behavioral network blocks. ADMX Remediation_BNB_REP_RemoteEncryptionProtection_ConfiguredState:
+    // enum 0 not configured, 1 block, 2 audit, 4 off.
+    m(dc!("behavioralnetworkblocks_remoteencryptionprotection_remoteencryptionprotectionconfiguredstate"), DEFENDER, r"Remediation\Behavioral Network Blocks\Remote Encryption Protection", "RemoteEncryptionProtectionConfiguredState", Dword, Int("RemoteEncryptionProtectionConfiguredState")),
     // Scans.
     m(pc!("allowarchivescanning"), DEFENDER, SCAN, "DisableArchiveScanning", Inverted, Bool("DisableArchiveScanning")),
     m(pc!("allowemailscanning"), DEFENDER, SCAN, "DisableEmailScanning", Inverted, Bool("DisableEmailScanning")),
@@ -177,42 +185,70 @@ pub const SETTINGS: &[Mapping] = &[
     m(pc!("avgcpuloadfactor"), DEFENDER, SCAN, "AvgCPULoadFactor", Dword, Int("ScanAvgCPULoadFactor")),
     m(pc!("enablelowcpupriority"), DEFENDER, SCAN, "LowCpuPriority", Dword, Bool("EnableLowCpuPriority")),
     m(pc!("checkforsignaturesbeforerunningscan"), DEFENDER, SCAN, "CheckForSignaturesBeforeRunningScan", Dword, Bool("CheckForSignaturesBeforeRunningScan")),
-    // The CSP's 1 ("Enabled") is the Group Policy "Turn on catch-up scan" enabled, which
-    // Defender stores as DisableCatchup*Scan = 0: inverted (polarity unverified).
-    m(pc!("disablecatchupfullscan"), DEFENDER, SCAN, "DisableCatchupFullScan", Inverted, Bool("DisableCatchupFullScan")),
-    m(pc!("disablecatchupquickscan"), DEFENDER, SCAN, "DisableCatchupQuickScan", Inverted, Bool("DisableCatchupQuickScan")),
+    // Passed through: the Policy CSP reference says "if you enable this setting, catch-up scans
+    // for scheduled full (quick) scans will be disabled", so the CSP's 1 is the registry's
+    // DisableCatchup*Scan = 1 (see the README's "Settled conflicts").
+    m(pc!("disablecatchupfullscan"), DEFENDER, SCAN, "DisableCatchupFullScan", Dword, Bool("DisableCatchupFullScan")),
+    m(pc!("disablecatchupquickscan"), DEFENDER, SCAN, "DisableCatchupQuickScan", Dword, Bool("DisableCatchupQuickScan")),
     m(pc!("scanparameter"), DEFENDER, SCAN, "ScanParameters", Dword, Int("ScanParameters")),
     m(pc!("schedulescanday"), DEFENDER, SCAN, "ScheduleDay", Dword, Int("ScanScheduleDay")),
     m(pc!("schedulescantime"), DEFENDER, SCAN, "ScheduleTime", Dword, Int("ScanScheduleTime")),
     m(pc!("schedulequickscantime"), DEFENDER, SCAN, "ScheduleQuickScanTime", Dword, Int("ScanScheduleQuickScanTime")),
     m(dc!("quickscanincludeexclusions"), DEFENDER, SCAN, "QuickScanIncludeExclusions", Dword, Int("QuickScanIncludeExclusions")),
     m(dc!("randomizescheduletasktimes"), DEFENDER, "", "RandomizeScheduleTaskTimes", Dword, Bool("RandomizeScheduleTaskTimes")),
-    m(dc!("schedulerrandomizationtime"), DEFENDER, SCAN, "SchedulerRandomizationTime", Dword, Int("SchedulerRandomizationTime")),
+    m(dc!("schedulerrandomizationtime"), DEFENDER, "", "SchedulerRandomizationTime", Dword, Int("SchedulerRandomizationTime")),
     m(dc!("daysuntilaggressivecatchupquickscan"), DEFENDER, SCAN, "DaysUntilAggressiveCatchupQuickScan", Dword, Registry),
+    // ADMX Scan_ArchiveMaxDepth / Scan_ArchiveMaxSize (decimal elements); Defender reports neither.
+    m(dc!("archivemaxdepth"), DEFENDER, SCAN, "ArchiveMaxDepth", Dword, Registry),
+    m(dc!("archivemaxsize"), DEFENDER, SCAN, "ArchiveMaxSize", Dword, Registry),
     m(pc!("daystoretaincleanedmalware"), DEFENDER, "Quarantine", "PurgeItemsAfterDelay", Dword, Int("QuarantinePurgeItemsAfterDelay")),
     // User interface and local merge.
     m(pc!("allowuseruiaccess"), DEFENDER, "UX Configuration", "UILockdown", Inverted, Bool("UILockdown")),
     m(dc!("disablelocaladminmerge"), DEFENDER, "", "DisableLocalAdminMerge", Dword, Registry),
-    m(dc!("hideexclusionsfromlocaladmins"), DEFENDER, "Exclusions", "HideExclusionsFromLocalAdmins", Dword, Registry),
-    m(dc!("hideexclusionsfromlocalusers"), DEFENDER, "Exclusions", "HideExclusionsFromLocalUsers", Dword, Registry),
+    m(dc!("hideexclusionsfromlocaladmins"), DEFENDER, "", "HideExclusionsFromLocalAdmins", Dword, Registry),
+    m(dc!("hideexclusionsfromlocalusers"), DEFENDER, "", "HideExclusionsFromLocalUsers", Dword, Registry),
     // Controlled folder access.
     m(pc!("enablecontrolledfolderaccess"), DEFENDER, CFA, "EnableControlledFolderAccess", Dword, Int("EnableControlledFolderAccess")),
     // Updates.
     m(pc!("signatureupdateinterval"), DEFENDER, SIGNATURES, "SignatureUpdateInterval", Dword, Int("SignatureUpdateInterval")),
     m(pc!("signatureupdatefallbackorder"), DEFENDER, SIGNATURES, "FallbackOrder", JoinedSz, Text("SignatureFallbackOrder")),
     m(pc!("signatureupdatefilesharessources"), DEFENDER, SIGNATURES, "DefinitionUpdateFileSharesSources", JoinedSz, Text("SignatureDefinitionUpdateFileSharesSources")),
-    m(dc!("platformupdateschannel"), DEFENDER, UPDATES, "PlatformUpdatesChannel", Dword, Int("PlatformUpdatesChannel")),
-    m(dc!("engineupdateschannel"), DEFENDER, UPDATES, "EngineUpdatesChannel", Dword, Int("EngineUpdatesChannel")),
-    m(dc!("securityintelligenceupdateschannel"), DEFENDER, UPDATES, "SecurityIntelligenceUpdatesChannel", Dword, Int("SignaturesUpdatesChannel")),
-    m(dc!("meteredconnectionupdates"), DEFENDER, UPDATES, "MeteredConnectionUpdates", Dword, Bool("MeteredConnectionUpdates")),
+    m(dc!("platformupdateschannel"), DEFENDER, "", "PlatformRing", Channel, Int("PlatformUpdatesChannel")),
+    m(dc!("engineupdateschannel"), DEFENDER, "", "EngineRing", Channel, Int("EngineUpdatesChannel")),
+    m(dc!("securityintelligenceupdateschannel"), DEFENDER, "", "SignaturesRing", Channel, Int("DefinitionUpdatesChannel")),
+    m(dc!("meteredconnectionupdates"), DEFENDER, SIGNATURES, "MeteredConnectionUpdates", Dword, Bool("MeteredConnectionUpdates")),
     // Windows Security experience.
     m(wsc!("disablefamilyui"), SECURITY_CENTER, "Family options", "UILockdown", Dword, Registry),
     m(wsc!("disableenhancednotifications"), SECURITY_CENTER, "Notifications", "DisableEnhancedNotifications", Dword, Registry),
     m(wsc!("hidewindowssecuritynotificationareacontrol"), SECURITY_CENTER, "Systray", "HideSystray", Dword, Registry),
+    // The rest of the template, each at its Policy CSP "Group policy mapping" location
+    // (policy-csp-windowsdefendersecuritycenter; GP policy named after the row) with the value
+    // names of WindowsDefenderSecurityCenter.admx; Windows Security reports none of them.
+    m(wsc!("disableaccountprotectionui"), SECURITY_CENTER, "Account protection", "UILockdown", Dword, Registry), // AccountProtection_UILockdown
+    m(wsc!("disableappbrowserui"), SECURITY_CENTER, "App and Browser protection", "UILockdown", Dword, Registry), // AppBrowserProtection_UILockdown
+    m(wsc!("disabledevicesecurityui"), SECURITY_CENTER, "Device security", "UILockdown", Dword, Registry), // DeviceSecurity_UILockdown
+    m(wsc!("disablecleartpmbutton"), SECURITY_CENTER, "Device security", "DisableClearTpmButton", Dword, Registry), // DeviceSecurity_DisableClearTpmButton
+    m(wsc!("disabletpmfirmwareupdatewarning"), SECURITY_CENTER, "Device security", "DisableTpmFirmwareUpdateWarning", Dword, Registry), // DeviceSecurity_DisableTpmFirmwareUpdateWarning
+    m(wsc!("disablehealthui"), SECURITY_CENTER, "Device performance and health", "UILockdown", Dword, Registry), // DevicePerformanceHealth_UILockdown
+    m(wsc!("disablenetworkui"), SECURITY_CENTER, "Firewall and network protection", "UILockdown", Dword, Registry), // FirewallNetworkProtection_UILockdown
+    m(wsc!("disablevirusui"), SECURITY_CENTER, "Virus and threat protection", "UILockdown", Dword, Registry), // VirusThreatProtection_UILockdown
+    m(wsc!("hideransomwaredatarecovery"), SECURITY_CENTER, "Virus and threat protection", "HideRansomwareRecovery", Dword, Registry), // VirusThreatProtection_HideRansomwareRecovery
+    m(wsc!("enablecustomizedtoasts"), SECURITY_CENTER, "Enterprise Customization", "EnableForToasts", Dword, Registry), // EnterpriseCustomization_EnableCustomizedToasts
+    m(wsc!("enableinappcustomization"), SECURITY_CENTER, "Enterprise Customization", "EnableInApp", Dword, Registry), // EnterpriseCustomization_EnableInAppCustomization
+    // Contact details: the ADMX text elements CompanyName, Email, Phone and Url (REG_SZ).
+    m(wsc!("companyname"), SECURITY_CENTER, "Enterprise Customization", "CompanyName", Sz, Registry), // EnterpriseCustomization_CompanyName
+    m(wsc!("email"), SECURITY_CENTER, "Enterprise Customization", "Email", Sz, Registry), // EnterpriseCustomization_Email
+    m(wsc!("phone"), SECURITY_CENTER, "Enterprise Customization", "Phone", Sz, Registry), // EnterpriseCustomization_Phone
+    m(wsc!("url"), SECURITY_CENTER, "Enterprise Customization", "Url", Sz, Registry), // EnterpriseCustomization_URL
     // Endpoint detection and response.
     m("device_vendor_msft_windowsadvancedthreatprotection_configuration_samplesharing", ATP, "", "AllowSampleCollection", Dword, Registry),
-    // Windows Firewall, global.
+    // Windows Firewall, global: values at the store root, named as MS-GPFAS 2.2.1 names them.
     m("vendor_msft_firewall_mdmstore_global_disablestatefulftp", FIREWALL, "", "DisableStatefulFTP", TrueFalse, Registry),
+    m("vendor_msft_firewall_mdmstore_global_saidletime", FIREWALL, "", "SAIdlTime", Dword, Registry),
+    m("vendor_msft_firewall_mdmstore_global_presharedkeyencoding", FIREWALL, "", "PresharedKeyEncoding", Dword, Registry),
+    m("vendor_msft_firewall_mdmstore_global_ipsecexempt", FIREWALL, "", "IPsecExempt", Flags(0xF), Registry),
+    m("vendor_msft_firewall_mdmstore_global_crlcheck", FIREWALL, "", "StrongCRLCheck", Dword, Registry),
+    m("vendor_msft_firewall_mdmstore_global_enablepacketqueue", FIREWALL, "", "EnablePacketQueue", Flags(0x3), Registry),
 ];
 
 /// The firewall profile settings: CSP node suffix → (key under the profile key, value name,
@@ -226,10 +262,10 @@ const FIREWALL_PROFILE: &[(&str, &str, &str, Encoding)] = &[
     ("disablestealthmode", "", "DisableStealthMode", TrueFalse),
     ("disablestealthmodeipsecsecuredpacketexemption", "", "DisableStealthModeIpsecSecuredPacketExemption", TrueFalse),
     ("disableunicastresponsestomulticastbroadcast", "", "DisableUnicastResponsesToMulticastBroadcast", TrueFalse),
-    ("shielded", "", "Shielded", TrueFalse),
+    ("shielded", "", "DoNotAllowExceptions", TrueFalse),
     ("allowlocalipsecpolicymerge", "", "AllowLocalIpsecPolicyMerge", TrueFalse),
-    ("authappsallowuserprefmerge", "", "AuthAppsAllowUserPrefMerge", TrueFalse),
-    ("globalportsallowuserprefmerge", "", "GlobalPortsAllowUserPrefMerge", TrueFalse),
+    ("authappsallowuserprefmerge", "AuthorizedApplications", "AllowUserPrefMerge", TrueFalse),
+    ("globalportsallowuserprefmerge", "GloballyOpenPorts", "AllowUserPrefMerge", TrueFalse),
     ("enablelogdroppedpackets", "Logging", "LogDroppedPackets", TrueFalse),
     ("enablelogsuccessconnections", "Logging", "LogSuccessfulConnections", TrueFalse),
     ("enablelogignoredrules", "Logging", "LogIgnoredRules", TrueFalse),

@@ -196,6 +196,13 @@ struct PreferenceRow {
     mapping: Mapping,
     /// Tamper protection guards this setting.
     tamper_protected: bool,
+    /// Whether `Get-MpPreference` reports it. Policy values Defender applies without reporting
+    /// them (hiding exclusions, archive limits, ...) are modelled for [`SimulatedDefender::policy_in_force`]
+    /// and answered `None` by `get_preference`, as real Defender does.
+    reported: bool,
+    /// Where the location comes from: the WindowsDefender.admx policy that writes it
+    /// (`admx:<policy name>`), or `assumed:` and why no primary source settles it.
+    source: &'static str,
 }
 
 // Policy keys relative to POLICY_ROOT, named so the table stays one row per line.
@@ -208,13 +215,16 @@ const CONTROLLED_FOLDERS: &str = r"Windows Defender Exploit Guard\Controlled Fol
 const SIGNATURE_UPDATES: &str = "Signature Updates";
 const QUARANTINE: &str = "Quarantine";
 const UX_CONFIGURATION: &str = "UX Configuration";
-const UPDATES: &str = "Updates";
 const NIS: &str = "NIS";
+const REMOTE_ENCRYPTION: &str =
+    r"Remediation\Behavioral Network Blocks\Remote Encryption Protection";
 const THREAT_ACTIONS: &str = r"Threats\ThreatSeverityDefaultAction";
 /// The switch that makes Defender read [`THREAT_ACTIONS`]: key and value name.
 const THREAT_ACTIONS_SWITCH: (&str, &str) = ("Threats", "Threats_ThreatSeverityDefaultAction");
 const TP: bool = true;
 const NO_TP: bool = false;
+const REPORTED: bool = true;
+const UNREPORTED: bool = false;
 
 const fn row(
     property: &'static str,
@@ -222,6 +232,8 @@ const fn row(
     value_name: &'static str,
     mapping: Mapping,
     tamper_protected: bool,
+    reported: bool,
+    source: &'static str,
 ) -> PreferenceRow {
     PreferenceRow {
         property,
@@ -229,6 +241,8 @@ const fn row(
         value_name,
         mapping,
         tamper_protected,
+        reported,
+        source,
     }
 }
 
@@ -255,84 +269,97 @@ const fn text(default: &'static str) -> Mapping {
 /// Threat default actions: 0 (Defender decides), 1 clean, 2 quarantine, 3 remove, 6 allow,
 /// 8 user defined, 9 no action, 10 block.
 const THREAT_ACTION_VALUES: &[RangeInclusive<i64>] = &[0..=3, 6..=6, 8..=10];
-/// Update channels: 0 not configured, 2 beta, 3 preview, 4 staged, 5 broad, 6 delayed.
+/// Platform and engine update channels: 2 beta, 3 preview, 4 staged, 5 broad, 6 delayed. The
+/// template has no 0: "not configured" is an absent value, which Defender reports as 0.
 const CHANNELS: &[RangeInclusive<i64>] = &[0..=0, 2..=6];
+/// Security intelligence channel: 4 staged, 5 broad (0 as above).
+const SIGNATURE_CHANNELS: &[RangeInclusive<i64>] = &[0..=0, 4..=5];
+/// Remote encryption protection: 0 not configured, 1 block, 2 audit, 4 off.
+const PROTECTION_STATES: &[RangeInclusive<i64>] = &[0..=2, 4..=4];
 
-/// The preferences the simulation knows, with their policy values.
+/// Where Windows Defender reads each policy value, written from Microsoft's Group Policy
+/// template for Defender (WindowsDefender.admx: policy key, value name and, for `enabledValue`
+/// / `disabledValue` policies, the stored DWORD) and never from a plugin's table, so a plugin
+/// that writes to the wrong place fails against it. Property names, defaults and allowed values
+/// are from the `Set-MpPreference` reference and what `Get-MpPreference` reports on an unmanaged
+/// device. Tamper protection covers real-time, behaviour, IOAV and script protection, archive
+/// scanning and cloud-delivered protection, per Microsoft's tamper protection documentation.
 ///
-/// Sources: policy keys and value names are the "Group policy mapping" blocks of Microsoft's
-/// Policy CSP reference for Defender (`policy-csp-defender.md`, 2024-06-28; the ASR, exclusion
-/// and Exploit Guard keys from the same document's ADMX mappings); property names, encodings,
-/// allowed values and defaults are from the `Set-MpPreference` reference and what
-/// `Get-MpPreference` reports on an unmanaged device. Tamper protection covers real-time,
-/// behaviour, IOAV and script protection, archive scanning and cloud-delivered protection, per
-/// Microsoft's tamper protection documentation. The rows after `UILockdown` have no Microsoft
-/// source for their policy location: they follow the best guesses the first-party Windows plugin
-/// documents (its README lists them), so the simulation agrees with what that plugin writes,
-/// not necessarily with Defender.
+/// A Defender CSP setting with no ADMX policy has no public location; its row is marked
+/// `assumed:` with the reason, and the Windows plugin's README lists the same assumption.
 ///
 /// Simplifications: `ScanScheduleTime` is minutes after midnight (Defender reports a TimeSpan);
 /// `SignatureUpdateInterval` 0 means Defender's own schedule.
 #[rustfmt::skip] // one row per line reads as the table it is
 static PREFERENCES: &[PreferenceRow] = &[
-    //  property                                         policy key          value name                                       mapping                         tamper
-    row("DisableRealtimeMonitoring",                     RTP,                "DisableRealtimeMonitoring",                     disable(false),                 TP),
-    row("DisableBehaviorMonitoring",                     RTP,                "DisableBehaviorMonitoring",                     disable(false),                 TP),
-    row("DisableIOAVProtection",                         RTP,                "DisableIOAVProtection",                         disable(false),                 TP),
-    row("DisableScriptScanning",                         RTP,                "DisableScriptScanning",                         disable(false),                 TP),
-    row("RealTimeScanDirection",                         RTP,                "RealtimeScanDirection",                         int(0, &[0..=2]),               NO_TP),
-    row("MAPSReporting",                                 SPYNET,             "SpynetReporting",                               int(2, &[0..=2]),               TP),
-    row("SubmitSamplesConsent",                          SPYNET,             "SubmitSamplesConsent",                          int(1, &[0..=3]),               NO_TP),
-    row("CloudBlockLevel",                               MPENGINE,           "MpCloudBlockLevel",                             int(0, &[0..=2, 4..=4, 6..=6]), NO_TP),
-    row("CloudExtendedTimeout",                          MPENGINE,           "MpBafsExtendedTimeout",                         int(0, &[0..=50]),              NO_TP),
-    row("EnableFileHashComputation",                     MPENGINE,           "EnableFileHashComputation",                     flag(false),                    NO_TP),
-    row("PUAProtection",                                 "",                 "PUAProtection",                                 int(0, &[0..=2]),               NO_TP),
-    row("EnableNetworkProtection",                       NETWORK_PROTECTION, "EnableNetworkProtection",                       int(0, &[0..=2]),               NO_TP),
-    row("EnableControlledFolderAccess",                  CONTROLLED_FOLDERS, "EnableControlledFolderAccess",                  int(0, &[0..=4]),               NO_TP),
-    row("DisableArchiveScanning",                        SCAN,               "DisableArchiveScanning",                        disable(false),                 TP),
-    row("DisableEmailScanning",                          SCAN,               "DisableEmailScanning",                          disable(true),                  NO_TP),
-    row("DisableRemovableDriveScanning",                 SCAN,               "DisableRemovableDriveScanning",                 disable(true),                  NO_TP),
-    row("DisableScanningMappedNetworkDrivesForFullScan", SCAN,               "DisableScanningMappedNetworkDrivesForFullScan", disable(true),                  NO_TP),
-    row("DisableScanningNetworkFiles",                   SCAN,               "DisableScanningNetworkFiles",                   disable(false),                 NO_TP),
-    row("DisableCatchupFullScan",                        SCAN,               "DisableCatchupFullScan",                        disable(true),                  NO_TP),
-    row("DisableCatchupQuickScan",                       SCAN,               "DisableCatchupQuickScan",                       disable(true),                  NO_TP),
-    row("ScanAvgCPULoadFactor",                          SCAN,               "AvgCPULoadFactor",                              int(50, &[0..=100]),            NO_TP),
-    row("EnableLowCpuPriority",                          SCAN,               "LowCpuPriority",                                flag(false),                    NO_TP),
-    row("CheckForSignaturesBeforeRunningScan",           SCAN,               "CheckForSignaturesBeforeRunningScan",           flag(false),                    NO_TP),
-    row("ScanParameters",                                SCAN,               "ScanParameters",                                int(1, &[1..=2]),               NO_TP),
-    row("ScanScheduleDay",                               SCAN,               "ScheduleDay",                                   int(0, &[0..=8]),               NO_TP),
-    row("ScanScheduleTime",                              SCAN,               "ScheduleTime",                                  int(120, &[0..=1380]),          NO_TP),
-    row("SignatureUpdateInterval",                       SIGNATURE_UPDATES,  "SignatureUpdateInterval",                       int(0, &[0..=24]),              NO_TP),
-    row("QuarantinePurgeItemsAfterDelay",                QUARANTINE,         "PurgeItemsAfterDelay",                          int(90, &[0..=90]),             NO_TP),
-    row("UILockdown",                                    UX_CONFIGURATION,   "UILockdown",                                    flag(false),                    NO_TP),
-    row("ScanScheduleQuickScanTime",                     SCAN,               "ScheduleQuickScanTime",                         int(0, &[0..=1380]),            NO_TP),
-    row("QuickScanIncludeExclusions",                    SCAN,               "QuickScanIncludeExclusions",                    int(0, &[0..=1]),               NO_TP),
-    row("SchedulerRandomizationTime",                    SCAN,               "SchedulerRandomizationTime",                    int(4, &[1..=23]),              NO_TP),
-    row("RandomizeScheduleTaskTimes",                    "",                 "RandomizeScheduleTaskTimes",                    flag(true),                     NO_TP),
-    row("SignatureFallbackOrder",                        SIGNATURE_UPDATES,  "FallbackOrder",                                 text("MicrosoftUpdateServer|MMPC"), NO_TP),
-    row("SignatureDefinitionUpdateFileSharesSources",    SIGNATURE_UPDATES,  "DefinitionUpdateFileSharesSources",             text(""),                       NO_TP),
-    row("PlatformUpdatesChannel",                        UPDATES,            "PlatformUpdatesChannel",                        int(0, CHANNELS),               NO_TP),
-    row("EngineUpdatesChannel",                          UPDATES,            "EngineUpdatesChannel",                          int(0, CHANNELS),               NO_TP),
-    row("SignaturesUpdatesChannel",                      UPDATES,            "SecurityIntelligenceUpdatesChannel",            int(0, &[0..=0, 4..=5]),        NO_TP),
-    row("MeteredConnectionUpdates",                      UPDATES,            "MeteredConnectionUpdates",                      flag(false),                    NO_TP),
-    row("AllowNetworkProtectionDownLevel",               NETWORK_PROTECTION, "AllowNetworkProtectionDownLevel",               flag(false),                    NO_TP),
-    row("AllowNetworkProtectionOnWinServer",             NETWORK_PROTECTION, "AllowNetworkProtectionOnWinServer",             flag(false),                    NO_TP),
-    row("AllowDatagramProcessingOnWinServer",            NETWORK_PROTECTION, "AllowDatagramProcessingOnWinServer",            flag(false),                    NO_TP),
-    row("DisableTlsParsing",                             NIS,                "DisableTlsParsing",                             disable(false),                 NO_TP),
-    row("DisableHttpParsing",                            NIS,                "DisableHttpParsing",                            disable(false),                 NO_TP),
-    row("DisableSshParsing",                             NIS,                "DisableSshParsing",                             disable(false),                 NO_TP),
-    row("DisableDnsOverTcpParsing",                      NIS,                "DisableDnsOverTcpParsing",                      disable(false),                 NO_TP),
-    row("EnableDnsSinkhole",                             NIS,                "EnableDnsSinkhole",                             flag(true),                     NO_TP),
+    //  property                                         policy key          value name                                       mapping                         tamper  reported    source
+    row("DisableRealtimeMonitoring",                     RTP,                "DisableRealtimeMonitoring",                     disable(false),                 TP,    REPORTED,   "admx:DisableRealtimeMonitoring"),
+    row("DisableBehaviorMonitoring",                     RTP,                "DisableBehaviorMonitoring",                     disable(false),                 TP,    REPORTED,   "admx:RealtimeProtection_DisableBehaviorMonitoring"),
+    row("DisableIOAVProtection",                         RTP,                "DisableIOAVProtection",                         disable(false),                 TP,    REPORTED,   "admx:RealtimeProtection_DisableIOAVProtection"),
+    row("DisableScriptScanning",                         RTP,                "DisableScriptScanning",                         disable(false),                 TP,    REPORTED,   "admx:RealtimeProtection_DisableSriptScanning"),
+    row("DisableOnAccessProtection",                     RTP,                "DisableOnAccessProtection",                     disable(false),                 NO_TP, UNREPORTED, "admx:RealtimeProtection_DisableOnAccessProtection"),
+    row("OobeEnableRtpAndSigUpdate",                     RTP,                "OobeEnableRtpAndSigUpdate",                     flag(false),                    NO_TP, REPORTED,   "admx:RealtimeProtection_OobeEnableRtpAndSigUpdate"),
+    row("RealTimeScanDirection",                         RTP,                "RealtimeScanDirection",                         int(0, &[0..=2]),               NO_TP, REPORTED,   "admx:RealtimeProtection_RealtimeScanDirection"),
+    row("MAPSReporting",                                 SPYNET,             "SpynetReporting",                               int(2, &[0..=2]),               TP,    REPORTED,   "admx:SpynetReporting"),
+    row("SubmitSamplesConsent",                          SPYNET,             "SubmitSamplesConsent",                          int(1, &[0..=3]),               NO_TP, REPORTED,   "admx:SubmitSamplesConsent"),
+    row("CloudBlockLevel",                               MPENGINE,           "MpCloudBlockLevel",                             int(0, &[0..=2, 4..=4, 6..=6]), NO_TP, REPORTED,   "admx:MpEngine_MpCloudBlockLevel"),
+    row("CloudExtendedTimeout",                          MPENGINE,           "MpBafsExtendedTimeout",                         int(0, &[0..=50]),              NO_TP, REPORTED,   "admx:MpEngine_MpBafsExtendedTimeout"),
+    row("EnableFileHashComputation",                     MPENGINE,           "EnableFileHashComputation",                     flag(false),                    NO_TP, REPORTED,   "admx:MpEngine_EnableFileHashComputation"),
+    row("PUAProtection",                                 "",                 "PUAProtection",                                 int(0, &[0..=2]),               NO_TP, REPORTED,   "admx:Root_PUAProtection"),
+    row("EnableNetworkProtection",                       NETWORK_PROTECTION, "EnableNetworkProtection",                       int(0, &[0..=2]),               NO_TP, REPORTED,   "admx:ExploitGuard_EnableNetworkProtection"),
+    row("EnableControlledFolderAccess",                  CONTROLLED_FOLDERS, "EnableControlledFolderAccess",                  int(0, &[0..=4]),               NO_TP, REPORTED,   "admx:ExploitGuard_ControlledFolderAccess_EnableControlledFolderAccess"),
+    row("DisableArchiveScanning",                        SCAN,               "DisableArchiveScanning",                        disable(false),                 TP,    REPORTED,   "admx:Scan_DisableArchiveScanning"),
+    row("DisableEmailScanning",                          SCAN,               "DisableEmailScanning",                          disable(true),                  NO_TP, REPORTED,   "admx:Scan_DisableEmailScanning"),
+    row("DisableRemovableDriveScanning",                 SCAN,               "DisableRemovableDriveScanning",                 disable(true),                  NO_TP, REPORTED,   "admx:Scan_DisableRemovableDriveScanning"),
+    row("DisableScanningMappedNetworkDrivesForFullScan", SCAN,               "DisableScanningMappedNetworkDrivesForFullScan", disable(true),                  NO_TP, REPORTED,   "admx:Scan_DisableScanningMappedNetworkDrivesForFullScan"),
+    row("DisableScanningNetworkFiles",                   SCAN,               "DisableScanningNetworkFiles",                   disable(false),                 NO_TP, REPORTED,   "admx:Scan_DisableScanningNetworkFiles"),
+    row("DisableCatchupFullScan",                        SCAN,               "DisableCatchupFullScan",                        disable(true),                  NO_TP, REPORTED,   "admx:Scan_DisableCatchupFullScan"),
+    row("DisableCatchupQuickScan",                       SCAN,               "DisableCatchupQuickScan",                       disable(true),                  NO_TP, REPORTED,   "admx:Scan_DisableCatchupQuickScan"),
+    row("ScanAvgCPULoadFactor",                          SCAN,               "AvgCPULoadFactor",                              int(50, &[0..=100]),            NO_TP, REPORTED,   "admx:Scan_AvgCPULoadFactor"),
+    row("EnableLowCpuPriority",                          SCAN,               "LowCpuPriority",                                flag(false),                    NO_TP, REPORTED,   "admx:Scan_LowCpuPriority"),
+    row("CheckForSignaturesBeforeRunningScan",           SCAN,               "CheckForSignaturesBeforeRunningScan",           flag(false),                    NO_TP, REPORTED,   "admx:CheckForSignaturesBeforeRunningScan"),
+    row("ScanParameters",                                SCAN,               "ScanParameters",                                int(1, &[1..=2]),               NO_TP, REPORTED,   "admx:Scan_ScanParameters"),
+    row("ScanScheduleDay",                               SCAN,               "ScheduleDay",                                   int(0, &[0..=8]),               NO_TP, REPORTED,   "admx:Scan_ScheduleDay"),
+    row("ScanScheduleTime",                              SCAN,               "ScheduleTime",                                  int(120, &[0..=1380]),          NO_TP, REPORTED,   "admx:Scan_ScheduleTime"),
+    row("ScanScheduleQuickScanTime",                     SCAN,               "ScheduleQuickScanTime",                         int(0, &[0..=1380]),            NO_TP, REPORTED,   "admx:Scan_ScheduleQuickScantime"),
+    row("QuickScanIncludeExclusions",                    SCAN,               "QuickScanIncludeExclusions",                    int(0, &[0..=1]),               NO_TP, REPORTED,   "admx:Scan_QuickScanIncludeExclusions"),
+    row("DaysUntilAggressiveCatchupQuickScan",           SCAN,               "DaysUntilAggressiveCatchupQuickScan",           int(30, &[7..=60]),             NO_TP, UNREPORTED, "admx:Scan_DaysUntilAggressiveCatchupQuickScan"),
+    row("ArchiveMaxDepth",                               SCAN,               "ArchiveMaxDepth",                               int(0, &[0..=4_294_967_295]),   NO_TP, UNREPORTED, "admx:Scan_ArchiveMaxDepth"),
+    row("ArchiveMaxSize",                                SCAN,               "ArchiveMaxSize",                                int(0, &[0..=4_294_967_295]),   NO_TP, UNREPORTED, "admx:Scan_ArchiveMaxSize"),
+    row("SchedulerRandomizationTime",                    "",                 "SchedulerRandomizationTime",                    int(4, &[1..=23]),              NO_TP, REPORTED,   "admx:SchedulerRandomizationTime"),
+    row("RandomizeScheduleTaskTimes",                    "",                 "RandomizeScheduleTaskTimes",                    flag(true),                     NO_TP, REPORTED,   "admx:RandomizeScheduleTaskTimes"),
+    row("QuarantinePurgeItemsAfterDelay",                QUARANTINE,         "PurgeItemsAfterDelay",                          int(90, &[0..=90]),             NO_TP, REPORTED,   "admx:Quarantine_PurgeItemsAfterDelay"),
+    row("UILockdown",                                    UX_CONFIGURATION,   "UILockdown",                                    flag(false),                    NO_TP, REPORTED,   "admx:UX_Configuration_UILockdown"),
+    row("DisableLocalAdminMerge",                        "",                 "DisableLocalAdminMerge",                        flag(false),                    NO_TP, UNREPORTED, "admx:DisableLocalAdminMerge"),
+    row("HideExclusionsFromLocalAdmins",                 "",                 "HideExclusionsFromLocalAdmins",                 flag(false),                    NO_TP, UNREPORTED, "admx:HideExclusionsFromLocalAdmins"),
+    row("HideExclusionsFromLocalUsers",                  "",                 "HideExclusionsFromLocalUsers",                  flag(false),                    NO_TP, UNREPORTED, "admx:HideExclusionsFromLocalUsers"),
+    row("SignatureUpdateInterval",                       SIGNATURE_UPDATES,  "SignatureUpdateInterval",                       int(0, &[0..=24]),              NO_TP, REPORTED,   "admx:SignatureUpdate_SignatureUpdateInterval"),
+    row("SignatureFallbackOrder",                        SIGNATURE_UPDATES,  "FallbackOrder",                                 text("MicrosoftUpdateServer|MMPC"), NO_TP, REPORTED, "admx:SignatureUpdate_FallbackOrder"),
+    row("SignatureDefinitionUpdateFileSharesSources",    SIGNATURE_UPDATES,  "DefinitionUpdateFileSharesSources",             text(""),                       NO_TP, REPORTED,   "admx:SignatureUpdate_DefinitionUpdateFileSharesSources"),
+    row("MeteredConnectionUpdates",                      SIGNATURE_UPDATES,  "MeteredConnectionUpdates",                      flag(false),                    NO_TP, REPORTED,   "admx:MeteredConnectionUpdates"),
+    row("PlatformUpdatesChannel",                        "",                 "PlatformRing",                                  int(0, CHANNELS),               NO_TP, REPORTED,   "admx:Root_PlatformUpdateChannel"),
+    row("EngineUpdatesChannel",                          "",                 "EngineRing",                                    int(0, CHANNELS),               NO_TP, REPORTED,   "admx:Root_EngineUpdateChannel"),
+    row("DefinitionUpdatesChannel",                      "",                 "SignaturesRing",                                int(0, SIGNATURE_CHANNELS),     NO_TP, REPORTED,   "admx:Root_SecurityIntelligenceUpdateChannel"),
+    row("AllowNetworkProtectionOnWinServer",             NETWORK_PROTECTION, "AllowNetworkProtectionOnWinServer",             flag(false),                    NO_TP, REPORTED,   "admx:AllowNetworkProtectionOnWinServer"),
+    row("RemoteEncryptionProtectionConfiguredState",     REMOTE_ENCRYPTION,  "RemoteEncryptionProtectionConfiguredState",     int(0, PROTECTION_STATES),      NO_TP, REPORTED,   "admx:Remediation_BNB_REP_RemoteEncryptionProtection_ConfiguredState"),
+    row("AllowNetworkProtectionDownLevel",               NETWORK_PROTECTION, "AllowNetworkProtectionDownLevel",               flag(false),                    NO_TP, REPORTED,   "assumed: Defender CSP node with no ADMX policy; named after the node, beside its sibling AllowNetworkProtectionOnWinServer"),
+    row("AllowDatagramProcessingOnWinServer",            NETWORK_PROTECTION, "AllowDatagramProcessingOnWinServer",            flag(false),                    NO_TP, REPORTED,   "assumed: Defender CSP node with no ADMX policy; named after the node, beside its sibling AllowNetworkProtectionOnWinServer"),
+    row("DisableTlsParsing",                             NIS,                "DisableTlsParsing",                             disable(false),                 NO_TP, REPORTED,   "assumed: Defender CSP node with no ADMX policy; NIS is the key of the ADMX's other network-inspection values"),
+    row("DisableHttpParsing",                            NIS,                "DisableHttpParsing",                            disable(false),                 NO_TP, REPORTED,   "assumed: Defender CSP node with no ADMX policy; NIS is the key of the ADMX's other network-inspection values"),
+    row("DisableSshParsing",                             NIS,                "DisableSshParsing",                             disable(false),                 NO_TP, REPORTED,   "assumed: Defender CSP node with no ADMX policy; NIS is the key of the ADMX's other network-inspection values"),
+    row("DisableDnsOverTcpParsing",                      NIS,                "DisableDnsOverTcpParsing",                      disable(false),                 NO_TP, REPORTED,   "assumed: Defender CSP node with no ADMX policy; NIS is the key of the ADMX's other network-inspection values"),
+    row("EnableDnsSinkhole",                             NIS,                "EnableDnsSinkhole",                             flag(true),                     NO_TP, REPORTED,   "assumed: Defender CSP node with no ADMX policy; NIS is the key of the ADMX's other network-inspection values"),
     // The threat default actions are read only while the Threats_ThreatSeverityDefaultAction
     // switch is 1 (see `policy_value`).
-    row("LowThreatDefaultAction",                        THREAT_ACTIONS,     "1",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
-    row("ModerateThreatDefaultAction",                   THREAT_ACTIONS,     "2",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
-    row("HighThreatDefaultAction",                       THREAT_ACTIONS,     "4",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
-    row("SevereThreatDefaultAction",                     THREAT_ACTIONS,     "5",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP),
+    row("LowThreatDefaultAction",                        THREAT_ACTIONS,     "1",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP, REPORTED,  "admx:Threats_ThreatSeverityDefaultAction"),
+    row("ModerateThreatDefaultAction",                   THREAT_ACTIONS,     "2",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP, REPORTED,  "admx:Threats_ThreatSeverityDefaultAction"),
+    row("HighThreatDefaultAction",                       THREAT_ACTIONS,     "4",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP, REPORTED,  "admx:Threats_ThreatSeverityDefaultAction"),
+    row("SevereThreatDefaultAction",                     THREAT_ACTIONS,     "5",                                             sz_int(0, THREAT_ACTION_VALUES), NO_TP, REPORTED,  "admx:Threats_ThreatSeverityDefaultAction"),
 ];
 
 /// The list preferences besides the exclusions: property → policy list key (each value name
-/// with data `"0"` is one item). Best-guess locations, as for the rows after `UILockdown`.
+/// with data `"0"` is one item), from the list elements of WindowsDefender.admx's
+/// `ExploitGuard_ASR_ASROnlyExclusions` and `ExploitGuard_ControlledFolderAccess_*` policies.
 const LIST_PREFERENCES: &[(&str, &str)] = &[
     (
         "AttackSurfaceReductionOnlyExclusions",
@@ -547,6 +574,24 @@ impl SimulatedDefender {
 
     /// The local state. A panic while it was held cannot leave it half-updated (every update
     /// is a single insert or remove), so a poisoned lock is simply taken over.
+    /// The value Defender applies for a property, including the policy values `Get-MpPreference`
+    /// does not report (hiding exclusions, archive limits, local-admin merge, ...): what a test
+    /// asks to learn whether a plugin wrote a setting where Defender reads it. `None` for a
+    /// property the model does not know.
+    ///
+    /// # Errors
+    ///
+    /// A registry failure while reading the policy value.
+    pub fn policy_in_force(
+        &self,
+        property: &str,
+    ) -> Result<Option<PreferenceValue>, DefenderError> {
+        match find_row(property) {
+            Some(row) => self.effective(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn local(&self) -> MutexGuard<'_, LocalState> {
         self.local.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -689,8 +734,8 @@ impl DefenderBackend for SimulatedDefender {
             )));
         }
         match find_row(name) {
-            Some(row) => self.effective(row).map(Some),
-            None => Ok(None),
+            Some(row) if row.reported => self.effective(row).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -881,8 +926,98 @@ mod tests {
             PreferenceValue::Integer(120)
         );
         for row in PREFERENCES {
-            assert_eq!(get(&defender, row.property), row.mapping.default_value());
+            let in_force = defender.policy_in_force(row.property).expect("read");
+            assert_eq!(
+                in_force,
+                Some(row.mapping.default_value()),
+                "{}",
+                row.property
+            );
+            let reported = defender.get_preference(row.property).expect("read");
+            assert_eq!(reported.is_some(), row.reported, "{}", row.property);
         }
+    }
+
+    #[test]
+    fn every_location_names_its_source() {
+        for row in PREFERENCES {
+            let cited = row
+                .source
+                .strip_prefix("admx:")
+                .is_some_and(|p| !p.is_empty())
+                || row
+                    .source
+                    .strip_prefix("assumed: ")
+                    .is_some_and(|p| p.len() > 20);
+            assert!(cited, "{}: source {:?}", row.property, row.source);
+        }
+    }
+
+    #[test]
+    fn defender_reads_the_template_locations_of_the_update_and_root_settings() {
+        let (registry, defender) = setup(false);
+        // WindowsDefender.admx: the channels are enum elements at the policy root, not values
+        // named after the CSP nodes.
+        set_policy(&registry, "", "PlatformRing", RegValue::Dword(4));
+        set_policy(&registry, "", "SignaturesRing", RegValue::Dword(5));
+        set_policy(
+            &registry,
+            "Updates",
+            "EngineUpdatesChannel",
+            RegValue::Dword(2),
+        );
+        set_policy(
+            &registry,
+            SIGNATURE_UPDATES,
+            "MeteredConnectionUpdates",
+            RegValue::Dword(1),
+        );
+        set_policy(
+            &registry,
+            "",
+            "HideExclusionsFromLocalAdmins",
+            RegValue::Dword(1),
+        );
+        set_policy(
+            &registry,
+            "Exclusions",
+            "HideExclusionsFromLocalUsers",
+            RegValue::Dword(1),
+        );
+        assert_eq!(
+            get(&defender, "PlatformUpdatesChannel"),
+            PreferenceValue::Integer(4)
+        );
+        assert_eq!(
+            get(&defender, "DefinitionUpdatesChannel"),
+            PreferenceValue::Integer(5)
+        );
+        // A value under the wrong key is not read: the default stays.
+        assert_eq!(
+            get(&defender, "EngineUpdatesChannel"),
+            PreferenceValue::Integer(0)
+        );
+        assert_eq!(
+            get(&defender, "MeteredConnectionUpdates"),
+            PreferenceValue::Boolean(true)
+        );
+        let in_force = |name| defender.policy_in_force(name).expect("read");
+        assert_eq!(
+            in_force("HideExclusionsFromLocalAdmins"),
+            Some(PreferenceValue::Boolean(true))
+        );
+        assert_eq!(
+            in_force("HideExclusionsFromLocalUsers"),
+            Some(PreferenceValue::Boolean(false))
+        );
+        // Defender applies it but `Get-MpPreference` does not report it.
+        assert_eq!(
+            defender
+                .get_preference("HideExclusionsFromLocalAdmins")
+                .expect("read"),
+            None
+        );
+        assert_eq!(in_force("NoSuchProperty"), None);
     }
 
     #[test]
