@@ -967,6 +967,11 @@ mod tests {
     }
 
     #[test]
+    fn the_unconfirmed_code_is_the_one_the_host_reads() {
+        assert_eq!(crate::UNCONFIRMED, rampart_runtime::UNCONFIRMED);
+    }
+
+    #[test]
     fn granted_keys_are_written_through_to_the_shared_backend() {
         let (host, registry) = host();
         let r = run(&host, r"hklm\software\policies\probe\sub");
