@@ -40,16 +40,26 @@ pub(crate) fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The embedded example policies (the default when no `--policies` is given).
 fn embedded_policies() -> anyhow::Result<Vec<graph::PolicyDocument>> {
-    defaults::POLICIES
-        .iter()
-        .map(|(origin, text)| graph::parse_policy(text.as_bytes(), origin))
-        .collect::<Result<Vec<_>, _>>()
-        .context("an embedded example policy does not parse")
+    let mut documents = Vec::new();
+    for (origin, text) in defaults::POLICIES {
+        let file = graph::parse_policies(text.as_bytes(), origin)
+            .context("an embedded example policy does not parse")?;
+        documents.extend(file.documents);
+    }
+    Ok(documents)
+}
+
+/// Shows what the policy files said about themselves (a page of a longer Graph list, a file
+/// holding no policy) as warnings: the report has no place for them, and they are not errors.
+fn warn(notes: &[graph::Note]) {
+    for note in notes {
+        tracing::warn!("{note}");
+    }
 }
 
 /// The policy documents of `paths` as they are now (the embedded examples when there are
-/// none), and the errors of those that do not parse: for the commands that only look
-/// (`policy check`, `plugin test`).
+/// none), every document of each file, and the errors of the files that do not parse: for the
+/// commands that only look (`policy check`, `plugin test`).
 pub(crate) fn policies_as_read(
     paths: &[PathBuf],
 ) -> anyhow::Result<(Vec<graph::PolicyDocument>, Vec<graph::PolicyError>)> {
@@ -59,18 +69,23 @@ pub(crate) fn policies_as_read(
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for file in policy_files(paths)? {
-        match graph::load_policy_file(&file) {
-            Ok(doc) => docs.push(doc),
+        match graph::load_policies(&file) {
+            Ok(read) => {
+                warn(&read.notes);
+                docs.extend(read.documents);
+            }
             Err(e) => errors.push(e),
         }
     }
     Ok((docs, errors))
 }
 
-/// Every policy document of `paths` (the embedded examples when there are none): those that
-/// parse, the kept last good version of each one that does not (see [`last_good`]), and the
-/// errors. Writes nothing. An empty set is bad input unless
-/// `allow_empty`: it would withdraw every setting rampart enforces.
+/// Every policy document of `paths` (the embedded examples when there are none): every document
+/// of each file that parses, the kept last good documents of each file that does not (see
+/// [`last_good`]), and the errors. Writes nothing; the files' notes are shown as warnings. An
+/// empty set is bad input unless `allow_empty`: it would withdraw every setting rampart
+/// enforces. A file that holds no policy (an empty Graph list) counts as read: it withdraws what
+/// it held, with a warning, and adds nothing to the set.
 pub(crate) fn policies(
     paths: &[PathBuf],
     state: &StateDir,
@@ -80,6 +95,7 @@ pub(crate) fn policies(
         return Ok(last_good::Outcome::embedded(embedded_policies()?));
     }
     let outcome = last_good::read_policies(paths, &state.last_good_dir());
+    warn(&outcome.notes);
     if outcome.documents.is_empty() && !allow_empty {
         let names: Vec<String> = paths.iter().map(|p| format!("'{}'", p.display())).collect();
         let why = match outcome.errors.first() {

@@ -1,12 +1,19 @@
-//! The last good version of every policy document, kept in the state directory.
+//! The last good version of every policy file, kept in the state directory.
 //!
 //! A policy file that cannot be read or parsed (a torn download, a half-written file, a disk
-//! error) does not withdraw the policy it held: a setting is removed only when a readable input
-//! does not assign it. So each document read successfully is kept in `<state>/last-good/`
-//! (content-addressed, with an index by path), and a document that fails later is enforced from
-//! that copy, the report saying which document, why, and since when. A directory that cannot be
-//! read keeps every document last read from it. A file that is gone from a readable directory is
-//! withdrawn, and its copy with it.
+//! error) does not withdraw the policies it held: a setting is removed only when a readable input
+//! does not assign it. So each file read successfully is kept in `<state>/last-good/`
+//! (content-addressed, with an index by path), and a file that fails later is enforced from that
+//! copy, every document of it (a file may hold several: a Graph list, a JSON array), the report
+//! saying which file, why, and since when. A file is read whole or not at all
+//! ([`graph::parse_policies`]): one bad element sends the whole file back to its last good
+//! version. A directory that cannot be read keeps every document last read from it. A file that
+//! is gone from a readable directory is withdrawn, and its copy with it; so is a readable file
+//! that holds no policy (an empty Graph list), whose note says so.
+//!
+//! The store keeps each file's bytes, not its parsed documents: the index maps a path to the
+//! sha256 of the last good bytes, and a fallback parses them again. A store written when each
+//! file held one policy reads unchanged.
 //!
 //! Reading ([`read_policies`]) writes nothing, so bad input is still refused before the state is
 //! touched; the caller saves the outcome ([`Outcome::save`]) once it owns the state.
@@ -15,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use rampart_policy::graph::{self, PolicyDocument, PolicyError};
+use rampart_policy::graph::{self, Note, PolicyDocument, PolicyError};
 use rampart_runtime::report::StaleInput;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,7 +31,7 @@ use crate::state::write_atomic;
 
 const INDEX: &str = "index.json";
 
-/// What the store remembers of one document.
+/// What the store remembers of one policy file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Entry {
@@ -37,13 +44,16 @@ struct Entry {
     failing_since: Option<String>,
 }
 
-/// The policy documents of a pass: those read now, the last good versions of those that
-/// could not be, and the errors.
+/// The policy documents of a pass: those of the files read now, the last good documents of
+/// the files that could not be, and the errors.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) documents: Vec<PolicyDocument>,
     pub(crate) errors: Vec<PolicyError>,
     pub(crate) stale: Vec<StaleInput>,
+    /// What the files read now say about themselves (a page of a longer Graph list, a file that
+    /// holds no policy), for the caller to show.
+    pub(crate) notes: Vec<Note>,
     /// The store's index after this pass, and the contents to add to it.
     index: BTreeMap<String, Entry>,
     new_contents: Vec<(String, Vec<u8>)>,
@@ -63,9 +73,9 @@ fn load_index(dir: &Path) -> BTreeMap<String, Entry> {
 }
 
 /// Reads every policy document of `paths` (files, or directories of `.json` files), falling
-/// back to the last good version kept in `dir` for each document that cannot be read or
-/// parsed, and for every document last read from a path (a directory) that cannot be read
-/// itself now. Writes nothing.
+/// back to the last good version kept in `dir` for each file that cannot be read or parsed, and
+/// for every file last read from a path (a directory) that cannot be read itself now. Writes
+/// nothing.
 pub(crate) fn read_policies(paths: &[PathBuf], dir: &Path) -> Outcome {
     let old = load_index(dir);
     let mut out = Outcome::default();
@@ -119,7 +129,7 @@ pub(crate) fn list(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl Outcome {
-    /// Reads one policy file: the document, or its last good version in its place.
+    /// Reads one policy file: its documents, or its last good documents in their place.
     fn read(&mut self, old: &BTreeMap<String, Entry>, file: &Path, dir: &Path, time: &str) {
         let key = file.display().to_string();
         let parsed = std::fs::read(file)
@@ -127,9 +137,9 @@ impl Outcome {
                 path: file.to_path_buf(),
                 source,
             })
-            .and_then(|bytes| graph::parse_policy(&bytes, &key).map(|doc| (doc, bytes)));
+            .and_then(|bytes| graph::parse_policies(&bytes, &key).map(|read| (read, bytes)));
         match parsed {
-            Ok((doc, bytes)) => {
+            Ok((read, bytes)) => {
                 let sha256 = format!("{:x}", Sha256::digest(&bytes));
                 let entry = match old.get(&key) {
                     Some(e) if e.sha256 == sha256 && e.failing_since.is_none() => e.clone(),
@@ -144,7 +154,8 @@ impl Outcome {
                     }
                 };
                 self.index.insert(key, entry);
-                self.documents.push(doc);
+                self.documents.extend(read.documents);
+                self.notes.extend(read.notes);
             }
             Err(error) => {
                 self.fall_back(old, &key, &error.to_string(), dir, time);
@@ -153,8 +164,8 @@ impl Outcome {
         }
     }
 
-    /// Enforces the last good version of the document at `key`, if there is one, because the
-    /// current one cannot be used (`reason`).
+    /// Enforces the last good version of the file at `key`, every document of it, if there is
+    /// one, because the current one cannot be used (`reason`).
     fn fall_back(
         &mut self,
         old: &BTreeMap<String, Entry>,
@@ -166,9 +177,9 @@ impl Outcome {
         let Some(entry) = old.get(key) else {
             return;
         };
-        let Some(doc) = std::fs::read(dir.join(format!("{}.json", entry.sha256)))
+        let Some(kept) = std::fs::read(dir.join(format!("{}.json", entry.sha256)))
             .ok()
-            .and_then(|bytes| graph::parse_policy(&bytes, key).ok())
+            .and_then(|bytes| graph::parse_policies(&bytes, key).ok())
         else {
             return;
         };
@@ -192,7 +203,7 @@ impl Outcome {
                 ..entry.clone()
             },
         );
-        self.documents.push(doc);
+        self.documents.extend(kept.documents);
     }
 
     /// The embedded example documents: nothing to keep.
@@ -270,6 +281,95 @@ mod tests {
         std::fs::write(&file, POLICY).unwrap();
         let repaired = read_policies(std::slice::from_ref(&file), store.path());
         assert!(repaired.stale.is_empty() && repaired.errors.is_empty());
+    }
+
+    /// A Graph list response holding `POLICY` named P and Q.
+    fn list() -> String {
+        format!(
+            r#"{{"@odata.context": "c", "value": [{POLICY}, {}]}}"#,
+            POLICY.replace("\"P\"", "\"Q\"")
+        )
+    }
+
+    fn names(out: &Outcome) -> Vec<&str> {
+        out.documents.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_torn_list_file_keeps_every_document_it_held() {
+        let inputs = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let file = inputs.path().join("all.json");
+        std::fs::write(&file, list()).unwrap();
+        let mut first = read_policies(std::slice::from_ref(&file), store.path());
+        assert_eq!(names(&first), ["P", "Q"]);
+        assert_eq!(
+            first.documents[1].origin,
+            format!("{}#value[1]", file.display())
+        );
+        first.save(store.path()).unwrap();
+
+        // Torn, or with one bad element: the file falls back whole, both documents stand.
+        let bad_element = list().replace(r#""name":"P","#, "");
+        for broken in [&list()[..list().len() / 2], bad_element.as_str()] {
+            std::fs::write(&file, broken).unwrap();
+            let torn = read_policies(std::slice::from_ref(&file), store.path());
+            assert_eq!(names(&torn), ["P", "Q"], "{broken}");
+            assert_eq!(torn.errors.len(), 1);
+            assert_eq!(torn.stale.len(), 1, "one stale input: the file");
+            assert_eq!(torn.stale[0].path, file.display().to_string());
+        }
+    }
+
+    #[test]
+    fn a_store_written_for_one_policy_per_file_still_loads() {
+        let inputs = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let file = inputs.path().join("p.json");
+        // The index and contents as a store of one-policy files holds them.
+        let sha256 = format!("{:x}", Sha256::digest(POLICY.as_bytes()));
+        std::fs::write(store.path().join(format!("{sha256}.json")), POLICY).unwrap();
+        let index = serde_json::json!({
+            file.display().to_string(): {"sha256": sha256, "readAt": "2026-01-01T00:00:00Z"}
+        });
+        std::fs::write(store.path().join(INDEX), index.to_string()).unwrap();
+
+        std::fs::write(&file, "{").unwrap();
+        let mut torn = read_policies(std::slice::from_ref(&file), store.path());
+        assert_eq!(names(&torn), ["P"], "enforced from the old store");
+        assert_eq!(torn.stale[0].last_good_at, "2026-01-01T00:00:00Z");
+        torn.save(store.path()).unwrap();
+
+        // Repaired as a list: both documents, and the store moves on to the list.
+        std::fs::write(&file, list()).unwrap();
+        let mut repaired = read_policies(std::slice::from_ref(&file), store.path());
+        assert_eq!(names(&repaired), ["P", "Q"]);
+        assert!(repaired.stale.is_empty() && repaired.errors.is_empty());
+        repaired.save(store.path()).unwrap();
+        std::fs::write(&file, "[").unwrap();
+        assert_eq!(
+            names(&read_policies(std::slice::from_ref(&file), store.path())),
+            ["P", "Q"]
+        );
+    }
+
+    #[test]
+    fn an_empty_list_is_read_as_no_policy_with_a_note() {
+        let inputs = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let file = inputs.path().join("none.json");
+        std::fs::write(&file, list()).unwrap();
+        read_policies(std::slice::from_ref(&file), store.path())
+            .save(store.path())
+            .unwrap();
+        std::fs::write(&file, r#"{"value": []}"#).unwrap();
+        let out = read_policies(std::slice::from_ref(&file), store.path());
+        assert!(out.documents.is_empty() && out.errors.is_empty() && out.stale.is_empty());
+        assert!(
+            matches!(out.notes.as_slice(), [Note::Empty { .. }]),
+            "{:?}",
+            out.notes
+        );
     }
 
     #[test]

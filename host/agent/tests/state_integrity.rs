@@ -174,6 +174,78 @@ fn a_torn_policy_keeps_its_last_good_version_enforced() {
     assert_eq!(asr_values(&state), 0, "withdrawn by a readable input");
 }
 
+/// The example policies as one Graph list response, `all.json`, alone in a directory.
+fn list_dir(root: &Path, names: &[&str]) -> PathBuf {
+    let dir = root.join("listed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies");
+    let policies: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| serde_json::from_slice(&std::fs::read(examples.join(name)).unwrap()).unwrap())
+        .collect();
+    let list = serde_json::json!({"@odata.context": "https://graph.microsoft.com/beta/$metadata#deviceManagement/configurationPolicies(settings())", "value": policies});
+    std::fs::write(
+        dir.join("all.json"),
+        serde_json::to_string_pretty(&list).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+const AV: &str = "contoso-defender-antivirus.json";
+const ASR: &str = "contoso-asr-rules.json";
+
+#[test]
+fn a_torn_list_file_keeps_both_of_its_policies_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = list_dir(dir.path(), &[AV, ASR]);
+    let state = dir.path().join("state");
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(asr_values(&state) >= 5, "the ASR rules are enforced");
+    let registry = std::fs::read(state.join("registry.reg")).unwrap();
+
+    let file = policies.join("all.json");
+    truncate_in_place(&file);
+    let out = rampart(&[
+        "apply",
+        "--json",
+        "--keep-going",
+        "--state",
+        s(&state),
+        "--policies",
+        s(&policies),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(change_count(&report), 0, "nothing withdrawn: {report}");
+    assert_eq!(
+        std::fs::read(state.join("registry.reg")).unwrap(),
+        registry,
+        "both policies stay enforced"
+    );
+    let names: Vec<&str> = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "both documents from the last good file: {report}"
+    );
+    let stale = report["staleInputs"].as_array().unwrap();
+    assert_eq!(stale.len(), 1, "one stale input, the file: {report}");
+    assert_eq!(stale[0]["path"], file.display().to_string());
+
+    // Repaired without the ASR policy: a readable file withdraws the policy taken out of it.
+    let policies = list_dir(dir.path(), &[AV]);
+    let out = rampart(&["apply", "--state", s(&state), "--policies", s(&policies)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(asr_values(&state), 0, "withdrawn by a readable input");
+}
+
 #[test]
 fn an_empty_policy_set_is_refused_unless_allowed() {
     let (dir, _policies, state) = enforced();

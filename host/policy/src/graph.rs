@@ -6,30 +6,82 @@
 //! are kept as the option *itemIds* the policy holds; what an itemId means is the settings
 //! catalog's business ([`crate::catalog`]), and [`crate::settings::flatten`] combines the two.
 //!
-//! [`parse_policy`] accepts:
+//! # Reading a file
 //!
-//! - Graph answers such as `GET configurationPolicies/{id}?$expand=settings,assignments`,
-//!   including annotation keys (`@odata.context`, `platforms@odata.type`, ...), which are
-//!   ignored. The only annotation read is `@odata.type` on setting instances and simple values,
-//!   because it selects their kind.
-//! - UTF-8, with or without a byte order mark, and UTF-16 (little- or big-endian, with a byte
-//!   order mark or recognised by its NUL bytes): what Windows PowerShell 5.1 writes with
-//!   `ConvertTo-Json … > file.json` or `Out-File`.
-//! - PowerShell 5.1's dates: `lastModifiedDateTime` as `"\/Date(1705285879967)\/"` or as the
-//!   object `{"value": "\/Date(…)\/", "DateTime": "…"}`, read as RFC 3339.
-//! - The CIPP template wrapper: an object whose `JSON` member is a string holding an object whose
-//!   `RAWJson` member is a string holding the policy. Such policies often lack an `id`; the
-//!   wrapper's `GUID` (else `RowKey`) stands in. Error paths are then relative to the policy
-//!   inside `RAWJson`.
+//! [`parse_policies`] (and [`load_policies`] for a path) reads every policy a file holds into a
+//! [`PolicyFile`]: its documents, its [`Layout`] and the [`Note`]s a caller should show. The
+//! agent reads every input this way. [`parse_policy`] (and [`load_policy_file`]) is for callers
+//! that expect exactly one policy: it refuses a file holding none or several with
+//! [`ParseProblem::NotOnePolicy`].
 //!
-//! A file that is something else rampart can recognise (Defender's `mdatp_managed.json`, a
-//! device configuration profile, an endpoint-security intent, a Graph list response, a JSON
-//! array) is refused with [`ParseProblem::NotAPolicy`], saying what it looks like and what
-//! rampart reads instead.
+//! ## Layouts
 //!
-//! A bad document yields a [`PolicyError`] whose message is one line naming the file and the
-//! JSON path, for example
-//! `policy 'av.json': settings[2].settingInstance: unknown @odata.type '#microsoft.graph.foo'`.
+//! - **One policy object**, as Graph's
+//!   `GET configurationPolicies/{id}?$expand=settings,assignments` returns it. IntuneManagement
+//!   (Micke-K), IntuneBackupAndRestore (`Settings Catalog/<name>.json`) and OpenIntuneBaseline
+//!   (IntuneManagement exports) write one policy per file this way.
+//! - **A Graph list response**: an object whose `value` member is an array of policies, as
+//!   `GET configurationPolicies?$expand=settings` returns it (saved from Graph Explorer or
+//!   `Invoke-RestMethod`), annotations such as `@odata.context` and `@odata.count` included.
+//!   Windows PowerShell 5.1 can render an array as `{"value": [...], "Count": n}` (the extended
+//!   type data it has for arrays), which reads the same way. Graph lists a policy's settings only
+//!   with `$expand=settings`; a list without them is refused at its first element
+//!   ([`ParseProblem::SettingsNotExpanded`]).
+//!   A list with `@odata.nextLink` is one page of a longer answer: the policies on the page are
+//!   read, and [`Note::MorePages`] says that the other pages are not in this file.
+//! - **A JSON array of policies**: what PowerShell's `ConvertTo-Json` writes for several objects
+//!   (`$policies | ConvertTo-Json -Depth 100`), and CIPP's `ListIntuneTemplates` answer (an array
+//!   of CIPP templates, below).
+//!
+//! An empty list or array is a file that holds no policy (a tenant without policies answers
+//! `{"value": []}`): it reads as no documents, with [`Note::Empty`] so that a caller can say so
+//! rather than silently treat the file as withdrawing everything it held.
+//!
+//! Each policy, whether the whole file or an element of a list, is one of:
+//!
+//! - a policy object;
+//! - a CIPP templates-table entity (`PartitionKey`, `RowKey`, `GUID`, `JSON`): `JSON` is a string
+//!   holding a CIPP template;
+//! - a CIPP template (`Displayname`, `Description`, `RAWJson`, `Type`, `GUID`), as CIPP-API keeps
+//!   them in `Config/*.IntuneTemplate.json` and in the `JSON` above: `RAWJson` is a string holding
+//!   the policy;
+//! - a CIPP backup item (`TemplateJson`, `DisplayName`, `Description`, `Type`), one per Intune
+//!   configuration in the `intuneconfig` part of a CIPP tenant backup: `TemplateJson` is a string
+//!   holding the policy.
+//!
+//! CIPP strips the policy id: the wrapper's `GUID` (else `RowKey`) stands in when the policy has
+//! none. A CIPP wrapper whose `Type` is not `Catalog` holds something else (a device configuration,
+//! a compliance policy, an administrative template, ...) and is refused with
+//! [`ParseProblem::NotAPolicy`]. Error paths run through the strings that hold JSON, e.g.
+//! `JSON.RAWJson.settings[0].settingInstance`.
+//!
+//! ## Encodings and dates
+//!
+//! Every layout is read in UTF-8, with or without a byte order mark, and in UTF-16 (little- or
+//! big-endian, with a byte order mark or recognised by its NUL bytes): what Windows PowerShell 5.1
+//! writes with `ConvertTo-Json ... > file.json` or `Out-File` (IntuneManagement's and
+//! IntuneBackupAndRestore's exports under Windows PowerShell). PowerShell 5.1's dates,
+//! `lastModifiedDateTime` as `"\/Date(1705285879967)\/"` or as the object
+//! `{"value": "\/Date(...)\/", "DateTime": "..."}`, are read as RFC 3339. Annotation keys
+//! (`@odata.context`, `platforms@odata.type`, ...) are ignored; the only annotation read is
+//! `@odata.type` on setting instances and simple values, because it selects their kind.
+//!
+//! ## What is refused
+//!
+//! Something else rampart can recognise (Defender's `mdatp_managed.json`, a device configuration
+//! profile, an endpoint-security intent, IntuneManagement's `MigrationTable.json`, a CIPP template
+//! of another type) is refused with [`ParseProblem::NotAPolicy`], saying what it looks like. A file
+//! is read whole or not at all: the first element that is not a policy, or not a valid one, fails
+//! the file, so a caller never enforces part of a file as if it were all of it.
+//!
+//! Every error is a [`PolicyError`] whose message is one line naming the document and the JSON
+//! path. The document of a list element is named by the file and the element's place:
+//! `all.json#value[2]` in a Graph list, `all.json#[2]` in an array (0-based). The same name is
+//! the element's [`PolicyDocument::origin`]. For example:
+//!
+//! ```text
+//! policy 'all.json#value[2]': settings[2].settingInstance: unknown @odata.type '#microsoft.graph.foo'
+//! ```
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -63,7 +115,8 @@ pub struct PolicyDocument {
     /// Graph's `lastModifiedDateTime` as written, except that a PowerShell 5.1 date
     /// (`/Date(ms)/`) is given as RFC 3339.
     pub last_modified: Option<String>,
-    /// Where the document came from (a file path or a caller's label); used in messages.
+    /// Where the document came from: a file path or a caller's label, followed for an element of
+    /// a list by its place (`all.json#value[2]`, `all.json#[2]`). Used in messages.
     pub origin: String,
 }
 
@@ -291,10 +344,30 @@ pub enum ParseProblem {
     NotAnInteger(String),
     /// The file is not an Intune settings-catalog policy; it looks like the thing named.
     #[error(
-        "not an Intune endpoint-security or settings-catalog policy: this looks like {0}; rampart reads one policy per file, as Graph's deviceManagement/configurationPolicies/{{id}} returns it"
+        "not an Intune endpoint-security or settings-catalog policy: this looks like {0}; rampart reads Graph's deviceManagement/configurationPolicies objects, one per file or a list of them"
     )]
     NotAPolicy(String),
-    /// A string member that should hold JSON (the CIPP wrapper) does not.
+    /// A policy from a Graph list without its settings: Graph lists them only with
+    /// `$expand=settings`.
+    #[error(
+        "missing field 'settings': Graph lists a policy's settings only when asked with $expand=settings (this one has only settingCount)"
+    )]
+    SettingsNotExpanded,
+    /// [`parse_policy`] was given a file holding no policy or several.
+    #[error(
+        "holds {} ({}) where exactly one is expected",
+        policies(*.count),
+        describe_layout(*.layout, *.more_pages)
+    )]
+    NotOnePolicy {
+        /// How many policies the file holds.
+        count: usize,
+        /// How it holds them.
+        layout: Layout,
+        /// Whether the file is a page of a Graph list with more pages behind `@odata.nextLink`.
+        more_pages: bool,
+    },
+    /// A string member that should hold JSON (a CIPP wrapper) does not.
     #[error("embedded JSON is not valid at line {line} column {column}: {message}")]
     EmbeddedJson {
         /// 1-based line within the embedded string.
@@ -306,20 +379,168 @@ pub enum ParseProblem {
     },
 }
 
-/// Reads and parses one policy file; see [`parse_policy`]. The path becomes the origin.
+/// The policies of one file (see the [module documentation](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyFile {
+    /// How the file holds its policies.
+    pub layout: Layout,
+    /// The policies, in file order; empty for an empty list or array.
+    pub documents: Vec<PolicyDocument>,
+    /// What a caller should show besides the documents: more pages of a Graph list elsewhere,
+    /// a file that holds no policy. Never an error: the documents are complete for this file.
+    pub notes: Vec<Note>,
+}
+
+/// How a file holds its policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// One policy, bare or in a CIPP wrapper.
+    Single,
+    /// A Graph list response: an object whose `value` member is an array of policies.
+    GraphList,
+    /// A JSON array of policies.
+    Array,
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layout::Single => "one policy object",
+            Layout::GraphList => "a Graph list response",
+            Layout::Array => "a JSON array",
+        })
+    }
+}
+
+/// "1 policy", "2 policies".
+fn policies(count: usize) -> String {
+    if count == 1 {
+        "1 policy".to_owned()
+    } else {
+        format!("{count} policies")
+    }
+}
+
+/// Renders a layout for [`ParseProblem::NotOnePolicy`].
+fn describe_layout(layout: Layout, more_pages: bool) -> String {
+    if more_pages {
+        format!("{layout}, with more pages behind @odata.nextLink")
+    } else {
+        layout.to_string()
+    }
+}
+
+/// Something a caller should show about a file that was read: not an error, but a reason to
+/// look at the file. Its `Display` is one line naming the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Note {
+    /// The file is one page of a paged Graph list: `@odata.nextLink` names the next page, which is
+    /// not in this file. The policies on this page are read; those on other pages are not, unless
+    /// they are in other files.
+    MorePages {
+        /// The file or label.
+        origin: String,
+        /// The policies on this page.
+        count: usize,
+        /// The `@odata.nextLink` URL.
+        next_link: String,
+    },
+    /// The file holds no policy: an empty Graph list or JSON array. It is a readable file that
+    /// assigns nothing, so a caller that enforces it withdraws what it held before.
+    Empty {
+        /// The file or label.
+        origin: String,
+        /// The list's layout.
+        layout: Layout,
+    },
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The link itself is left out: it is long and holds a paging token, not a name.
+            Note::MorePages { origin, count, .. } => write!(
+                f,
+                "policy '{origin}': one page of a Graph list ({}); its @odata.nextLink names more pages, which are not in this file and are not read",
+                policies(*count)
+            ),
+            Note::Empty { origin, layout } => {
+                write!(
+                    f,
+                    "policy '{origin}': holds no policy ({layout} with no items)"
+                )
+            }
+        }
+    }
+}
+
+/// Reads one policy file and parses every policy in it; see [`parse_policies`]. The path
+/// becomes the origin.
+///
+/// # Errors
+///
+/// [`PolicyError::Io`] when the file cannot be read, otherwise as [`parse_policies`].
+pub fn load_policies(path: &Path) -> Result<PolicyFile, PolicyError> {
+    let bytes = read_file(path)?;
+    parse_policies(&bytes, &path.display().to_string())
+}
+
+/// Parses every policy of a file: one policy, a Graph list response or a JSON array, each policy
+/// bare or in a CIPP wrapper (see the [module documentation](self) for the accepted forms).
+///
+/// `origin` names the file in errors and notes; each document's [`PolicyDocument::origin`] is
+/// `origin` for a single policy and `origin#value[i]` or `origin#[i]` for an element of a list.
+///
+/// # Errors
+///
+/// [`PolicyError::Syntax`] when the bytes are not JSON. [`PolicyError::Invalid`], naming the
+/// element, when any element is not a valid policy: the file is read whole or not at all.
+pub fn parse_policies(bytes: &[u8], origin: &str) -> Result<PolicyFile, PolicyError> {
+    let value = read_json(bytes, origin)?;
+    let listing = Listing::of(&value, origin);
+    let documents = listing
+        .elements
+        .iter()
+        .map(|(origin, element)| parse_element(element, origin))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut notes = Vec::new();
+    if let Some(next_link) = listing.next_link {
+        notes.push(Note::MorePages {
+            origin: origin.to_owned(),
+            count: documents.len(),
+            next_link: next_link.to_owned(),
+        });
+    }
+    if documents.is_empty() {
+        notes.push(Note::Empty {
+            origin: origin.to_owned(),
+            layout: listing.layout,
+        });
+    }
+    Ok(PolicyFile {
+        layout: listing.layout,
+        documents,
+        notes,
+    })
+}
+
+/// Reads and parses a file that holds exactly one policy; see [`parse_policy`]. The path
+/// becomes the origin.
 ///
 /// # Errors
 ///
 /// [`PolicyError::Io`] when the file cannot be read, otherwise as [`parse_policy`].
 pub fn load_policy_file(path: &Path) -> Result<PolicyDocument, PolicyError> {
-    let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_file(path)?;
     parse_policy(&bytes, &path.display().to_string())
 }
 
-/// Parses one policy document (see the [module documentation](self) for the accepted forms).
+/// Parses a file that holds exactly one policy: one policy object (bare or in a CIPP wrapper),
+/// or a list or array of one element (see the [module documentation](self) for the accepted
+/// forms). Use [`parse_policies`] for files that may hold several.
 ///
 /// `origin` names the document in errors and is stored in [`PolicyDocument::origin`].
 ///
@@ -328,15 +549,41 @@ pub fn load_policy_file(path: &Path) -> Result<PolicyDocument, PolicyError> {
 /// [`PolicyError::Syntax`] when the bytes are not JSON, [`PolicyError::Invalid`] when the JSON is
 /// not a policy: a required member is missing (`name`, `platforms`, `technologies`, `settings`,
 /// and in each setting instance `@odata.type`, `settingDefinitionId` and its value), a value has
-/// the wrong type, or an `@odata.type` is unknown.
+/// the wrong type, an `@odata.type` is unknown, or the file holds no policy or several
+/// ([`ParseProblem::NotOnePolicy`], also for a one-element page of a longer Graph list).
 pub fn parse_policy(bytes: &[u8], origin: &str) -> Result<PolicyDocument, PolicyError> {
+    let value = read_json(bytes, origin)?;
+    let listing = Listing::of(&value, origin);
+    match listing.elements.as_slice() {
+        [(origin, element)] if listing.next_link.is_none() => parse_element(element, origin),
+        elements => Err(PolicyError::Invalid {
+            origin: origin.to_owned(),
+            path: String::new(),
+            problem: ParseProblem::NotOnePolicy {
+                count: elements.len(),
+                layout: listing.layout,
+                more_pages: listing.next_link.is_some(),
+            },
+        }),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, PolicyError> {
+    std::fs::read(path).map_err(|source| PolicyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The bytes decoded ([`decode_text`]) and parsed as JSON.
+fn read_json(bytes: &[u8], origin: &str) -> Result<Value, PolicyError> {
     let text = decode_text(bytes).map_err(|message| PolicyError::Syntax {
         origin: origin.to_owned(),
         line: 1,
         column: 1,
         message,
     })?;
-    let value: Value = serde_json::from_slice(&text).map_err(|error| {
+    serde_json::from_slice(&text).map_err(|error| {
         let (line, column, message) = json_error_parts(&error);
         PolicyError::Syntax {
             origin: origin.to_owned(),
@@ -344,17 +591,81 @@ pub fn parse_policy(bytes: &[u8], origin: &str) -> Result<PolicyDocument, Policy
             column,
             message,
         }
-    })?;
+    })
+}
+
+/// A file's top-level JSON split into the values that should each be one policy.
+struct Listing<'v> {
+    layout: Layout,
+    /// Each element with the origin that names it.
+    elements: Vec<(String, &'v Value)>,
+    /// A Graph list page's `@odata.nextLink`.
+    next_link: Option<&'v str>,
+}
+
+impl<'v> Listing<'v> {
+    fn of(value: &'v Value, origin: &str) -> Listing<'v> {
+        match value {
+            Value::Array(items) => Listing {
+                layout: Layout::Array,
+                elements: items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| (format!("{origin}#[{i}]"), item))
+                    .collect(),
+                next_link: None,
+            },
+            Value::Object(object) if is_graph_list(object) => {
+                let items = object
+                    .get("value")
+                    .and_then(Value::as_array)
+                    .map_or(&[][..], Vec::as_slice);
+                Listing {
+                    layout: Layout::GraphList,
+                    elements: items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| (format!("{origin}#value[{i}]"), item))
+                        .collect(),
+                    next_link: object.get("@odata.nextLink").and_then(Value::as_str),
+                }
+            }
+            _ => Listing {
+                layout: Layout::Single,
+                elements: vec![(origin.to_owned(), value)],
+                next_link: None,
+            },
+        }
+    }
+}
+
+/// Whether an object is a Graph list response (or PowerShell 5.1's
+/// `{"value": [...], "Count": n}`) rather than a policy or a wrapper: a `value` array and none
+/// of the members that make a policy or a CIPP wrapper.
+fn is_graph_list(object: &Object) -> bool {
+    matches!(object.get("value"), Some(Value::Array(_)))
+        && !["settings", "JSON", "RAWJson", "TemplateJson"]
+            .iter()
+            .any(|key| object.contains_key(*key))
+}
+
+/// Parses one value that should be a policy, bare or in a CIPP wrapper.
+fn parse_element(value: &Value, origin: &str) -> Result<PolicyDocument, PolicyError> {
     let parser = Parser { origin };
     let root = JsonPath::Root;
-    if let Some(what) = not_a_policy(&value) {
+    let object = parser.object(value, &root)?;
+    if object.contains_key("settings") {
+        return parser.document(object, &root, None);
+    }
+    for key in ["JSON", "RAWJson", "TemplateJson"] {
+        if let Some(Value::String(embedded)) = object.get(key) {
+            return parser.cipp(object, key, embedded);
+        }
+    }
+    if let Some(what) = not_a_policy(object) {
         return Err(parser.invalid(&root, ParseProblem::NotAPolicy(what)));
     }
-    let top = parser.object(&value, &root)?;
-    match top.get("JSON") {
-        Some(Value::String(embedded)) => parser.cipp(top, embedded),
-        _ => parser.document(top, None),
-    }
+    parser.document(object, &root, None)
 }
 
 /// The file's bytes as UTF-8: a UTF-8 byte order mark dropped, UTF-16 (by its byte order mark,
@@ -388,29 +699,20 @@ fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     }
 }
 
-/// What a JSON value that is not a policy looks like, when rampart can tell.
-fn not_a_policy(value: &Value) -> Option<String> {
-    let object = match value {
-        Value::Array(items) => {
-            return Some(format!(
-                "a JSON array of {} item(s) (a backup holding several objects)",
-                items.len()
-            ));
-        }
-        Value::Object(object) => object,
-        _ => return None,
-    };
-    if object.contains_key("settings") || object.contains_key("JSON") {
+/// What an object that is not a policy looks like, when rampart can tell.
+fn not_a_policy(object: &Object) -> Option<String> {
+    if object.contains_key("settings") {
         return None;
     }
     if let Some(Value::Array(items)) = object.get("value") {
+        // A list at the top of a file is a layout (`Listing`); here it is inside another list.
         let paged = if object.contains_key("@odata.nextLink") {
             ", with more pages behind @odata.nextLink"
         } else {
             ""
         };
         return Some(format!(
-            "a Graph list response with {} item(s){paged}",
+            "a Graph list response with {} item(s){paged}, inside another list",
             items.len()
         ));
     }
@@ -427,6 +729,12 @@ fn not_a_policy(value: &Value) -> Option<String> {
                 .to_owned(),
         );
     }
+    if object.contains_key("TenantId") && matches!(object.get("Objects"), Some(Value::Array(_))) {
+        return Some(
+            "IntuneManagement's MigrationTable.json (the ids an import maps between tenants)"
+                .to_owned(),
+        );
+    }
     let odata_type = object
         .get("@odata.type")
         .and_then(Value::as_str)
@@ -440,6 +748,11 @@ fn not_a_policy(value: &Value) -> Option<String> {
     if odata_type.ends_with("Configuration") || odata_type.ends_with("Profile") {
         return Some(format!(
             "a device configuration profile ('{odata_type}', deviceManagement/deviceConfigurations)"
+        ));
+    }
+    if odata_type.ends_with("CompliancePolicy") {
+        return Some(format!(
+            "a device compliance policy ('{odata_type}', deviceManagement/deviceCompliancePolicies)"
         ));
     }
     None
@@ -662,22 +975,66 @@ impl Parser<'_> {
         }
     }
 
-    /// Unwraps a CIPP template: `JSON` (a string) → object → `RAWJson` (a string) → policy.
-    fn cipp(&self, wrapper: &Object, embedded: &str) -> Result<PolicyDocument, PolicyError> {
+    /// Unwraps a CIPP wrapper whose member `key` is the string `embedded`: a templates-table
+    /// entity (`JSON` → template), a template (`RAWJson` → policy) or a backup item
+    /// (`TemplateJson` → policy).
+    fn cipp(
+        &self,
+        wrapper: &Object,
+        key: &'static str,
+        embedded: &str,
+    ) -> Result<PolicyDocument, PolicyError> {
         let root = JsonPath::Root;
-        let json_path = root.key("JSON");
-        let inner = self.embedded_json(embedded, &json_path)?;
-        let inner = self.object(&inner, &json_path)?;
-        let raw = self.required_str(inner, "RAWJson", &json_path)?;
-        let raw_path = json_path.key("RAWJson");
+        // CIPP strips the policy id; the template's own GUID is the stable name it has.
+        let wrapper_id = |object: &Object| {
+            ["GUID", "RowKey"]
+                .iter()
+                .find_map(|key| object.get(*key).and_then(Value::as_str))
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+        };
+        let key_path = root.key(key);
+        let inner = self.embedded_json(embedded, &key_path)?;
+        if key != "JSON" {
+            self.cipp_type(wrapper, &root)?;
+            let policy = self.object(&inner, &key_path)?;
+            return self.embedded_policy(policy, &key_path, wrapper_id(wrapper).as_deref());
+        }
+        let template = self.object(&inner, &key_path)?;
+        self.cipp_type(template, &key_path)?;
+        let raw = self.required_str(template, "RAWJson", &key_path)?;
+        let raw_path = key_path.key("RAWJson");
         let policy = self.embedded_json(raw, &raw_path)?;
         let policy = self.object(&policy, &raw_path)?;
-        // CIPP strips the policy id; the template's own GUID is the stable name it has.
-        let fallback_id = ["GUID", "RowKey"]
-            .iter()
-            .find_map(|key| wrapper.get(*key).and_then(Value::as_str))
-            .filter(|id| !id.is_empty());
-        self.document(policy, fallback_id)
+        let id = wrapper_id(wrapper).or_else(|| wrapper_id(template));
+        self.embedded_policy(policy, &raw_path, id.as_deref())
+    }
+
+    /// Refuses a CIPP template or backup item whose `Type` says it holds something other than
+    /// a settings-catalog policy.
+    fn cipp_type(&self, template: &Object, path: &JsonPath<'_>) -> Result<(), PolicyError> {
+        match template.get("Type").and_then(Value::as_str) {
+            Some(kind) if !kind.eq_ignore_ascii_case("Catalog") => Err(self.invalid(
+                path,
+                ParseProblem::NotAPolicy(format!(
+                    "a CIPP template of type '{kind}' (only 'Catalog' templates hold settings-catalog policies)"
+                )),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The policy a CIPP wrapper holds at `path`.
+    fn embedded_policy(
+        &self,
+        policy: &Object,
+        path: &JsonPath<'_>,
+        fallback_id: Option<&str>,
+    ) -> Result<PolicyDocument, PolicyError> {
+        if let Some(what) = not_a_policy(policy) {
+            return Err(self.invalid(path, ParseProblem::NotAPolicy(what)));
+        }
+        self.document(policy, path, fallback_id)
     }
 
     fn embedded_json(&self, text: &str, path: &JsonPath<'_>) -> Result<Value, PolicyError> {
@@ -694,28 +1051,35 @@ impl Parser<'_> {
         })
     }
 
+    /// The policy `object` at `root` (the top of the element, or the string of a CIPP wrapper
+    /// that holds it).
     fn document(
         &self,
         object: &Object,
+        root: &JsonPath<'_>,
         fallback_id: Option<&str>,
     ) -> Result<PolicyDocument, PolicyError> {
-        let root = JsonPath::Root;
         let id = self
-            .optional_str(object, "id", &root)?
+            .optional_str(object, "id", root)?
             .filter(|id| !id.is_empty())
             .or(fallback_id)
             .unwrap_or_default();
-        let name = self.required_str(object, "name", &root)?;
-        let description = self.optional_str(object, "description", &root)?;
-        let platforms = self.required_str(object, "platforms", &root)?;
-        let technologies = self.required_str(object, "technologies", &root)?;
-        let template = self.template(object)?;
-        let last_modified = self.date(object, "lastModifiedDateTime", &root)?;
+        let name = self.required_str(object, "name", root)?;
+        let description = self.optional_str(object, "description", root)?;
+        let platforms = self.required_str(object, "platforms", root)?;
+        let technologies = self.required_str(object, "technologies", root)?;
+        let template = self.template(object, root)?;
+        let last_modified = self.date(object, "lastModifiedDateTime", root)?;
 
+        if matches!(object.get("settings"), None | Some(Value::Null))
+            && object.contains_key("settingCount")
+        {
+            return Err(self.invalid(root, ParseProblem::SettingsNotExpanded));
+        }
         let settings_path = root.key("settings");
         let mut settings = Vec::new();
         for (index, setting) in self
-            .required_array(object, "settings", &root)?
+            .required_array(object, "settings", root)?
             .iter()
             .enumerate()
         {
@@ -727,7 +1091,7 @@ impl Parser<'_> {
 
         let assignments = match object.get("assignments") {
             None | Some(Value::Null) => None,
-            Some(_) => Some(self.assignments(object)?),
+            Some(_) => Some(self.assignments(object, root)?),
         };
 
         Ok(PolicyDocument {
@@ -744,8 +1108,11 @@ impl Parser<'_> {
         })
     }
 
-    fn template(&self, object: &Object) -> Result<Option<TemplateReference>, PolicyError> {
-        let root = JsonPath::Root;
+    fn template(
+        &self,
+        object: &Object,
+        root: &JsonPath<'_>,
+    ) -> Result<Option<TemplateReference>, PolicyError> {
         let path = root.key("templateReference");
         let reference = match object.get("templateReference") {
             None | Some(Value::Null) => return Ok(None),
@@ -769,12 +1136,15 @@ impl Parser<'_> {
         }))
     }
 
-    fn assignments(&self, object: &Object) -> Result<Vec<Assignment>, PolicyError> {
-        let root = JsonPath::Root;
+    fn assignments(
+        &self,
+        object: &Object,
+        root: &JsonPath<'_>,
+    ) -> Result<Vec<Assignment>, PolicyError> {
         let list_path = root.key("assignments");
         let mut assignments = Vec::new();
         for (index, assignment) in self
-            .required_array(object, "assignments", &root)?
+            .required_array(object, "assignments", root)?
             .iter()
             .enumerate()
         {
@@ -1017,10 +1387,13 @@ mod tests {
                 "a device configuration profile ('windows10EndpointProtectionConfiguration'",
             ),
             (
-                br#"{"@odata.context":"x","value":[{},{}],"@odata.nextLink":"y"}"#,
-                "a Graph list response with 2 item(s), with more pages",
+                br##"{"@odata.type":"#microsoft.graph.windows10CompliancePolicy"}"##,
+                "a device compliance policy ('windows10CompliancePolicy'",
             ),
-            (br#"[{},{},{}]"#, "a JSON array of 3 item(s)"),
+            (
+                br#"{"TenantId":"t","Organization":"o","Objects":[]}"#,
+                "IntuneManagement's MigrationTable.json",
+            ),
             (
                 br##"{"@odata.type":"#microsoft.graph.deviceManagementIntent"}"##,
                 "an endpoint-security intent",
@@ -1038,6 +1411,90 @@ mod tests {
     }
 
     #[test]
+    fn parse_policy_wants_exactly_one_policy() {
+        let one = policy_with(&[choice("a", "a_1")]);
+        let listed = format!(r#"{{"value": [{one}]}}"#);
+        let doc = parse_policy(listed.as_bytes(), "l.json").expect("a list of one");
+        assert_eq!(doc.origin, "l.json#value[0]");
+        let cases = [
+            (
+                format!("[{one}, {one}]"),
+                "policy 'f.json': holds 2 policies (a JSON array) where exactly one is expected",
+            ),
+            (
+                r#"{"value": []}"#.to_owned(),
+                "policy 'f.json': holds 0 policies (a Graph list response) where exactly one is expected",
+            ),
+            (
+                format!(r#"{{"value": [{one}], "@odata.nextLink": "https://n"}}"#),
+                "policy 'f.json': holds 1 policy (a Graph list response, with more pages behind @odata.nextLink) where exactly one is expected",
+            ),
+        ];
+        for (json, message) in cases {
+            let error = parse_policy(json.as_bytes(), "f.json").unwrap_err();
+            assert_eq!(error.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn lists_and_arrays_name_each_element_and_note_pages_and_emptiness() {
+        let one = policy_with(&[choice("a", "a_1")]);
+        let page = format!(
+            r#"{{"@odata.context": "c", "value": [{one}, {one}], "@odata.nextLink": "https://next"}}"#
+        );
+        let file = parse_policies(page.as_bytes(), "p.json").expect("a page");
+        assert_eq!(file.layout, Layout::GraphList);
+        let origins: Vec<&str> = file.documents.iter().map(|d| d.origin.as_str()).collect();
+        assert_eq!(origins, ["p.json#value[0]", "p.json#value[1]"]);
+        assert_eq!(
+            file.notes,
+            [Note::MorePages {
+                origin: "p.json".into(),
+                count: 2,
+                next_link: "https://next".into()
+            }]
+        );
+        assert!(!file.notes[0].to_string().contains('\n'));
+
+        let array = format!("[{one}]");
+        let file = parse_policies(array.as_bytes(), "a.json").expect("an array");
+        assert_eq!(file.layout, Layout::Array);
+        assert_eq!(file.documents[0].origin, "a.json#[0]");
+        assert!(file.notes.is_empty());
+
+        for (json, layout) in [
+            ("[]", Layout::Array),
+            (r#"{"value":[]}"#, Layout::GraphList),
+        ] {
+            let file = parse_policies(json.as_bytes(), "e.json").expect("empty is readable");
+            assert!(file.documents.is_empty());
+            assert_eq!(
+                file.notes,
+                [Note::Empty {
+                    origin: "e.json".into(),
+                    layout
+                }]
+            );
+        }
+
+        let single = parse_policies(one.as_bytes(), "s.json").expect("one policy");
+        assert_eq!(single.layout, Layout::Single);
+        assert_eq!(single.documents[0].origin, "s.json");
+    }
+
+    #[test]
+    fn a_settings_list_without_expanded_settings_says_so() {
+        let listed = r#"{"value": [{"id": "p", "name": "n", "platforms": "windows10",
+            "technologies": "mdm", "settingCount": 4}]}"#;
+        assert_eq!(
+            parse_policies(listed.as_bytes(), "l.json")
+                .unwrap_err()
+                .to_string(),
+            "policy 'l.json#value[0]': missing field 'settings': Graph lists a policy's settings only when asked with $expand=settings (this one has only settingCount)"
+        );
+    }
+
+    #[test]
     fn unwraps_the_cipp_wrapper_and_takes_its_guid() {
         let policy = policy_with(&[choice("a", "a_1")]).replace(r#""id": "p","#, "");
         let inner = serde_json::json!({ "Displayname": "x", "RAWJson": policy }).to_string();
@@ -1045,6 +1502,30 @@ mod tests {
         let doc = parse_policy(wrapper.to_string().as_bytes(), "cipp.json").expect("unwrapped");
         assert_eq!(doc.id, "guid-1");
         assert_eq!(doc.settings.len(), 1);
+
+        // The template alone (CIPP-API's Config/*.IntuneTemplate.json), and a backup item.
+        let template = serde_json::json!({ "RAWJson": policy, "Type": "Catalog", "GUID": "g2" });
+        let doc = parse_policy(template.to_string().as_bytes(), "t.json").expect("template");
+        assert_eq!((doc.id.as_str(), doc.settings.len()), ("g2", 1));
+        let item = serde_json::json!({ "TemplateJson": policy, "Type": "Catalog" });
+        let doc = parse_policy(item.to_string().as_bytes(), "b.json").expect("backup item");
+        assert_eq!((doc.id.as_str(), doc.settings.len()), ("", 1));
+
+        let device = serde_json::json!({ "TemplateJson": "{}", "Type": "Device" });
+        assert_eq!(
+            parse_policy(device.to_string().as_bytes(), "d.json")
+                .unwrap_err()
+                .to_string(),
+            "policy 'd.json': not an Intune endpoint-security or settings-catalog policy: this looks like a CIPP template of type 'Device' (only 'Catalog' templates hold settings-catalog policies); rampart reads Graph's deviceManagement/configurationPolicies objects, one per file or a list of them"
+        );
+        let inner = serde_json::json!({ "RAWJson": r#"{"name": "n"}"# }).to_string();
+        let wrapper = serde_json::json!({ "GUID": "g", "JSON": inner });
+        assert_eq!(
+            parse_policy(wrapper.to_string().as_bytes(), "c.json")
+                .unwrap_err()
+                .to_string(),
+            "policy 'c.json': JSON.RAWJson: missing field 'platforms'"
+        );
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! Nothing here touches wasmtime, the registry or the network, so the crate compiles fast, fuzzes
 //! well and can be reused by a management server. The modules follow the pipeline:
 //!
-//! - [`graph`]: the Microsoft Graph `deviceManagement/configurationPolicies` model and its parser
-//!   (Graph exports with `@odata.*` annotations, a UTF-8 BOM, the CIPP wrapper).
+//! - [`graph`]: the Microsoft Graph `deviceManagement/configurationPolicies` model and its parser:
+//!   one policy per file or many (Graph list responses, JSON arrays), bare or in CIPP wrappers,
+//!   in UTF-8 or UTF-16, with `@odata.*` annotations and PowerShell dates.
 //! - [`catalog`]: settings-catalog definitions, which say what each option itemId stands for.
 //!   Embedded catalogs for Windows Defender, Linux and macOS ship with the crate.
 //! - [`device`]: the identity of the device being configured (platform, OS version and build,
@@ -55,8 +56,9 @@ pub use applicability::{NotApplicable, Template};
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Definition, DefinitionKind, OptionValue};
 pub use device::{Device, DeviceError, Platform};
 pub use graph::{
-    Assignment, AssignmentTarget, ChoiceItem, ParseProblem, PolicyDocument, PolicyError, Secret,
-    SettingInstance, SimpleValue, TemplateReference, load_policy_file, parse_policy,
+    Assignment, AssignmentTarget, ChoiceItem, Layout, Note, ParseProblem, PolicyDocument,
+    PolicyError, PolicyFile, Secret, SettingInstance, SimpleValue, TemplateReference,
+    load_policies, load_policy_file, parse_policies, parse_policy,
 };
 pub use resolve::{Disposition, Entry, ResolvedPolicy, resolve};
 pub use settings::{

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rampart_policy::catalog::Catalog;
 use rampart_policy::device::Platform;
 use rampart_policy::graph;
 use rampart_policy::resolve::{Disposition, resolve};
@@ -78,31 +79,75 @@ fn route(manifests: &[Manifest], platform: Platform, setting: &ResolvedSetting) 
     }
 }
 
-/// `rampart policy show FILE`: each setting's id, typed value, and the plugin that will
-/// enforce it on the policy's platform.
+/// `rampart policy show FILE`: for every policy of the file (one, or each element of a Graph
+/// list or JSON array), each setting's id, typed value, and the plugin that will enforce it on
+/// the policy's platform. The file's notes (more pages of a Graph list, no policy at all) are
+/// printed first.
 pub(crate) fn show(
     file: &Path,
     catalog: Option<&Path>,
     plugins: Option<&Path>,
 ) -> anyhow::Result<u8> {
-    let doc = graph::load_policy_file(file).map_err(|e| BadInput(e.to_string()))?;
+    let read = graph::load_policies(file).map_err(|e| BadInput(e.to_string()))?;
     let catalog = inputs::catalog(catalog)?;
     let manifests = manifests(plugins)?;
+    if read.layout != graph::Layout::Single {
+        let count = match read.documents.len() {
+            1 => "1 policy".to_owned(),
+            n => format!("{n} policies"),
+        };
+        println!(
+            "File    {}: {} ({count})",
+            safe(&file.display().to_string()),
+            read.layout,
+        );
+    }
+    for note in &read.notes {
+        println!("Note: {}", safe(&note.to_string()));
+    }
+    let listed = read.layout != graph::Layout::Single;
+    for doc in &read.documents {
+        if listed {
+            println!();
+        }
+        show_document(doc, listed, &catalog, &manifests);
+    }
+    Ok(exit::OK)
+}
+
+/// One policy of `policy show`; an element of a list is named by its origin (`file#value[2]`).
+fn show_document(
+    doc: &graph::PolicyDocument,
+    listed: bool,
+    catalog: &Catalog,
+    manifests: &[Manifest],
+) {
     let platform = match doc.platforms.to_ascii_lowercase().as_str() {
         "linux" => Platform::Linux,
         "macos" => Platform::Macos,
         _ => Platform::WindowsClient,
     };
-    println!("Policy  {} ({})", safe(&doc.name), safe(&doc.id));
+    if listed {
+        println!(
+            "Policy  {} ({})  ({})",
+            safe(&doc.name),
+            safe(&doc.id),
+            safe(&doc.origin)
+        );
+    } else {
+        println!("Policy  {} ({})", safe(&doc.name), safe(&doc.id));
+    }
     println!(
         "        platforms {}, technologies {}, template {}",
-        doc.platforms,
-        doc.technologies.join(","),
-        doc.template
-            .as_ref()
-            .map_or("(none)", |t| t.template_id.as_str())
+        safe(&doc.platforms),
+        safe(&doc.technologies.join(",")),
+        safe(
+            doc.template
+                .as_ref()
+                .map_or("(none)", |t| t.template_id.as_str())
+        )
     );
-    for outcome in flatten(&doc, &catalog) {
+    for outcome in flatten(doc, catalog) {
         match outcome {
             Ok(s) => {
                 let group = s
@@ -114,13 +159,12 @@ pub(crate) fn show(
                     "  {}{group} = {}  {}",
                     safe(&s.id),
                     safe(&s.value.to_string()),
-                    route(&manifests, platform, &s)
+                    route(manifests, platform, &s)
                 );
             }
             Err(problem) => println!("  {}", safe(&problem.to_string())),
         }
     }
-    Ok(exit::OK)
 }
 
 /// `rampart policy check PATH... [--device FILE]`: resolve for the device without enforcing:

@@ -5,6 +5,7 @@
 mod device_files;
 mod exports;
 mod golden;
+mod layouts;
 mod malformed;
 mod properties;
 mod resolve;

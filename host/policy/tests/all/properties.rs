@@ -1,13 +1,14 @@
 //! Property tests: the parser never panics, whatever it is fed (arbitrary bytes, arbitrary JSON
-//! trees made of Graph's own vocabulary, real exports with random mutations), and whatever
-//! parses flattens and resolves without panicking, with one enforced setting per key.
+//! trees made of Graph's own vocabulary, real exports with random mutations, each alone and in
+//! the list layouts and wrappers), and whatever parses flattens and resolves without panicking,
+//! with one enforced setting per key.
 
 use std::sync::LazyLock;
 
 use proptest::prelude::*;
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::Device;
-use rampart_policy::graph::{PolicyDocument, parse_policy};
+use rampart_policy::graph::{PolicyDocument, parse_policies, parse_policy};
 use rampart_policy::resolve::resolve;
 use rampart_policy::settings::flatten;
 use serde_json::{Map, Value};
@@ -51,14 +52,25 @@ static REAL_DOCS: LazyLock<Vec<PolicyDocument>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Parses `bytes`; when they parse, flattens and resolves them (alone, with a copy of
-/// themselves and with the real exports) on every example device.
+/// Parses `bytes` with both entry points; what parses is flattened and resolved (with a copy of
+/// itself and with the real exports) on every example device.
 fn exercise(bytes: &[u8]) {
-    let Ok(doc) = parse_policy(bytes, "generated.json") else {
+    let one = parse_policy(bytes, "generated.json");
+    let Ok(file) = parse_policies(bytes, "generated.json") else {
+        assert!(
+            one.is_err(),
+            "parse_policy reads what parse_policies refuses"
+        );
         return;
     };
-    let _ = flatten(&doc, &CATALOG);
-    let mut docs = vec![doc.clone(), doc];
+    if let Ok(doc) = &one {
+        assert_eq!(file.documents.as_slice(), std::slice::from_ref(doc));
+    }
+    let mut docs = file.documents.clone();
+    for doc in &file.documents {
+        let _ = flatten(doc, &CATALOG);
+    }
+    docs.extend(file.documents);
     docs.extend(REAL_DOCS.iter().cloned());
     for device in DEVICES.iter() {
         let resolved = resolve(&docs, device, &CATALOG);
@@ -93,8 +105,14 @@ const KEYS: &[&str] = &[
     "groupId",
     "JSON",
     "RAWJson",
+    "TemplateJson",
+    "Type",
     "GUID",
     "RowKey",
+    "@odata.nextLink",
+    "settingCount",
+    "TenantId",
+    "Objects",
 ];
 
 const STRINGS: &[&str] = &[
@@ -124,6 +142,8 @@ const STRINGS: &[&str] = &[
     "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros",
     "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros_block",
     "b1c7e0f2-5a3d-4e8b-9f60-1d2c3b4a5e6f",
+    "Catalog",
+    "Device",
     "",
 ];
 
@@ -405,6 +425,11 @@ proptest! {
         let raw = serde_json::json!({ "RAWJson": value.to_string() }).to_string();
         let wrapper = serde_json::json!({ "GUID": "g", "JSON": raw });
         exercise(wrapper.to_string().as_bytes());
+        // In a Graph list page and in an array, with the CIPP backup item beside it.
+        let item = serde_json::json!({ "TemplateJson": value.to_string(), "Type": "Catalog" });
+        let page = serde_json::json!({ "value": [value, wrapper], "@odata.nextLink": "n" });
+        exercise(page.to_string().as_bytes());
+        exercise(serde_json::json!([item, page["value"][0]]).to_string().as_bytes());
     }
 
     #[test]
@@ -420,6 +445,10 @@ proptest! {
             mutate(&mut value, steps, edit);
         }
         exercise(value.to_string().as_bytes());
+        // Mutated next to an intact export, in both list layouts.
+        let intact = EXPORTS[0].clone();
+        exercise(Value::Array(vec![intact.clone(), value.clone()]).to_string().as_bytes());
+        exercise(serde_json::json!({ "value": [value, intact] }).to_string().as_bytes());
     }
 }
 
