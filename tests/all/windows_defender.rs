@@ -1841,6 +1841,24 @@ fn intents() -> Vec<(&'static str, SettingValue, &'static str, PreferenceValue)>
             "MeteredConnectionUpdates",
             B(true),
         ),
+        (
+            "defender_configuration_archivemaxdepth",
+            N(4),
+            "ArchiveMaxDepth",
+            I(4),
+        ),
+        (
+            "defender_configuration_archivemaxsize",
+            N(512_000),
+            "ArchiveMaxSize",
+            I(512_000),
+        ),
+        (
+            "defender_configuration_behavioralnetworkblocks_remoteencryptionprotection_remoteencryptionprotectionconfiguredstate",
+            N(2),
+            "RemoteEncryptionProtectionConfiguredState",
+            I(2),
+        ),
     ]
 }
 
@@ -1883,8 +1901,9 @@ fn defender_applies_what_each_setting_means() {
     for ((suffix, _, property, meant), outcome) in intents.iter().zip(&out.outcomes) {
         let in_force = defender.policy_in_force(property).unwrap();
         if in_force.as_ref() != Some(meant) {
+            let (key, value, source) = SimulatedDefender::policy_location(property).unwrap();
             wrong.push(format!(
-                "{suffix}: Defender applies {property} = {in_force:?}, the setting means {meant:?} ({:?}: {:?})",
+                "{suffix}: Defender applies {property} = {in_force:?}, the setting means {meant:?}; Defender reads {key}\\{value} ({source}); the plugin said {:?}: {:?}",
                 outcome.status, outcome.message
             ));
         }

@@ -270,6 +270,9 @@ fn key_at(root: &str, relative: &str) -> Key {
     }
 }
 
+/// Longest policy text: the default `maxLength` of an ADMX `text` element.
+const MAX_TEXT_CHARS: usize = 1023;
+
 /// Encodes a setting's value for the registry; the error names what was wrong.
 fn encode(encoding: Encoding, value: &SettingValue) -> Result<RegValue, String> {
     let integer = || {
@@ -301,12 +304,24 @@ fn encode(encoding: Encoding, value: &SettingValue) -> Result<RegValue, String> 
                 ));
             }
         },
-        Encoding::Sz => RegValue::Sz(
-            value
+        Encoding::Sz => {
+            let text = value
                 .as_text()
-                .ok_or_else(|| format!("expected text, got {}", value.kind_name()))?
-                .to_string(),
-        ),
+                .ok_or_else(|| format!("expected text, got {}", value.kind_name()))?;
+            if let Some(c) = text.chars().find(|c| c.is_control()) {
+                return Err(format!(
+                    "the text contains the control character {}",
+                    c.escape_default()
+                ));
+            }
+            let length = text.chars().count();
+            if length > MAX_TEXT_CHARS {
+                return Err(format!(
+                    "the text is {length} characters, more than the {MAX_TEXT_CHARS} a policy text takes"
+                ));
+            }
+            RegValue::Sz(text.to_owned())
+        }
         Encoding::JoinedSz => match (value.as_text(), value.as_text_list()) {
             (Some(text), _) => RegValue::Sz(text.to_string()),
             (_, Some(items)) => {

@@ -574,6 +574,14 @@ impl SimulatedDefender {
 
     /// The local state. A panic while it was held cannot leave it half-updated (every update
     /// is a single insert or remove), so a poisoned lock is simply taken over.
+    /// Where the model reads a property's policy value, and the source that places it there:
+    /// `(key relative to the Defender policy root, value name, source)`, the source being
+    /// `admx:<WindowsDefender.admx policy>` or `assumed: <why>`. `None` for a property the model
+    /// does not know.
+    pub fn policy_location(property: &str) -> Option<(&'static str, &'static str, &'static str)> {
+        find_row(property).map(|row| (row.key, row.value_name, row.source))
+    }
+
     /// The value Defender applies for a property, including the policy values `Get-MpPreference`
     /// does not report (hiding exclusions, archive limits, local-admin merge, ...): what a test
     /// asks to learn whether a plugin wrote a setting where Defender reads it. `None` for a
