@@ -254,7 +254,7 @@ pub const SETTINGS: &[Mapping] = &[
 /// The firewall profile settings: CSP node suffix → (key under the profile key, value name,
 /// encoding). The profile key is `DomainProfile`, `PrivateProfile` or `PublicProfile`.
 #[rustfmt::skip]
-const FIREWALL_PROFILE: &[(&str, &str, &str, Encoding)] = &[
+pub const FIREWALL_PROFILE: &[(&str, &str, &str, Encoding)] = &[
     ("enablefirewall", "", "EnableFirewall", TrueFalse),
     ("defaultinboundaction", "", "DefaultInboundAction", Dword),
     ("defaultoutboundaction", "", "DefaultOutboundAction", Dword),
