@@ -13,6 +13,8 @@
 //!   reads the real Defender for Endpoint on Linux and macOS through `mdatp health`; on Windows,
 //!   `defender::WmiDefender` is the real Defender through its WMI provider.
 //! - [`files`]: directory roots held as `cap_std::fs::Dir` handles.
+//! - [`firewall`]: a model of what Windows Firewall reads from a policy store in the registry
+//!   ([`firewall::FirewallPolicyReader`]), for tests that check where a plugin writes.
 //!
 //! Backends are shared by concurrent runs, so their methods take `&self` and synchronise
 //! internally.
@@ -21,6 +23,7 @@
 
 pub mod defender;
 pub mod files;
+pub mod firewall;
 mod quote;
 pub mod registry;
 
