@@ -1,5 +1,6 @@
 //! The first-party Linux Defender plugin, run in the sandbox against a real directory served as
-//! the `mdatp-managed` file root, with and without a stand-in for `mdatp`.
+//! the `mdatp-managed` file root (where it writes security settings management's
+//! `mdeattach_managed.json`), with and without a stand-in for `mdatp`.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use rampart_backends::files::{FileAccess, FileRoots};
 use rampart_policy::catalog::Catalog;
 use rampart_policy::graph::parse_policy;
 use rampart_policy::resolve::resolve;
-use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue};
+use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue, flatten};
 use rampart_policy::status::{PolicyStatus, SettingStatus};
 use rampart_runtime::{Capabilities, Enforcer, GrantPolicy, Grants, PluginSet, RunLimits};
 use rampart_runtime::{RunOutput, SettingOutcome};
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 const P: &str = "linux_mdatp_managed_";
 const ROOT: &str = "mdatp-managed";
-const FILE: &str = "mdatp_managed.json";
+const FILE: &str = "mdeattach_managed.json";
 
 fn text(s: &str) -> SettingValue {
     SettingValue::Text(s.into())
@@ -50,6 +51,7 @@ fn key(id: &str, value: SettingValue) -> ResolvedSetting {
 fn full_policy() -> Vec<ResolvedSetting> {
     let ex = "antivirusengine_exclusions";
     let tt = "antivirusengine_threattypesettings";
+    let ge = "exclusionsettings_exclusions";
     vec![
         key("antivirusengine_enforcementlevel", text("real_time")),
         key("antivirusengine_behaviormonitoring", text("enabled")),
@@ -107,9 +109,18 @@ fn full_policy() -> Vec<ResolvedSetting> {
             text("true"),
         ),
         key("cloudservice_cloudblocklevel", text("high")),
+        key("cloudservice_proxy", text("http://proxy.contoso.com:8080/")),
         key("networkprotection_enforcementlevel", text("audit")),
         item("edr_tags", 0, "key", text("GROUP")),
         item("edr_tags", 0, "value", text("Finance-Servers")),
+        key("edr_groupids", text("Finance-Servers-Group")),
+        item(ge, 0, "$type", text("excludedPath")),
+        item(ge, 0, "path", text("/opt/backup")),
+        item(ge, 0, "isdirectory", text("true")),
+        item(ge, 1, "$type", text("excludedPath")),
+        item(ge, 1, "path", text("/var/log/backup.log")),
+        item(ge, 2, "$type", text("excludedFileName")),
+        item(ge, 2, "name", text("/usr/bin/backup-agent")),
     ]
 }
 
@@ -128,7 +139,7 @@ fn run(
 }
 
 fn written(dir: &RootedDir) -> String {
-    std::fs::read_to_string(dir.root().join(FILE)).expect("mdatp_managed.json was written")
+    std::fs::read_to_string(dir.root().join(FILE)).expect("mdeattach_managed.json was written")
 }
 
 fn statuses(out: &RunOutput) -> Vec<SettingStatus> {
@@ -143,7 +154,7 @@ fn outcome<'a>(out: &'a RunOutput, id: &str) -> &'a SettingOutcome {
 }
 
 #[test]
-fn the_settings_become_mdatp_managed_json_exactly_and_a_rerun_is_compliant() {
+fn the_settings_become_mdeattach_managed_json_exactly_and_a_rerun_is_compliant() {
     let dir = RootedDir::new();
     let before = dir.outside_snapshot();
     let settings = full_policy();
@@ -159,11 +170,13 @@ fn the_settings_become_mdatp_managed_json_exactly_and_a_rerun_is_compliant() {
     for o in &first.outcomes {
         let message = o.message.as_deref().unwrap_or("");
         assert!(
-            message.contains("verified by reading mdatp_managed.json back; could not ask Defender"),
+            message.contains(
+                "verified by reading mdeattach_managed.json back; could not ask Defender"
+            ),
             "{o:?}"
         );
     }
-    assert_golden("linux/mdatp_managed.json", &written(&dir));
+    assert_golden("linux/mdeattach_managed.json", &written(&dir));
     assert_eq!(dir.root_listing(), [FILE], "no temporary files remain");
     assert_eq!(dir.outside_snapshot(), before, "nothing outside the root");
 
@@ -226,10 +239,10 @@ fn the_written_file_has_the_shape_of_the_real_samples_and_the_compiled_schema() 
     let produced: Value = serde_json::from_str(&written(&dir)).expect("the file is JSON");
     let linux = shared_data().join("linux");
 
-    // 1. Every key of the real managed files is produced with the same JSON type, and array
-    //    items have the same key sets per `$type` / shape. `cloudService.proxy` has no known
-    //    Intune setting id and is not produced.
-    let not_produced = ["cloudService.proxy"];
+    // 1. Every key of the real managed files (written by other tools as `mdatp_managed.json`,
+    //    whose layout `mdeattach_managed.json` shares) is produced with the same JSON type, and
+    //    array items have the same key sets per `$type` / shape.
+    let not_produced: [&str; 0] = [];
     for sample in [
         "mdatp_managed.evalian-it.json",
         "mdatp_managed.thiagofborn.json",
@@ -317,6 +330,15 @@ fn the_written_file_has_the_shape_of_the_real_samples_and_the_compiled_schema() 
         produced["edr"]["tags"],
         json!([{"key": "GROUP", "value": "Finance-Servers"}])
     );
+    // Global exclusions carry the `global` scope, and a path its isDirectory.
+    assert_eq!(
+        produced["exclusionSettings"]["exclusions"],
+        json!([
+            {"$type": "excludedPath", "isDirectory": true, "path": "/opt/backup", "scopes": ["global"]},
+            {"$type": "excludedPath", "isDirectory": false, "path": "/var/log/backup.log", "scopes": ["global"]},
+            {"$type": "excludedFileName", "name": "/usr/bin/backup-agent", "scopes": ["global"]}
+        ])
+    );
     // An excludedPath item without isDirectory gets Microsoft's default written out.
     assert!(
         produced["antivirusEngine"]["exclusions"]
@@ -379,6 +401,28 @@ fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
         // A group child without its group, and a setting no mapping knows.
         key("antivirusengine_exclusions_item_path", text("/tmp")),
         setting("linux_mdatp_managed_features_moduleload", text("enabled")),
+        // A proxy that is no URL, a global exclusion with a wildcard and one by process name.
+        key("cloudservice_proxy", text("proxy:8080")),
+        item(
+            "exclusionsettings_exclusions",
+            0,
+            "$type",
+            text("excludedPath"),
+        ),
+        item(
+            "exclusionsettings_exclusions",
+            0,
+            "path",
+            text("/home/*/cache"),
+        ),
+        item(
+            "exclusionsettings_exclusions",
+            1,
+            "$type",
+            text("excludedFileName"),
+        ),
+        item("exclusionsettings_exclusions", 1, "name", text("rsync")),
+        setting("linux_mdatp_no_such_setting", text("1")),
     ];
     let out = run(dir.file_roots(ROOT), None, &settings);
     let by_index = |i: usize| &out.outcomes[i];
@@ -409,10 +453,35 @@ fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
         expect_error(i, "'archive_bomb' is set by items 0, 1 of this group");
     }
     expect_error(15, "must come from an item of the group");
-    expect_error(
-        16,
-        "no mapping for 'linux_mdatp_managed_features_moduleload'",
+    let moduleload = by_index(16);
+    assert_eq!(
+        moduleload.status,
+        SettingStatus::NotApplicable,
+        "{moduleload:?}"
     );
+    assert_eq!(
+        moduleload.message.as_deref(),
+        Some(
+            "features.moduleLoad is not delivered by security settings management: Microsoft lists it with the Microsoft Defender portal value 'Not available' (linux-preferences.md, \"Configure advanced optional features\")"
+        )
+    );
+    expect_error(
+        17,
+        "cloudService.proxy: 'proxy:8080' is not an http:// or https:// URL",
+    );
+    for i in 18..=19 {
+        expect_error(
+            i,
+            "global exclusion item 0: '/home/*/cache' has a wildcard, which a global exclusion cannot have",
+        );
+    }
+    for i in 20..=21 {
+        expect_error(
+            i,
+            "global exclusion item 1: 'rsync' is not a process's full path without wildcards",
+        );
+    }
+    expect_error(22, "no mapping for 'linux_mdatp_no_such_setting'");
     let doc: Value = serde_json::from_str(&written(&dir)).unwrap();
     assert_eq!(
         doc,
@@ -469,6 +538,7 @@ fn health_after_policy() -> String {
     set("behaviorMonitoring", json!("enabled"), true);
     set("cloudEnabled", json!(true), true);
     set("networkProtectionEnforcementLevel", json!("block"), true);
+    set("edrGroupIds", json!("Finance-Servers-Group"), true);
     set(
         "edrDeviceTags",
         json!([{"key": "GROUP", "value": "Finance-Servers"}]),
@@ -489,6 +559,7 @@ fn verified_policy() -> Vec<ResolvedSetting> {
         key("networkprotection_enforcementlevel", text("block")),
         item("edr_tags", 0, "key", text("GROUP")),
         item("edr_tags", 0, "value", text("Finance-Servers")),
+        key("edr_groupids", text("Finance-Servers-Group")),
         key(
             "cloudservice_automaticsamplesubmissionconsent",
             text("safe"),
@@ -513,7 +584,7 @@ fn mdatp_health_verifies_what_took_effect() {
     // First run: the file is written. Values Defender already reports are verified; the two
     // it does not are remediated with a note, since Defender applies the file asynchronously.
     let first = run(dir.file_roots(ROOT), Some(defender()), &settings);
-    for o in &first.outcomes[..5] {
+    for o in &first.outcomes[..6] {
         assert_eq!(
             (o.status, o.message.as_deref()),
             (SettingStatus::Remediated, None),
@@ -543,7 +614,7 @@ fn mdatp_health_verifies_what_took_effect() {
     // Second run: the file already holds the policy. A mismatch now is an error that names
     // its likely cause, managed or not.
     let second = run(dir.file_roots(ROOT), Some(defender()), &settings);
-    for o in &second.outcomes[..5] {
+    for o in &second.outcomes[..6] {
         assert_eq!(o.status, SettingStatus::Compliant, "{o:?}");
     }
     let consent = outcome(&second, "cloudservice_automaticsamplesubmissionconsent");
@@ -553,7 +624,7 @@ fn mdatp_health_verifies_what_took_effect() {
             .message
             .as_deref()
             .unwrap()
-            .contains("cloudService_automaticSampleSubmissionConsent = 'none' from a managed source, but mdatp_managed.json sets 'safe': another managed configuration takes precedence"),
+            .contains("cloudService_automaticSampleSubmissionConsent = 'none' from a managed source, but mdeattach_managed.json sets 'safe': another managed configuration takes precedence"),
         "{consent:?}"
     );
     let updates = outcome(&second, "cloudservice_automaticdefinitionupdateenabled");
@@ -581,7 +652,7 @@ fn without_mdatp_the_file_is_read_back_and_the_result_says_defender_could_not_be
         assert_eq!(o.status, SettingStatus::Remediated, "{o:?}");
         let m = o.message.as_deref().unwrap();
         assert!(
-            m.starts_with("verified by reading mdatp_managed.json back; could not ask Defender: unavailable: Defender for Endpoint is not installed"),
+            m.starts_with("verified by reading mdeattach_managed.json back; could not ask Defender: unavailable: Defender for Endpoint is not installed"),
             "{m}"
         );
     }
@@ -598,7 +669,7 @@ fn a_symlink_out_of_the_root_is_a_capability_error_and_nothing_outside_changes()
         assert_eq!(o.status, SettingStatus::Error, "{o:?}");
         let m = o.message.as_deref().unwrap();
         assert!(
-            m.starts_with("reading mdatp_managed.json: access denied:")
+            m.starts_with("reading mdeattach_managed.json: access denied:")
                 && m.contains("leads outside the root"),
             "{m}"
         );
@@ -622,7 +693,7 @@ fn an_over_size_write_is_refused_whole() {
         assert_eq!(o.status, SettingStatus::Error, "{o:?}");
         let m = o.message.as_deref().unwrap();
         assert!(
-            m.starts_with("writing mdatp_managed.json: invalid argument:")
+            m.starts_with("writing mdeattach_managed.json: invalid argument:")
                 && m.contains("over the 256-byte limit"),
             "{m}"
         );
@@ -763,5 +834,61 @@ fn a_linux_policy_resolves_through_the_catalog_and_lands_in_the_file() {
             "threatTypeSettings": [{"key": "potentially_unwanted_application", "value": "block"}]
         },
         "cloudService": {"enabled": true}})
+    );
+}
+
+/// A policy of the "Microsoft Defender Global Exclusions (AV+EDR)" template as Graph returns it
+/// (written for rampart; ids and option itemIds as Microsoft365DSC's
+/// `MSFT_IntuneDefenderGlobalExclusionsPolicyLinux` shows them): a directory and a process.
+const LINUX_GLOBAL_EXCLUSIONS_POLICY: &str = r##"{
+  "id": "a3f0c1d2-0000-4000-8000-0000000011a2",
+  "name": "Linux - Global exclusions",
+  "platforms": "linux",
+  "technologies": "microsoftSense",
+  "templateReference": {"templateId": "dfa57610-d11d-4bf8-89d6-1f5cb1679506_1", "templateFamily": "endpointSecurityAntivirus"},
+  "settings": [
+    {"id": "0", "settingInstance": {
+      "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+      "settingDefinitionId": "linux_mdatp_managed_exclusionsettings_exclusions",
+      "groupSettingCollectionValue": [
+        {"children": [{
+          "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+          "settingDefinitionId": "linux_mdatp_managed_exclusionsettings_exclusions_item_$type",
+          "choiceSettingValue": {"value": "linux_mdatp_managed_exclusionsettings_exclusions_item_$type_0", "children": [
+            {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+             "settingDefinitionId": "linux_mdatp_managed_exclusionsettings_exclusions_item_path",
+             "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "/srv/db"}},
+            {"@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+             "settingDefinitionId": "linux_mdatp_managed_exclusionsettings_exclusions_item_isdirectory",
+             "choiceSettingValue": {"value": "linux_mdatp_managed_exclusionsettings_exclusions_item_isdirectory_true", "children": []}}]}}]},
+        {"children": [{
+          "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+          "settingDefinitionId": "linux_mdatp_managed_exclusionsettings_exclusions_item_$type",
+          "choiceSettingValue": {"value": "linux_mdatp_managed_exclusionsettings_exclusions_item_$type_1", "children": [
+            {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+             "settingDefinitionId": "linux_mdatp_managed_exclusionsettings_exclusions_item_name",
+             "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "/usr/sbin/mysqld"}}]}}]}]}}
+  ]
+}"##;
+
+#[test]
+fn a_global_exclusions_policy_resolves_through_the_catalog_and_lands_with_its_scope() {
+    let dir = RootedDir::new();
+    let doc = parse_policy(LINUX_GLOBAL_EXCLUSIONS_POLICY.as_bytes(), "global.json")
+        .expect("valid policy");
+    let settings: Vec<ResolvedSetting> = flatten(&doc, &Catalog::embedded())
+        .into_iter()
+        .map(|outcome| outcome.expect("every setting resolves"))
+        .collect();
+    assert_eq!(settings.len(), 5, "{settings:#?}");
+    let out = run(dir.file_roots(ROOT), None, &settings);
+    assert_eq!(statuses(&out), [SettingStatus::Remediated; 5], "{out:#?}");
+    let written: Value = serde_json::from_str(&written(&dir)).unwrap();
+    assert_eq!(
+        written,
+        json!({"exclusionSettings": {"exclusions": [
+            {"$type": "excludedPath", "isDirectory": true, "path": "/srv/db", "scopes": ["global"]},
+            {"$type": "excludedFileName", "name": "/usr/sbin/mysqld", "scopes": ["global"]}
+        ]}})
     );
 }

@@ -1,5 +1,6 @@
 //! The first-party macOS Defender plugin, run in the sandbox against a real directory served as
-//! the `managed-preferences` file root, and the real OpenIntuneBaseline macOS export (an
+//! the `library-preferences` file root (where it writes security settings management's
+//! `com.microsoft.mdeattach.plist`), and the real OpenIntuneBaseline macOS export (an
 //! MDM-channel policy) through the whole pipeline.
 
 use std::sync::Arc;
@@ -17,8 +18,8 @@ use rampart_tests::{
 };
 
 const P: &str = "com.apple.managedclient.preferences_";
-const ROOT: &str = "managed-preferences";
-const FILE: &str = "com.microsoft.wdav.plist";
+const ROOT: &str = "library-preferences";
+const FILE: &str = "com.microsoft.mdeattach.plist";
 const EXPORT: &str = "macos-sc-defender-antivirus-configuration.oib-v1.0.json";
 
 fn text(s: &str) -> SettingValue {
@@ -119,7 +120,7 @@ fn export_settings() -> Vec<ResolvedSetting> {
 }
 
 #[test]
-fn the_real_export_becomes_the_wdav_plist_and_a_rerun_is_compliant() {
+fn the_real_export_becomes_the_mdeattach_plist_and_a_rerun_is_compliant() {
     let dir = RootedDir::new();
     let before = dir.outside_snapshot();
     let settings = export_settings();
@@ -132,7 +133,7 @@ fn the_real_export_becomes_the_wdav_plist_and_a_rerun_is_compliant() {
     );
     let bytes = written(&dir);
     assert_golden(
-        "macos/com.microsoft.wdav.plist",
+        "macos/com.microsoft.mdeattach.plist",
         std::str::from_utf8(&bytes).expect("UTF-8"),
     );
     assert_eq!(dir.outside_snapshot(), before);
@@ -376,9 +377,69 @@ fn a_symlink_out_of_the_root_is_a_capability_error_and_nothing_outside_changes()
     assert_eq!(o.status, SettingStatus::Error);
     let m = o.message.as_deref().unwrap();
     assert!(
-        m.starts_with("reading com.microsoft.wdav.plist: access denied:")
+        m.starts_with("reading com.microsoft.mdeattach.plist: access denied:")
             && m.contains("leads outside the root"),
         "{m}"
     );
     assert_eq!(dir.outside_snapshot(), before);
+}
+
+#[test]
+fn update_interval_proxy_device_tags_and_group_ids_land_in_the_plist() {
+    let dir = RootedDir::new();
+    let settings = vec![
+        key("definitionupdatesinterval", SettingValue::Integer(28800)),
+        key("proxy", text("http://proxy.contoso.com:3128")),
+        item("tags", 0, "tags_item_key", text("GROUP")),
+        item("tags", 0, "tags_item_value", text("Finance-Macs")),
+        key("groupids", text("Finance-Macs-Group")),
+        // A bad value: definitionUpdateDue is 1 through 30.
+        key("definitionupdatedue", SettingValue::Integer(31)),
+    ];
+    let out = run(&dir, &settings);
+    for o in &out.outcomes[..5] {
+        assert_eq!(o.status, SettingStatus::Remediated, "{o:?}");
+    }
+    assert_eq!(out.outcomes[5].status, SettingStatus::Error);
+    let wdav = parsed(&dir);
+    let cloud = wdav["cloudService"].as_dictionary().unwrap();
+    assert_eq!(
+        cloud["definitionUpdatesInterval"].as_signed_integer(),
+        Some(28800)
+    );
+    assert_eq!(
+        cloud["proxy"].as_string(),
+        Some("http://proxy.contoso.com:3128")
+    );
+    assert!(cloud.get("definitionUpdateDue").is_none());
+    let edr = wdav["edr"].as_dictionary().unwrap();
+    assert_eq!(edr["groupIds"].as_string(), Some("Finance-Macs-Group"));
+    let tag = edr["tags"].as_array().unwrap()[0].as_dictionary().unwrap();
+    assert_eq!(tag["key"].as_string(), Some("GROUP"));
+    assert_eq!(tag["value"].as_string(), Some("Finance-Macs"));
+
+    let bad = run(
+        &dir,
+        &[
+            key("definitionupdatesinterval", SettingValue::Integer(30)),
+            key("proxy", text("socks5://proxy:1080")),
+            key("groupids", text("Finance-Macs-Group")),
+        ],
+    );
+    let message = |i: usize| bad.outcomes[i].message.clone().unwrap_or_default();
+    assert_eq!(bad.outcomes[0].status, SettingStatus::Error);
+    assert!(
+        message(0).contains("30 is outside 60..=86400"),
+        "{}",
+        message(0)
+    );
+    assert_eq!(bad.outcomes[1].status, SettingStatus::Error);
+    assert!(
+        message(1).starts_with(
+            "cloudService.proxy: 'socks5://proxy:1080' is not an http:// or https:// URL"
+        ),
+        "{}",
+        message(1)
+    );
+    assert_eq!(bad.outcomes[2].status, SettingStatus::Compliant);
 }

@@ -74,6 +74,7 @@ pub(crate) struct Inputs {
     #[arg(long, value_name = "FILE")]
     pub(crate) device: Option<PathBuf>,
     /// Policy files or directories of `.json` Graph exports (`run` re-reads and watches them).
+    /// A file holds one policy or a list of them (a Graph list response, a JSON array).
     /// Default: the embedded examples.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub(crate) policies: Vec<PathBuf>,
@@ -92,7 +93,8 @@ pub(crate) struct Inputs {
     #[arg(long, value_name = "FILE")]
     pub(crate) catalog: Option<PathBuf>,
     /// Where a file root lives (repeatable), e.g.
-    /// `mdatp-managed=/etc/opt/microsoft/mdatp/managed`. Default: `<state>/roots/<name>`.
+    /// `mdatp-managed=/etc/opt/microsoft/mdatp/managed` (Linux) or
+    /// `library-preferences=/Library/Preferences` (macOS). Default: `<state>/roots/<name>`.
     #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = parse_file_root)]
     pub(crate) file_roots: Vec<(String, PathBuf)>,
     /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.
@@ -174,9 +176,11 @@ pub(crate) enum Switch {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
-    /// Each setting of a document: id, typed value, and the plugin that will enforce it.
+    /// Each setting of every policy in a file: id, typed value, and the plugin that will enforce
+    /// it.
     Show {
-        /// The policy file (Graph JSON, CIPP wrapper, with or without BOM).
+        /// The policy file: one policy, a Graph list response or a JSON array of them (Graph
+        /// JSON, CIPP wrappers; UTF-8 or UTF-16).
         file: PathBuf,
         /// Extra settings-catalog definitions.
         #[arg(long, value_name = "FILE")]

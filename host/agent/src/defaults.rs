@@ -27,9 +27,10 @@ pub(crate) const POLICIES: &[(&str, &str)] = &[
 /// Endpoint (`Windows Advanced Threat Protection`) policy keys and the firewall's MDM store
 /// (`...\FirewallPolicy\Mdm`: profiles, and one value per rule under `FirewallRules`)
 /// read-write; Defender's local configuration and the onboarding status read-only; Defender's
-/// own API (read); and the managed configuration roots of Linux (`mdatp-managed`) and macOS
-/// (`managed-preferences`). A plugin's manifest can ask for less; anything it asks beyond this
-/// is cut off (deny by default).
+/// own API (read); and the directories of security settings management's files on Linux
+/// (`mdatp-managed`: `mdeattach_managed.json`) and macOS (`library-preferences`:
+/// `com.microsoft.mdeattach.plist`). A plugin's manifest can ask for less; anything it asks
+/// beyond this is cut off (deny by default).
 pub(crate) fn grant_ceiling() -> Grants {
     let key = |k: &str| RegistryPath::parse(k).expect("constant registry path is valid");
     Grants {
@@ -74,7 +75,7 @@ pub(crate) fn grant_ceiling() -> Grants {
                 access: Access::ReadWrite,
             },
             FileGrant {
-                root: "managed-preferences".into(),
+                root: "library-preferences".into(),
                 access: Access::ReadWrite,
             },
         ],

@@ -290,10 +290,11 @@ impl Store {
 ///   plugins' registry writes still stand.
 /// - Windows with the emulated registry: the emulation (written through to `registry.reg` when
 ///   `durable`) and the simulated Defender over it.
-/// - Linux / macOS: the file roots (`mdatp-managed`, `managed-preferences`) and `mdatp` where it
+/// - Linux / macOS: the file roots (`mdatp-managed`, `library-preferences`) and `mdatp` where it
 ///   is installed. The roots default to directories inside the state (a simulation that never
 ///   touches the machine's real configuration); `--file-root NAME=DIR` points them elsewhere,
-///   e.g. `mdatp-managed=/etc/opt/microsoft/mdatp/managed` on a managed Linux device.
+///   e.g. `mdatp-managed=/etc/opt/microsoft/mdatp/managed` on a Linux device or
+///   `library-preferences=/Library/Preferences` on a Mac.
 fn backends(
     device: &Device,
     state: &StateDir,

@@ -55,7 +55,7 @@ impl StateDir {
         use rampart_policy::device::Platform;
         let defaults: &[&str] = match platform {
             Platform::Linux => &["mdatp-managed"],
-            Platform::Macos => &["managed-preferences"],
+            Platform::Macos => &["library-preferences"],
             Platform::WindowsClient | Platform::WindowsServer => &[],
         };
         let mut roots: Vec<(String, PathBuf)> = defaults

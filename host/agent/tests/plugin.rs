@@ -212,7 +212,7 @@ fn test_plans_one_plugin_against_real_policies_and_changes_nothing() {
     );
     let device = write(dir.path(), "mac.toml", MAC.as_bytes());
     let state = dir.path().join("state");
-    std::fs::create_dir_all(state.join("roots/managed-preferences")).unwrap();
+    std::fs::create_dir_all(state.join("roots/library-preferences")).unwrap();
     let out = rampart()
         .args(["plugin", "test"])
         .arg(&file)
@@ -234,7 +234,7 @@ fn test_plans_one_plugin_against_real_policies_and_changes_nothing() {
     assert_golden("test-macos.txt", &normalise(&stdout, dir.path()));
     // What-if: the state is as it was.
     assert_eq!(
-        std::fs::read_dir(state.join("roots/managed-preferences"))
+        std::fs::read_dir(state.join("roots/library-preferences"))
             .unwrap()
             .count(),
         0

@@ -1,20 +1,27 @@
 //! rampart's first-party Linux plugin for Microsoft Defender for Endpoint.
 //!
-//! Defender for Endpoint on Linux reads its enterprise configuration from
-//! `/etc/opt/microsoft/mdatp/managed/mdatp_managed.json`; values there override local
-//! `mdatp config` settings and are picked up without a restart. This plugin turns one device's
-//! resolved Linux antivirus, exclusion and EDR settings into that file:
+//! rampart is the device side of security settings management, and on Linux security settings
+//! management keeps the portal's policy in `/etc/opt/microsoft/mdatp/managed/
+//! mdeattach_managed.json`, next to the `mdatp_managed.json` other management tools write and
+//! taking precedence over it; Defender picks changes up without a restart (see the README's
+//! "Assumptions" for the sources). This plugin turns one device's resolved Linux antivirus,
+//! exclusion, global exclusion and EDR settings into that file:
 //!
-//! 1. map every setting to its key ([`mapping::KEYS`]) or to one field of a repeating group item
-//!    ([`mapping::GROUPS`]: exclusions with `$type`, threat type settings, EDR tags), checking
-//!    values against what Microsoft documents; a setting that does not fit is an `error` and is
+//! 1. screen what the mapping cannot judge: `features.*` settings are `notApplicable` (Microsoft
+//!    lists them as not available in the Defender portal), a proxy must be an `http://` or
+//!    `https://` URL, and a global exclusion must name a full path without wildcards — a
+//!    setting that fails is an `error` (every setting of a bad global exclusion item is) and is
 //!    left out;
-//! 2. build the whole document — the plugin owns the file, so keys that are not in the resolved
+//! 2. map every other setting to its key ([`mapping::KEYS`]) or to one field of a repeating
+//!    group item ([`mapping::GROUPS`]: exclusions with `$type`, global exclusions with their
+//!    `global` scope, threat type settings, EDR tags), checking values against what Microsoft
+//!    documents; a setting that does not fit is an `error` and is left out;
+//! 3. build the whole document — the plugin owns the file, so keys that are not in the resolved
 //!    policy are removed, the way a withdrawn policy stops applying — and write it atomically
 //!    through the `files` capability (root [`mapping::ROOT`]) unless it already holds exactly
 //!    these bytes;
-//! 3. read the file back and check every value landed;
-//! 4. where `mdatp health` reports the effective value, ask Defender through the `defender`
+//! 4. read the file back and check every value landed;
+//! 5. where `mdatp health` reports the effective value, ask Defender through the `defender`
 //!    capability. A value Defender does not show yet right after a write is `remediated` with a
 //!    note (Defender applies the file asynchronously); a mismatch that persists on a later run
 //!    is an `error` naming the likely cause. Without Defender (not installed, or no grant) the
@@ -25,10 +32,15 @@
 
 pub mod mapping;
 
-use mapping::{MANAGED_FILE, MAPPING, ROOT};
+use std::collections::{BTreeMap, BTreeSet};
+
+use mapping::{
+    GLOBAL_EXCLUSIONS, GLOBAL_NAME, GLOBAL_PATH, GLOBAL_SCOPE, GLOBAL_SCOPES, MANAGED_FILE,
+    MAPPING, ROOT,
+};
 use rampart_sdk::defender::{self, PreferenceValue};
 use rampart_sdk::managed::{Document, GroupKind, ManagedFile, Plan, Value};
-use rampart_sdk::{Device, Plugin, Setting, SettingResult};
+use rampart_sdk::{Device, GroupPosition, Plugin, Setting, SettingResult, SettingValue};
 
 /// The plugin.
 #[derive(Debug)]
@@ -42,7 +54,7 @@ impl Plugin for LinuxDefender {
 
 rampart_sdk::export_plugin!(LinuxDefender);
 
-/// `mdatp_managed.json`, pretty-printed JSON.
+/// `mdeattach_managed.json`, pretty-printed JSON.
 const FILE: ManagedFile = ManagedFile {
     root: ROOT,
     name: MANAGED_FILE,
@@ -56,6 +68,150 @@ const FILE: ManagedFile = ManagedFile {
 };
 
 fn enforce(settings: &[Setting]) -> Vec<SettingResult> {
+    let screened = screen(settings);
+    let passed: Vec<Setting> = settings
+        .iter()
+        .zip(&screened)
+        .filter(|(_, decided)| decided.is_none())
+        .map(|(s, _)| s.clone())
+        .collect();
+    let mut written = write_and_verify(&with_scopes(&passed)).into_iter();
+    // `write_and_verify` answers in its input's order: the passed settings first, then the
+    // scope fields this plugin added, whose results are its own business.
+    settings
+        .iter()
+        .zip(screened)
+        .map(|(s, decided)| {
+            decided
+                .or_else(|| written.next())
+                .unwrap_or_else(|| s.error("internal: the setting got no result"))
+        })
+        .collect()
+}
+
+/// The results decided before the file is touched, one per setting (`None`: the mapping
+/// decides): `notApplicable` for the [`mapping::FEATURES`] keys, an `error` for a proxy that is
+/// not an HTTP(S) URL and for every setting of a global exclusion item that Defender would
+/// refuse.
+fn screen(settings: &[Setting]) -> Vec<Option<SettingResult>> {
+    let mut bad_items: BTreeMap<u32, String> = BTreeMap::new();
+    for s in settings {
+        let Some(index) = global_item(s) else {
+            continue;
+        };
+        let problem = match (s.id.as_str(), &s.value) {
+            (GLOBAL_PATH, SettingValue::Text(path)) => global_path_problem(path),
+            (GLOBAL_NAME, SettingValue::Text(name)) => global_process_problem(name),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            bad_items.entry(index).or_insert(problem);
+        }
+    }
+    settings
+        .iter()
+        .map(|s| {
+            if let Some(reason) = mapping::not_applicable(&s.id) {
+                return Some(s.not_applicable(reason));
+            }
+            if let Some(problem) = global_item(s).and_then(|index| {
+                bad_items
+                    .get(&index)
+                    .map(|p| format!("global exclusion item {index}: {p}"))
+            }) {
+                return Some(s.error(problem));
+            }
+            match (s.id.as_str(), &s.value) {
+                ("linux_mdatp_managed_cloudservice_proxy", SettingValue::Text(url)) => {
+                    proxy_problem(url).map(|p| s.error(format!("cloudService.proxy: {p}")))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The item index of a setting that belongs to a global exclusion item.
+fn global_item(s: &Setting) -> Option<u32> {
+    s.group
+        .as_ref()
+        .filter(|g| g.definition_id == GLOBAL_EXCLUSIONS)
+        .map(|g| g.index)
+}
+
+/// linux-exclusions.md: "Wildcards aren't supported while configuring global exclusions."
+fn global_path_problem(path: &str) -> Option<String> {
+    if path.contains(['*', '?']) {
+        Some(format!(
+            "'{path}' has a wildcard, which a global exclusion cannot have"
+        ))
+    } else if !path.starts_with('/') {
+        Some(format!(
+            "'{path}' is not a full path, which a global exclusion needs"
+        ))
+    } else {
+        None
+    }
+}
+
+/// linux-preferences.md, "Process excluded from the scan": "Wildcards and process names aren't
+/// supported if the exclusion has a global scope. You need to provide the full path."
+fn global_process_problem(name: &str) -> Option<String> {
+    if name.contains(['*', '?']) || !name.starts_with('/') {
+        Some(format!(
+            "'{name}' is not a process's full path without wildcards, which a global process \
+             exclusion needs"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Why `url` is not a proxy Defender can use: Microsoft documents the form
+/// `http://proxy.server:port/` (linux-static-proxy-configuration.md).
+fn proxy_problem(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    // The authority, without any user information.
+    let host = rest.map(|r| {
+        let authority = r.split(['/', '?', '#']).next().unwrap_or_default();
+        authority.rsplit('@').next().unwrap_or_default()
+    });
+    match host {
+        None => Some(format!(
+            "'{url}' is not an http:// or https:// URL (the documented form is \
+             http://proxy.server:port/)"
+        )),
+        Some(h) if h.is_empty() || h.starts_with(':') || h.contains(char::is_whitespace) => {
+            Some(format!("'{url}' has no valid proxy host"))
+        }
+        Some(h) => match h.rsplit_once(':') {
+            Some((_, port)) if !h.ends_with(']') && port.parse::<u16>().is_err() => {
+                Some(format!("'{url}' has no valid port ('{port}')"))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// `settings` with the scope field added to every global exclusion item they set.
+fn with_scopes(settings: &[Setting]) -> Vec<Setting> {
+    let items: BTreeSet<u32> = settings.iter().filter_map(global_item).collect();
+    let scopes = items.into_iter().map(|index| Setting {
+        id: GLOBAL_SCOPES.into(),
+        value: SettingValue::TextList(vec![GLOBAL_SCOPE.into()]),
+        group: Some(GroupPosition {
+            definition_id: GLOBAL_EXCLUSIONS.into(),
+            index,
+        }),
+        csp_uri: None,
+    });
+    settings.iter().cloned().chain(scopes).collect()
+}
+
+/// Writes the file and verifies every setting: one result per setting, in their order.
+fn write_and_verify(settings: &[Setting]) -> Vec<SettingResult> {
     if settings.is_empty() {
         return Vec::new();
     }
@@ -165,7 +321,7 @@ impl Check {
         );
         if managed {
             s.error(format!(
-                "Defender reports {name} = {} from a managed source, but {MANAGED_FILE} sets {}: another managed configuration takes precedence (for example security settings management's mdeattach_managed.json)",
+                "Defender reports {name} = {} from a managed source, but {MANAGED_FILE} sets {}: another managed configuration takes precedence",
                 show(&actual),
                 show(expected)
             ))

@@ -1,5 +1,6 @@
 //! The Linux plugin's logic, run natively against the runtime's file roots (a temporary
-//! directory standing in for `/etc/opt/microsoft/mdatp/managed`) and grant checks.
+//! directory standing in for `/etc/opt/microsoft/mdatp/managed`, where the plugin writes
+//! `mdeattach_managed.json`) and grant checks.
 
 // The native host exists only off wasm; `cargo clippy --target wasm32-wasip2 --all-targets`
 // still compiles this file.
@@ -13,11 +14,15 @@ use rampart_plugin_linux_defender::mapping::{MANAGED_FILE, ROOT};
 use rampart_sdk::native::backends::defender::{
     AsrAction, ComputerStatus, DefenderBackend, DefenderError, ExclusionKind, PreferenceValue,
 };
-use rampart_sdk::native::{Grants, NativeHost, file_roots, setting, test_device};
+use rampart_sdk::native::{Grants, NativeHost, file_roots, group_setting, setting, test_device};
 use rampart_sdk::{Platform, Setting, SettingStatus, SettingValue};
 
 const RTP: &str = "linux_mdatp_managed_antivirusengine_enablerealtimeprotection";
 const ARCHIVES: &str = "linux_mdatp_managed_antivirusengine_scanarchives";
+const PROXY: &str = "linux_mdatp_managed_cloudservice_proxy";
+const GROUP_IDS: &str = "linux_mdatp_managed_edr_groupids";
+const GLOBAL: &str = "linux_mdatp_managed_exclusionsettings_exclusions";
+const MODULE_LOAD: &str = "linux_mdatp_managed_features_moduleload";
 
 fn text(v: &str) -> SettingValue {
     SettingValue::Text(v.into())
@@ -189,4 +194,318 @@ fn without_the_file_grant_nothing_is_written() {
         assert!(message.contains("access denied"), "{message}");
     }
     assert!(!dir.path().join(MANAGED_FILE).exists());
+}
+
+#[test]
+fn the_file_is_security_settings_managements() {
+    assert_eq!(MANAGED_FILE, "mdeattach_managed.json");
+    assert_eq!(ROOT, "mdatp-managed");
+}
+
+/// A field of item `index` of the global exclusions group.
+fn global(field: &str, index: u32, value: SettingValue) -> Setting {
+    group_setting(&format!("{GLOBAL}_item_{field}"), value, GLOBAL, index)
+}
+
+#[test]
+fn global_exclusions_proxy_and_group_ids_land_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(&dir);
+    let device = test_device(Platform::Linux);
+    let settings = [
+        global("$type", 0, text("excludedPath")),
+        global("path", 0, text("/opt/backup")),
+        global("isdirectory", 0, text("true")),
+        global("$type", 1, text("excludedPath")),
+        global("path", 1, text("/var/log/app.log")),
+        global("$type", 2, text("excludedFileName")),
+        global("name", 2, text("/usr/bin/backup-agent")),
+        setting(PROXY, text("http://proxy.contoso.com:8080/")),
+        setting(GROUP_IDS, text("Finance-Servers")),
+    ];
+    let run = host.run::<LinuxDefender>(&device, &settings);
+    assert_eq!(run.protocol_errors, Vec::<String>::new());
+    assert!(run.unclaimed.is_empty(), "{:?}", run.unclaimed);
+    for r in &run.results {
+        assert_eq!(r.status, SettingStatus::Remediated, "{r:?}");
+    }
+    // The documented layout: every global exclusion carries the `global` scope, a path its
+    // `isDirectory` (false unless set).
+    assert_eq!(
+        managed_json(&dir),
+        serde_json::json!({
+            "cloudService": { "proxy": "http://proxy.contoso.com:8080/" },
+            "edr": { "groupIds": "Finance-Servers" },
+            "exclusionSettings": {
+                "exclusions": [
+                    {
+                        "$type": "excludedPath",
+                        "isDirectory": true,
+                        "path": "/opt/backup",
+                        "scopes": ["global"]
+                    },
+                    {
+                        "$type": "excludedPath",
+                        "isDirectory": false,
+                        "path": "/var/log/app.log",
+                        "scopes": ["global"]
+                    },
+                    {
+                        "$type": "excludedFileName",
+                        "name": "/usr/bin/backup-agent",
+                        "scopes": ["global"]
+                    }
+                ]
+            }
+        })
+    );
+    let second = host.apply::<LinuxDefender>(&device, &settings);
+    assert!(
+        second.iter().all(|r| r.status == SettingStatus::Compliant),
+        "{second:?}"
+    );
+}
+
+#[test]
+fn a_global_exclusion_defender_would_refuse_is_an_error_for_its_whole_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        // Wildcards are not supported for global exclusions.
+        global("$type", 0, text("excludedPath")),
+        global("path", 0, text("/var/*/tmp")),
+        // A process needs its full path.
+        global("$type", 1, text("excludedFileName")),
+        global("name", 1, text("cat")),
+        // A file extension cannot be a global exclusion.
+        global("$type", 2, text("excludedFileExtension")),
+        // A path item without its path.
+        global("$type", 3, text("excludedPath")),
+        // A relative path.
+        global("$type", 4, text("excludedPath")),
+        global("path", 4, text("var/log")),
+        // The one good item.
+        global("$type", 5, text("excludedPath")),
+        global("path", 5, text("/srv/data")),
+    ];
+    let run = host(&dir).run::<LinuxDefender>(&test_device(Platform::Linux), &settings);
+    assert_eq!(run.protocol_errors, Vec::<String>::new());
+    let message = |i: usize| run.results[i].message.clone().unwrap_or_default();
+    for i in 0..8 {
+        assert_eq!(
+            run.results[i].status,
+            SettingStatus::Error,
+            "{i}: {:?}",
+            run.results[i]
+        );
+    }
+    assert!(
+        message(0).starts_with("global exclusion item 0: '/var/*/tmp' has a wildcard"),
+        "{}",
+        message(0)
+    );
+    assert_eq!(
+        message(0),
+        message(1),
+        "the whole item fails with one message"
+    );
+    assert!(
+        message(2).starts_with("global exclusion item 1: 'cat' is not a process's full path"),
+        "{}",
+        message(2)
+    );
+    assert!(
+        message(4).contains(
+            "$type: 'excludedFileExtension' is not one of excludedPath, excludedFileName"
+        ),
+        "{}",
+        message(4)
+    );
+    assert!(message(5).contains("needs 'path'"), "{}", message(5));
+    assert!(
+        message(6).contains("'var/log' is not a full path"),
+        "{}",
+        message(6)
+    );
+    assert_eq!(run.results[8].status, SettingStatus::Remediated);
+    assert_eq!(run.results[9].status, SettingStatus::Remediated);
+    assert_eq!(
+        managed_json(&dir),
+        serde_json::json!({
+            "exclusionSettings": {
+                "exclusions": [{
+                    "$type": "excludedPath",
+                    "isDirectory": false,
+                    "path": "/srv/data",
+                    "scopes": ["global"]
+                }]
+            }
+        })
+    );
+}
+
+#[test]
+fn a_proxy_that_is_not_an_http_url_is_an_error_and_stays_out_of_the_file() {
+    let device = test_device(Platform::Linux);
+    for (bad, why) in [
+        (
+            "proxy.contoso.com:8080",
+            "is not an http:// or https:// URL",
+        ),
+        (
+            "ftp://proxy.contoso.com/",
+            "is not an http:// or https:// URL",
+        ),
+        ("http://", "has no valid proxy host"),
+        ("http://:8080/", "has no valid proxy host"),
+        ("http://proxy.contoso.com:80a80/", "has no valid port"),
+        ("http://proxy.contoso.com:99999", "has no valid port"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let results = host(&dir).apply::<LinuxDefender>(
+            &device,
+            &[setting(PROXY, text(bad)), setting(ARCHIVES, text("true"))],
+        );
+        assert_eq!(results[0].status, SettingStatus::Error, "{bad}");
+        let message = results[0].message.as_deref().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("cloudService.proxy: '{bad}' {why}")),
+            "{bad}: {message}"
+        );
+        assert_eq!(results[1].status, SettingStatus::Remediated);
+        assert!(managed_json(&dir).get("cloudService").is_none(), "{bad}");
+    }
+    for good in [
+        "https://proxy.contoso.com",
+        "http://10.0.0.1:3128",
+        "http://user:secret@proxy:8080/",
+        "http://[fd00::1]:8080/",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let results = host(&dir).apply::<LinuxDefender>(&device, &[setting(PROXY, text(good))]);
+        assert_eq!(
+            results[0].status,
+            SettingStatus::Remediated,
+            "{good}: {results:?}"
+        );
+        assert_eq!(
+            managed_json(&dir)["cloudService"]["proxy"],
+            serde_json::json!(good)
+        );
+    }
+}
+
+#[test]
+fn values_of_the_wrong_kind_are_errors_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        setting(PROXY, SettingValue::Integer(8080)),
+        setting(GROUP_IDS, text("")),
+        setting(RTP, SettingValue::TextList(vec!["true".into()])),
+        global("path", 0, SettingValue::Integer(1)),
+        global("$type", 0, text("excludedPath")),
+        setting(MODULE_LOAD, SettingValue::Integer(1)),
+        setting(ARCHIVES, text("true")),
+    ];
+    let run = host(&dir).run::<LinuxDefender>(&test_device(Platform::Linux), &settings);
+    assert_eq!(run.protocol_errors, Vec::<String>::new());
+    let statuses: Vec<SettingStatus> = run.results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            SettingStatus::Error,
+            SettingStatus::Error,
+            SettingStatus::Error,
+            SettingStatus::Error,
+            SettingStatus::Error,
+            SettingStatus::NotApplicable,
+            SettingStatus::Remediated,
+        ],
+        "{:?}",
+        run.results
+    );
+    let message = |i: usize| run.results[i].message.clone().unwrap_or_default();
+    assert!(
+        message(0).contains("cloudService.proxy: expected text, got integer"),
+        "{}",
+        message(0)
+    );
+    assert!(
+        message(1).contains("edr.groupIds: the value is empty"),
+        "{}",
+        message(1)
+    );
+    assert!(
+        message(2).contains("expected 'true' or 'false' text, got text list"),
+        "{}",
+        message(2)
+    );
+    assert!(
+        message(3).contains("path: expected text, got integer"),
+        "{}",
+        message(3)
+    );
+}
+
+#[test]
+fn features_are_not_applicable_with_the_documented_reason_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        setting(MODULE_LOAD, text("enabled")),
+        setting(
+            "linux_mdatp_managed_features_supplementarysensorconfigurations_enablefilepermissionevents",
+            text("disabled"),
+        ),
+    ];
+    let run = host(&dir).run::<LinuxDefender>(&test_device(Platform::Linux), &settings);
+    assert_eq!(run.protocol_errors, Vec::<String>::new());
+    assert!(run.unclaimed.is_empty());
+    for r in &run.results {
+        assert_eq!(r.status, SettingStatus::NotApplicable, "{r:?}");
+        let message = r.message.as_deref().unwrap_or_default();
+        assert!(
+            message.contains("is not delivered by security settings management"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Microsoft Defender portal value 'Not available'"),
+            "{message}"
+        );
+    }
+    assert!(
+        run.results[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("features.moduleLoad ")
+    );
+    assert!(
+        run.results[1]
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("features.supplementarySensorConfigurations.enableFilePermissionEvents ")
+    );
+    // Nothing enforceable: the file is not created.
+    assert!(!dir.path().join(MANAGED_FILE).exists());
+}
+
+#[test]
+fn group_ids_are_verified_through_defender() {
+    let dir = tempfile::tempdir().unwrap();
+    let mdatp = FakeMdatp::reporting("edr_groupIds", PreferenceValue::Text("Other".into()));
+    let host = host(&dir).with_defender(mdatp);
+    let device = test_device(Platform::Linux);
+    let settings = [setting(GROUP_IDS, text("Finance-Servers"))];
+    let first = host.apply::<LinuxDefender>(&device, &settings);
+    assert_eq!(first[0].status, SettingStatus::Remediated);
+    assert!(
+        first[0]
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Defender still reports edr_groupIds = 'Other'"),
+        "{first:?}"
+    );
+    let second = host.apply::<LinuxDefender>(&device, &settings);
+    assert_eq!(second[0].status, SettingStatus::Error, "{second:?}");
 }

@@ -1,30 +1,34 @@
 //! rampart's first-party macOS plugin for Microsoft Defender for Endpoint.
 //!
-//! Defender for Endpoint on macOS reads its enterprise configuration from the managed
-//! preferences of the `com.microsoft.wdav` domain — what an MDM configuration profile installs
-//! as `/Library/Managed Preferences/com.microsoft.wdav.plist`. This plugin turns one device's
-//! resolved `com.apple.managedclient.preferences_*` settings into that property list:
+//! rampart is the device side of security settings management, and on macOS security settings
+//! management keeps its policy in `/Library/Preferences/com.microsoft.mdeattach.plist`, which
+//! takes priority over an MDM profile's `/Library/Managed Preferences/com.microsoft.wdav.plist`
+//! (mac-troubleshoot-mode.md; see the README's "Assumptions"). This plugin turns one device's
+//! resolved `com.apple.managedclient.preferences_*` settings into that property list, with the
+//! keys and layout of the `com.microsoft.wdav` preference domain:
 //!
-//! 1. map every setting to its key ([`mapping::KEYS`]) or to one field of a repeating group item
-//!    ([`mapping::GROUPS`]: scan exclusions with `$type`, threat type settings, tamper
-//!    protection exclusions), checking values against what Microsoft documents; a setting that
-//!    does not fit is an `error` and is left out;
-//! 2. build the whole dictionary — the plugin owns the file, so keys that are not in the
+//! 1. screen what the mapping cannot judge: a proxy must be an `http://` or `https://` URL; a
+//!    setting that fails is an `error` and is left out;
+//! 2. map every other setting to its key ([`mapping::KEYS`]) or to one field of a repeating
+//!    group item ([`mapping::GROUPS`]: scan exclusions with `$type`, threat type settings, EDR
+//!    device tags, tamper protection exclusions), checking values against what Microsoft
+//!    documents; a setting that does not fit is an `error` and is left out;
+//! 3. build the whole dictionary — the plugin owns the file, so keys that are not in the
 //!    resolved policy are removed (macOS does not merge several profiles of one domain either) —
 //!    serialize it as an XML plist with the `plist` crate (which escapes text), and write it
 //!    atomically through the `files` capability (root [`mapping::ROOT`]) unless the file
 //!    already holds exactly these bytes;
-//! 3. parse the file back and check every value landed.
+//! 4. parse the file back and check every value landed.
 //!
 //! Per setting, `compliant` means the file already held the value and `remediated` that this
-//! run wrote it. The plugin asks Defender nothing: whether `wdavdaemon` applied the profile is
-//! not verified (see the README). When no setting is enforceable the file is left untouched.
+//! run wrote it. The plugin asks Defender nothing: whether `wdavdaemon` applied the file is not
+//! verified (see the README). When no setting is enforceable the file is left untouched.
 
 pub mod mapping;
 
 use mapping::{MANAGED_FILE, MAPPING, ROOT};
 use rampart_sdk::managed::{ManagedFile, Value};
-use rampart_sdk::{Device, Plugin, Setting, SettingResult};
+use rampart_sdk::{Device, Plugin, Setting, SettingResult, SettingValue};
 
 /// The plugin.
 #[derive(Debug)]
@@ -38,7 +42,7 @@ impl Plugin for MacosDefender {
 
 rampart_sdk::export_plugin!(MacosDefender);
 
-/// `com.microsoft.wdav.plist`, an XML property list.
+/// `com.microsoft.mdeattach.plist`, an XML property list.
 const FILE: ManagedFile = ManagedFile {
     root: ROOT,
     name: MANAGED_FILE,
@@ -48,6 +52,66 @@ const FILE: ManagedFile = ManagedFile {
 };
 
 fn enforce(settings: &[Setting]) -> Vec<SettingResult> {
+    let screened: Vec<Option<SettingResult>> = settings.iter().map(screen).collect();
+    let passed: Vec<Setting> = settings
+        .iter()
+        .zip(&screened)
+        .filter(|(_, decided)| decided.is_none())
+        .map(|(s, _)| s.clone())
+        .collect();
+    let mut written = write_and_verify(&passed).into_iter();
+    settings
+        .iter()
+        .zip(screened)
+        .map(|(s, decided)| {
+            decided
+                .or_else(|| written.next())
+                .unwrap_or_else(|| s.error("internal: the setting got no result"))
+        })
+        .collect()
+}
+
+/// The result decided before the file is touched (`None`: the mapping decides): an `error` for
+/// a proxy that is not an HTTP(S) URL.
+fn screen(s: &Setting) -> Option<SettingResult> {
+    match (s.id.as_str(), &s.value) {
+        ("com.apple.managedclient.preferences_proxy", SettingValue::Text(url)) => {
+            proxy_problem(url).map(|p| s.error(format!("cloudService.proxy: {p}")))
+        }
+        _ => None,
+    }
+}
+
+/// Why `url` is not a proxy Defender can use: mac-preferences.md documents the forms
+/// `http://proxy.server:port` and `https://proxy.server:port`.
+fn proxy_problem(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    // The authority, without any user information.
+    let host = rest.map(|r| {
+        let authority = r.split(['/', '?', '#']).next().unwrap_or_default();
+        authority.rsplit('@').next().unwrap_or_default()
+    });
+    match host {
+        None => Some(format!(
+            "'{url}' is not an http:// or https:// URL (the documented form is \
+             http://proxy.server:port)"
+        )),
+        Some(h) if h.is_empty() || h.starts_with(':') || h.contains(char::is_whitespace) => {
+            Some(format!("'{url}' has no valid proxy host"))
+        }
+        Some(h) => match h.rsplit_once(':') {
+            Some((_, port)) if !h.ends_with(']') && port.parse::<u16>().is_err() => {
+                Some(format!("'{url}' has no valid port ('{port}')"))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Writes the file and reads it back: one result per setting, in their order.
+fn write_and_verify(settings: &[Setting]) -> Vec<SettingResult> {
     if settings.is_empty() {
         return Vec::new();
     }

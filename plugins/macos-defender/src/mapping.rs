@@ -1,18 +1,20 @@
 //! From Intune macOS setting ids (`com.apple.managedclient.preferences_*`) to keys of the
-//! `com.microsoft.wdav` preference domain.
+//! `com.microsoft.wdav` preference domain, written to security settings management's
+//! `com.microsoft.mdeattach.plist`.
 //!
 //! Key names, types and allowed values are those of Microsoft's "Set preferences for Microsoft
-//! Defender for Endpoint on macOS" (`mac-preferences.md`). The setting ids and the values the
-//! catalog resolves options to are documented (with what is unverified) in
-//! `host/policy/catalog/macos.toml` and the plugin's README.
+//! Defender for Endpoint on macOS" (`mac-preferences.md`) unless a key's comment names another
+//! page. The setting ids and the values the catalog resolves options to are documented (with
+//! what is unverified) in `host/policy/catalog/macos.toml` and the plugin's README.
 
 use rampart_sdk::managed::{Encoding, ExclusionType, Field, Group, GroupKind, Key, Mapping, Value};
 
-/// The file root the host maps to the managed-preferences directory
-/// (`/Library/Managed Preferences`).
-pub const ROOT: &str = "managed-preferences";
-/// The preference file of the `com.microsoft.wdav` domain inside [`ROOT`].
-pub const MANAGED_FILE: &str = "com.microsoft.wdav.plist";
+/// The file root the host maps to the system preferences directory (`/Library/Preferences`).
+pub const ROOT: &str = "library-preferences";
+/// The preference file of security settings management inside [`ROOT`]
+/// (mac-troubleshoot-mode.md, "Validate the required profile paths"); it holds the
+/// `com.microsoft.wdav` keys.
+pub const MANAGED_FILE: &str = "com.microsoft.mdeattach.plist";
 
 const BOOL: Encoding = Encoding::Bool;
 const MERGE: Encoding = Encoding::Enum(&["merge", "admin_only"]);
@@ -148,6 +150,19 @@ pub const KEYS: &[Key] = &[
         "definitionUpdateDue",
         Encoding::Integer { min: 1, max: 30 }
     ),
+    // "Security intelligence update interval (in seconds)": 60 through 86400.
+    key!(
+        "definitionupdatesinterval",
+        "cloudService",
+        "definitionUpdatesInterval",
+        Encoding::Integer {
+            min: 60,
+            max: 86400
+        }
+    ),
+    // "Proxy for Defender for Endpoint communication": `http://proxy.server:port` or
+    // `https://proxy.server:port`, checked before the mapping runs (`lib.rs`, `proxy_problem`).
+    key!("proxy", "cloudService", "proxy", Encoding::Text),
     key!(
         "hidestatusmenuicon",
         "userInterface",
@@ -166,21 +181,29 @@ pub const KEYS: &[Key] = &[
         "consumerExperience",
         ENABLED
     ),
+    // A boolean in the `edr` dictionary per Microsoft's "Enable Microsoft Defender ATP Insider
+    // Machine" (windows-itpro-docs, endpoint-detection-response-mac-preview.md).
     key!("earlypreview", "edr", "earlyPreview", BOOL),
+    // "Group identifier": a string.
+    key!("groupids", "edr", "groupIds", Encoding::Text),
     key!(
         "enforcementlevel_tamperprotection",
         "tamperProtection",
         "enforcementLevel",
         LEVEL
     ),
-    // ASSUMPTION: the unsuffixed enforcement level is network protection's.
+    // network-protection-macos.md: the settings catalog's Microsoft Defender > Network
+    // protection > Enforcement level writes `networkProtection.enforcementLevel`; that its id is
+    // the unsuffixed one is inferred (the antivirus and tamper protection levels are suffixed).
     key!(
         "enforcementlevel",
         "networkProtection",
         "enforcementLevel",
         LEVEL
     ),
-    // ASSUMPTION: section `features`, key `systemExtensions`.
+    // `features.systemExtensions`, a string (`enabled`), per Microsoft Purview's "Onboard and
+    // offboard macOS devices into Compliance solutions using Intune for Microsoft Defender for
+    // Endpoint customers" (microsoft-365-docs, device-onboarding-offboarding-macos-intune-mde.md).
     key!("systemextensions", "features", "systemExtensions", ENABLED),
 ];
 
@@ -245,6 +268,25 @@ pub const GROUPS: &[Group] = &[
                 id: "com.apple.managedclient.preferences_threattypesettings_item_value",
                 name: "value",
                 encoding: Encoding::Enum(&["audit", "block", "off"]),
+            },
+        ],
+    },
+    // "Device tags": `edr.tags[]` of `{key, value}`, key `GROUP` only, one value per key.
+    Group {
+        id: "com.apple.managedclient.preferences_tags",
+        section: "edr",
+        key: "tags",
+        kind: GroupKind::Tags,
+        fields: &[
+            Field {
+                id: "com.apple.managedclient.preferences_tags_item_key",
+                name: "key",
+                encoding: Encoding::Enum(&["GROUP"]),
+            },
+            Field {
+                id: "com.apple.managedclient.preferences_tags_item_value",
+                name: "value",
+                encoding: Encoding::Text,
             },
         ],
     },

@@ -1,5 +1,6 @@
 //! The macOS plugin's logic, run natively against the runtime's file roots (a temporary
-//! directory standing in for `/Library/Managed Preferences`) and grant checks.
+//! directory standing in for `/Library/Preferences`, where the plugin writes
+//! `com.microsoft.mdeattach.plist`) and grant checks.
 
 // The native host exists only off wasm; `cargo clippy --target wasm32-wasip2 --all-targets`
 // still compiles this file.
@@ -8,12 +9,13 @@
 use rampart_plugin_macos_defender::MacosDefender;
 use rampart_plugin_macos_defender::mapping::{MANAGED_FILE, ROOT};
 use rampart_sdk::native::{
-    Access, FileGrant, Grants, NativeHost, file_roots, setting, test_device,
+    Access, FileGrant, Grants, NativeHost, file_roots, group_setting, setting, test_device,
 };
 use rampart_sdk::{Platform, Setting, SettingStatus, SettingValue};
 
 const RTP: &str = "com.apple.managedclient.preferences_enablerealtimeprotection";
 const PASSIVE: &str = "com.apple.managedclient.preferences_passivemode";
+const P: &str = "com.apple.managedclient.preferences_";
 
 fn text(v: &str) -> SettingValue {
     SettingValue::Text(v.into())
@@ -105,4 +107,156 @@ fn a_read_only_grant_cannot_write_the_plist() {
         assert!(message.contains("read-only grant"), "{message}");
     }
     assert!(!dir.path().join(MANAGED_FILE).exists());
+}
+
+#[test]
+fn the_file_is_security_settings_managements() {
+    assert_eq!(MANAGED_FILE, "com.microsoft.mdeattach.plist");
+    assert_eq!(ROOT, "library-preferences");
+}
+
+fn id(suffix: &str) -> String {
+    format!("{P}{suffix}")
+}
+
+/// A field of item `index` of the EDR device tags group.
+fn tag(field: &str, index: u32, value: SettingValue) -> Setting {
+    group_setting(
+        &id(&format!("tags_item_{field}")),
+        value,
+        &id("tags"),
+        index,
+    )
+}
+
+#[test]
+fn update_interval_proxy_tags_and_group_ids_land_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(&dir);
+    let device = test_device(Platform::Macos);
+    let settings = [
+        setting(
+            &id("definitionupdatesinterval"),
+            SettingValue::Integer(3600),
+        ),
+        setting(&id("proxy"), text("https://proxy.contoso.com:8443")),
+        tag("key", 0, text("GROUP")),
+        tag("value", 0, text("Finance <Macs>")),
+        setting(&id("groupids"), text("Finance-Macs")),
+    ];
+    let run = host.run::<MacosDefender>(&device, &settings);
+    assert_eq!(run.protocol_errors, Vec::<String>::new());
+    assert!(run.unclaimed.is_empty(), "{:?}", run.unclaimed);
+    for r in &run.results {
+        assert_eq!(r.status, SettingStatus::Remediated, "{r:?}");
+    }
+    let written = std::fs::read_to_string(dir.path().join(MANAGED_FILE)).unwrap();
+    assert_eq!(
+        written,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>cloudService</key>
+	<dict>
+		<key>definitionUpdatesInterval</key>
+		<integer>3600</integer>
+		<key>proxy</key>
+		<string>https://proxy.contoso.com:8443</string>
+	</dict>
+	<key>edr</key>
+	<dict>
+		<key>groupIds</key>
+		<string>Finance-Macs</string>
+		<key>tags</key>
+		<array>
+			<dict>
+				<key>key</key>
+				<string>GROUP</string>
+				<key>value</key>
+				<string>Finance &lt;Macs&gt;</string>
+			</dict>
+		</array>
+	</dict>
+</dict>
+</plist>
+"#
+    );
+    let second = host.apply::<MacosDefender>(&device, &settings);
+    assert!(
+        second.iter().all(|r| r.status == SettingStatus::Compliant),
+        "{second:?}"
+    );
+}
+
+#[test]
+fn bad_values_of_the_new_settings_are_errors_and_stay_out_of_the_plist() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        setting(&id("definitionupdatesinterval"), SettingValue::Integer(59)),
+        setting(&id("proxy"), text("proxy.contoso.com:8080")),
+        setting(&id("groupids"), text("")),
+        // Only GROUP is a tag key.
+        tag("key", 0, text("OWNER")),
+        tag("value", 0, text("x")),
+        // Two items for one key: neither applies.
+        tag("key", 1, text("GROUP")),
+        tag("value", 1, text("a")),
+        tag("key", 2, text("GROUP")),
+        tag("value", 2, text("b")),
+        // A value without its key.
+        tag("value", 3, text("c")),
+        // A key of the wrong kind.
+        tag("key", 4, SettingValue::Integer(0)),
+        setting(RTP, text("true")),
+    ];
+    let run = host(&dir).run::<MacosDefender>(&test_device(Platform::Macos), &settings);
+    assert_eq!(run.protocol_errors, Vec::<String>::new());
+    let message = |i: usize| run.results[i].message.clone().unwrap_or_default();
+    for i in 0..11 {
+        assert_eq!(
+            run.results[i].status,
+            SettingStatus::Error,
+            "{i}: {:?}",
+            run.results[i]
+        );
+    }
+    assert_eq!(run.results[11].status, SettingStatus::Remediated);
+    assert!(
+        message(0).contains("cloudService.definitionUpdatesInterval: 59 is outside 60..=86400"),
+        "{}",
+        message(0)
+    );
+    assert!(
+        message(1).starts_with(
+            "cloudService.proxy: 'proxy.contoso.com:8080' is not an http:// or https:// URL"
+        ),
+        "{}",
+        message(1)
+    );
+    assert!(
+        message(2).contains("edr.groupIds: the value is empty"),
+        "{}",
+        message(2)
+    );
+    assert!(
+        message(3).contains("key: 'OWNER' is not one of GROUP"),
+        "{}",
+        message(3)
+    );
+    assert!(
+        message(5).contains("'GROUP' is set by items 1, 2 of this group; none of them is applied"),
+        "{}",
+        message(5)
+    );
+    assert!(message(9).contains("needs 'key'"), "{}", message(9));
+    assert!(
+        message(10).contains("key: expected text, got integer"),
+        "{}",
+        message(10)
+    );
+    let value = plist::Value::from_file(dir.path().join(MANAGED_FILE)).expect("a readable plist");
+    let dict = value.as_dictionary().expect("a dictionary");
+    assert!(dict.get("cloudService").is_none(), "{dict:?}");
+    assert!(dict.get("edr").is_none(), "{dict:?}");
 }

@@ -51,8 +51,9 @@ pub(crate) enum PluginCommand {
         /// Extra settings-catalog definitions.
         #[arg(long, value_name = "FILE")]
         catalog: Option<PathBuf>,
-        /// Where a file root lives (repeatable), e.g. `mdatp-managed=/etc/opt/microsoft/mdatp/managed`;
-        /// read, never written. Default: `<state>/roots/<name>` (empty roots without `--state`).
+        /// Where a file root lives (repeatable), e.g. `mdatp-managed=/etc/opt/microsoft/mdatp/managed`
+        /// or `library-preferences=/Library/Preferences`; read, never written. Default:
+        /// `<state>/roots/<name>` (empty roots without `--state`).
         #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = crate::cli::parse_file_root)]
         file_roots: Vec<(String, PathBuf)>,
         /// Tamper protection of the simulated Defender.

@@ -4,8 +4,10 @@
 //! `mdatp health --output json`, the one machine-readable view of what Defender actually uses.
 //! That JSON is an object (`"$type": "getHealthAllResult"`) whose configurable fields carry
 //! `{"value": …, "isManaged": …, "displayValue": …}`; `isManaged` is true when the value came
-//! from the managed configuration (`/etc/opt/microsoft/mdatp/managed/mdatp_managed.json` on
-//! Linux, the `com.microsoft.wdav` profile on macOS).
+//! from a managed configuration (on Linux security settings management's
+//! `mdeattach_managed.json` or `mdatp_managed.json` in `/etc/opt/microsoft/mdatp/managed`; on
+//! macOS `/Library/Preferences/com.microsoft.mdeattach.plist` or the `com.microsoft.wdav`
+//! profile).
 //!
 //! # Preference names
 //!
@@ -87,8 +89,8 @@ const HEALTH_ARGS: [&str; 3] = ["health", "--output", "json"];
 const IS_MANAGED_SUFFIX: &str = "_isManaged";
 /// What every refused write says.
 const CONFIGURE_THROUGH_FILE: &str = "Defender for Endpoint on Linux and macOS is configured \
-     through the managed configuration (mdatp_managed.json or the com.microsoft.wdav profile), \
-     not through this backend";
+     through its managed configuration files (mdeattach_managed.json, mdatp_managed.json, \
+     com.microsoft.mdeattach.plist or the com.microsoft.wdav profile), not through this backend";
 
 /// How a managed-configuration name is computed from health fields.
 #[derive(Debug, Clone, Copy)]
