@@ -64,6 +64,17 @@ fn the_real_av_and_asr_exports_enforce_and_a_foreign_platform_policy_does_not_ap
         2
     );
     assert_eq!(av.status, PolicyStatus::Pending);
+    // The report's summary counts every setting once, the unconfirmed apart.
+    let total: usize = report.policies.iter().map(|p| p.settings.len()).sum();
+    assert_eq!(report.summary.total() as usize, total);
+    for status in [
+        SettingStatus::Unknown,
+        SettingStatus::Remediated,
+        SettingStatus::NotApplicable,
+    ] {
+        assert_eq!(report.summary.count(status) as usize, report.count(status));
+    }
+    assert_eq!(report.summary.unknown, 2);
 
     // The ASR export's 18 rules and controlled folder access all land.
     let asr = &report.policies[1];

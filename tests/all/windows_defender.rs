@@ -1035,10 +1035,21 @@ fn apply_all_exports(
     )
     .unwrap();
     let dir = shared_data().join("intune-exports");
-    let docs: Vec<_> = WINDOWS_EXPORTS
+    let mut docs: Vec<_> = WINDOWS_EXPORTS
         .iter()
         .map(|f| load_policy_file(&dir.join(f)).unwrap())
         .collect();
+    // rampart's own examples of the families the exports do not carry (exclusions, update
+    // channels, network inspection, Windows Security, firewall hardening and globals, ...).
+    let families = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/policies/windows-every-family");
+    let mut examples: Vec<_> = std::fs::read_dir(&families)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 6, "{examples:?}");
+    docs.extend(examples.iter().map(|f| load_policy_file(f).unwrap()));
     let resolved = resolve(&docs, &device, &Catalog::embedded());
     let mut plugins = PluginSet::new();
     plugins.insert(Arc::new(windows_defender(&permissive_ceiling())));
@@ -1132,9 +1143,10 @@ fn all_windows_exports_on_windows_11_match_the_reviewed_reg_golden_and_rerun_wit
     let (header, body) = export.split_once('\n').expect("a .reg header line");
     let golden = format!(
         "{header}\n; Every shared Windows endpoint-security export (../shared/data/intune-exports/win-es-*)\n\
-         ; applied by the windows-defender plugin to examples/devices/windows-11.toml on an empty\n\
-         ; emulated registry that holds only Sense's OnboardingState. Reviewed against\n\
-         ; windows-defender-settings.csv; regenerate with RAMPART_BLESS=1.\n{body}"
+         ; and examples/policies/windows-every-family/*.json applied by the windows-defender plugin\n\
+         ; to examples/devices/windows-11.toml on an empty emulated registry that holds only Sense's\n\
+         ; OnboardingState. Reviewed against plugins/windows-defender/sources.toml; regenerate with\n\
+         ; RAMPART_BLESS=1.\n{body}"
     );
     assert_golden("windows/windows-11.reg", &golden);
     assert_golden("windows/windows-11.statuses.txt", &statuses(&first));
@@ -1155,16 +1167,14 @@ fn all_windows_exports_on_windows_server_show_the_server_statuses() {
     let win32 = by_id("_blockwin32apicallsfromofficemacros");
     assert_eq!(win32.status, SettingStatus::NotApplicable);
     assert!(win32.message.as_deref().unwrap().contains("Windows Server"));
-    // Network protection on Server without AllowNetworkProtectionOnWinServer (the AV export
-    // does not set it) does not take effect: an error that names the missing switch.
+    // Network protection on Server takes effect only with AllowNetworkProtectionOnWinServer,
+    // which the AV export does not set and the every-family example does: together, both land
+    // (`server_network_protection_switches_are_server_only_and_required_on_servers` covers the
+    // error without the switch).
     let np = by_id("_enablenetworkprotection");
-    assert_eq!(np.status, SettingStatus::Error, "{np:?}");
-    assert!(
-        np.message
-            .as_deref()
-            .unwrap()
-            .contains("AllowNetworkProtectionOnWinServer")
-    );
+    assert_eq!(np.status, SettingStatus::Remediated, "{np:?}");
+    let switch = by_id("_allownetworkprotectiononwinserver");
+    assert_eq!(switch.status, SettingStatus::Remediated, "{switch:?}");
     assert_eq!(second.count(SettingStatus::Remediated), 0);
     assert_golden(
         "windows/windows-server-2022.statuses.txt",

@@ -29,6 +29,15 @@ const PREFIXES: &[(&str, &str)] = &[
         "defender-csp/",
     ),
     ("vendor_msft_firewall_mdmstore_", "firewall/"),
+    (
+        "device_vendor_msft_policy_config_windowsdefendersecuritycenter_",
+        "windows-security/",
+    ),
+    (
+        "device_vendor_msft_windowsadvancedthreatprotection_",
+        "edr/",
+    ),
+    ("vendor_msft_defender_configuration_", "defender-csp/"),
 ];
 
 fn short(id: &str) -> String {

@@ -628,7 +628,7 @@ impl Enforcer {
             ));
         }
 
-        let policies = policies
+        let policies: Vec<PolicyReport> = policies
             .iter()
             .map(|policy| {
                 let settings: Vec<SettingReport> = policy
@@ -704,8 +704,14 @@ impl Enforcer {
                 .map(|r| format!("{} {}", r.name, r.digest))
                 .collect::<Vec<_>>(),
         }));
+        let summary: rampart_policy::status::DeviceSummary = policies
+            .iter()
+            .flat_map(|p| &p.settings)
+            .map(|s| s.status)
+            .collect();
         DeviceReport {
             drift,
+            summary,
             device: DeviceSummary {
                 id: device.id.clone(),
                 name: device.name.clone(),

@@ -15,6 +15,11 @@ pub struct DeviceReport {
     pub generated_at: String,
     /// One entry per policy document, in input order.
     pub policies: Vec<PolicyReport>,
+    /// The settings of `policies` counted by status. `unknown` counts the values put in place
+    /// that no consumer confirmed ("written; Windows Firewall not queried"), apart from the
+    /// confirmed `compliant` and `remediated` ones.
+    #[serde(default)]
+    pub summary: rampart_policy::status::DeviceSummary,
     /// One entry per plugin run.
     pub plugins: Vec<PluginRunReport>,
     /// Policy documents that could not be read (one line each, naming the file and the JSON
