@@ -1,9 +1,12 @@
 //! Settings planned into a managed configuration document that the plugin owns.
 //!
-//! Defender for Endpoint on Linux (`mdatp_managed.json`) and on macOS (the `com.microsoft.wdav`
-//! managed preferences) read their enterprise configuration from one document of sections, each
-//! holding keys and arrays of repeating-group items. This module (feature `managed`) holds what
-//! enforcing such a document takes, whatever its serialisation:
+//! Defender for Endpoint on Linux and on macOS read their enterprise configuration from one
+//! document of sections, each holding keys and arrays of repeating-group items: on Linux
+//! security settings management's `mdeattach_managed.json` (with the layout of the documented
+//! `mdatp_managed.json`), on macOS its `com.microsoft.mdeattach.plist` (with the keys of the
+//! `com.microsoft.wdav` preference domain); the first-party plugins write those two files. This
+//! module (feature `managed`) holds what enforcing such a document takes, whatever its
+//! serialisation:
 //!
 //! 1. a [`Mapping`] from setting ids to single [`Key`]s and to [`Field`]s of repeating
 //!    [`Group`]s, with the [`Encoding`] that checks each value;
@@ -15,7 +18,8 @@
 //!    and reads it back; when nothing can be enforced or a step fails, every setting is refused
 //!    ([`Document::refuse_all`]) and the file is left alone;
 //! 4. [`Written::results`] checks every value landed and lets the plugin add its own
-//!    verification.
+//!    verification. The read-back shows only that the file holds the value: a value Defender
+//!    did not confirm is reported [`Setting::unconfirmed`](crate::Setting::unconfirmed).
 //!
 //! The document is modelled as a [`serde_json::Value`] whatever the file format; a plugin
 //! writing another format converts it in [`ManagedFile::serialize`] and [`ManagedFile::parse`].

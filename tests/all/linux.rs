@@ -12,7 +12,7 @@ use rampart_policy::resolve::resolve;
 use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue, flatten};
 use rampart_policy::status::{PolicyStatus, SettingStatus};
 use rampart_runtime::{Capabilities, Enforcer, GrantPolicy, Grants, PluginSet, RunLimits};
-use rampart_runtime::{RunOutput, SettingOutcome};
+use rampart_runtime::{RunOutput, SettingOutcome, UNCONFIRMED};
 use rampart_tests::{
     RootedDir, assert_golden, files_ceiling, linux_defender, linux_device, setting, shared_data,
 };
@@ -124,6 +124,63 @@ fn full_policy() -> Vec<ResolvedSetting> {
     ]
 }
 
+/// The settings whose effective value `mdatp health` reports (the rest of the file only
+/// Defender's own behaviour shows).
+const REPORTED: [&str; 12] = [
+    "antivirusengine_enforcementlevel",
+    "antivirusengine_enablerealtimeprotection",
+    "antivirusengine_passivemode",
+    "antivirusengine_behaviormonitoring",
+    "cloudservice_enabled",
+    "cloudservice_diagnosticlevel",
+    "cloudservice_automaticsamplesubmissionconsent",
+    "cloudservice_automaticdefinitionupdateenabled",
+    "networkprotection_enforcementlevel",
+    "edr_tags_item_key",
+    "edr_tags_item_value",
+    "edr_groupids",
+];
+
+/// The reason of a value `mdatp health` has no field for.
+const NOT_REPORTED: &str = "Defender does not report this key";
+/// The reason when the host has no Defender backend.
+const NO_DEFENDER: &str = "Defender not queried: unavailable: Microsoft Defender is not available";
+
+fn reported(o: &SettingOutcome) -> bool {
+    REPORTED.iter().any(|id| o.id == format!("{P}{id}"))
+}
+
+/// Asserts that `o` landed in the file but was not confirmed by Defender: `unknown`, with the
+/// code that marks it unconfirmed and "written; `why`" (this run wrote it) or "already in place;
+/// `why`".
+fn assert_unconfirmed(o: &SettingOutcome, changed: bool, why: &str) {
+    let done = if changed {
+        "written"
+    } else {
+        "already in place"
+    };
+    assert_eq!(
+        (o.status, o.code),
+        (SettingStatus::Unknown, Some(UNCONFIRMED)),
+        "{o:?}"
+    );
+    let message = o.message.as_deref().unwrap_or_default();
+    assert!(message.starts_with(&format!("{done}; {why}")), "{o:?}");
+}
+
+/// Asserts every outcome of a run without Defender: in the file, unconfirmed, with the reason
+/// that fits the setting; `changed` says which this run wrote.
+fn assert_all_unconfirmed(out: &RunOutput, changed: impl Fn(&SettingOutcome) -> bool) {
+    for o in &out.outcomes {
+        let why = if reported(o) {
+            NO_DEFENDER
+        } else {
+            NOT_REPORTED
+        };
+        assert_unconfirmed(o, changed(o), why);
+    }
+}
+
 fn run(
     roots: Arc<FileRoots>,
     defender: Option<MdatpDefender>,
@@ -154,48 +211,28 @@ fn outcome<'a>(out: &'a RunOutput, id: &str) -> &'a SettingOutcome {
 }
 
 #[test]
-fn the_settings_become_mdeattach_managed_json_exactly_and_a_rerun_is_compliant() {
+fn the_settings_become_mdeattach_managed_json_exactly_and_a_rerun_finds_them_in_place() {
     let dir = RootedDir::new();
     let before = dir.outside_snapshot();
     let settings = full_policy();
     let first = run(dir.file_roots(ROOT), None, &settings);
-    assert!(
-        first
-            .outcomes
-            .iter()
-            .all(|o| o.status == SettingStatus::Remediated),
-        "{first:#?}"
-    );
-    // No Defender backend: the read-back is the verification, and every result says so.
-    for o in &first.outcomes {
-        let message = o.message.as_deref().unwrap_or("");
-        assert!(
-            message.contains(
-                "verified by reading mdeattach_managed.json back; could not ask Defender"
-            ),
-            "{o:?}"
-        );
-    }
+    // No Defender backend: every value is in the file, none is confirmed, and each says why.
+    assert_eq!(first.outcomes.len(), settings.len());
+    assert_all_unconfirmed(&first, |_| true);
     assert_golden("linux/mdeattach_managed.json", &written(&dir));
     assert_eq!(dir.root_listing(), [FILE], "no temporary files remain");
     assert_eq!(dir.outside_snapshot(), before, "nothing outside the root");
 
     let bytes = written(&dir);
     let second = run(dir.file_roots(ROOT), None, &settings);
-    assert!(
-        second
-            .outcomes
-            .iter()
-            .all(|o| o.status == SettingStatus::Compliant),
-        "{second:#?}"
-    );
+    assert_all_unconfirmed(&second, |_| false);
     assert_eq!(
         written(&dir),
         bytes,
         "an unchanged policy does not rewrite the file"
     );
 
-    // A changed value is remediated; the others stay compliant.
+    // A changed value is written; the others are already in place.
     let mut changed = settings.clone();
     let level = changed
         .iter_mut()
@@ -203,14 +240,7 @@ fn the_settings_become_mdeattach_managed_json_exactly_and_a_rerun_is_compliant()
         .unwrap();
     level.value = text("zero_tolerance");
     let third = run(dir.file_roots(ROOT), None, &changed);
-    for o in &third.outcomes {
-        let expected = if o.id.ends_with("cloudblocklevel") {
-            SettingStatus::Remediated
-        } else {
-            SettingStatus::Compliant
-        };
-        assert_eq!(o.status, expected, "{o:?}");
-    }
+    assert_all_unconfirmed(&third, |o| o.id.ends_with("cloudblocklevel"));
     let doc: Value = serde_json::from_str(&written(&dir)).unwrap();
     assert_eq!(doc["cloudService"]["cloudBlockLevel"], "zero_tolerance");
 }
@@ -361,7 +391,7 @@ fn deprecated_keys_are_written_when_a_policy_still_sets_them() {
             key("antivirusengine_passivemode", text("false")),
         ],
     );
-    assert_eq!(statuses(&out), [SettingStatus::Remediated; 2]);
+    assert_all_unconfirmed(&out, |_| true);
     let doc: Value = serde_json::from_str(&written(&dir)).unwrap();
     assert_eq!(
         doc,
@@ -432,7 +462,7 @@ fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
         let m = o.message.as_deref().unwrap();
         assert!(m.contains(needle), "{i}: {m}");
     };
-    assert_eq!(by_index(0).status, SettingStatus::Remediated);
+    assert_unconfirmed(by_index(0), true, NOT_REPORTED);
     expect_error(1, "65 is outside 1..=64");
     expect_error(2, "expected 'true' or 'false' text, got integer");
     expect_error(3, "'sometimes' is not one of real_time, on_demand, passive");
@@ -447,8 +477,8 @@ fn bad_settings_are_errors_alone_and_keep_out_of_the_file() {
             "exclusion item 1: 'extension' does not apply to an excludedPath exclusion",
         );
     }
-    assert_eq!(by_index(9).status, SettingStatus::Remediated);
-    assert_eq!(by_index(10).status, SettingStatus::Remediated);
+    assert_unconfirmed(by_index(9), true, NOT_REPORTED);
+    assert_unconfirmed(by_index(10), true, NOT_REPORTED);
     for i in 11..=14 {
         expect_error(i, "'archive_bomb' is set by items 0, 1 of this group");
     }
@@ -581,41 +611,47 @@ fn mdatp_health_verifies_what_took_effect() {
     let defender = || MdatpDefender::with_command(&double);
     let settings = verified_policy();
 
-    // First run: the file is written. Values Defender already reports are verified; the two
-    // it does not are remediated with a note, since Defender applies the file asynchronously.
+    // First run: the file is written. Values Defender already reports are confirmed, so
+    // remediated; the two it does not yet show stay unconfirmed (Defender applies the file
+    // asynchronously), and so does a key Defender does not report at all.
     let first = run(dir.file_roots(ROOT), Some(defender()), &settings);
-    for o in &first.outcomes[..6] {
+    for o in &first.outcomes[..7] {
         assert_eq!(
-            (o.status, o.message.as_deref()),
-            (SettingStatus::Remediated, None),
+            (o.status, o.code, o.message.as_deref()),
+            (SettingStatus::Remediated, None, None),
             "{o:?}"
         );
     }
-    for id in [
-        "cloudservice_automaticsamplesubmissionconsent",
-        "cloudservice_automaticdefinitionupdateenabled",
-    ] {
-        let o = outcome(&first, id);
-        assert_eq!(o.status, SettingStatus::Remediated);
-        assert!(
-            o.message
-                .as_deref()
-                .unwrap()
-                .contains("Defender still reports"),
-            "{o:?}"
-        );
-    }
-    assert_eq!(
-        outcome(&first, "antivirusengine_scanarchives").message,
-        None,
-        "Defender was reachable, so nothing needs saying"
+    assert_unconfirmed(
+        outcome(&first, "cloudservice_automaticsamplesubmissionconsent"),
+        true,
+        "Defender still reports cloudService_automaticSampleSubmissionConsent = 'none' (it applies the file asynchronously; the next run verifies it)",
     );
+    assert_unconfirmed(
+        outcome(&first, "cloudservice_automaticdefinitionupdateenabled"),
+        true,
+        "Defender still reports cloudService_automaticDefinitionUpdateEnabled = false",
+    );
+    assert_unconfirmed(
+        outcome(&first, "antivirusengine_scanarchives"),
+        true,
+        NOT_REPORTED,
+    );
+    let unconfirmed = first
+        .outcomes
+        .iter()
+        .filter(|o| o.code == Some(UNCONFIRMED));
+    assert_eq!(unconfirmed.count(), 3);
 
     // Second run: the file already holds the policy. A mismatch now is an error that names
     // its likely cause, managed or not.
     let second = run(dir.file_roots(ROOT), Some(defender()), &settings);
-    for o in &second.outcomes[..6] {
-        assert_eq!(o.status, SettingStatus::Compliant, "{o:?}");
+    for o in &second.outcomes[..7] {
+        assert_eq!(
+            (o.status, o.code, o.message.as_deref()),
+            (SettingStatus::Compliant, None, None),
+            "{o:?}"
+        );
     }
     let consent = outcome(&second, "cloudservice_automaticsamplesubmissionconsent");
     assert_eq!(consent.status, SettingStatus::Error);
@@ -637,24 +673,25 @@ fn mdatp_health_verifies_what_took_effect() {
             .contains("does not mark it managed: Defender has not applied the file"),
         "{updates:?}"
     );
-    assert_eq!(
-        outcome(&second, "antivirusengine_scanarchives").status,
-        SettingStatus::Compliant
+    assert_unconfirmed(
+        outcome(&second, "antivirusengine_scanarchives"),
+        false,
+        NOT_REPORTED,
     );
 }
 
 #[test]
-fn without_mdatp_the_file_is_read_back_and_the_result_says_defender_could_not_be_asked() {
+fn without_mdatp_the_file_is_written_and_every_value_says_why_it_is_unconfirmed() {
     let dir = RootedDir::new();
     let missing = MdatpDefender::with_command(dir.scratch().join("no-such-mdatp"));
     let out = run(dir.file_roots(ROOT), Some(missing), &verified_policy());
     for o in &out.outcomes {
-        assert_eq!(o.status, SettingStatus::Remediated, "{o:?}");
-        let m = o.message.as_deref().unwrap();
-        assert!(
-            m.starts_with("verified by reading mdeattach_managed.json back; could not ask Defender: unavailable: Defender for Endpoint is not installed"),
-            "{m}"
-        );
+        let why = if reported(o) {
+            "Defender not queried: unavailable: Defender for Endpoint is not installed"
+        } else {
+            NOT_REPORTED
+        };
+        assert_unconfirmed(o, true, why);
     }
 }
 
@@ -814,11 +851,15 @@ fn a_linux_policy_resolves_through_the_catalog_and_lands_in_the_file() {
     let caps = Capabilities::none().with_files(dir.file_roots(ROOT));
     let report = Enforcer::new(caps, RunLimits::default()).enforce(&plugins, &device, &resolved);
     let policy = &report.policies[0];
-    assert_eq!(policy.status, PolicyStatus::Succeeded, "{policy:#?}");
+    // No Defender to confirm the values: every setting is in the file and `unknown`, so the
+    // policy is pending rather than succeeded.
+    assert_eq!(policy.status, PolicyStatus::Pending, "{policy:#?}");
     assert_eq!(policy.settings.len(), 11, "{policy:#?}");
     for s in &policy.settings {
-        assert_eq!(s.status, SettingStatus::Remediated, "{s:?}");
+        assert_eq!(s.status, SettingStatus::Unknown, "{s:?}");
         assert_eq!(s.plugin.as_deref(), Some("linux-defender"));
+        let message = s.message.as_deref().unwrap_or_default();
+        assert!(message.starts_with("written; "), "{s:?}");
     }
     let written: Value = serde_json::from_str(&written(&dir)).unwrap();
     assert_eq!(
@@ -882,13 +923,63 @@ fn a_global_exclusions_policy_resolves_through_the_catalog_and_lands_with_its_sc
         .collect();
     assert_eq!(settings.len(), 5, "{settings:#?}");
     let out = run(dir.file_roots(ROOT), None, &settings);
-    assert_eq!(statuses(&out), [SettingStatus::Remediated; 5], "{out:#?}");
+    assert_eq!(out.outcomes.len(), 5, "{out:#?}");
+    assert_all_unconfirmed(&out, |_| true);
     let written: Value = serde_json::from_str(&written(&dir)).unwrap();
     assert_eq!(
         written,
         json!({"exclusionSettings": {"exclusions": [
             {"$type": "excludedPath", "isDirectory": true, "path": "/srv/db", "scopes": ["global"]},
             {"$type": "excludedFileName", "name": "/usr/sbin/mysqld", "scopes": ["global"]}
+        ]}})
+    );
+}
+
+/// The global exclusions policy above and a second one that repeats its directory and adds a
+/// process, both through resolve and enforce: the template applies to a Linux device, identical
+/// items from the two policies become one, and every item lands with its scope.
+#[test]
+fn global_exclusions_policies_apply_merge_and_reach_the_plugin() {
+    let dir = RootedDir::new();
+    let first = parse_policy(LINUX_GLOBAL_EXCLUSIONS_POLICY.as_bytes(), "global-1.json")
+        .expect("valid policy");
+    let mut second: Value = serde_json::from_str(LINUX_GLOBAL_EXCLUSIONS_POLICY).unwrap();
+    second["id"] = json!("a3f0c1d2-0000-4000-8000-0000000011a3");
+    second["name"] = json!("Linux - Global exclusions (backup)");
+    second["settings"][0]["settingInstance"]["groupSettingCollectionValue"][1]["children"][0]["choiceSettingValue"]
+        ["children"][0]["simpleSettingValue"]["value"] = json!("/opt/backup/agent");
+    let second = parse_policy(second.to_string().as_bytes(), "global-2.json").expect("valid");
+    let device = linux_device();
+    let resolved = resolve(&[first, second], &device, &Catalog::embedded());
+    for policy in &resolved {
+        assert_eq!(policy.not_applicable, None, "{policy:#?}");
+    }
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(linux_defender(&files_ceiling(&[ROOT]))));
+    let caps = Capabilities::none().with_files(dir.file_roots(ROOT));
+    let report = Enforcer::new(caps, RunLimits::default()).enforce(&plugins, &device, &resolved);
+    assert_eq!(report.policies.len(), 2);
+    for policy in &report.policies {
+        // In the file, but Defender does not report exclusions: pending, never succeeded.
+        assert_eq!(policy.status, PolicyStatus::Pending, "{policy:#?}");
+        assert_eq!(policy.settings.len(), 5, "{policy:#?}");
+        for s in &policy.settings {
+            assert_eq!(s.status, SettingStatus::Unknown, "{s:?}");
+            assert_eq!(s.plugin.as_deref(), Some("linux-defender"));
+            assert_eq!(
+                s.message.as_deref(),
+                Some("written; Defender does not report this key"),
+                "{s:?}"
+            );
+        }
+    }
+    let written: Value = serde_json::from_str(&written(&dir)).unwrap();
+    assert_eq!(
+        written,
+        json!({"exclusionSettings": {"exclusions": [
+            {"$type": "excludedPath", "isDirectory": true, "path": "/srv/db", "scopes": ["global"]},
+            {"$type": "excludedFileName", "name": "/usr/sbin/mysqld", "scopes": ["global"]},
+            {"$type": "excludedFileName", "name": "/opt/backup/agent", "scopes": ["global"]}
         ]}})
     );
 }

@@ -12,7 +12,9 @@ use rampart_policy::resolve::resolve;
 use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue, flatten};
 use rampart_policy::status::{PolicyStatus, SettingStatus};
 use rampart_runtime::report::DeviceReport;
-use rampart_runtime::{Capabilities, Enforcer, PluginSet, RunLimits, RunOutput};
+use rampart_runtime::{
+    Capabilities, Enforcer, PluginSet, RunLimits, RunOutput, SettingOutcome, UNCONFIRMED,
+};
 use rampart_tests::{
     RootedDir, assert_golden, files_ceiling, macos_defender, macos_device, setting, shared_data,
 };
@@ -52,6 +54,29 @@ fn run(dir: &RootedDir, settings: &[ResolvedSetting]) -> RunOutput {
             &RunLimits::default(),
         )
         .expect("the run completes")
+}
+
+/// Why every value the plugin writes stays unconfirmed: it does not ask Defender.
+const NOT_QUERIED: &str =
+    "Defender not queried (the plugin does not read wdavdaemon's effective values)";
+
+/// Asserts that `o` is in the plist but unconfirmed: `unknown`, with the code that marks it and
+/// "written; …" (this run wrote it) or "already in place; …".
+fn assert_unconfirmed(o: &SettingOutcome, changed: bool) {
+    let done = if changed {
+        "written"
+    } else {
+        "already in place"
+    };
+    assert_eq!(
+        (o.status, o.code, o.message.clone()),
+        (
+            SettingStatus::Unknown,
+            Some(UNCONFIRMED),
+            Some(format!("{done}; {NOT_QUERIED}"))
+        ),
+        "{o:?}"
+    );
 }
 
 fn written(dir: &RootedDir) -> Vec<u8> {
@@ -120,17 +145,15 @@ fn export_settings() -> Vec<ResolvedSetting> {
 }
 
 #[test]
-fn the_real_export_becomes_the_mdeattach_plist_and_a_rerun_is_compliant() {
+fn the_real_export_becomes_the_mdeattach_plist_and_a_rerun_finds_it_in_place() {
     let dir = RootedDir::new();
     let before = dir.outside_snapshot();
     let settings = export_settings();
     let out = run(&dir, &settings);
-    assert!(
-        out.outcomes
-            .iter()
-            .all(|o| o.status == SettingStatus::Remediated && o.message.is_none()),
-        "{out:#?}"
-    );
+    assert_eq!(out.outcomes.len(), settings.len());
+    for o in &out.outcomes {
+        assert_unconfirmed(o, true);
+    }
     let bytes = written(&dir);
     assert_golden(
         "macos/com.microsoft.mdeattach.plist",
@@ -202,15 +225,11 @@ fn the_real_export_becomes_the_mdeattach_plist_and_a_rerun_is_compliant() {
     assert_eq!(exclusion["teamId"].as_string(), Some("UBF8T346G9"));
     assert_eq!(exclusion["signingId"].as_string(), Some("IntuneMdmDaemon"));
 
-    // The same policy again: compliant, and the file is not rewritten.
+    // The same policy again: already in place, and the file is not rewritten.
     let again = run(&dir, &settings);
-    assert!(
-        again
-            .outcomes
-            .iter()
-            .all(|o| o.status == SettingStatus::Compliant),
-        "{again:#?}"
-    );
+    for o in &again.outcomes {
+        assert_unconfirmed(o, false);
+    }
     assert_eq!(written(&dir), bytes);
 }
 
@@ -241,10 +260,13 @@ fn the_mdm_channel_export_applies_end_to_end_when_the_device_accepts_mdm() {
     let dir = RootedDir::new();
     let report = export_report(&dir, &["mdm"]);
     let policy = &report.policies[0];
-    assert_eq!(policy.status, PolicyStatus::Succeeded, "{policy:#?}");
+    // In the plist, but Defender is not asked: every setting `unknown`, the policy pending.
+    assert_eq!(policy.status, PolicyStatus::Pending, "{policy:#?}");
     assert_eq!(policy.settings.len(), 24);
+    let written = format!("written; {NOT_QUERIED}");
     for s in &policy.settings {
-        assert_eq!(s.status, SettingStatus::Remediated, "{s:?}");
+        assert_eq!(s.status, SettingStatus::Unknown, "{s:?}");
+        assert_eq!(s.message.as_deref(), Some(written.as_str()), "{s:?}");
         assert_eq!(s.plugin.as_deref(), Some("macos-defender"));
     }
     assert!(dir.root().join(FILE).is_file());
@@ -290,12 +312,9 @@ fn groups_integers_as_strings_and_markup_in_text_round_trip() {
         ),
     ];
     let out = run(&dir, &settings);
-    assert!(
-        out.outcomes
-            .iter()
-            .all(|o| o.status == SettingStatus::Remediated),
-        "{out:#?}"
-    );
+    for o in &out.outcomes {
+        assert_unconfirmed(o, true);
+    }
     let raw = String::from_utf8(written(&dir)).unwrap();
     assert!(
         raw.contains("<string>/Users/&lt;me&gt;/R&amp;D &quot;lab&quot;</string>"),
@@ -352,7 +371,7 @@ fn text_a_plist_cannot_hold_and_incomplete_items_are_errors() {
     ];
     let out = run(&dir, &settings);
     let message = |i: usize| out.outcomes[i].message.clone().unwrap_or_default();
-    assert_eq!(out.outcomes[0].status, SettingStatus::Remediated);
+    assert_unconfirmed(&out.outcomes[0], true);
     for (i, needle) in [
         (1, "control characters a property list cannot hold"),
         (2, "control characters a property list cannot hold"),
@@ -398,7 +417,7 @@ fn update_interval_proxy_device_tags_and_group_ids_land_in_the_plist() {
     ];
     let out = run(&dir, &settings);
     for o in &out.outcomes[..5] {
-        assert_eq!(o.status, SettingStatus::Remediated, "{o:?}");
+        assert_unconfirmed(o, true);
     }
     assert_eq!(out.outcomes[5].status, SettingStatus::Error);
     let wdav = parsed(&dir);
@@ -441,5 +460,5 @@ fn update_interval_proxy_device_tags_and_group_ids_land_in_the_plist() {
         "{}",
         message(1)
     );
-    assert_eq!(bad.outcomes[2].status, SettingStatus::Compliant);
+    assert_unconfirmed(&bad.outcomes[2], false);
 }

@@ -10,7 +10,8 @@
 //!    Windows clients and servers alike, `linux`, `macOS`).
 //! 3. **Template**: the policy was made from an endpoint-security template that security
 //!    settings management supports, for the device's platform ([`TEMPLATES`], taken from the
-//!    shared `endpoint-security-templates.csv`). Device Control is listed there and explicitly
+//!    shared `endpoint-security-templates.csv`, plus the Linux Global Exclusions (AV+EDR)
+//!    profile whose template id that table lacks). Device Control is listed there and explicitly
 //!    unsupported; any other template (App control, Exploit protection, Disk encryption, the
 //!    old "Windows 10 and later" profiles, ...) is unknown and does not apply either. A policy
 //!    with no template is not an endpoint-security profile and does not apply.
@@ -86,7 +87,8 @@ const fn template(
 
 /// The endpoint-security templates of the shared `endpoint-security-templates.csv`, with the
 /// facts this module needs. Every Windows profile here applies to clients and servers alike.
-/// The Linux "Global Exclusions (AV+EDR)" profile is missing: its template id is not known.
+/// The CSV lists the Linux "Microsoft Defender Global Exclusions (AV+EDR)" profile without a
+/// template id; its entry here takes the id from Microsoft365DSC.
 pub const TEMPLATES: &[Template] = &[
     template(
         "804339ad-1553-4478-a742-138fb5807418",
@@ -169,6 +171,19 @@ pub const TEMPLATES: &[Template] = &[
         "3514388a-d4d1-4aa8-bd64-c317776008f5",
         "linux",
         "Endpoint detection and response",
+        true,
+        false,
+    ),
+    // Supported for security settings management on Linux per memdocs
+    // `mde-security-integration.md` (2025), as the shared CSV records without an id. The id is
+    // the `$templateReferenceId` ('dfa57610-d11d-4bf8-89d6-1f5cb1679506_1', platforms `linux`,
+    // technologies `microsoftSense`) with which Microsoft365DSC's
+    // `MSFT_IntuneDefenderGlobalExclusionsPolicyLinux` creates these policies (community, not
+    // Microsoft documentation; see the linux-defender plugin's README, "Assumptions").
+    template(
+        "dfa57610-d11d-4bf8-89d6-1f5cb1679506",
+        "linux",
+        "Microsoft Defender Global Exclusions (AV+EDR)",
         true,
         false,
     ),
@@ -510,6 +525,22 @@ mod tests {
             ),
             Ok(()),
             "template ids match ignoring case and version"
+        );
+    }
+
+    #[test]
+    fn the_linux_global_exclusions_profile_applies_to_linux_only() {
+        let global = "dfa57610-d11d-4bf8-89d6-1f5cb1679506_1";
+        let doc = policy("linux", &["microsoftSense"], Some(global));
+        assert_eq!(reason(&doc, &linux()), Ok(()));
+        assert_eq!(
+            reason(
+                &policy("windows10", &["microsoftSense"], Some(global)),
+                &Device::example_windows_client()
+            ),
+            Err(format!(
+                "template '{global}' is the linux 'Microsoft Defender Global Exclusions (AV+EDR)' profile; the device platform is 'windows10' (windows-client)"
+            ))
         );
     }
 

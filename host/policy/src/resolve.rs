@@ -23,7 +23,8 @@
 //!      `ExcludedProcesses`) are a union over all policies (antivirus and exclusions profiles
 //!      alike), deduplicated ignoring case, in first-seen order (policy order, then list order);
 //!    - the Linux and macOS exclusions (group collections whose items each describe one
-//!      exclusion) are a union of items: identical items, from any policy, become one item.
+//!      exclusion: the antivirus exclusions of both platforms and Linux's global exclusions)
+//!      are a union of items per group: identical items, from any policy, become one item.
 //!      Items are compared exactly on Linux, whose file systems are case-sensitive (folding
 //!      case would drop a real exclusion), and ignoring case on macOS, whose default file
 //!      system is not;
@@ -263,9 +264,12 @@ const EXCLUSION_LISTS: [&str; 3] = [
 ];
 
 /// The Linux and macOS exclusions group collections, merged as a union of items, with whether
-/// items are compared ignoring case.
-const EXCLUSION_GROUPS: [(&str, bool); 2] = [
+/// items are compared ignoring case: the antivirus exclusions of both platforms and the items
+/// of Linux's "Global Exclusions (AV+EDR)" profile (each item one exclusion, like the
+/// antivirus ones, so two policies add up rather than conflict).
+const EXCLUSION_GROUPS: [(&str, bool); 3] = [
     ("linux_mdatp_managed_antivirusengine_exclusions", false),
+    ("linux_mdatp_managed_exclusionsettings_exclusions", false),
     ("com.apple.managedclient.preferences_exclusions", true),
 ];
 

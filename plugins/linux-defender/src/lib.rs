@@ -22,13 +22,15 @@
 //!    these bytes;
 //! 4. read the file back and check every value landed;
 //! 5. where `mdatp health` reports the effective value, ask Defender through the `defender`
-//!    capability. A value Defender does not show yet right after a write is `remediated` with a
-//!    note (Defender applies the file asynchronously); a mismatch that persists on a later run
-//!    is an `error` naming the likely cause. Without Defender (not installed, or no grant) the
-//!    read-back stands and every result says that Defender could not be asked.
+//!    capability. Only a value Defender reports is `compliant` (the file already held it) or
+//!    `remediated` (this run wrote it). Every other value that landed is *unconfirmed*
+//!    ([`Setting::unconfirmed`], which the host reports `unknown`) with the reason: Defender
+//!    does not report the key, this `mdatp` does not report it, Defender could not be asked
+//!    (not installed, no grant), or Defender still shows another value right after a write
+//!    (it applies the file asynchronously; the next run verifies it). A mismatch that persists
+//!    on a later run is an `error` naming the likely cause.
 //!
-//! Per setting, `compliant` means the file already held the value and `remediated` that this
-//! run wrote it. When no setting is enforceable the file is left untouched rather than emptied.
+//! When no setting is enforceable the file is left untouched rather than emptied.
 
 pub mod mapping;
 
@@ -40,7 +42,9 @@ use mapping::{
 };
 use rampart_sdk::defender::{self, PreferenceValue};
 use rampart_sdk::managed::{Document, GroupKind, ManagedFile, Plan, Value};
-use rampart_sdk::{Device, GroupPosition, Plugin, Setting, SettingResult, SettingValue};
+use rampart_sdk::{
+    CapabilityError, Device, GroupPosition, Plugin, Setting, SettingResult, SettingValue,
+};
 
 /// The plugin.
 #[derive(Debug)]
@@ -221,7 +225,9 @@ fn write_and_verify(settings: &[Setting]) -> Vec<SettingResult> {
         Err(results) => return results,
     };
     let check = Check {
-        defender: defender::status().map(drop).map_err(|e| e.message()),
+        defender: defender::status()
+            .map(drop)
+            .map_err(|e| not_queried(&e, "its status")),
     };
     let tags = expected_tags(&document);
     written.results(settings, &document, |s, plan, changed| match plan {
@@ -230,9 +236,9 @@ fn write_and_verify(settings: &[Setting]) -> Vec<SettingResult> {
         }
         Plan::Item { group, .. } if group.kind == GroupKind::Tags => match &tags {
             Some(expected) => check.through_defender(s, "edr_tags", expected, changed),
-            None => check.read_back_only(s, changed),
+            None => Check::read_back_only(s, changed),
         },
-        _ => check.read_back_only(s, changed),
+        _ => Check::read_back_only(s, changed),
     })
 }
 
@@ -252,24 +258,19 @@ fn expected_tags(document: &Document) -> Option<PreferenceValue> {
     ))
 }
 
+/// Why a value Defender does not report stays unconfirmed.
+const NOT_REPORTED: &str = "Defender does not report this key";
+
 /// How a value that landed in the file is verified through Defender.
 struct Check {
-    /// `Err(reason)` when Defender could not be asked at all.
+    /// `Err(why)` when Defender could not be asked at all.
     defender: Result<(), String>,
 }
 
 impl Check {
-    /// A value `mdatp health` does not report: the read-back is the verification.
-    fn read_back_only(&self, s: &Setting, changed: bool) -> SettingResult {
-        match &self.defender {
-            Ok(()) => s.enforced(changed),
-            Err(reason) => with_message(
-                s.enforced(changed),
-                format!(
-                    "verified by reading {MANAGED_FILE} back; could not ask Defender: {reason}"
-                ),
-            ),
-        }
+    /// A value `mdatp health` does not report: in place, unconfirmed.
+    fn read_back_only(s: &Setting, changed: bool) -> SettingResult {
+        s.unconfirmed(changed, NOT_REPORTED)
     }
 
     /// Compares what Defender reports for `name` with `expected`.
@@ -280,37 +281,24 @@ impl Check {
         expected: &PreferenceValue,
         changed: bool,
     ) -> SettingResult {
-        if self.defender.is_err() {
-            return self.read_back_only(s, changed);
+        if let Err(why) = &self.defender {
+            return s.unconfirmed(changed, why);
         }
         let actual = match defender::preference(name) {
             Ok(Some(actual)) => actual,
             Ok(None) => {
-                return with_message(
-                    s.enforced(changed),
-                    format!(
-                        "verified by reading {MANAGED_FILE} back; this mdatp does not report {name}"
-                    ),
-                );
+                return s.unconfirmed(changed, &format!("this mdatp does not report {name}"));
             }
-            Err(e) => {
-                return with_message(
-                    s.enforced(changed),
-                    format!(
-                        "verified by reading {MANAGED_FILE} back; could not ask Defender for {name}: {}",
-                        e.message()
-                    ),
-                );
-            }
+            Err(e) => return s.unconfirmed(changed, &not_queried(&e, name)),
         };
         if actual == *expected {
             return s.enforced(changed);
         }
         if changed {
-            return with_message(
-                s.remediated(),
-                format!(
-                    "written to {MANAGED_FILE}; Defender still reports {name} = {} (it applies the file asynchronously; the next run verifies it)",
+            return s.unconfirmed(
+                true,
+                &format!(
+                    "Defender still reports {name} = {} (it applies the file asynchronously; the next run verifies it)",
                     show(&actual)
                 ),
             );
@@ -335,10 +323,14 @@ impl Check {
     }
 }
 
-fn with_message(result: SettingResult, message: String) -> SettingResult {
-    SettingResult {
-        message: Some(message),
-        ..result
+/// Why a value stays unconfirmed when reading `what` from Defender failed: the plugin is not
+/// granted the read, or Defender cannot be asked (not installed, `mdatp` failing).
+fn not_queried(e: &CapabilityError, what: &str) -> String {
+    match e {
+        CapabilityError::AccessDenied(_) => {
+            format!("Defender not queried (no grant to read {what})")
+        }
+        other => format!("Defender not queried: {}", other.message()),
     }
 }
 

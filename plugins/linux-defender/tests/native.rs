@@ -14,8 +14,10 @@ use rampart_plugin_linux_defender::mapping::{MANAGED_FILE, ROOT};
 use rampart_sdk::native::backends::defender::{
     AsrAction, ComputerStatus, DefenderBackend, DefenderError, ExclusionKind, PreferenceValue,
 };
-use rampart_sdk::native::{Grants, NativeHost, file_roots, group_setting, setting, test_device};
-use rampart_sdk::{Platform, Setting, SettingStatus, SettingValue};
+use rampart_sdk::native::{
+    Access, FileGrant, Grants, NativeHost, file_roots, group_setting, setting, test_device,
+};
+use rampart_sdk::{Platform, Setting, SettingResult, SettingStatus, SettingValue};
 
 const RTP: &str = "linux_mdatp_managed_antivirusengine_enablerealtimeprotection";
 const ARCHIVES: &str = "linux_mdatp_managed_antivirusengine_scanarchives";
@@ -86,6 +88,26 @@ impl DefenderBackend for FakeMdatp {
     }
 }
 
+/// A value that landed but that Defender did not confirm: `remediated` when this run wrote it,
+/// `compliant` when the file held it, with the code that marks it unconfirmed and the message
+/// "written; `why`" or "already in place; `why`".
+fn assert_unconfirmed(r: &SettingResult, changed: bool, why: &str) {
+    let (status, done) = if changed {
+        (SettingStatus::Remediated, "written")
+    } else {
+        (SettingStatus::Compliant, "already in place")
+    };
+    assert_eq!(r.status, status, "{r:?}");
+    assert!(r.is_unconfirmed(), "{r:?}");
+    let message = r.message.as_deref().unwrap_or_default();
+    assert!(message.starts_with(&format!("{done}; {why}")), "{r:?}");
+}
+
+/// The reason of a key `mdatp health` has no field for.
+const NOT_REPORTED: &str = "Defender does not report this key";
+/// The reason when the host has no Defender backend at all.
+const NO_DEFENDER: &str = "Defender not queried: unavailable: Microsoft Defender is not available";
+
 fn host(dir: &tempfile::TempDir) -> NativeHost {
     NativeHost::for_plugin::<LinuxDefender>()
         .expect("the embedded manifest is valid")
@@ -97,7 +119,7 @@ fn managed_json(dir: &tempfile::TempDir) -> serde_json::Value {
 }
 
 #[test]
-fn first_run_writes_the_file_and_the_second_is_compliant() {
+fn first_run_writes_the_file_and_the_second_finds_it_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let host = host(&dir);
     let device = test_device(Platform::Linux);
@@ -105,11 +127,10 @@ fn first_run_writes_the_file_and_the_second_is_compliant() {
     let first = host.run::<LinuxDefender>(&device, &settings());
     assert_eq!(first.protocol_errors, Vec::<String>::new());
     assert!(first.unclaimed.is_empty());
-    assert_eq!(first.status(RTP), Some(SettingStatus::Remediated));
-    assert_eq!(first.status(ARCHIVES), Some(SettingStatus::Remediated));
-    // No Defender backend: the read-back stands and the result says Defender was not asked.
-    let message = first.results[0].message.as_deref().unwrap_or_default();
-    assert!(message.contains("could not ask Defender"), "{message}");
+    // No Defender backend: both values are in place, neither is confirmed. Real-time
+    // protection is a value Defender would report; scanArchives is not.
+    assert_unconfirmed(&first.results[0], true, NO_DEFENDER);
+    assert_unconfirmed(&first.results[1], true, NOT_REPORTED);
 
     let json = managed_json(&dir);
     assert_eq!(
@@ -122,10 +143,8 @@ fn first_run_writes_the_file_and_the_second_is_compliant() {
     );
 
     let second = host.apply::<LinuxDefender>(&device, &settings());
-    assert!(
-        second.iter().all(|r| r.status == SettingStatus::Compliant),
-        "{second:?}"
-    );
+    assert_unconfirmed(&second[0], false, NO_DEFENDER);
+    assert_unconfirmed(&second[1], false, NOT_REPORTED);
 }
 
 #[test]
@@ -136,10 +155,73 @@ fn defender_reporting_the_value_confirms_it() {
         PreferenceValue::Boolean(true),
     );
     let host = host(&dir).with_defender(mdatp);
-    let results =
-        host.apply::<LinuxDefender>(&test_device(Platform::Linux), &[setting(RTP, text("true"))]);
+    let device = test_device(Platform::Linux);
+    let results = host.apply::<LinuxDefender>(&device, &[setting(RTP, text("true"))]);
     assert_eq!(results[0].status, SettingStatus::Remediated);
+    assert!(!results[0].is_unconfirmed(), "{results:?}");
     assert_eq!(results[0].message, None);
+    let again = host.apply::<LinuxDefender>(&device, &[setting(RTP, text("true"))]);
+    assert_eq!(again[0].status, SettingStatus::Compliant);
+    assert!(!again[0].is_unconfirmed(), "{again:?}");
+}
+
+#[test]
+fn a_key_defender_does_not_report_stays_unconfirmed_even_with_defender_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    // Defender answers, but reports neither scanArchives (no health field) nor, in this
+    // version, edr_groupIds.
+    let mdatp = FakeMdatp::reporting(
+        "antivirusEngine_enableRealTimeProtection",
+        PreferenceValue::Boolean(true),
+    );
+    let host = host(&dir).with_defender(mdatp);
+    let device = test_device(Platform::Linux);
+    let settings = [
+        setting(RTP, text("true")),
+        setting(ARCHIVES, text("true")),
+        setting(GROUP_IDS, text("Finance-Servers")),
+    ];
+    let first = host.apply::<LinuxDefender>(&device, &settings);
+    assert_eq!(
+        (first[0].status, first[0].is_unconfirmed()),
+        (SettingStatus::Remediated, false),
+        "{first:?}"
+    );
+    assert_unconfirmed(&first[1], true, NOT_REPORTED);
+    assert_unconfirmed(&first[2], true, "this mdatp does not report edr_groupIds");
+    let second = host.apply::<LinuxDefender>(&device, &settings);
+    assert_eq!(
+        (second[0].status, second[0].is_unconfirmed()),
+        (SettingStatus::Compliant, false),
+        "{second:?}"
+    );
+    assert_unconfirmed(&second[1], false, NOT_REPORTED);
+    assert_unconfirmed(&second[2], false, "this mdatp does not report edr_groupIds");
+}
+
+#[test]
+fn without_the_defender_grant_values_are_in_place_but_unconfirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mdatp = FakeMdatp::reporting(
+        "antivirusEngine_enableRealTimeProtection",
+        PreferenceValue::Boolean(true),
+    );
+    // The operator allows the file root only: Defender cannot be read.
+    let ceiling = Grants {
+        files: vec![FileGrant {
+            root: ROOT.into(),
+            access: Access::ReadWrite,
+        }],
+        ..Grants::none()
+    };
+    let host = host(&dir).with_defender(mdatp).with_ceiling(&ceiling);
+    let results = host.apply::<LinuxDefender>(&test_device(Platform::Linux), &settings());
+    assert_unconfirmed(
+        &results[0],
+        true,
+        "Defender not queried (no grant to read its status)",
+    );
+    assert_unconfirmed(&results[1], true, NOT_REPORTED);
 }
 
 #[test]
@@ -152,10 +234,12 @@ fn a_value_defender_keeps_contradicting_is_an_error() {
     let host = host(&dir).with_defender(mdatp);
     let device = test_device(Platform::Linux);
     let settings = [setting(RTP, text("true"))];
-    // Just written: Defender applies the file asynchronously, so this is not yet an error.
-    assert_eq!(
-        host.apply::<LinuxDefender>(&device, &settings)[0].status,
-        SettingStatus::Remediated
+    // Just written: Defender applies the file asynchronously, so this is not yet an error,
+    // but not confirmed either.
+    assert_unconfirmed(
+        &host.apply::<LinuxDefender>(&device, &settings)[0],
+        true,
+        "Defender still reports antivirusEngine_enableRealTimeProtection = false (it applies the file asynchronously",
     );
     // Unchanged file, Defender still disagrees: an error naming the cause.
     let second = host.apply::<LinuxDefender>(&device, &settings);
@@ -172,7 +256,7 @@ fn an_invalid_value_is_an_error_and_stays_out_of_the_file() {
         &[setting(RTP, text("maybe")), setting(ARCHIVES, text("true"))],
     );
     assert_eq!(results[0].status, SettingStatus::Error, "{results:?}");
-    assert_eq!(results[1].status, SettingStatus::Remediated, "{results:?}");
+    assert_unconfirmed(&results[1], true, NOT_REPORTED);
     let json = managed_json(&dir);
     assert!(
         json["antivirusEngine"]
@@ -226,9 +310,12 @@ fn global_exclusions_proxy_and_group_ids_land_exactly() {
     let run = host.run::<LinuxDefender>(&device, &settings);
     assert_eq!(run.protocol_errors, Vec::<String>::new());
     assert!(run.unclaimed.is_empty(), "{:?}", run.unclaimed);
-    for r in &run.results {
-        assert_eq!(r.status, SettingStatus::Remediated, "{r:?}");
+    // Global exclusions and the proxy have no health field; group ids would be asked of
+    // Defender, which this host does not have.
+    for r in &run.results[..8] {
+        assert_unconfirmed(r, true, NOT_REPORTED);
     }
+    assert_unconfirmed(&run.results[8], true, NO_DEFENDER);
     // The documented layout: every global exclusion carries the `global` scope, a path its
     // `isDirectory` (false unless set).
     assert_eq!(
@@ -260,10 +347,10 @@ fn global_exclusions_proxy_and_group_ids_land_exactly() {
         })
     );
     let second = host.apply::<LinuxDefender>(&device, &settings);
-    assert!(
-        second.iter().all(|r| r.status == SettingStatus::Compliant),
-        "{second:?}"
-    );
+    for r in &second[..8] {
+        assert_unconfirmed(r, false, NOT_REPORTED);
+    }
+    assert_unconfirmed(&second[8], false, NO_DEFENDER);
 }
 
 #[test]
@@ -326,8 +413,8 @@ fn a_global_exclusion_defender_would_refuse_is_an_error_for_its_whole_item() {
         "{}",
         message(6)
     );
-    assert_eq!(run.results[8].status, SettingStatus::Remediated);
-    assert_eq!(run.results[9].status, SettingStatus::Remediated);
+    assert_unconfirmed(&run.results[8], true, NOT_REPORTED);
+    assert_unconfirmed(&run.results[9], true, NOT_REPORTED);
     assert_eq!(
         managed_json(&dir),
         serde_json::json!({
@@ -371,7 +458,7 @@ fn a_proxy_that_is_not_an_http_url_is_an_error_and_stays_out_of_the_file() {
             message.starts_with(&format!("cloudService.proxy: '{bad}' {why}")),
             "{bad}: {message}"
         );
-        assert_eq!(results[1].status, SettingStatus::Remediated);
+        assert_unconfirmed(&results[1], true, NOT_REPORTED);
         assert!(managed_json(&dir).get("cloudService").is_none(), "{bad}");
     }
     for good in [
@@ -382,11 +469,7 @@ fn a_proxy_that_is_not_an_http_url_is_an_error_and_stays_out_of_the_file() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let results = host(&dir).apply::<LinuxDefender>(&device, &[setting(PROXY, text(good))]);
-        assert_eq!(
-            results[0].status,
-            SettingStatus::Remediated,
-            "{good}: {results:?}"
-        );
+        assert_unconfirmed(&results[0], true, NOT_REPORTED);
         assert_eq!(
             managed_json(&dir)["cloudService"]["proxy"],
             serde_json::json!(good)
@@ -423,6 +506,7 @@ fn values_of_the_wrong_kind_are_errors_never_panics() {
         "{:?}",
         run.results
     );
+    assert_unconfirmed(&run.results[6], true, NOT_REPORTED);
     let message = |i: usize| run.results[i].message.clone().unwrap_or_default();
     assert!(
         message(0).contains("cloudService.proxy: expected text, got integer"),
@@ -497,14 +581,10 @@ fn group_ids_are_verified_through_defender() {
     let device = test_device(Platform::Linux);
     let settings = [setting(GROUP_IDS, text("Finance-Servers"))];
     let first = host.apply::<LinuxDefender>(&device, &settings);
-    assert_eq!(first[0].status, SettingStatus::Remediated);
-    assert!(
-        first[0]
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .contains("Defender still reports edr_groupIds = 'Other'"),
-        "{first:?}"
+    assert_unconfirmed(
+        &first[0],
+        true,
+        "Defender still reports edr_groupIds = 'Other'",
     );
     let second = host.apply::<LinuxDefender>(&device, &settings);
     assert_eq!(second[0].status, SettingStatus::Error, "{second:?}");

@@ -20,9 +20,11 @@
 //!    already holds exactly these bytes;
 //! 4. parse the file back and check every value landed.
 //!
-//! Per setting, `compliant` means the file already held the value and `remediated` that this
-//! run wrote it. The plugin asks Defender nothing: whether `wdavdaemon` applied the file is not
-//! verified (see the README). When no setting is enforceable the file is left untouched.
+//! The plugin asks Defender nothing (it requests no Defender grant), so no value is confirmed
+//! by the component that consumes it: every value that landed is *unconfirmed*
+//! ([`Setting::unconfirmed`], reported `unknown` by the host) with [`NOT_QUERIED`] as the
+//! reason, "already in place" when the file held it and "written" when this run wrote it (see
+//! the README). When no setting is enforceable the file is left untouched.
 
 pub mod mapping;
 
@@ -41,6 +43,11 @@ impl Plugin for MacosDefender {
 }
 
 rampart_sdk::export_plugin!(MacosDefender);
+
+/// Why every value that landed stays unconfirmed: whether `wdavdaemon` applies the file is
+/// not read back from Defender.
+pub const NOT_QUERIED: &str =
+    "Defender not queried (the plugin does not read wdavdaemon's effective values)";
 
 /// `com.microsoft.mdeattach.plist`, an XML property list.
 const FILE: ManagedFile = ManagedFile {
@@ -117,7 +124,9 @@ fn write_and_verify(settings: &[Setting]) -> Vec<SettingResult> {
     }
     let document = MAPPING.build(settings);
     match document.write(settings, &FILE) {
-        Ok(written) => written.results(settings, &document, |s, _, changed| s.enforced(changed)),
+        Ok(written) => written.results(settings, &document, |s, _, changed| {
+            s.unconfirmed(changed, NOT_QUERIED)
+        }),
         Err(results) => results,
     }
 }

@@ -6,12 +6,12 @@
 // still compiles this file.
 #![cfg(not(target_arch = "wasm32"))]
 
-use rampart_plugin_macos_defender::MacosDefender;
 use rampart_plugin_macos_defender::mapping::{MANAGED_FILE, ROOT};
+use rampart_plugin_macos_defender::{MacosDefender, NOT_QUERIED};
 use rampart_sdk::native::{
     Access, FileGrant, Grants, NativeHost, file_roots, group_setting, setting, test_device,
 };
-use rampart_sdk::{Platform, Setting, SettingStatus, SettingValue};
+use rampart_sdk::{Platform, Setting, SettingResult, SettingStatus, SettingValue};
 
 const RTP: &str = "com.apple.managedclient.preferences_enablerealtimeprotection";
 const PASSIVE: &str = "com.apple.managedclient.preferences_passivemode";
@@ -23,6 +23,23 @@ fn text(v: &str) -> SettingValue {
 
 fn settings() -> Vec<Setting> {
     vec![setting(RTP, text("true")), setting(PASSIVE, text("false"))]
+}
+
+/// A value that landed in the plist: `remediated` when this run wrote it, `compliant` when the
+/// file held it, and unconfirmed either way (the plugin does not ask Defender).
+fn assert_landed(r: &SettingResult, changed: bool) {
+    let (status, done) = if changed {
+        (SettingStatus::Remediated, "written")
+    } else {
+        (SettingStatus::Compliant, "already in place")
+    };
+    assert_eq!(r.status, status, "{r:?}");
+    assert!(r.is_unconfirmed(), "{r:?}");
+    assert_eq!(
+        r.message.as_deref(),
+        Some(format!("{done}; {NOT_QUERIED}").as_str()),
+        "{r:?}"
+    );
 }
 
 fn host(dir: &tempfile::TempDir) -> NativeHost {
@@ -42,7 +59,7 @@ fn antivirus_engine(dir: &tempfile::TempDir) -> plist::Dictionary {
 }
 
 #[test]
-fn first_run_writes_the_plist_and_the_second_is_compliant() {
+fn first_run_writes_the_plist_and_the_second_finds_it_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let host = host(&dir);
     let device = test_device(Platform::Macos);
@@ -50,8 +67,10 @@ fn first_run_writes_the_plist_and_the_second_is_compliant() {
     let first = host.run::<MacosDefender>(&device, &settings());
     assert_eq!(first.protocol_errors, Vec::<String>::new());
     assert!(first.unclaimed.is_empty());
-    assert_eq!(first.status(RTP), Some(SettingStatus::Remediated));
-    assert_eq!(first.status(PASSIVE), Some(SettingStatus::Remediated));
+    assert_eq!(first.results.len(), 2);
+    for r in &first.results {
+        assert_landed(r, true);
+    }
     let engine = antivirus_engine(&dir);
     assert_eq!(
         engine.get("enableRealTimeProtection"),
@@ -63,10 +82,9 @@ fn first_run_writes_the_plist_and_the_second_is_compliant() {
     );
 
     let second = host.apply::<MacosDefender>(&device, &settings());
-    assert!(
-        second.iter().all(|r| r.status == SettingStatus::Compliant),
-        "{second:?}"
-    );
+    for r in &second {
+        assert_landed(r, false);
+    }
 }
 
 #[test]
@@ -76,10 +94,10 @@ fn a_withdrawn_setting_is_removed_from_the_plist() {
     let device = test_device(Platform::Macos);
     host.apply::<MacosDefender>(&device, &settings());
     // The plugin owns the file: the key of a setting no longer in policy goes away, so the
-    // file changes and the remaining setting reports that this run wrote it.
+    // file changes, while the remaining setting's value was already in place.
     let results = host.apply::<MacosDefender>(&device, &[setting(RTP, text("true"))]);
     assert_eq!(results.len(), 1);
-    assert_ne!(results[0].status, SettingStatus::Error, "{results:?}");
+    assert_landed(&results[0], false);
     let engine = antivirus_engine(&dir);
     assert!(engine.get("passiveMode").is_none(), "{engine:?}");
     assert_eq!(
@@ -148,7 +166,7 @@ fn update_interval_proxy_tags_and_group_ids_land_exactly() {
     assert_eq!(run.protocol_errors, Vec::<String>::new());
     assert!(run.unclaimed.is_empty(), "{:?}", run.unclaimed);
     for r in &run.results {
-        assert_eq!(r.status, SettingStatus::Remediated, "{r:?}");
+        assert_landed(r, true);
     }
     let written = std::fs::read_to_string(dir.path().join(MANAGED_FILE)).unwrap();
     assert_eq!(
@@ -183,10 +201,9 @@ fn update_interval_proxy_tags_and_group_ids_land_exactly() {
 "#
     );
     let second = host.apply::<MacosDefender>(&device, &settings);
-    assert!(
-        second.iter().all(|r| r.status == SettingStatus::Compliant),
-        "{second:?}"
-    );
+    for r in &second {
+        assert_landed(r, false);
+    }
 }
 
 #[test]
@@ -221,7 +238,7 @@ fn bad_values_of_the_new_settings_are_errors_and_stay_out_of_the_plist() {
             run.results[i]
         );
     }
-    assert_eq!(run.results[11].status, SettingStatus::Remediated);
+    assert_landed(&run.results[11], true);
     assert!(
         message(0).contains("cloudService.definitionUpdatesInterval: 59 is outside 60..=86400"),
         "{}",

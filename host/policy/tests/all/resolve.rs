@@ -17,6 +17,9 @@ const AV: &str = "804339ad-1553-4478-a742-138fb5807418_1";
 const EXCLUSIONS: &str = "45fea5e9-280d-4da1-9792-fb5736da0ca9_1";
 const ASR: &str = "e8c053d6-9f95-42b1-a7f1-ebfd71c67a4b_1";
 const LINUX_AV: &str = "4cfd164c-5e8a-4ea9-b15d-9aa71e4ffff4_1";
+const LINUX_GLOBAL_EXCLUSIONS: &str = "dfa57610-d11d-4bf8-89d6-1f5cb1679506_1";
+const LINUX_AV_EXCLUSIONS: &str = "linux_mdatp_managed_antivirusengine_exclusions";
+const LINUX_GLOBAL: &str = "linux_mdatp_managed_exclusionsettings_exclusions";
 const DEFENDER: &str = "device_vendor_msft_policy_config_defender_";
 const ASR_GROUP: &str = "device_vendor_msft_policy_config_defender_attacksurfacereductionrules";
 
@@ -595,10 +598,9 @@ fn the_asr_export_withholds_the_office_macro_rule_on_servers_only() {
     );
 }
 
-/// A small Linux catalog for the exclusions group (the embedded Linux catalog is filled
-/// separately; this test must not depend on its contents).
+/// A small Linux catalog for the antivirus and global exclusions groups (the embedded Linux
+/// catalog is filled separately; these tests must not depend on its contents).
 fn linux_catalog() -> Catalog {
-    let prefix = "linux_mdatp_managed_antivirusengine_exclusions";
     let definition = |id: String, kind, options: BTreeMap<String, OptionValue>| Definition {
         id,
         kind,
@@ -610,46 +612,90 @@ fn linux_catalog() -> Catalog {
         secret: false,
     };
     let mut catalog = Catalog::new();
-    catalog.insert(definition(
-        prefix.into(),
-        DefinitionKind::GroupCollection,
-        BTreeMap::new(),
-    ));
-    let types = [("0", "excludedPath"), ("1", "excludedFileExtension")]
-        .into_iter()
-        .map(|(suffix, value)| {
-            (
-                format!("{prefix}_item_$type_{suffix}"),
-                OptionValue::Text(value.into()),
-            )
-        })
-        .collect();
-    catalog.insert(definition(
-        format!("{prefix}_item_$type"),
-        DefinitionKind::Choice,
-        types,
-    ));
-    for field in ["path", "extension"] {
+    let groups = [
+        (
+            LINUX_AV_EXCLUSIONS,
+            [("0", "excludedPath"), ("1", "excludedFileExtension")],
+            ["path", "extension"],
+        ),
+        (
+            LINUX_GLOBAL,
+            [("0", "excludedPath"), ("1", "excludedFileName")],
+            ["path", "name"],
+        ),
+    ];
+    for (prefix, types, fields) in groups {
         catalog.insert(definition(
-            format!("{prefix}_item_{field}"),
-            DefinitionKind::Simple,
+            prefix.into(),
+            DefinitionKind::GroupCollection,
             BTreeMap::new(),
         ));
+        let types = types
+            .into_iter()
+            .map(|(suffix, value)| {
+                (
+                    format!("{prefix}_item_$type_{suffix}"),
+                    OptionValue::Text(value.into()),
+                )
+            })
+            .collect();
+        catalog.insert(definition(
+            format!("{prefix}_item_$type"),
+            DefinitionKind::Choice,
+            types,
+        ));
+        for field in fields {
+            catalog.insert(definition(
+                format!("{prefix}_item_{field}"),
+                DefinitionKind::Simple,
+                BTreeMap::new(),
+            ));
+        }
     }
     catalog
 }
 
-fn linux_item(kind: &str, field: &str, value: &str) -> Vec<Value> {
-    let prefix = "linux_mdatp_managed_antivirusengine_exclusions";
+/// One item of the Linux exclusions group `prefix`: its `$type` option and the one field it
+/// carries.
+fn linux_item(prefix: &str, kind: &str, field: &str, value: &str) -> Vec<Value> {
     let mut kind_choice = choice(&format!("{prefix}_item_$type"), kind);
     kind_choice["choiceSettingValue"]["children"] =
         json!([text(&format!("{prefix}_item_{field}"), value)]);
     vec![kind_choice]
 }
 
+/// The merged item index and the value of `field` in item `item` of `group` in policy `p`'s
+/// document.
+fn placed(
+    resolved: &[ResolvedPolicy],
+    group: &str,
+    field: &str,
+    p: usize,
+    item: u32,
+) -> (Option<u32>, SettingValue) {
+    let id = format!("{group}_item_{field}");
+    let entry = resolved[p]
+        .entries
+        .iter()
+        .find(|e| {
+            e.id == id
+                && e.group
+                    .as_ref()
+                    .is_some_and(|g| g.definition_id == group && g.index == item)
+        })
+        .unwrap_or_else(|| panic!("policy {p} item {item} has no {field}"));
+    match &entry.disposition {
+        Disposition::Enforce(setting) => (
+            setting.group.as_ref().map(|g| g.index),
+            setting.value.clone(),
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn linux_exclusion_items_are_a_union_across_policies() {
-    let group_id = "linux_mdatp_managed_antivirusengine_exclusions";
+    let group_id = LINUX_AV_EXCLUSIONS;
     let one = doc(
         "linux one",
         "linux",
@@ -657,8 +703,8 @@ fn linux_exclusion_items_are_a_union_across_policies() {
         vec![group(
             group_id,
             vec![
-                linux_item("0", "path", "/opt/app"),
-                linux_item("1", "extension", ".log"),
+                linux_item(group_id, "0", "path", "/opt/app"),
+                linux_item(group_id, "1", "extension", ".log"),
             ],
         )],
     );
@@ -669,8 +715,8 @@ fn linux_exclusion_items_are_a_union_across_policies() {
         vec![group(
             group_id,
             vec![
-                linux_item("0", "path", "/opt/app"),
-                linux_item("0", "path", "/opt/App"),
+                linux_item(group_id, "0", "path", "/opt/app"),
+                linux_item(group_id, "0", "path", "/opt/App"),
             ],
         )],
     );
@@ -679,22 +725,8 @@ fn linux_exclusion_items_are_a_union_across_policies() {
     device.groups.clear();
     let resolved = resolve_all(&[one, two], &device, &linux_catalog());
 
-    let path_id = format!("{group_id}_item_path");
     // (policy, document item) → (merged item, value)
-    let placed = |p: usize, item: u32| {
-        let entry = resolved[p]
-            .entries
-            .iter()
-            .find(|e| e.id == path_id && e.group.as_ref().is_some_and(|g| g.index == item))
-            .unwrap_or_else(|| panic!("policy {p} item {item} has no path"));
-        match &entry.disposition {
-            Disposition::Enforce(setting) => (
-                setting.group.as_ref().map(|g| g.index),
-                setting.value.clone(),
-            ),
-            other => panic!("{other:?}"),
-        }
-    };
+    let placed = |p: usize, item: u32| placed(&resolved, group_id, "path", p, item);
     let value = |text: &str| SettingValue::Text(text.into());
     assert_eq!(placed(0, 0), (Some(0), value("/opt/app")));
     assert_eq!(
@@ -715,6 +747,77 @@ fn linux_exclusion_items_are_a_union_across_policies() {
         }
         other => panic!("{other:?}"),
     }
+    assert!(
+        resolved
+            .iter()
+            .flat_map(|p| &p.entries)
+            .all(|e| matches!(e.disposition, Disposition::Enforce(_))),
+        "no exclusion conflicts"
+    );
+}
+
+/// Global exclusions (the Linux "Global Exclusions (AV+EDR)" profile) merge as the antivirus
+/// exclusions do, within their own group: an antivirus exclusion of the same path is another
+/// item of another group.
+#[test]
+fn linux_global_exclusion_items_are_a_union_across_policies() {
+    let one = doc(
+        "global one",
+        "linux",
+        LINUX_GLOBAL_EXCLUSIONS,
+        vec![group(
+            LINUX_GLOBAL,
+            vec![
+                linux_item(LINUX_GLOBAL, "0", "path", "/opt/app"),
+                linux_item(LINUX_GLOBAL, "1", "name", "/usr/bin/agent"),
+            ],
+        )],
+    );
+    let two = doc(
+        "global two",
+        "linux",
+        LINUX_GLOBAL_EXCLUSIONS,
+        vec![group(
+            LINUX_GLOBAL,
+            vec![
+                linux_item(LINUX_GLOBAL, "0", "path", "/opt/app"),
+                linux_item(LINUX_GLOBAL, "0", "path", "/opt/App"),
+            ],
+        )],
+    );
+    let antivirus = doc(
+        "antivirus",
+        "linux",
+        LINUX_AV,
+        vec![group(
+            LINUX_AV_EXCLUSIONS,
+            vec![linux_item(LINUX_AV_EXCLUSIONS, "0", "path", "/opt/app")],
+        )],
+    );
+    let mut device = example_device("ubuntu.toml");
+    assert_eq!(device.platform, Platform::Linux);
+    device.groups.clear();
+    let resolved = resolve_all(&[one, two, antivirus], &device, &linux_catalog());
+    for policy in &resolved {
+        assert_eq!(policy.not_applicable, None, "{}", policy.name);
+    }
+
+    let value = |text: &str| SettingValue::Text(text.into());
+    let global = |p: usize, field: &str, item: u32| placed(&resolved, LINUX_GLOBAL, field, p, item);
+    assert_eq!(global(0, "path", 0), (Some(0), value("/opt/app")));
+    assert_eq!(global(0, "name", 1), (Some(1), value("/usr/bin/agent")));
+    assert_eq!(
+        global(1, "path", 0),
+        (Some(0), value("/opt/app")),
+        "the same item merges"
+    );
+    // Linux paths are case-sensitive: /opt/App is another exclusion, after the process.
+    assert_eq!(global(1, "path", 1), (Some(2), value("/opt/App")));
+    // The antivirus exclusion of the same path is the first item of its own group.
+    assert_eq!(
+        placed(&resolved, LINUX_AV_EXCLUSIONS, "path", 2, 0),
+        (Some(0), value("/opt/app"))
+    );
     assert!(
         resolved
             .iter()
