@@ -71,7 +71,10 @@ fn windows_policies() -> Vec<PathBuf> {
 
 /// The families of the Windows plugin's mapping table (`plugins/windows-defender/README.md`,
 /// "Locations"), each as a test on a setting id and the number of its settings the run must hold.
-const FAMILIES: &[(&str, fn(&str) -> bool)] = &[
+/// Whether a setting id belongs to a family.
+type FamilyTest = fn(&str) -> bool;
+
+const FAMILIES: &[(&str, FamilyTest)] = &[
     ("real-time protection", |id| {
         id.ends_with("_allowrealtimemonitoring")
     }),
