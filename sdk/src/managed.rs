@@ -30,6 +30,36 @@ pub use serde_json::{Map, Value};
 
 use crate::{CapabilityError, Setting, SettingResult, SettingValue, files, log};
 
+/// Why `url` is not a proxy Defender for Endpoint on Linux or macOS can use, or `None` when it
+/// is one. Microsoft documents the form `http://proxy.server:port/` (Linux: "Configure Defender
+/// for Endpoint on Linux for static proxy discovery"; macOS: the `cloudService.proxy`
+/// preference): an `http://` or `https://` URL with a host and, if any, a numeric port.
+pub fn proxy_url_problem(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    // The authority, without any user information.
+    let host = rest.map(|r| {
+        let authority = r.split(['/', '?', '#']).next().unwrap_or_default();
+        authority.rsplit('@').next().unwrap_or_default()
+    });
+    match host {
+        None => Some(format!(
+            "'{url}' is not an http:// or https:// URL (the documented form is \
+             http://proxy.server:port/)"
+        )),
+        Some(h) if h.is_empty() || h.starts_with(':') || h.contains(char::is_whitespace) => {
+            Some(format!("'{url}' has no valid proxy host"))
+        }
+        Some(h) => match h.rsplit_once(':') {
+            Some((_, port)) if !h.ends_with(']') && port.parse::<u16>().is_err() => {
+                Some(format!("'{url}' has no valid port ('{port}')"))
+            }
+            _ => None,
+        },
+    }
+}
+
 /// How a setting value becomes a document value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -732,6 +762,30 @@ fn report_dropped_keys(old: &Value, new: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxies_are_http_urls_with_a_host_and_a_numeric_port() {
+        for good in [
+            "http://proxy.contoso.com:8080/",
+            "https://proxy.contoso.com",
+            "http://user@10.0.0.1:3128",
+            "http://[2001:db8::1]:8080/",
+        ] {
+            assert_eq!(proxy_url_problem(good), None, "{good}");
+        }
+        for (bad, why) in [
+            ("proxy.contoso.com:8080", "not an http:// or https:// URL"),
+            ("ftp://proxy", "not an http:// or https:// URL"),
+            ("http://", "no valid proxy host"),
+            ("http://:8080", "no valid proxy host"),
+            ("http://pro xy:8080", "no valid proxy host"),
+            ("http://proxy:port", "no valid port ('port')"),
+            ("http://proxy:99999", "no valid port ('99999')"),
+        ] {
+            let problem = proxy_url_problem(bad).unwrap_or_default();
+            assert!(problem.contains(why), "{bad}: {problem}");
+        }
+    }
 
     #[test]
     fn encodings_check_kinds_and_values() {

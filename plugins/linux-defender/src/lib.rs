@@ -127,7 +127,8 @@ fn screen(settings: &[Setting]) -> Vec<Option<SettingResult>> {
             }
             match (s.id.as_str(), &s.value) {
                 ("linux_mdatp_managed_cloudservice_proxy", SettingValue::Text(url)) => {
-                    proxy_problem(url).map(|p| s.error(format!("cloudService.proxy: {p}")))
+                    rampart_sdk::managed::proxy_url_problem(url)
+                        .map(|p| s.error(format!("cloudService.proxy: {p}")))
                 }
                 _ => None,
             }
@@ -168,34 +169,6 @@ fn global_process_problem(name: &str) -> Option<String> {
         ))
     } else {
         None
-    }
-}
-
-/// Why `url` is not a proxy Defender can use: Microsoft documents the form
-/// `http://proxy.server:port/` (linux-static-proxy-configuration.md).
-fn proxy_problem(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    // The authority, without any user information.
-    let host = rest.map(|r| {
-        let authority = r.split(['/', '?', '#']).next().unwrap_or_default();
-        authority.rsplit('@').next().unwrap_or_default()
-    });
-    match host {
-        None => Some(format!(
-            "'{url}' is not an http:// or https:// URL (the documented form is \
-             http://proxy.server:port/)"
-        )),
-        Some(h) if h.is_empty() || h.starts_with(':') || h.contains(char::is_whitespace) => {
-            Some(format!("'{url}' has no valid proxy host"))
-        }
-        Some(h) => match h.rsplit_once(':') {
-            Some((_, port)) if !h.ends_with(']') && port.parse::<u16>().is_err() => {
-                Some(format!("'{url}' has no valid port ('{port}')"))
-            }
-            _ => None,
-        },
     }
 }
 

@@ -83,37 +83,10 @@ fn enforce(settings: &[Setting]) -> Vec<SettingResult> {
 fn screen(s: &Setting) -> Option<SettingResult> {
     match (s.id.as_str(), &s.value) {
         ("com.apple.managedclient.preferences_proxy", SettingValue::Text(url)) => {
-            proxy_problem(url).map(|p| s.error(format!("cloudService.proxy: {p}")))
+            rampart_sdk::managed::proxy_url_problem(url)
+                .map(|p| s.error(format!("cloudService.proxy: {p}")))
         }
         _ => None,
-    }
-}
-
-/// Why `url` is not a proxy Defender can use: mac-preferences.md documents the forms
-/// `http://proxy.server:port` and `https://proxy.server:port`.
-fn proxy_problem(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    // The authority, without any user information.
-    let host = rest.map(|r| {
-        let authority = r.split(['/', '?', '#']).next().unwrap_or_default();
-        authority.rsplit('@').next().unwrap_or_default()
-    });
-    match host {
-        None => Some(format!(
-            "'{url}' is not an http:// or https:// URL (the documented form is \
-             http://proxy.server:port)"
-        )),
-        Some(h) if h.is_empty() || h.starts_with(':') || h.contains(char::is_whitespace) => {
-            Some(format!("'{url}' has no valid proxy host"))
-        }
-        Some(h) => match h.rsplit_once(':') {
-            Some((_, port)) if !h.ends_with(']') && port.parse::<u16>().is_err() => {
-                Some(format!("'{url}' has no valid port ('{port}')"))
-            }
-            _ => None,
-        },
     }
 }
 

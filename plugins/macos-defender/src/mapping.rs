@@ -161,7 +161,7 @@ pub const KEYS: &[Key] = &[
         }
     ),
     // "Proxy for Defender for Endpoint communication": `http://proxy.server:port` or
-    // `https://proxy.server:port`, checked before the mapping runs (`lib.rs`, `proxy_problem`).
+    // `https://proxy.server:port`, checked before the mapping runs (`rampart_sdk::managed::proxy_url_problem`).
     key!("proxy", "cloudService", "proxy", Encoding::Text),
     key!(
         "hidestatusmenuicon",

@@ -106,6 +106,10 @@ const QUEUE: usize = 16;
 /// are stopped, before exiting without it.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a stopping agent waits for its `sync` connections to write their answers.
+#[cfg(unix)]
+const SYNC_ANSWER_GRACE: Duration = Duration::from_secs(2);
+
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -180,7 +184,7 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
     spawn_interval(args.interval, tx.clone());
     spawn_signals(tx.clone());
     #[cfg(unix)]
-    socket::serve(&state.socket_file(), tx.clone()).await?;
+    let answering = socket::serve(&state.socket_file(), tx.clone()).await?;
     tx.send(Request::Start).await.ok();
     drop(tx);
 
@@ -259,7 +263,14 @@ async fn agent(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     #[cfg(unix)]
-    let _ = std::fs::remove_file(state.socket_file());
+    {
+        // Each `sync` answered above is written by its connection's task: let them finish
+        // before the runtime (and with it those tasks) goes away. Requests still queued get
+        // "the agent stopped before the pass" once the queue is gone.
+        drop(rx);
+        answering.drained(SYNC_ANSWER_GRACE).await;
+        let _ = std::fs::remove_file(state.socket_file());
+    }
     eprintln!("rampart: agent stopped");
     Ok(exit::OK)
 }
@@ -383,6 +394,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 #[cfg(unix)]
 mod socket {
     use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use anyhow::Context;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -394,7 +407,37 @@ mod socket {
     /// Longest request line accepted.
     const MAX_LINE: usize = 64;
 
-    pub(super) async fn serve(path: &Path, tx: mpsc::Sender<Request>) -> anyhow::Result<()> {
+    /// The connections answering a `sync` right now.
+    #[derive(Clone, Default)]
+    pub(super) struct Answering(Arc<AtomicUsize>);
+
+    impl Answering {
+        /// Waits until no connection is still writing its answer, or `grace` passed.
+        pub(super) async fn drained(&self, grace: std::time::Duration) {
+            let until = tokio::time::Instant::now() + grace;
+            while self.0.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// Counts one connection in [`Answering`] until dropped.
+    struct Busy(Arc<AtomicUsize>);
+
+    impl Busy {
+        fn new(answering: &Answering) -> Busy {
+            answering.0.fetch_add(1, Ordering::AcqRel);
+            Busy(answering.0.clone())
+        }
+    }
+
+    impl Drop for Busy {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    pub(super) async fn serve(path: &Path, tx: mpsc::Sender<Request>) -> anyhow::Result<Answering> {
         // A socket file left by a killed agent would make bind fail.
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)
@@ -404,6 +447,8 @@ mod socket {
             // Only the agent's user may ask it to enforce.
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
+        let answering = Answering::default();
+        let counter = answering.clone();
         tokio::spawn(async move {
             loop {
                 let stream = match listener.accept().await {
@@ -417,7 +462,9 @@ mod socket {
                     }
                 };
                 let tx = tx.clone();
+                let busy = Busy::new(&counter);
                 tokio::spawn(async move {
+                    let _busy = busy;
                     let (read, mut write) = stream.into_split();
                     let mut line = String::new();
                     let mut reader = BufReader::new(read.take(MAX_LINE as u64));
@@ -443,6 +490,6 @@ mod socket {
                 });
             }
         });
-        Ok(())
+        Ok(answering)
     }
 }
