@@ -405,3 +405,48 @@ fn a_run_whose_changes_cannot_be_made_durable_fails_and_is_undone() {
     // Nothing of the run reached the disk, so nothing is left to undo at the next start.
     assert_eq!(std::fs::read_dir(&journal_dir).unwrap().count(), 0);
 }
+
+#[test]
+fn all_or_nothing_undoes_unconfirmed_writes_and_says_so() {
+    // A firewall value (written, the firewall not queried: `unknown`) and a setting that
+    // fails: the rollback undoes the firewall write, so the setting cannot say "written".
+    let settings = vec![
+        setting(
+            "vendor_msft_firewall_mdmstore_publicprofile_shielded",
+            SettingValue::Text("true".into()),
+        ),
+        setting(
+            "device_vendor_msft_policy_config_defender_allowrealtimemonitoring",
+            SettingValue::Integer(7),
+        ),
+    ];
+    let mut set = PluginSet::new();
+    set.insert(Arc::new(rampart_tests::windows_defender(
+        &rampart_tests::permissive_ceiling(),
+    )));
+    let (registry, caps) = backends(false);
+    let report = Enforcer::new(caps, RunLimits::default())
+        .with_atomicity(Atomicity::AllOrNothing)
+        .enforce(&set, &windows_client(), &policy(settings));
+    let firewall = &report.policies[0].settings[0];
+    assert_eq!(firewall.status, SettingStatus::Error, "{firewall:?}");
+    assert!(
+        firewall
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("all-or-nothing"),
+        "{firewall:?}"
+    );
+    assert_eq!(firewall.code, None);
+    assert_eq!(
+        registry
+            .get_value(
+                &key(r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\Mdm\PublicProfile"),
+                "DoNotAllowExceptions"
+            )
+            .unwrap(),
+        None
+    );
+    assert_eq!(report.summary.unknown, 0);
+}

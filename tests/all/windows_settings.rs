@@ -212,8 +212,19 @@ fn each_setting_lands_at_exactly_its_group_policy_location_with_its_type() {
     let outcomes = run(&plugin, &caps, &settings);
     for (landing, outcome) in landings.iter().zip(&outcomes) {
         assert_eq!(outcome.id, landing.id);
-        // Registry-only rows report that their consumer was not asked; none is an error.
-        assert_ne!(outcome.status, SettingStatus::Error, "{outcome:?}");
+        // Remote encryption is confirmed by Defender; every other row is in place where its
+        // consumer reads it, unconfirmed, saying which consumer was not asked.
+        if landing.id.ends_with("configuredstate") {
+            assert_eq!(outcome.status, SettingStatus::Remediated, "{outcome:?}");
+        } else {
+            assert_eq!(outcome.status, SettingStatus::Unknown, "{outcome:?}");
+            let why = if landing.id.contains("windowsdefendersecuritycenter") {
+                "written; Windows Security not queried"
+            } else {
+                "written; Defender does not report this value"
+            };
+            assert_eq!(outcome.message.as_deref(), Some(why), "{outcome:?}");
+        }
     }
     let expected: Vec<(RegistryPath, &str, RegValue)> = landings
         .iter()

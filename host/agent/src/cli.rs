@@ -94,7 +94,8 @@ pub(crate) struct Inputs {
     pub(crate) catalog: Option<PathBuf>,
     /// Where a file root lives (repeatable), e.g.
     /// `mdatp-managed=/etc/opt/microsoft/mdatp/managed` (Linux) or
-    /// `library-preferences=/Library/Preferences` (macOS). Default: `<state>/roots/<name>`.
+    /// `library-preferences=/Library/Preferences` (macOS; only `com.microsoft.mdeattach.plist`
+    /// in it is reachable). Default: `<state>/roots/<name>`.
     #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = parse_file_root)]
     pub(crate) file_roots: Vec<(String, PathBuf)>,
     /// Roll back a plugin run's changes if any of its settings fails, not only if the run fails.

@@ -31,6 +31,13 @@ pub(crate) const POLICIES: &[(&str, &str)] = &[
 /// (`mdatp-managed`: `mdeattach_managed.json`) and macOS (`library-preferences`:
 /// `com.microsoft.mdeattach.plist`). A plugin's manifest can ask for less; anything it asks
 /// beyond this is cut off (deny by default).
+/// File roots that live in a directory the system shares, and the only paths the agent lets any
+/// plugin reach in them: `/Library/Preferences` holds every system preference file, and rampart
+/// owns exactly one of them. A grant on the root reaches that file and nothing beside it,
+/// whatever directory `--file-root` maps the root to.
+pub(crate) const FILE_ROOT_LIMITS: &[(&str, &[&str])] =
+    &[("library-preferences", &["com.microsoft.mdeattach.plist"])];
+
 pub(crate) fn grant_ceiling() -> Grants {
     let key = |k: &str| RegistryPath::parse(k).expect("constant registry path is valid");
     Grants {

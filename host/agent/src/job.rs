@@ -339,6 +339,9 @@ fn backends(
                         })?;
                 }
             }
+            for (root, paths) in crate::defaults::FILE_ROOT_LIMITS {
+                roots.limit_to(root, paths);
+            }
             let mdatp = MdatpDefender::locate()
                 .map(MdatpDefender::with_command)
                 .unwrap_or_default();
@@ -363,4 +366,55 @@ fn system_backends() -> anyhow::Result<Capabilities> {
 #[cfg(not(windows))]
 fn system_backends() -> anyhow::Result<Capabilities> {
     Err(crate::BadInput("the system registry exists only on Windows".into()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The macOS preferences root reaches security settings management's file and not the other
+    /// system preference files beside it, whatever a plugin is granted.
+    #[test]
+    fn the_macos_preferences_root_reaches_only_the_mdeattach_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefs = dir.path().join("Preferences");
+        std::fs::create_dir_all(&prefs).unwrap();
+        std::fs::write(prefs.join("com.apple.loginwindow.plist"), b"system").unwrap();
+        let state = StateDir::resolve(Some(&dir.path().join("state")))
+            .with_file_roots(vec![("library-preferences".into(), prefs.clone())]);
+        let device = Device {
+            platform: Platform::Macos,
+            ..Device::example_windows_client()
+        };
+        let store = Store::Emulated(Arc::new(EmulatedRegistry::new()));
+        let options = BackendOptions {
+            registry: crate::cli::RegistryKind::Emulated,
+            tamper_protection: false,
+        };
+        let caps = backends(&device, &state, &store, options, false).unwrap();
+        let files = caps.files.expect("a Mac has file roots");
+        files
+            .write_atomic(
+                "library-preferences",
+                "com.microsoft.mdeattach.plist",
+                b"ours",
+            )
+            .unwrap();
+        for other in [
+            "com.apple.loginwindow.plist",
+            "SystemConfiguration/preferences.plist",
+        ] {
+            assert!(
+                matches!(
+                    files.write_atomic("library-preferences", other, b"x"),
+                    Err(rampart_backends::files::FileError::Denied { .. })
+                ),
+                "{other}"
+            );
+        }
+        assert_eq!(
+            std::fs::read(prefs.join("com.apple.loginwindow.plist")).unwrap(),
+            b"system"
+        );
+    }
 }

@@ -12,8 +12,8 @@
 //! that holds no policy (an empty Graph list), whose note says so.
 //!
 //! The store keeps each file's bytes, not its parsed documents: the index maps a path to the
-//! sha256 of the last good bytes, and a fallback parses them again. A store written when each
-//! file held one policy reads unchanged.
+//! sha256 of the last good bytes, and a fallback parses them again, so the store's format does
+//! not depend on the layouts the parser reads.
 //!
 //! Reading ([`read_policies`]) writes nothing, so bad input is still refused before the state is
 //! touched; the caller saves the outcome ([`Outcome::save`]) once it owns the state.
@@ -322,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn a_store_written_for_one_policy_per_file_still_loads() {
+    fn a_stored_single_policy_file_loads_as_one_document() {
         let inputs = tempfile::tempdir().unwrap();
         let store = tempfile::tempdir().unwrap();
         let file = inputs.path().join("p.json");

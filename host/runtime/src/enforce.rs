@@ -421,6 +421,7 @@ impl Enforcer {
                 status: SettingStatus::Error,
                 message: Some(message),
                 code: None,
+                written: false,
             };
             if let Some(message) = &blocked {
                 outcomes[i] = Some((failed(message.clone()), None));
@@ -500,6 +501,7 @@ impl Enforcer {
                             status: SettingStatus::Error,
                             message: Some(message.to_string()),
                             code: None,
+                            written: false,
                         },
                         Some(name.clone()),
                     ));
@@ -565,9 +567,12 @@ impl Enforcer {
                             failed_setting.unwrap_or_default()
                         );
                         for (&i, mut outcome) in members.iter().zip(output.outcomes) {
-                            if outcome.status == SettingStatus::Remediated {
+                            // Written, confirmed or not (`unknown` "written; …"): undone now.
+                            if outcome.written {
                                 outcome.status = SettingStatus::Error;
                                 outcome.message = Some(why.clone());
+                                outcome.code = None;
+                                outcome.written = false;
                             }
                             outcomes[i] = Some((outcome, Some(name.clone())));
                         }

@@ -57,6 +57,9 @@ pub struct SettingOutcome {
     pub message: Option<String>,
     /// Machine-readable code from the plugin.
     pub code: Option<i32>,
+    /// The plugin said this run wrote the setting's value (`remediated`, confirmed or not): an
+    /// all-or-nothing rollback makes such a setting an error.
+    pub written: bool,
 }
 
 /// What a successful run produced.
@@ -438,6 +441,7 @@ fn check_results(
             status,
             message,
             code: r.code,
+            written: r.status == wit::SettingStatus::Remediated,
         });
     }
     let outcomes = answers
@@ -450,6 +454,7 @@ fn check_results(
                 status: SettingStatus::Error,
                 message: Some("the plugin returned no result for this setting".into()),
                 code: None,
+                written: false,
             })
         })
         .collect();

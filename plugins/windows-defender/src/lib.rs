@@ -224,9 +224,7 @@ fn enforce_firewall_rules(settings: &[Setting], slots: &mut [Option<SettingResul
         };
         for i in members {
             slots[i] = Some(match &result {
-                Ok(changed) => {
-                    settings[i].unconfirmed(*changed, consumer(mapping::FIREWALL, false))
-                }
+                Ok(changed) => settings[i].unconfirmed(*changed, consumer(mapping::FIREWALL)),
                 Err(message) => settings[i].error(message.clone()),
             });
         }
@@ -273,6 +271,24 @@ fn key_at(root: &str, relative: &str) -> Key {
 /// Longest policy text: the default `maxLength` of an ADMX `text` element.
 const MAX_TEXT_CHARS: usize = 1023;
 
+/// Refuses text a policy value cannot hold: a control character (it would end a REG_SZ or split
+/// a line), or more than [`MAX_TEXT_CHARS`] characters.
+fn check_text(text: &str) -> Result<(), String> {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the text contains the control character {}",
+            c.escape_default()
+        ));
+    }
+    let length = text.chars().count();
+    if length > MAX_TEXT_CHARS {
+        return Err(format!(
+            "the text is {length} characters, more than the {MAX_TEXT_CHARS} a policy text takes"
+        ));
+    }
+    Ok(())
+}
+
 /// Encodes a setting's value for the registry; the error names what was wrong.
 fn encode(encoding: Encoding, value: &SettingValue) -> Result<RegValue, String> {
     let integer = || {
@@ -308,30 +324,23 @@ fn encode(encoding: Encoding, value: &SettingValue) -> Result<RegValue, String> 
             let text = value
                 .as_text()
                 .ok_or_else(|| format!("expected text, got {}", value.kind_name()))?;
-            if let Some(c) = text.chars().find(|c| c.is_control()) {
-                return Err(format!(
-                    "the text contains the control character {}",
-                    c.escape_default()
-                ));
-            }
-            let length = text.chars().count();
-            if length > MAX_TEXT_CHARS {
-                return Err(format!(
-                    "the text is {length} characters, more than the {MAX_TEXT_CHARS} a policy text takes"
-                ));
-            }
+            check_text(text)?;
             RegValue::Sz(text.to_owned())
         }
-        Encoding::JoinedSz => match (value.as_text(), value.as_text_list()) {
-            (Some(text), _) => RegValue::Sz(text.to_string()),
-            (_, Some(items)) => {
-                if let Some(bad) = items.iter().find(|i| i.is_empty() || i.contains('|')) {
-                    return Err(format!("list item '{bad}' is empty or contains '|'"));
+        Encoding::JoinedSz => {
+            let joined = match (value.as_text(), value.as_text_list()) {
+                (Some(text), _) => text.to_string(),
+                (_, Some(items)) => {
+                    if let Some(bad) = items.iter().find(|i| i.is_empty() || i.contains('|')) {
+                        return Err(format!("list item '{bad}' is empty or contains '|'"));
+                    }
+                    items.join("|")
                 }
-                RegValue::Sz(items.join("|"))
-            }
-            _ => return Err(format!("expected a list, got {}", value.kind_name())),
-        },
+                _ => return Err(format!("expected a list, got {}", value.kind_name())),
+            };
+            check_text(&joined)?;
+            RegValue::Sz(joined)
+        }
         Encoding::Flags(mask) => {
             let flags = match (value, value.as_integer()) {
                 (SettingValue::IntegerList(flags), _) => flags.clone(),
@@ -380,9 +389,17 @@ fn enforce_mapped(device: &Device, setting: &Setting, m: &Mapping) -> SettingRes
             ));
         }
     };
+    if m.encoding == Encoding::Channel && desired == RegValue::Dword(0) {
+        // "Not configured" asks for no policy value, and there is none: Defender's effective
+        // channel is then whatever it has locally, which the policy does not set.
+        return setting.enforced(changed);
+    }
+    if m.verify == Verify::Registry {
+        return setting.unconfirmed(changed, consumer(m.root));
+    }
     match verify_preference(m.verify, &desired) {
         Verification::Matches => setting.enforced(changed),
-        Verification::Unavailable(asked) => setting.unconfirmed(changed, consumer(m.root, asked)),
+        Verification::Unconfirmed(why) => setting.unconfirmed(changed, &why),
         Verification::NoDefender(reason) => setting.error(not_verified(
             &format!("{}\\{}", key.path(), m.value_name),
             &reason,
@@ -391,15 +408,27 @@ fn enforce_mapped(device: &Device, setting: &Setting, m: &Mapping) -> SettingRes
     }
 }
 
-/// Why a value in place under a policy root is unconfirmed, for its result's message. `asked` is
-/// false when Defender was not asked because this plugin has no grant to read its preferences.
-fn consumer(root: &str, asked: bool) -> &'static str {
+/// Why a value Defender does not report is unconfirmed.
+const NOT_REPORTED: &str = "Defender does not report this value";
+
+/// Why a value in place under a policy root other than Defender's is unconfirmed: nothing can
+/// ask the component that reads it.
+fn consumer(root: &str) -> &'static str {
     match root {
-        mapping::DEFENDER if asked => "Defender does not report this value",
-        mapping::DEFENDER => "Defender not queried (no grant to read its preferences)",
         mapping::SECURITY_CENTER => "Windows Security not queried",
         mapping::ATP => "Defender for Endpoint not queried",
+        mapping::DEFENDER => NOT_REPORTED,
         _ => "Windows Firewall not queried",
+    }
+}
+
+/// Why a value is unconfirmed when asking Defender failed with `e` (Defender present).
+fn not_asked(e: &CapabilityError) -> String {
+    match e {
+        CapabilityError::AccessDenied(_) => {
+            "Defender not queried (no grant to read its preferences)".to_owned()
+        }
+        other => format!("Defender query failed: {}", other.message()),
     }
 }
 
@@ -429,7 +458,7 @@ fn enforce_firewall(setting: &Setting, fw: &FirewallValue) -> SettingResult {
     // The firewall's effective state is not reachable through any capability: the value is in
     // place, and nothing confirms the firewall applies it.
     match key.ensure(fw.value_name, &desired) {
-        Ok(changed) => setting.unconfirmed(changed, consumer(mapping::FIREWALL, false)),
+        Ok(changed) => setting.unconfirmed(changed, consumer(mapping::FIREWALL)),
         Err(e) => setting.error(format!(
             "writing {}\\{}: {}",
             key.path(),
@@ -441,9 +470,9 @@ fn enforce_firewall(setting: &Setting, fw: &FirewallValue) -> SettingResult {
 
 enum Verification {
     Matches,
-    /// The value is in place but unconfirmed: Defender was asked and does not report it
-    /// (`true`), or this plugin may not ask (no grant, `false`).
-    Unavailable(bool),
+    /// The value is in place but unconfirmed, and why: Defender does not report it, this
+    /// plugin may not ask (no grant), or the query failed.
+    Unconfirmed(String),
     /// Defender is not there to ask: the write cannot be confirmed.
     NoDefender(String),
     Differs(String),
@@ -453,21 +482,21 @@ enum Verification {
 /// should have produced.
 fn verify_preference(verify: Verify, written: &RegValue) -> Verification {
     let (name, expected) = match (verify, written) {
-        (Verify::Registry, _) => return Verification::Unavailable(true),
+        (Verify::Registry, _) => return Verification::Unconfirmed(NOT_REPORTED.to_owned()),
         (Verify::Bool(name), RegValue::Dword(d)) => (name, PreferenceValue::Boolean(*d != 0)),
         (Verify::Int(name), RegValue::Dword(d)) => (name, PreferenceValue::Integer(i64::from(*d))),
         (Verify::Text(name), RegValue::Sz(s)) => (name, PreferenceValue::Text(s.clone())),
-        _ => return Verification::Unavailable(true),
+        _ => return Verification::Unconfirmed(NOT_REPORTED.to_owned()),
     };
     let actual = match defender::preference(name) {
         Ok(Some(v)) => v,
         Err(e) => {
             return match defender_absent(&e) {
                 Some(reason) => Verification::NoDefender(reason),
-                None => Verification::Unavailable(false),
+                None => Verification::Unconfirmed(not_asked(&e)),
             };
         }
-        Ok(None) => return Verification::Unavailable(true),
+        Ok(None) => return Verification::Unconfirmed(NOT_REPORTED.to_owned()),
     };
     let same = match (&actual, &expected) {
         (PreferenceValue::Text(a), PreferenceValue::Text(e)) => a.eq_ignore_ascii_case(e),
@@ -516,6 +545,9 @@ fn enforce_list(setting: &Setting, list: &ListMapping, switches: &mut Switches) 
     if let Some(bad) = items.iter().find(|i| i.trim().is_empty()) {
         return setting.error(format!("list item '{bad}' is empty"));
     }
+    if let Some(problem) = items.iter().find_map(|i| check_text(i).err()) {
+        return setting.error(format!("a list item: {problem}"));
+    }
     let key = key_at(mapping::DEFENDER, list.key);
     let mut changed = false;
     for item in items {
@@ -544,10 +576,10 @@ fn enforce_list(setting: &Setting, list: &ListMapping, switches: &mut Switches) 
     };
     let effective = match effective {
         Ok(Some(list)) => list,
-        Ok(None) => return setting.unconfirmed(changed, consumer(mapping::DEFENDER, true)),
+        Ok(None) => return setting.unconfirmed(changed, NOT_REPORTED),
         Err(e) => match defender_absent(&e) {
             Some(reason) => return setting.error(not_verified(key.path(), &reason)),
-            None => return setting.unconfirmed(changed, consumer(mapping::DEFENDER, false)),
+            None => return setting.unconfirmed(changed, &not_asked(&e)),
         },
     };
     let missing: Vec<&String> = items
@@ -604,10 +636,7 @@ fn enforce_asr_rule(setting: &Setting, switches: &mut Switches) -> SettingResult
         Ok(None) if action != AsrAction::Off => setting.error(format!(
             "Defender does not report ASR rule {name} after it was written"
         )),
-        Err(_) => setting.unconfirmed(
-            wrote_rule || wrote_switch,
-            consumer(mapping::DEFENDER, false),
-        ),
+        Err(e) => setting.unconfirmed(wrote_rule || wrote_switch, &not_asked(&e)),
         _ => setting.enforced(wrote_rule || wrote_switch),
     }
 }
@@ -651,6 +680,9 @@ fn enforce_per_rule_exclusions(
             "exclusion '{bad}' is empty or contains '|', '=' or '>'"
         ));
     }
+    if let Some(problem) = items.iter().find_map(|i| check_text(i).err()) {
+        return setting.error(format!("an exclusion: {problem}"));
+    }
     let key = key_at(mapping::DEFENDER, mapping::ASR_PER_RULE_EXCLUSIONS_KEY);
     // Per-rule exclusions do not merge between policies (a conflict is withheld upstream), so
     // the rule's value is the policy's list exactly.
@@ -664,7 +696,7 @@ fn enforce_per_rule_exclusions(
         }
     };
     match switches.ensure_on(mapping::ASR_KEY, mapping::ASR_PER_RULE_EXCLUSIONS_SWITCH) {
-        Ok(c) => setting.unconfirmed(changed || c, consumer(mapping::DEFENDER, true)),
+        Ok(c) => setting.unconfirmed(changed || c, NOT_REPORTED),
         Err(e) => setting.error(format!("enabling per-rule exclusions: {}", e.message())),
     }
 }
@@ -700,9 +732,7 @@ fn enforce_threat_action(setting: &Setting, switches: &mut Switches) -> SettingR
         Verification::NoDefender(reason) => {
             setting.error(not_verified(&format!("{}\\{level}", key.path()), &reason))
         }
-        Verification::Unavailable(asked) => {
-            setting.unconfirmed(changed, consumer(mapping::DEFENDER, asked))
-        }
+        Verification::Unconfirmed(why) => setting.unconfirmed(changed, &why),
         Verification::Matches => setting.enforced(changed),
     }
 }

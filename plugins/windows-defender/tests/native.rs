@@ -134,6 +134,65 @@ fn a_value_of_the_wrong_kind_is_an_error_and_changes_nothing() {
     assert_eq!(disable_rtm(&registry), None);
 }
 
+#[test]
+fn control_characters_in_policy_text_and_list_items_are_errors_and_write_nothing() {
+    let registry = Arc::new(EmulatedRegistry::new());
+    let p = "device_vendor_msft_policy_config_defender_";
+    let list = |items: &[&str]| SettingValue::TextList(items.iter().map(|i| (*i).into()).collect());
+    let results = host(&registry).apply::<WindowsDefender>(
+        &test_device(Platform::WindowsClient),
+        &[
+            setting(
+                &format!("{p}signatureupdatefallbackorder"),
+                SettingValue::Text("MMPC|FileShares\r\nX".into()),
+            ),
+            setting(
+                &format!("{p}signatureupdatefilesharessources"),
+                list(&["\\\\srv\\share", "\\\\srv\\b\u{7}"]),
+            ),
+            setting(&format!("{p}excludedpaths"), list(&["C:\\ok", "C:\\bad\n"])),
+        ],
+    );
+    for r in &results {
+        assert_eq!(r.status, SettingStatus::Error, "{r:?}");
+        assert!(
+            r.message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("control character"),
+            "{r:?}"
+        );
+    }
+    assert!(registry.snapshot().is_empty(), "{:?}", registry.snapshot());
+}
+
+#[test]
+fn a_channel_set_back_to_not_configured_is_enforced_by_the_removal_alone() {
+    let registry = Arc::new(EmulatedRegistry::new());
+    let defender = Arc::new(SimulatedDefender::new(registry.clone()));
+    // A local preference Defender keeps once the policy value goes.
+    use rampart_sdk::native::backends::defender::{DefenderBackend as _, PreferenceValue};
+    defender
+        .set_preference("PlatformUpdatesChannel", PreferenceValue::Integer(4))
+        .unwrap();
+    let host = NativeHost::for_plugin::<WindowsDefender>()
+        .unwrap()
+        .with_registry(registry.clone())
+        .with_defender(defender);
+    let id = "device_vendor_msft_defender_configuration_platformupdateschannel";
+    let device = test_device(Platform::WindowsClient);
+    let first = host.apply::<WindowsDefender>(&device, &[setting(id, SettingValue::Integer(2))]);
+    assert_eq!(first[0].status, SettingStatus::Remediated, "{first:?}");
+    let root = RegistryPath::parse(r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender").unwrap();
+    assert_eq!(
+        registry.get_value(&root, "PlatformRing").unwrap(),
+        Some(RegValue::Dword(2))
+    );
+    let second = host.apply::<WindowsDefender>(&device, &[setting(id, SettingValue::Integer(0))]);
+    assert_eq!(second[0].status, SettingStatus::Remediated, "{second:?}");
+    assert_eq!(registry.get_value(&root, "PlatformRing").unwrap(), None);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Firewall rules: the encoder, and rules through the plugin.
 

@@ -572,8 +572,6 @@ impl SimulatedDefender {
         self
     }
 
-    /// The local state. A panic while it was held cannot leave it half-updated (every update
-    /// is a single insert or remove), so a poisoned lock is simply taken over.
     /// Where the model reads a property's policy value, and the source that places it there:
     /// `(key relative to the Defender policy root, value name, source)`, the source being
     /// `admx:<WindowsDefender.admx policy>` or `assumed: <why>`. `None` for a property the model
@@ -600,6 +598,8 @@ impl SimulatedDefender {
         }
     }
 
+    /// The local state. A panic while it was held cannot leave it half-updated (every update
+    /// is a single insert or remove), so a poisoned lock is simply taken over.
     fn local(&self) -> MutexGuard<'_, LocalState> {
         self.local.lock().unwrap_or_else(PoisonError::into_inner)
     }

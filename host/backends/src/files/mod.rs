@@ -124,6 +124,9 @@ pub enum FileError {
 struct Root {
     dir: Dir,
     access: FileAccess,
+    /// When set, the only paths the root admits (a shared system directory where rampart owns
+    /// one file); any other path is [`FileError::Denied`] and `list` shows only these.
+    only: Option<Vec<String>>,
 }
 
 /// Named directory roots held as capability handles.
@@ -161,7 +164,25 @@ impl FileRoots {
 
     /// Adds (or replaces) a root from a directory handle the host already holds.
     pub fn add(&mut self, name: impl Into<String>, dir: Dir, access: FileAccess) {
-        self.roots.insert(name.into(), Root { dir, access });
+        self.roots.insert(
+            name.into(),
+            Root {
+                dir,
+                access,
+                only: None,
+            },
+        );
+    }
+
+    /// Restricts a root to exactly these relative paths (compared byte for byte): reading,
+    /// writing or removing any other path is [`FileError::Denied`], and listing shows only
+    /// these. For a root in a directory the system shares (`/Library/Preferences` on macOS),
+    /// so that a grant on the root reaches one file and not its neighbours. Unknown roots are
+    /// ignored.
+    pub fn limit_to(&mut self, root: &str, paths: &[&str]) {
+        if let Some(r) = self.roots.get_mut(root) {
+            r.only = Some(paths.iter().map(|p| (*p).to_owned()).collect());
+        }
     }
 
     /// Opens the host directory at `path` and adds it as a root.
@@ -192,7 +213,7 @@ impl FileRoots {
 
     /// Reads a whole regular file; [`FileError::TooLarge`] if it is over the size limit.
     pub fn read(&self, root: &str, rel: &str) -> Result<Vec<u8>, FileError> {
-        let r = self.root(root)?;
+        let r = self.root_for(root, rel)?;
         check_path(rel, false)?;
         let io_err = |e| map_io(root, rel, e);
         // Check the type before opening: opening a FIFO would block the host.
@@ -235,7 +256,7 @@ impl FileRoots {
     /// effort). On error the temporary file is removed, so no partial file is ever visible.
     /// The parent directory must exist. An existing target's permissions are kept.
     pub fn write_atomic(&self, root: &str, rel: &str, bytes: &[u8]) -> Result<(), FileError> {
-        let r = self.root(root)?;
+        let r = self.root_for(root, rel)?;
         check_path(rel, false)?;
         if r.access != FileAccess::ReadWrite {
             return Err(FileError::ReadOnly {
@@ -286,7 +307,7 @@ impl FileRoots {
 
     /// Removes a file; returns whether it existed. Directories are not removed.
     pub fn remove(&self, root: &str, rel: &str) -> Result<bool, FileError> {
-        let r = self.root(root)?;
+        let r = self.root_for(root, rel)?;
         check_path(rel, false)?;
         if r.access != FileAccess::ReadWrite {
             return Err(FileError::ReadOnly {
@@ -330,6 +351,14 @@ impl FileRoots {
                 size,
             });
         }
+        if let Some(only) = &r.only {
+            let prefix = if rel.is_empty() {
+                String::new()
+            } else {
+                format!("{rel}/")
+            };
+            out.retain(|e| only.iter().any(|p| *p == format!("{prefix}{}", e.name)));
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -338,6 +367,18 @@ impl FileRoots {
         self.roots.get(root).ok_or_else(|| FileError::UnknownRoot {
             root: root.to_owned(),
         })
+    }
+
+    /// The root, if it admits `rel` (see [`FileRoots::limit_to`]).
+    fn root_for(&self, root: &str, rel: &str) -> Result<&Root, FileError> {
+        let r = self.root(root)?;
+        match &r.only {
+            Some(only) if !only.iter().any(|p| p == rel) => Err(FileError::Denied {
+                root: root.to_owned(),
+                path: rel.to_owned(),
+            }),
+            _ => Ok(r),
+        }
     }
 
     fn too_large(&self, root: &str, rel: &str, size: u64) -> FileError {
@@ -433,6 +474,43 @@ fn map_io(root: &str, rel: &str, e: io::Error) -> FileError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limited_root_reaches_its_own_files_and_not_their_neighbours() {
+        let base = tempfile::tempdir().unwrap();
+        std::fs::write(base.path().join("com.apple.other.plist"), b"theirs").unwrap();
+        let mut roots = FileRoots::new();
+        roots
+            .open_ambient("prefs", base.path(), FileAccess::ReadWrite)
+            .unwrap();
+        roots.limit_to("prefs", &["ours.plist"]);
+        roots.write_atomic("prefs", "ours.plist", b"mine").unwrap();
+        assert_eq!(roots.read("prefs", "ours.plist").unwrap(), b"mine");
+        for denied in [
+            roots.read("prefs", "com.apple.other.plist").map(|_| ()),
+            roots.write_atomic("prefs", "com.apple.other.plist", b"x"),
+            roots.remove("prefs", "com.apple.other.plist").map(|_| ()),
+            // Byte for byte: another spelling is another path (case-sensitive file systems).
+            roots.write_atomic("prefs", "OURS.plist", b"x"),
+        ] {
+            assert!(
+                matches!(denied, Err(FileError::Denied { .. })),
+                "{denied:?}"
+            );
+        }
+        let listed: Vec<String> = roots
+            .list("prefs", "")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(listed, ["ours.plist"]);
+        assert_eq!(
+            std::fs::read(base.path().join("com.apple.other.plist")).unwrap(),
+            b"theirs"
+        );
+        assert!(roots.remove("prefs", "ours.plist").unwrap());
+    }
 
     struct Fixture {
         /// Holds `root/` and `outside/` side by side.
