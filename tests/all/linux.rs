@@ -983,3 +983,75 @@ fn global_exclusions_policies_apply_merge_and_reach_the_plugin() {
         ]}})
     );
 }
+
+/// What an earlier plugin version left: a file the ledger says `linux-defender` wrote.
+fn ledger_owning(dir: &RootedDir, name: &str, bytes: &[u8]) -> rampart_runtime::drift::Ledger {
+    std::fs::write(dir.root().join(name), bytes).unwrap();
+    let mut ledger = rampart_runtime::drift::Ledger::in_memory();
+    ledger.record(
+        "linux-defender",
+        &[rampart_runtime::Change::File {
+            root: ROOT.into(),
+            path: name.into(),
+            before: None,
+            after_size: Some(bytes.len() as u64),
+            after_text: None,
+        }],
+        "2026-01-01T00:00:00Z",
+    );
+    ledger.refresh_files(&Capabilities::none().with_files(dir.file_roots(ROOT)));
+    ledger
+}
+
+#[test]
+fn a_file_an_earlier_version_wrote_is_removed_when_the_plugin_writes_elsewhere() {
+    // Version 0.1 of the plugin wrote mdatp_managed.json; this version writes
+    // mdeattach_managed.json. The old file still holds what rampart wrote: removed, journaled,
+    // and listed in the run's changes, while the file this version writes stays.
+    let old = br#"{"cloudService":{"enabled":true}}"#;
+    for (something_else_changed_it, removed) in [(false, true), (true, false)] {
+        let dir = RootedDir::new();
+        let ledger = ledger_owning(&dir, "mdatp_managed.json", old);
+        if something_else_changed_it {
+            std::fs::write(dir.root().join("mdatp_managed.json"), b"{}").unwrap();
+        }
+        let mut plugins = PluginSet::new();
+        plugins.insert(Arc::new(linux_defender(&files_ceiling(&[ROOT]))));
+        let caps = Capabilities::none().with_files(dir.file_roots(ROOT));
+        let enforcer = Enforcer::new(caps, RunLimits::default()).with_ledger(ledger);
+        let policy = rampart_tests::policy_of(vec![key("cloudservice_enabled", text("true"))]);
+        let report = enforcer.enforce(&plugins, &linux_device(), &policy);
+        assert!(dir.root().join(FILE).exists(), "{report:#?}");
+        assert_eq!(
+            dir.root().join("mdatp_managed.json").exists(),
+            !removed,
+            "{report:#?}"
+        );
+        let changes: Vec<String> = report.plugins[0]
+            .changes
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            changes.iter().any(|c| c.contains("mdatp_managed.json")),
+            removed,
+            "{changes:?}"
+        );
+        if something_else_changed_it {
+            let released = &report.plugins[0].released;
+            assert!(
+                released.iter().any(|r| r.contains("mdatp_managed.json")
+                    && r.contains("no longer what rampart wrote")),
+                "{released:?}"
+            );
+        }
+        // The file this version writes is still needed: a second pass removes nothing.
+        let again = enforcer.enforce(&plugins, &linux_device(), &policy);
+        assert!(dir.root().join(FILE).exists());
+        assert!(
+            again.plugins[0].changes.is_empty(),
+            "{:?}",
+            again.plugins[0].changes
+        );
+    }
+}

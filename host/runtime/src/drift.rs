@@ -327,6 +327,33 @@ impl Ledger {
         }
     }
 
+    /// The files `plugin` wrote and still owns.
+    pub fn owned_files(&self, plugin: &str) -> Vec<OwnedFile> {
+        self.owned
+            .iter()
+            .filter(|(_, o)| o.plugin == plugin)
+            .filter_map(|(target, o)| {
+                let OwnedValue::File { sha256, size } = &o.value else {
+                    return None;
+                };
+                let (root, path) = target.strip_prefix(FILE)?.split_once(':')?;
+                Some(OwnedFile {
+                    root: root.to_string(),
+                    path: path.to_string(),
+                    sha256: sha256.clone(),
+                    size: *size,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets an owned file (it is gone, or something else changed it).
+    pub fn release_file(&mut self, root: &str, path: &str) {
+        if self.owned.remove(&format!("{FILE}{root}:{path}")).is_some() {
+            self.dirty = true;
+        }
+    }
+
     /// Compares every owned value with the device.
     pub fn detect(&self, caps: &Capabilities, now: &str) -> Vec<Drift> {
         let mut drift = Vec::new();
@@ -478,6 +505,29 @@ impl Ledger {
         self.on_disk = Some(json);
         self.dirty = false;
         Ok(())
+    }
+}
+
+/// A file a plugin wrote and the ledger still owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedFile {
+    /// The file root.
+    pub root: String,
+    /// The path in the root.
+    pub path: String,
+    /// `sha256:<hex>` of what rampart wrote; empty until the ledger hashed it.
+    sha256: String,
+    /// Its size.
+    size: u64,
+}
+
+impl OwnedFile {
+    /// Whether `bytes` are exactly what rampart wrote. `false` while the ledger has not hashed
+    /// the file yet: then nothing proves it, and nothing is removed on its strength.
+    pub fn holds(&self, bytes: &[u8]) -> bool {
+        !self.sha256.is_empty()
+            && self.size == bytes.len() as u64
+            && self.sha256 == format!("sha256:{:x}", Sha256::digest(bytes))
     }
 }
 

@@ -819,8 +819,10 @@ impl Enforcer {
     /// released from the ledger and listed in the returned lines. Removals are journaled in the
     /// run's journal, so they roll back with the run and show in what-if plans.
     ///
-    /// Only registry values are handled; file and Defender-preference changes keep their
-    /// current behaviour.
+    /// Files are handled the same way: a file the plugin wrote that its current settings no
+    /// longer write (a plugin version that moved its file elsewhere) is removed while it holds
+    /// exactly what rampart wrote, within the plugin's write grants. Defender preferences are
+    /// not.
     fn remove_dropped(
         &self,
         plugin: &Plugin,
@@ -832,10 +834,8 @@ impl Enforcer {
             return Vec::new();
         };
         let owned = lock(ledger).owned_registry(plugin.name());
-        let Some(registry) = self.capabilities.registry.clone() else {
-            return Vec::new();
-        };
-        if owned.is_empty() {
+        let owned_files = lock(ledger).owned_files(plugin.name());
+        if owned.is_empty() && owned_files.is_empty() {
             return Vec::new();
         }
         let needed: HashSet<(String, String)> = if settings.is_empty() {
@@ -847,7 +847,10 @@ impl Enforcer {
                 None => return Vec::new(),
             }
         };
-        let mut released = Vec::new();
+        let mut released = self.remove_dropped_files(plugin, owned_files, &needed, journal, ledger);
+        let Some(registry) = self.capabilities.registry.clone() else {
+            return released;
+        };
         for o in owned {
             if needed.contains(&(o.key.to_lowercase(), o.name.to_lowercase())) {
                 continue;
@@ -903,9 +906,71 @@ impl Enforcer {
         released
     }
 
-    /// The registry values (key, name; lower-cased) `plugin` writes for `settings` on a blank
-    /// registry: remembered in the ledger under a fingerprint of the inputs, computed by running
-    /// the plugin over a blank emulated registry when they changed. `None` when that run fails.
+    /// The part of [`Enforcer::remove_dropped`] for files: `needed` holds the footprint's files
+    /// as (`file <root>`, path).
+    fn remove_dropped_files(
+        &self,
+        plugin: &Plugin,
+        owned: Vec<crate::drift::OwnedFile>,
+        needed: &HashSet<(String, String)>,
+        journal: &mut RunJournal,
+        ledger: &Mutex<Ledger>,
+    ) -> Vec<String> {
+        let mut released = Vec::new();
+        let Some(files) = self.capabilities.files.clone() else {
+            return released;
+        };
+        for f in owned {
+            if needed.contains(&(format!("file {}", f.root), f.path.clone())) {
+                continue;
+            }
+            if plugin.grants().file_access(&f.root) != Some(crate::grants::Access::ReadWrite) {
+                continue;
+            }
+            let shown = format!("file {}:{}", f.root, f.path);
+            let bytes = match files.read(&f.root, &f.path) {
+                Ok(bytes) => bytes,
+                Err(rampart_backends::files::FileError::NotFound { .. }) => {
+                    lock(ledger).release_file(&f.root, &f.path);
+                    continue;
+                }
+                Err(e) => {
+                    released.push(format!("{shown}: not removed: {e}"));
+                    continue;
+                }
+            };
+            if !f.holds(&bytes) {
+                lock(ledger).release_file(&f.root, &f.path);
+                released.push(format!(
+                    "{shown}: its settings left the plugin's files, but the file is no longer what rampart wrote; left in place and released"
+                ));
+                continue;
+            }
+            let change = Change::File {
+                root: f.root.clone(),
+                path: f.path.clone(),
+                before: Some(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    &bytes,
+                )),
+                after_size: None,
+                after_text: None,
+            };
+            if let Err(e) = journal.record(change) {
+                released.push(format!("{shown}: not removed: {e}"));
+                continue;
+            }
+            if let Err(e) = files.remove(&f.root, &f.path) {
+                released.push(format!("{shown}: not removed: {e}"));
+            }
+        }
+        released
+    }
+
+    /// The registry values (key, name; lower-cased) and files (`file <root>`, path) `plugin`
+    /// writes for `settings` on a blank registry and blank file roots: remembered in the ledger
+    /// under a fingerprint of the inputs, computed by running the plugin over blank emulated
+    /// backends when they changed. `None` when that run fails.
     fn footprint(
         &self,
         plugin: &Plugin,
@@ -917,7 +982,34 @@ impl Enforcer {
         if let Some(values) = lock(ledger).footprint(plugin.name(), &fingerprint) {
             return Some(values.to_vec());
         }
-        let blank = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
+        let mut blank = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
+        // Blank file roots, one empty directory per root the plugin is granted (named by
+        // position: root names come from manifests).
+        let scratch = match tempfile::tempdir() {
+            Ok(dir) => dir,
+            Err(e) => {
+                tracing::warn!(plugin = %plugin.name(), error = %e, "cannot make blank file roots for the plugin's footprint; no dropped values removed");
+                return None;
+            }
+        };
+        let mut roots = rampart_backends::files::FileRoots::new();
+        for (i, grant) in plugin.grants().files.iter().enumerate() {
+            let dir = scratch.path().join(i.to_string());
+            let opened = std::fs::create_dir(&dir).and_then(|()| {
+                roots.open_ambient(
+                    grant.root.clone(),
+                    &dir,
+                    rampart_backends::files::FileAccess::ReadWrite,
+                )
+            });
+            if let Err(e) = opened {
+                tracing::warn!(plugin = %plugin.name(), error = %e, "cannot make blank file roots for the plugin's footprint; no dropped values removed");
+                return None;
+            }
+        }
+        if !plugin.grants().files.is_empty() {
+            blank = blank.with_files(Arc::new(roots));
+        }
         let (result, probe) = plugin.execute(
             device,
             settings,
@@ -943,6 +1035,12 @@ impl Enforcer {
                     after: Some(_),
                     ..
                 } => Some((key.to_lowercase(), name.to_lowercase())),
+                Change::File {
+                    root,
+                    path,
+                    after_size: Some(_),
+                    ..
+                } => Some((format!("file {root}"), path)),
                 _ => None,
             })
             .collect();
@@ -977,8 +1075,11 @@ impl Enforcer {
         }
         // The effective grants are part of the inputs: the footprint holds only the values the
         // plugin may write with the grants it has.
-        let fingerprint =
-            Footprint::fingerprint(plugin.digest(), &(device, plugin.grants()), &settings);
+        let fingerprint = Footprint::fingerprint(
+            plugin.digest(),
+            &(device, plugin.grants(), "registry values and files"),
+            &settings,
+        );
         memo.insert(
             plugin.name().to_string(),
             FingerprintMemo {
