@@ -983,33 +983,18 @@ impl Enforcer {
             return Some(values.to_vec());
         }
         let mut blank = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
-        // Blank file roots, one empty directory per root the plugin is granted (named by
-        // position: root names come from manifests).
-        let scratch = match tempfile::tempdir() {
-            Ok(dir) => dir,
+        // Kept until the run below ends: the blank file roots live in it.
+        let _scratch = match blank_file_roots(plugin) {
+            Ok(Some((scratch, roots))) => {
+                blank = blank.with_files(Arc::new(roots));
+                Some(scratch)
+            }
+            Ok(None) => None,
             Err(e) => {
                 tracing::warn!(plugin = %plugin.name(), error = %e, "cannot make blank file roots for the plugin's footprint; no dropped values removed");
                 return None;
             }
         };
-        let mut roots = rampart_backends::files::FileRoots::new();
-        for (i, grant) in plugin.grants().files.iter().enumerate() {
-            let dir = scratch.path().join(i.to_string());
-            let opened = std::fs::create_dir(&dir).and_then(|()| {
-                roots.open_ambient(
-                    grant.root.clone(),
-                    &dir,
-                    rampart_backends::files::FileAccess::ReadWrite,
-                )
-            });
-            if let Err(e) = opened {
-                tracing::warn!(plugin = %plugin.name(), error = %e, "cannot make blank file roots for the plugin's footprint; no dropped values removed");
-                return None;
-            }
-        }
-        if !plugin.grants().files.is_empty() {
-            blank = blank.with_files(Arc::new(roots));
-        }
         let (result, probe) = plugin.execute(
             device,
             settings,
@@ -1198,4 +1183,28 @@ fn platform_name(p: Platform) -> &'static str {
 
 fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
     ledger.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Blank file roots for a footprint run: one empty directory per root `plugin` is granted, in
+/// a temporary directory (named by position: root names come from manifests). `None` for a
+/// plugin granted no file root, which then needs no temporary directory at all.
+fn blank_file_roots(
+    plugin: &Plugin,
+) -> std::io::Result<Option<(tempfile::TempDir, rampart_backends::files::FileRoots)>> {
+    let grants = &plugin.grants().files;
+    if grants.is_empty() {
+        return Ok(None);
+    }
+    let scratch = tempfile::tempdir()?;
+    let mut roots = rampart_backends::files::FileRoots::new();
+    for (i, grant) in grants.iter().enumerate() {
+        let dir = scratch.path().join(i.to_string());
+        std::fs::create_dir(&dir)?;
+        roots.open_ambient(
+            grant.root.clone(),
+            &dir,
+            rampart_backends::files::FileAccess::ReadWrite,
+        )?;
+    }
+    Ok(Some((scratch, roots)))
 }
