@@ -3,7 +3,7 @@
 //! Compiled for `wasm32`, each function below is the generated WIT import: the call leaves the
 //! component and the host checks it. Compiled for the build machine (unit tests, benchmarks,
 //! tools), the same functions go to the `crate::native::NativeHost` that is running the plugin
-//! on this thread, which applies the runtime's own grant checks to the runtime's own backends.
+//! on this thread, which passes them through the runtime's own capability gate to its backends.
 //! Outside a native run (or without the `native` feature) every call answers `unavailable`, so
 //! plugin code behaves like a plugin on a host that offers nothing, instead of panicking.
 

@@ -41,7 +41,7 @@
 //! # Testing and tools
 //!
 //! With the `native` feature (on a non-wasm target), `native::NativeHost` runs a plugin's
-//! `apply` in-process against the runtime's own backends and grant checks, so plugin logic is
+//! `apply` in-process through the runtime's own capability gate and backends, so plugin logic is
 //! unit-tested with plain `cargo test`. `rampart plugin new NAME` generates a crate with such a
 //! test; `rampart plugin inspect` and `rampart plugin test` check a built `.wasm`. The crate's
 //! README walks through the whole path from an empty directory to a deployed plugin.
@@ -58,14 +58,14 @@
 // Lets the generated bindings name this crate by its public path, as plugins do.
 extern crate self as rampart_sdk;
 
-/// The bindings generated from `wit/plugin.wit`, once, for every plugin. Plugin authors use the
-/// re-exports and wrappers in this crate instead.
+/// The bindings generated from the current contract (`wit/rampart-plugin-0.1.1`), once, for
+/// every plugin. Plugin authors use the re-exports and wrappers in this crate instead.
 #[doc(hidden)]
 #[allow(missing_docs, clippy::too_many_arguments, reason = "generated code")]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "wit",
+        path: "wit/rampart-plugin-0.1.1",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
         default_bindings_module: "rampart_sdk::bindings",

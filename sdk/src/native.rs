@@ -1,13 +1,15 @@
-//! Run a plugin's logic natively, in-process, against the runtime's own backends and grant
-//! checks — for `cargo test`, benchmarks and tools. Needs the `native` feature and a non-wasm
-//! target; a plugin's `.wasm` contains none of it.
+//! Run a plugin's logic natively, in-process, through the runtime's own capability gate and
+//! backends — for `cargo test`, benchmarks and tools. Needs the `native` feature and a non-wasm
+//! target; a plugin's `.wasm` contains none of it, and building it compiles no WebAssembly
+//! engine.
 //!
 //! A [`NativeHost`] plays the part the rampart host plays for a `.wasm` plugin. It decides the
 //! plugin's grants from its manifest with the runtime's own [`Manifest`] parser and [`Grants`]
-//! semantics (deny by default: anything the manifest does not request is refused), checks every
-//! capability call the way the runtime's host functions do (canonical registry paths, value-name
-//! and size rules, read vs read-write, per-preference Defender grants, named file roots), and
-//! then reaches the same backends the runtime uses — an [`EmulatedRegistry`], a
+//! semantics (deny by default: anything the manifest does not request is refused), passes every
+//! capability call through the same `rampart_gate::Gate` the runtime's sandbox calls (canonical
+//! registry paths, value-name and size rules, read vs read-write, per-preference Defender
+//! grants, named file roots, call and write budgets, the change journal), checks the results
+//! with the runtime's own result check, and reaches the same backends the runtime uses — an [`EmulatedRegistry`], a
 //! [`SimulatedDefender`], [`FileRoots`] over a temporary directory, or any backend you pass,
 //! shared with other code through an [`Arc`].
 //!
@@ -67,34 +69,31 @@
 //! about grants.
 //!
 //! What the native host does not model: the WebAssembly sandbox itself (memory cap, deadline,
-//! the deny-all WASI context), the journal and rollback of a failed run, and routing of settings
-//! between plugins. Test those on the built `.wasm` with `rampart plugin test`.
+//! the deny-all WASI context), rollback of a failed run (its changes are journaled and listed
+//! in [`NativeRun::changes`], not undone), and routing of settings between plugins. Test those on the built `.wasm` with `rampart plugin test`.
 //!
 //! [`EmulatedRegistry`]: rampart_backends::registry::EmulatedRegistry
 //! [`SimulatedDefender`]: rampart_backends::defender::SimulatedDefender
 //! [`FileRoots`]: rampart_backends::files::FileRoots
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rampart_backends::defender::{
-    AsrAction as BAsr, DefenderBackend, DefenderError, ExclusionKind as BKind,
-    PreferenceValue as BPref,
+    AsrAction as BAsr, DefenderBackend, ExclusionKind as BKind, PreferenceValue as BPref,
 };
-use rampart_backends::files::{FileAccess, FileBackend, FileError, FileRoots};
-use rampart_backends::registry::{
-    RegValue as BValue, RegistryBackend, RegistryError, RegistryPath, validate_value_name,
-};
-use rampart_runtime::limits::MAX_LOG_MESSAGE_BYTES;
-use rampart_runtime::{ParsedKeys, parse_registry_key};
+use rampart_backends::files::{FileAccess, FileBackend, FileRoots};
+use rampart_backends::registry::{RegValue as BValue, RegistryBackend};
+use rampart_gate::results::{PluginResult, ReportedStatus, SettingOutcome};
+use rampart_gate::txn::journal::RunJournal;
+use rampart_gate::{CallError, Gate, GateAnswer, KnownKeys, LimitExceeded, LogLevel};
 
 pub use rampart_backends as backends;
-pub use rampart_runtime::grants::{DefenderGrant, FileGrant, RegistryGrant};
-pub use rampart_runtime::manifest::ManifestError;
-pub use rampart_runtime::{Access, Capabilities, Grants, Manifest, RunLimits};
+pub use rampart_gate::grants::{DefenderGrant, FileGrant, RegistryGrant};
+pub use rampart_gate::manifest::ManifestError;
+pub use rampart_gate::{Access, Capabilities, Grants, Manifest, RunLimits};
 
 use crate::bindings::rampart::plugin::defender::{
     AsrAction, ComputerStatus, ExclusionKind, PreferenceValue,
@@ -121,7 +120,7 @@ pub struct NativeHost {
     /// Registry keys as the plugin spelled them → their canonical form, kept across runs as
     /// the runtime keeps them (parsing is a pure function of the text; the grant check still
     /// runs on every call).
-    parsed_keys: Arc<Mutex<ParsedKeys>>,
+    known_keys: Arc<KnownKeys>,
 }
 
 impl NativeHost {
@@ -153,7 +152,7 @@ impl NativeHost {
             grants,
             capabilities: Capabilities::none(),
             limits: RunLimits::default(),
-            parsed_keys: Arc::default(),
+            known_keys: Arc::default(),
         }
     }
 
@@ -220,11 +219,15 @@ impl NativeHost {
     /// [`NativeHost::apply`], with what the run did besides its results.
     pub fn run<P: Plugin>(&self, device: &Device, settings: &[Setting]) -> NativeRun {
         let calls = Rc::new(Calls {
-            grants: self.grants.clone(),
-            capabilities: self.capabilities.clone(),
-            limits: self.limits,
-            state: RefCell::new(CallState::default()),
-            parsed_keys: self.parsed_keys.clone(),
+            gate: RefCell::new(Gate::new(
+                Arc::from(self.manifest.name.as_str()),
+                self.grants.clone(),
+                self.capabilities.clone(),
+                self.limits,
+                RunJournal::in_memory(),
+                self.known_keys.snapshot(),
+            )),
+            exceeded: Cell::new(None),
         });
         let results = {
             let _installed = install(calls.clone());
@@ -235,16 +238,33 @@ impl NativeHost {
             .filter(|s| !self.manifest.claims(&s.id))
             .map(|s| s.id.clone())
             .collect();
-        let protocol_errors = check_results(settings, &results);
-        let state = calls.state.take();
+        let (outcomes, protocol_errors) = check_results(settings, &results);
+        let exceeded = calls.exceeded.get();
+        let Ok(calls) = Rc::try_unwrap(calls) else {
+            unreachable!("the plugin's host is uninstalled when `apply` returns")
+        };
+        let gate = calls.gate.into_inner().finish();
+        self.known_keys.publish(gate.parsed_keys);
         NativeRun {
             results,
+            outcomes,
             protocol_errors,
             unclaimed,
-            logs: state.logs,
-            logs_dropped: state.logs_dropped,
-            host_calls: state.host_calls,
-            call_budget_exceeded: state.host_calls > self.limits.max_host_calls,
+            logs: gate
+                .logs
+                .into_iter()
+                .map(|r| (level(r.level), r.message))
+                .collect(),
+            logs_dropped: gate.logs_dropped,
+            host_calls: gate.host_calls,
+            call_budget_exceeded: gate.host_calls > self.limits.max_host_calls,
+            limit_exceeded: exceeded.map(|e| e.to_string()),
+            changes: gate
+                .journal
+                .changes()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }
@@ -255,6 +275,9 @@ impl NativeHost {
 pub struct NativeRun {
     /// The results exactly as the plugin returned them.
     pub results: Vec<SettingResult>,
+    /// One outcome per setting given, as the runtime reports it: a missing result becomes an
+    /// `error`, a value written but not confirmed ([`Setting::unconfirmed`]) is `unknown`.
+    pub outcomes: Vec<SettingOutcome>,
     /// Where the results break the contract as the runtime checks it (a setting without exactly
     /// one result, a result for a setting that was not given); the runtime would turn each into
     /// an `error`. Empty for a well-behaved plugin.
@@ -271,6 +294,12 @@ pub struct NativeRun {
     /// True when the run made more capability calls than the budget allows; the runtime would
     /// have trapped it (every setting `error`). Calls beyond the budget answered `failed`.
     pub call_budget_exceeded: bool,
+    /// The first run limit the plugin broke (call budget, write budget, log flood), if any:
+    /// the runtime would have ended the run there and rolled it back (every setting `error`).
+    /// From then on every call answered `failed`.
+    pub limit_exceeded: Option<String>,
+    /// The changes the run made, in order (old → new), as the runtime journals them.
+    pub changes: Vec<String>,
 }
 
 impl NativeRun {
@@ -280,51 +309,43 @@ impl NativeRun {
     }
 }
 
-/// Checks results the way the runtime does before reporting them.
-fn check_results(settings: &[Setting], results: &[SettingResult]) -> Vec<String> {
-    // Settings are matched by id (ignoring ASCII case) and group position, as the runtime
-    // matches them; one pass over each side keeps this linear in the number of settings.
-    type Key<'a> = (String, Option<(&'a str, u32)>);
-    fn key<'a>(id: &str, group: &'a Option<GroupPosition>) -> Key<'a> {
-        (
-            id.to_ascii_lowercase(),
-            group.as_ref().map(|g| (g.definition_id.as_str(), g.index)),
-        )
+/// Checks results with the runtime's own check ([`rampart_gate::results`]).
+fn check_results(
+    settings: &[Setting],
+    results: &[SettingResult],
+) -> (Vec<SettingOutcome>, Vec<String>) {
+    let groups: Vec<Option<rampart_policy::settings::GroupPosition>> = settings
+        .iter()
+        .map(|s| s.group.as_ref().map(policy_group))
+        .collect();
+    let given: Vec<(&str, Option<&rampart_policy::settings::GroupPosition>)> = settings
+        .iter()
+        .zip(&groups)
+        .map(|(s, g)| (s.id.as_str(), g.as_ref()))
+        .collect();
+    let results = results
+        .iter()
+        .map(|r| PluginResult {
+            id: r.id.clone(),
+            group: r.group.as_ref().map(policy_group),
+            status: match r.status {
+                SettingStatus::Compliant => ReportedStatus::Compliant,
+                SettingStatus::Remediated => ReportedStatus::Remediated,
+                SettingStatus::Error => ReportedStatus::Error,
+                SettingStatus::NotApplicable => ReportedStatus::NotApplicable,
+            },
+            message: r.message.clone(),
+            code: r.code,
+        })
+        .collect();
+    rampart_gate::results::check_results(&given, results)
+}
+
+fn policy_group(g: &GroupPosition) -> rampart_policy::settings::GroupPosition {
+    rampart_policy::settings::GroupPosition {
+        definition_id: g.definition_id.clone(),
+        index: g.index,
     }
-    // foldhash: the maps live for one check, and SipHash's flooding resistance buys nothing.
-    let mut answered: foldhash::HashMap<Key<'_>, usize> =
-        HashMap::with_capacity_and_hasher(results.len(), Default::default());
-    for r in results {
-        *answered.entry(key(&r.id, &r.group)).or_default() += 1;
-    }
-    let mut errors = Vec::new();
-    let mut given: foldhash::HashSet<Key<'_>> =
-        HashSet::with_capacity_and_hasher(settings.len(), Default::default());
-    for s in settings {
-        let k = key(&s.id, &s.group);
-        match answered.get(&k).copied().unwrap_or(0) {
-            1 => {}
-            0 => errors.push(format!("no result for setting '{}'", s.id)),
-            n => errors.push(format!("{n} results for setting '{}'", s.id)),
-        }
-        given.insert(k);
-    }
-    for r in results {
-        if !given.contains(&key(&r.id, &r.group)) {
-            errors.push(format!("result for setting '{}' that was not given", r.id));
-        }
-        if matches!(
-            r.status,
-            SettingStatus::Error | SettingStatus::NotApplicable
-        ) && r.message.as_deref().is_none_or(str::is_empty)
-        {
-            errors.push(format!(
-                "result for '{}' is {:?} without a message",
-                r.id, r.status
-            ));
-        }
-    }
-    errors
 }
 
 /// A device for tests: the given platform and plausible values for the rest.
@@ -426,154 +447,47 @@ impl From<&rampart_policy::settings::ResolvedSetting> for Setting {
     }
 }
 
-/// Longest preference name accepted, as in the runtime.
-const MAX_PREFERENCE_NAME: usize = 256;
-
-#[derive(Default)]
-struct CallState {
-    host_calls: u32,
-    logs: Vec<(Level, String)>,
-    logs_dropped: u32,
-}
-
-/// The per-run side of [`NativeHost`]: answers the plugin's capability calls.
+/// The per-run side of [`NativeHost`]: answers the plugin's capability calls through the
+/// runtime's own [`Gate`].
 struct Calls {
-    grants: Arc<Grants>,
-    capabilities: Capabilities,
-    limits: RunLimits,
-    state: RefCell<CallState>,
-    parsed_keys: Arc<Mutex<ParsedKeys>>,
+    gate: RefCell<Gate>,
+    /// The first limit the run broke; the runtime would have ended the run there.
+    exceeded: Cell<Option<LimitExceeded>>,
 }
 
 impl Calls {
-    /// Counts a call; beyond the budget every call fails (the runtime would trap the run).
-    fn count(&self) -> Result<(), CapabilityError> {
-        let mut state = self.state.borrow_mut();
-        state.host_calls = state.host_calls.saturating_add(1);
-        if state.host_calls > self.limits.max_host_calls {
-            return Err(CapabilityError::Failed(format!(
-                "more than {} capability calls in one run (the runtime traps the run here)",
-                self.limits.max_host_calls
-            )));
-        }
-        Ok(())
-    }
-
-    fn check_size(&self, what: &str, bytes: usize) -> Result<(), CapabilityError> {
-        if bytes > self.limits.max_value_bytes {
-            return Err(CapabilityError::InvalidArgument(format!(
-                "{what} is {bytes} bytes, more than the {} allowed",
-                self.limits.max_value_bytes
-            )));
-        }
-        Ok(())
-    }
-
-    fn registry_target(
+    /// Passes one call to the gate. Once the run has broken a limit, every call answers
+    /// `failed`, since the runtime would have ended the run.
+    fn call<T, U>(
         &self,
-        key: &str,
-        needed: Access,
-    ) -> Result<Arc<RegistryPath>, CapabilityError> {
-        let path = parse_registry_key(
-            &mut self
-                .parsed_keys
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            key,
-        )
-        .map_err(|e| CapabilityError::InvalidArgument(e.to_string()))?;
-        match self.grants.registry_access(&path) {
-            Some(access) if access >= needed => Ok(path),
-            Some(_) => Err(CapabilityError::AccessDenied(format!(
-                "{path} (read-only grant)"
-            ))),
-            None => Err(CapabilityError::AccessDenied(path.to_string())),
+        call: impl FnOnce(&mut Gate) -> GateAnswer<T>,
+        convert: impl FnOnce(T) -> U,
+    ) -> Result<U, CapabilityError> {
+        if let Some(exceeded) = self.exceeded.get() {
+            return Err(ended(exceeded));
         }
-    }
-
-    fn registry(&self) -> Result<&dyn RegistryBackend, CapabilityError> {
-        self.capabilities
-            .registry
-            .as_deref()
-            .ok_or_else(|| CapabilityError::Unavailable("this device has no registry".into()))
-    }
-
-    fn defender(&self) -> Result<&dyn DefenderBackend, CapabilityError> {
-        self.capabilities.defender.as_deref().ok_or_else(|| {
-            CapabilityError::Unavailable("Microsoft Defender is not available".into())
-        })
-    }
-
-    fn file_root(&self, root: &str, needed: Access) -> Result<&dyn FileBackend, CapabilityError> {
-        match self.grants.file_access(root) {
-            Some(a) if a >= needed => {}
-            Some(_) => {
-                return Err(CapabilityError::AccessDenied(format!(
-                    "file root '{root}' (read-only grant)"
-                )));
+        match call(&mut self.gate.borrow_mut()) {
+            Ok(result) => result.map(convert).map_err(capability_error),
+            Err(exceeded) => {
+                self.exceeded.set(Some(exceeded));
+                Err(ended(exceeded))
             }
-            None => return Err(CapabilityError::AccessDenied(format!("file root '{root}'"))),
         }
-        self.capabilities
-            .files
-            .as_deref()
-            .ok_or_else(|| CapabilityError::Unavailable("no file roots are configured".into()))
-    }
-
-    fn need(granted: Option<Access>, needed: Access, what: &str) -> Result<(), CapabilityError> {
-        match granted {
-            Some(a) if a >= needed => Ok(()),
-            _ => Err(CapabilityError::AccessDenied(what.to_string())),
-        }
-    }
-
-    fn check_preference_name(name: &str) -> Result<(), CapabilityError> {
-        if name.is_empty()
-            || name.len() > MAX_PREFERENCE_NAME
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(CapabilityError::InvalidArgument(format!(
-                "'{}' is not a Defender preference name",
-                name.chars().take(64).collect::<String>()
-            )));
-        }
-        Ok(())
     }
 }
 
-fn value_name(name: &str) -> Result<(), CapabilityError> {
-    validate_value_name(name).map_err(|e| CapabilityError::InvalidArgument(e.to_string()))
+fn ended(exceeded: LimitExceeded) -> CapabilityError {
+    CapabilityError::Failed(format!("{exceeded} (the runtime ends the run here)"))
 }
 
-fn registry_error(e: RegistryError) -> CapabilityError {
+fn capability_error(e: CallError) -> CapabilityError {
     match e {
-        RegistryError::KeyNotFound(k) => CapabilityError::NotFound(k),
-        RegistryError::InvalidArgument(m) => CapabilityError::InvalidArgument(m),
-        other => CapabilityError::Failed(other.to_string()),
-    }
-}
-
-fn defender_error(e: DefenderError) -> CapabilityError {
-    match e {
-        DefenderError::TamperProtected(n) => CapabilityError::TamperProtected(n),
-        DefenderError::InvalidArgument(m) => CapabilityError::InvalidArgument(m),
-        DefenderError::Unavailable(m) => CapabilityError::Unavailable(m),
-        other => CapabilityError::Failed(other.to_string()),
-    }
-}
-
-fn file_error(e: FileError) -> CapabilityError {
-    let message = e.to_string();
-    match e {
-        FileError::InvalidPath { .. } | FileError::TooLarge { .. } => {
-            CapabilityError::InvalidArgument(message)
-        }
-        FileError::NotFound { .. } => CapabilityError::NotFound(message),
-        FileError::Denied { .. } | FileError::ReadOnly { .. } => {
-            CapabilityError::AccessDenied(message)
-        }
-        FileError::UnknownRoot { .. } => CapabilityError::Unavailable(message),
-        _ => CapabilityError::Failed(message),
+        CallError::AccessDenied(m) => CapabilityError::AccessDenied(m),
+        CallError::InvalidArgument(m) => CapabilityError::InvalidArgument(m),
+        CallError::NotFound(m) => CapabilityError::NotFound(m),
+        CallError::TamperProtected(m) => CapabilityError::TamperProtected(m),
+        CallError::Unavailable(m) => CapabilityError::Unavailable(m),
+        CallError::Failed(m) => CapabilityError::Failed(m),
     }
 }
 
@@ -596,16 +510,6 @@ fn from_backend(v: BValue) -> RegValue {
         BValue::ExpandSz(s) => RegValue::ExpandSz(s),
         BValue::MultiSz(l) => RegValue::MultiSz(l),
         BValue::Binary(b) => RegValue::Binary(b),
-    }
-}
-
-fn value_bytes(v: &RegValue) -> usize {
-    match v {
-        RegValue::Dword(_) => 4,
-        RegValue::Qword(_) => 8,
-        RegValue::Sz(s) | RegValue::ExpandSz(s) => s.len(),
-        RegValue::MultiSz(l) => l.iter().map(|s| s.len() + 1).sum(),
-        RegValue::Binary(b) => b.len(),
     }
 }
 
@@ -653,271 +557,173 @@ fn asr_from_backend(a: BAsr) -> AsrAction {
     }
 }
 
+fn log_level(l: Level) -> LogLevel {
+    match l {
+        Level::Trace => LogLevel::Trace,
+        Level::Debug => LogLevel::Debug,
+        Level::Info => LogLevel::Info,
+        Level::Warn => LogLevel::Warn,
+        Level::Error => LogLevel::Error,
+    }
+}
+
+fn level(l: LogLevel) -> Level {
+    match l {
+        LogLevel::Trace => Level::Trace,
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Info => Level::Info,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Error => Level::Error,
+    }
+}
+
 impl NativeCalls for Calls {
     fn get_value(&self, key: &str, name: &str) -> Result<Option<RegValue>, CapabilityError> {
-        self.count()?;
-        let path = self.registry_target(key, Access::Read)?;
-        value_name(name)?;
-        let value = self
-            .registry()?
-            .get_value(&path, name)
-            .map_err(registry_error)?;
-        Ok(value.map(from_backend))
+        self.call(|g| g.registry_get_value(key, name), |v| v.map(from_backend))
     }
 
     fn set_value(&self, key: &str, name: &str, value: &RegValue) -> Result<(), CapabilityError> {
-        self.count()?;
-        let path = self.registry_target(key, Access::ReadWrite)?;
-        value_name(name)?;
-        self.check_size("registry value", value_bytes(value))?;
-        if let RegValue::Sz(s) | RegValue::ExpandSz(s) = value
-            && s.contains('\0')
-        {
-            return Err(CapabilityError::InvalidArgument(
-                "string values may not contain NUL".into(),
-            ));
-        }
-        if let RegValue::MultiSz(list) = value
-            && list.iter().any(|s| s.contains('\0') || s.is_empty())
-        {
-            return Err(CapabilityError::InvalidArgument(
-                "REG_MULTI_SZ entries may not be empty or contain NUL".into(),
-            ));
-        }
-        self.registry()?
-            .set_value(&path, name, to_backend(value))
-            .map_err(registry_error)
+        self.call(
+            |g| g.registry_set_value(key, name, to_backend(value)),
+            |()| (),
+        )
     }
 
     fn delete_value(&self, key: &str, name: &str) -> Result<bool, CapabilityError> {
-        self.count()?;
-        let path = self.registry_target(key, Access::ReadWrite)?;
-        value_name(name)?;
-        self.registry()?
-            .delete_value(&path, name)
-            .map_err(registry_error)
+        self.call(|g| g.registry_delete_value(key, name), |b| b)
     }
 
     fn create_key(&self, key: &str) -> Result<(), CapabilityError> {
-        self.count()?;
-        let path = self.registry_target(key, Access::ReadWrite)?;
-        self.registry()?.create_key(&path).map_err(registry_error)
+        self.call(|g| g.registry_create_key(key), |()| ())
     }
 
     fn delete_key(&self, key: &str) -> Result<bool, CapabilityError> {
-        self.count()?;
-        let path = self.registry_target(key, Access::ReadWrite)?;
-        self.registry()?.delete_key(&path).map_err(registry_error)
+        self.call(|g| g.registry_delete_key(key), |b| b)
     }
 
     fn list_values(&self, key: &str) -> Result<Vec<NamedValue>, CapabilityError> {
-        self.count()?;
-        let path = self.registry_target(key, Access::Read)?;
-        let values = self
-            .registry()?
-            .list_values(&path)
-            .map_err(registry_error)?;
-        Ok(values
-            .into_iter()
-            .map(|(name, value)| NamedValue {
-                name,
-                value: from_backend(value),
-            })
-            .collect())
+        self.call(
+            |g| g.registry_list_values(key),
+            |values| {
+                values
+                    .into_iter()
+                    .map(|(name, value)| NamedValue {
+                        name,
+                        value: from_backend(value),
+                    })
+                    .collect()
+            },
+        )
     }
 
     fn list_subkeys(&self, key: &str) -> Result<Vec<String>, CapabilityError> {
-        self.count()?;
-        let path = self.registry_target(key, Access::Read)?;
-        self.registry()?.list_subkeys(&path).map_err(registry_error)
+        self.call(|g| g.registry_list_subkeys(key), |k| k)
     }
 
     fn get_preference(&self, name: &str) -> Result<Option<PreferenceValue>, CapabilityError> {
-        self.count()?;
-        Calls::check_preference_name(name)?;
-        if !self.grants.defender_can_read(name) {
-            return Err(CapabilityError::AccessDenied(format!(
-                "defender preference {name} (read)"
-            )));
-        }
-        let v = self
-            .defender()?
-            .get_preference(name)
-            .map_err(defender_error)?;
-        Ok(v.map(pref_from_backend))
+        self.call(
+            |g| g.defender_get_preference(name),
+            |v| v.map(pref_from_backend),
+        )
     }
 
     fn set_preference(&self, name: &str, value: &PreferenceValue) -> Result<(), CapabilityError> {
-        self.count()?;
-        Calls::check_preference_name(name)?;
-        if !self.grants.defender_can_write(name) {
-            return Err(CapabilityError::AccessDenied(format!(
-                "defender preference {name} (write)"
-            )));
-        }
-        let bytes = match value {
-            PreferenceValue::Text(t) => t.len(),
-            PreferenceValue::TextList(l) => l.iter().map(String::len).sum(),
-            _ => 8,
-        };
-        self.check_size("preference value", bytes)?;
-        self.defender()?
-            .set_preference(name, pref_to_backend(value))
-            .map_err(defender_error)
+        self.call(
+            |g| g.defender_set_preference(name, pref_to_backend(value)),
+            |()| (),
+        )
     }
 
     fn list_exclusions(&self, k: ExclusionKind) -> Result<Vec<String>, CapabilityError> {
-        self.count()?;
-        Calls::need(
-            self.grants.defender_exclusions(),
-            Access::Read,
-            "defender exclusions (read)",
-        )?;
-        self.defender()?
-            .list_exclusions(kind(k))
-            .map_err(defender_error)
+        self.call(|g| g.defender_list_exclusions(kind(k)), |l| l)
     }
 
     fn add_exclusion(&self, k: ExclusionKind, value: &str) -> Result<(), CapabilityError> {
-        self.count()?;
-        Calls::need(
-            self.grants.defender_exclusions(),
-            Access::ReadWrite,
-            "defender exclusions (write)",
-        )?;
-        self.check_size("exclusion", value.len())?;
-        self.defender()?
-            .add_exclusion(kind(k), value)
-            .map_err(defender_error)
+        self.call(|g| g.defender_add_exclusion(kind(k), value), |()| ())
     }
 
     fn remove_exclusion(&self, k: ExclusionKind, value: &str) -> Result<bool, CapabilityError> {
-        self.count()?;
-        Calls::need(
-            self.grants.defender_exclusions(),
-            Access::ReadWrite,
-            "defender exclusions (write)",
-        )?;
-        self.defender()?
-            .remove_exclusion(kind(k), value)
-            .map_err(defender_error)
+        self.call(|g| g.defender_remove_exclusion(kind(k), value), |b| b)
     }
 
     fn get_asr_rule(&self, id: &str) -> Result<Option<AsrAction>, CapabilityError> {
-        self.count()?;
-        Calls::need(
-            self.grants.defender_asr_rules(),
-            Access::Read,
-            "defender ASR rules (read)",
-        )?;
-        let v = self.defender()?.get_asr_rule(id).map_err(defender_error)?;
-        Ok(v.map(asr_from_backend))
+        self.call(|g| g.defender_get_asr_rule(id), |a| a.map(asr_from_backend))
     }
 
     fn set_asr_rule(&self, id: &str, action: AsrAction) -> Result<(), CapabilityError> {
-        self.count()?;
-        Calls::need(
-            self.grants.defender_asr_rules(),
-            Access::ReadWrite,
-            "defender ASR rules (write)",
-        )?;
-        self.defender()?
-            .set_asr_rule(id, asr_to_backend(action))
-            .map_err(defender_error)
+        self.call(
+            |g| g.defender_set_asr_rule(id, asr_to_backend(action)),
+            |()| (),
+        )
     }
 
     fn get_computer_status(&self) -> Result<ComputerStatus, CapabilityError> {
-        self.count()?;
-        if !self.grants.defender_status() {
-            return Err(CapabilityError::AccessDenied(
-                "defender computer status".into(),
-            ));
-        }
-        let s = self.defender()?.computer_status().map_err(defender_error)?;
-        Ok(ComputerStatus {
-            tamper_protected: s.tamper_protected,
-            real_time_protection_enabled: s.real_time_protection_enabled,
-            running_mode: s.running_mode,
-            product_version: s.product_version,
-        })
+        self.call(
+            |g| g.defender_computer_status(),
+            |s| ComputerStatus {
+                tamper_protected: s.tamper_protected,
+                real_time_protection_enabled: s.real_time_protection_enabled,
+                running_mode: s.running_mode,
+                product_version: s.product_version,
+            },
+        )
     }
 
     fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, CapabilityError> {
-        self.count()?;
-        self.file_root(root, Access::Read)?
-            .read(root, path)
-            .map_err(file_error)
+        self.call(|g| g.files_read(root, path), |b| b)
     }
 
     fn write(&self, root: &str, path: &str, contents: &[u8]) -> Result<(), CapabilityError> {
-        self.count()?;
-        self.check_size("file contents", contents.len())?;
-        self.file_root(root, Access::ReadWrite)?
-            .write_atomic(root, path, contents)
-            .map_err(file_error)
+        self.call(|g| g.files_write(root, path, contents), |()| ())
     }
 
     fn remove(&self, root: &str, path: &str) -> Result<bool, CapabilityError> {
-        self.count()?;
-        self.file_root(root, Access::ReadWrite)?
-            .remove(root, path)
-            .map_err(file_error)
+        self.call(|g| g.files_remove(root, path), |b| b)
     }
 
     fn list_dir(&self, root: &str, path: &str) -> Result<Vec<DirEntry>, CapabilityError> {
-        self.count()?;
-        let entries = self
-            .file_root(root, Access::Read)?
-            .list(root, path)
-            .map_err(file_error)?;
-        Ok(entries
-            .into_iter()
-            .map(|e| DirEntry {
-                name: e.name,
-                is_dir: e.is_dir,
-                size: e.size,
-            })
-            .collect())
+        self.call(
+            |g| g.files_list_dir(root, path),
+            |entries| {
+                entries
+                    .into_iter()
+                    .map(|e| DirEntry {
+                        name: e.name,
+                        is_dir: e.is_dir,
+                        size: e.size,
+                    })
+                    .collect()
+            },
+        )
     }
 
     fn log(&self, level: Level, message: &str) {
-        if self.count().is_err() {
+        if self.exceeded.get().is_some() {
             return;
         }
-        let mut state = self.state.borrow_mut();
-        if state.logs.len() >= self.limits.max_log_records as usize {
-            state.logs_dropped = state.logs_dropped.saturating_add(1);
-            return;
+        match self
+            .gate
+            .borrow_mut()
+            .log(log_level(level), message.to_owned())
+        {
+            // Printed too: `cargo test` shows it only for a failing test, where it helps.
+            Ok(Some(kept)) => eprintln!("[plugin {level:?}] {}", kept.message),
+            Ok(None) => {}
+            Err(exceeded) => self.exceeded.set(Some(exceeded)),
         }
-        let message = truncate(message, MAX_LOG_MESSAGE_BYTES);
-        // Printed too: `cargo test` shows it only for a failing test, where it helps.
-        eprintln!("[plugin {level:?}] {message}");
-        state.logs.push((level, message));
     }
 
     fn enabled(&self, _level: Level) -> bool {
         // Every level is kept natively, so tests can assert on debug output.
-        self.count().is_ok()
+        self.exceeded.get().is_none() && self.call(|g| g.count_call().map(Ok), |()| true).is_ok()
     }
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary, as the runtime does.
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::Key;
-    use rampart_backends::registry::EmulatedRegistry;
+    use rampart_backends::registry::{EmulatedRegistry, RegistryPath};
 
     const MANIFEST: &str = r#"
         [plugin]
@@ -968,7 +774,7 @@ mod tests {
 
     #[test]
     fn the_unconfirmed_code_is_the_one_the_host_reads() {
-        assert_eq!(crate::UNCONFIRMED, rampart_runtime::UNCONFIRMED);
+        assert_eq!(crate::UNCONFIRMED, rampart_gate::results::UNCONFIRMED);
     }
 
     #[test]
@@ -1053,8 +859,12 @@ mod tests {
         assert_eq!(run.unclaimed, vec!["other_b".to_string()]);
         assert!(run.protocol_errors.is_empty(), "{:?}", run.protocol_errors);
 
-        let breach = check_results(&settings[..1], &[settings[1].compliant()]);
-        assert_eq!(breach.len(), 2, "{breach:?}");
+        let (outcomes, breach) = check_results(&settings[..1], &[settings[1].compliant()]);
+        assert_eq!(breach.len(), 1, "{breach:?}");
+        assert_eq!(
+            outcomes[0].status,
+            rampart_policy::status::SettingStatus::Error
+        );
     }
 
     #[test]

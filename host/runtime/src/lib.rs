@@ -42,30 +42,25 @@
 #![deny(missing_docs)]
 
 pub mod aot;
-pub mod audit;
 #[allow(missing_docs, unreachable_pub, reason = "generated code")]
 mod bindings;
-mod capabilities;
 pub mod compile;
-pub mod drift;
 pub mod embed;
 pub mod enforce;
 mod engine;
 mod error;
-pub mod grants;
 mod host;
-pub mod journal;
 pub mod limits;
 pub mod live;
 pub mod lock;
-pub mod manifest;
 pub mod plugin;
-pub mod redact;
 pub mod report;
 mod run;
 pub mod signing;
-pub mod text;
 pub mod trust;
+
+pub use rampart_gate::txn::{audit, drift, journal};
+pub use rampart_gate::{capabilities, gate, grants, manifest, redact, text};
 
 pub use aot::{AotCache, CacheOutcome};
 pub use capabilities::Capabilities;
@@ -74,13 +69,13 @@ pub use enforce::{Atomicity, ClaimError, Enforcer, PluginSet, Route};
 pub use engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
 pub use error::{Error, LoadError, LoadFailure, RunError};
 pub use grants::{Access, Grants, OperatorGrants};
-pub use host::{ParsedKeys, parse_registry_key};
 pub use journal::{Change, Journal};
 pub use limits::RunLimits;
 pub use live::{LivePlugins, PluginDirectory};
 pub use lock::{LockError, StateLock};
 pub use manifest::Manifest;
 pub use plugin::{CONTRACT_VERSION, GrantPolicy, Plugin};
+pub use rampart_gate::{ParsedKeys, parse_registry_key};
 pub use report::DeviceReport;
 pub use run::{RunOutput, SettingOutcome, UNCONFIRMED};
 pub use trust::{TrustMode, TrustPolicy, TrustVerdict};

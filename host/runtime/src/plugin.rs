@@ -15,9 +15,10 @@ use crate::bindings::{Plugin as PluginWorld, PluginPre};
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::grants::Grants;
-use crate::host::{KnownKeys, RunState};
+use crate::host::RunState;
 use crate::manifest::{self, Manifest};
 use crate::trust::{TrustPolicy, TrustVerdict};
+use rampart_gate::KnownKeys;
 
 /// The WIT package this host implements.
 pub const CONTRACT_PACKAGE: &str = "rampart:plugin";

@@ -7,12 +7,10 @@
 //! a plugin's runs share is the host's cache of parsed registry key paths (`KnownKeys`), which
 //! holds no values and only short keys.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rampart_policy::device::{Device, Platform};
 use rampart_policy::settings::{GroupPosition, ResolvedSetting, SettingValue};
-use rampart_policy::status::SettingStatus;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -21,46 +19,19 @@ use crate::bindings::types as wit;
 use crate::capabilities::Capabilities;
 use crate::engine::{DeadlineExceeded, Stopped};
 use crate::error::RunError;
+use crate::host::RunState;
 use crate::host::wasi::RunClock;
-use crate::host::{LogRecord, RunState};
 use crate::journal::RunJournal;
-use crate::limits::{
-    HostCallLimitExceeded, LogFloodExceeded, MemoryLimitExceeded, RunLimiter, RunLimits,
-    WriteQuotaExceeded,
-};
+use crate::limits::{LimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};
 use crate::plugin::Plugin;
 use crate::redact::Redactor;
+use rampart_gate::results::{PluginResult, ReportedStatus, check_results};
+pub use rampart_gate::results::{SettingOutcome, UNCONFIRMED};
+use rampart_gate::{Gate, LogRecord};
 use stderr_tail::StderrTail;
 
 /// Bytes of a plugin's stderr kept (the last ones written) to explain a panic.
 const STDERR_CAPTURE: usize = 4 << 10;
-/// Longest message kept from a plugin result.
-const MAX_RESULT_MESSAGE: usize = 2 << 10;
-
-/// The result code a plugin puts on a `compliant`/`remediated` result whose value is in place
-/// but whose consumer (the firewall, Windows Security, ...) was not asked. Such a setting is
-/// reported `unknown` with the plugin's message ("written; Windows Firewall not queried"), so a
-/// `compliant` or `remediated` status always means the consumer confirmed the value. The SDK's
-/// `Setting::unconfirmed` sets it.
-pub const UNCONFIRMED: i32 = 0x524D_0001;
-
-/// The checked outcome of one setting after a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SettingOutcome {
-    /// The setting's definition id.
-    pub id: String,
-    /// Its group position, if any.
-    pub group: Option<GroupPosition>,
-    /// Its status.
-    pub status: SettingStatus,
-    /// Explanation.
-    pub message: Option<String>,
-    /// Machine-readable code from the plugin.
-    pub code: Option<i32>,
-    /// The plugin said this run wrote the setting's value (`remediated`, confirmed or not): an
-    /// all-or-nothing rollback makes such a setting an error.
-    pub written: bool,
-}
 
 /// What a successful run produced.
 #[derive(Debug, Clone)]
@@ -161,19 +132,15 @@ impl Plugin {
             wasi,
             table: ResourceTable::new(),
             limiter: RunLimiter::new(limits.memory),
-            plugin: self.shared_name(),
-            grants: self.shared_grants(),
-            capabilities: capabilities.clone(),
             limits: *limits,
-            host_calls: 0,
-            logs: Vec::new(),
-            logs_dropped: 0,
-            log_bytes: 0,
-            journal,
-            written_bytes: 0,
-            redactor: redactor.clone(),
-            known_keys: self.known_keys.snapshot(),
-            parsed_keys: foldhash::HashMap::default(),
+            gate: Gate::new(
+                self.shared_name(),
+                self.shared_grants(),
+                capabilities.clone(),
+                *limits,
+                journal,
+                self.known_keys.snapshot(),
+            ),
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
@@ -206,9 +173,8 @@ impl Plugin {
             .pre
             .instantiate(&mut store)
             .and_then(|instance| instance.call_apply(&mut store, wit_device, &wit_settings));
-        let mut state = store.into_data();
-        self.known_keys
-            .publish(std::mem::take(&mut state.parsed_keys));
+        let state = store.into_data().gate.finish();
+        self.known_keys.publish(state.parsed_keys);
         let results = match results {
             Ok(r) => r,
             Err(e) => {
@@ -230,7 +196,12 @@ impl Plugin {
                 state.journal,
             );
         }
-        let (mut outcomes, mut protocol_errors) = check_results(settings, results);
+        let given: Vec<(&str, Option<&GroupPosition>)> = settings
+            .iter()
+            .map(|s| (s.id.as_str(), s.group.as_ref()))
+            .collect();
+        let results = results.into_iter().map(plugin_result).collect();
+        let (mut outcomes, mut protocol_errors) = check_results(&given, results);
         if !redactor.is_empty() {
             for o in &mut outcomes {
                 o.message = o.message.take().map(|m| redactor.redact_owned(m));
@@ -247,7 +218,7 @@ impl Plugin {
             logs: state
                 .logs
                 .into_iter()
-                .map(|LogRecord { level, message }| (level.to_string(), message))
+                .map(|LogRecord { level, message }| (level.name().to_string(), message))
                 .collect(),
             logs_dropped: state.logs_dropped,
             host_calls: state.host_calls,
@@ -293,22 +264,11 @@ fn classify(
             limit: m.limit,
         };
     }
-    if let Some(f) = error.downcast_ref::<LogFloodExceeded>() {
-        return RunError::LogFlood {
-            plugin,
-            dropped: f.dropped,
-        };
-    }
-    if let Some(h) = error.downcast_ref::<HostCallLimitExceeded>() {
-        return RunError::HostCallLimit {
-            plugin,
-            limit: h.limit,
-        };
-    }
-    if let Some(q) = error.downcast_ref::<WriteQuotaExceeded>() {
-        return RunError::WriteQuota {
-            plugin,
-            limit: q.limit,
+    if let Some(exceeded) = error.downcast_ref::<LimitExceeded>() {
+        return match *exceeded {
+            LimitExceeded::LogFlood { dropped } => RunError::LogFlood { plugin, dropped },
+            LimitExceeded::HostCalls { limit } => RunError::HostCallLimit { plugin, limit },
+            LimitExceeded::WriteQuota { limit } => RunError::WriteQuota { plugin, limit },
         };
     }
     if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -349,120 +309,29 @@ fn panic_message(stderr: &str) -> Option<String> {
     let after: Vec<&str> = stderr.lines().skip_while(|l| *l != line).skip(1).collect();
     let detail = after.first().map(|s| s.trim()).filter(|s| !s.is_empty());
     Some(match detail {
-        Some(d) => crate::host::truncate_message(d.to_string(), 512),
+        Some(d) => rampart_gate::gate::truncate(d.to_string(), 512),
         None => line.trim().to_string(),
     })
 }
 
 /// A setting's identity, borrowed: matching results to settings allocates nothing per setting.
-type ResultKey<'a> = (&'a str, Option<(&'a str, u32)>);
-
-fn key<'a>(id: &'a str, group: &'a Option<GroupPosition>) -> ResultKey<'a> {
-    (
-        id,
-        group.as_ref().map(|g| (g.definition_id.as_str(), g.index)),
-    )
-}
-
-/// Matches the plugin's results to the settings it was given. Never trust the plugin: a
-/// missing result becomes an error, a result for a setting it was not given is rejected, and a
-/// duplicate keeps the first answer.
-fn check_results(
-    settings: &[ResolvedSetting],
-    results: Vec<wit::SettingResult>,
-) -> (Vec<SettingOutcome>, Vec<String>) {
-    // A key's slot is its first setting; a repeated setting shares it (`first`, by position).
-    let mut slots: foldhash::HashMap<ResultKey, usize> =
-        HashMap::with_capacity_and_hasher(settings.len(), Default::default());
-    let first: Vec<usize> = settings
-        .iter()
-        .enumerate()
-        .map(|(i, s)| *slots.entry(key(&s.id, &s.group)).or_insert(i))
-        .collect();
-    let mut answers: Vec<Option<SettingOutcome>> = vec![None; settings.len()];
-    let mut problems = Vec::new();
-    for (position, r) in results.into_iter().enumerate() {
-        let group = r.group.map(|g| GroupPosition {
+/// A result as the gate's result check takes it.
+fn plugin_result(r: wit::SettingResult) -> PluginResult {
+    PluginResult {
+        id: r.id,
+        group: r.group.map(|g| GroupPosition {
             definition_id: g.definition_id,
             index: g.index,
-        });
-        let result_key = key(&r.id, &group);
-        // Plugins usually answer in the order of the settings: a result at the position of its
-        // setting needs no lookup.
-        let slot = match settings.get(position) {
-            Some(s) if key(&s.id, &s.group) == result_key => Some(first[position]),
-            _ => slots.get(&result_key).copied(),
-        };
-        let Some(slot) = slot else {
-            if problems.len() < 20 {
-                problems.push(format!(
-                    "result for a setting it was not given: '{}'",
-                    short(&r.id)
-                ));
-            }
-            continue;
-        };
-        if answers[slot].is_some() {
-            if problems.len() < 20 {
-                problems.push(format!("duplicate result for '{}'", short(&r.id)));
-            }
-            continue;
-        }
-        let status = match r.status {
-            // In place, but its consumer was not asked: not confirmed, so not compliant.
-            wit::SettingStatus::Compliant | wit::SettingStatus::Remediated
-                if r.code == Some(UNCONFIRMED) =>
-            {
-                SettingStatus::Unknown
-            }
-            wit::SettingStatus::Compliant => SettingStatus::Compliant,
-            wit::SettingStatus::Remediated => SettingStatus::Remediated,
-            wit::SettingStatus::Error => SettingStatus::Error,
-            wit::SettingStatus::NotApplicable => SettingStatus::NotApplicable,
-        };
-        let message = r
-            .message
-            .map(|m| crate::host::truncate_message(m, MAX_RESULT_MESSAGE))
-            .or_else(|| match status {
-                SettingStatus::Error => {
-                    Some("the plugin reported an error without a message".into())
-                }
-                SettingStatus::NotApplicable => {
-                    Some("the plugin reported not applicable without a reason".into())
-                }
-                SettingStatus::Unknown => {
-                    Some("in place; the plugin did not say which consumer was not queried".into())
-                }
-                _ => None,
-            });
-        answers[slot] = Some(SettingOutcome {
-            id: r.id,
-            group,
-            status,
-            message,
-            code: r.code,
-            written: r.status == wit::SettingStatus::Remediated,
-        });
+        }),
+        status: match r.status {
+            wit::SettingStatus::Compliant => ReportedStatus::Compliant,
+            wit::SettingStatus::Remediated => ReportedStatus::Remediated,
+            wit::SettingStatus::Error => ReportedStatus::Error,
+            wit::SettingStatus::NotApplicable => ReportedStatus::NotApplicable,
+        },
+        message: r.message,
+        code: r.code,
     }
-    let outcomes = answers
-        .into_iter()
-        .zip(settings)
-        .map(|(answer, s)| {
-            answer.unwrap_or_else(|| SettingOutcome {
-                id: s.id.clone(),
-                group: s.group.clone(),
-                status: SettingStatus::Error,
-                message: Some("the plugin returned no result for this setting".into()),
-                code: None,
-                written: false,
-            })
-        })
-        .collect();
-    (outcomes, problems)
-}
-
-fn short(s: &str) -> String {
-    crate::host::truncate_message(s.to_string(), 200)
 }
 
 /// The device as the contract passes it, borrowing from `d` and `tags` (the tags as `&str`).
@@ -633,110 +502,5 @@ mod stderr_tail {
             tail.push(b"abcdefghijkl");
             assert_eq!(tail.contents(), b"efghijkl");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn setting(id: &str) -> ResolvedSetting {
-        ResolvedSetting {
-            id: id.into(),
-            value: SettingValue::Integer(1),
-            group: None,
-            csp_uri: None,
-        }
-    }
-
-    fn result(id: &str, status: wit::SettingStatus) -> wit::SettingResult {
-        wit::SettingResult {
-            id: id.into(),
-            group: None,
-            status,
-            message: None,
-            code: None,
-        }
-    }
-
-    fn statuses(outcomes: &[SettingOutcome]) -> Vec<(&str, SettingStatus)> {
-        outcomes.iter().map(|o| (o.id.as_str(), o.status)).collect()
-    }
-
-    #[test]
-    fn results_in_any_order_reach_their_settings() {
-        let settings = [setting("a"), setting("b"), setting("c")];
-        let (outcomes, problems) = check_results(
-            &settings,
-            vec![
-                result("c", wit::SettingStatus::Remediated),
-                result("b", wit::SettingStatus::Compliant),
-                result("x", wit::SettingStatus::Compliant),
-                result("a", wit::SettingStatus::Remediated),
-            ],
-        );
-        assert_eq!(
-            statuses(&outcomes),
-            [
-                ("a", SettingStatus::Remediated),
-                ("b", SettingStatus::Compliant),
-                ("c", SettingStatus::Remediated),
-            ]
-        );
-        assert_eq!(problems, ["result for a setting it was not given: 'x'"]);
-    }
-
-    #[test]
-    fn an_unconfirmed_value_is_unknown_never_compliant() {
-        let settings = [setting("a"), setting("b"), setting("c"), setting("d")];
-        let coded = |id: &str, status, code| wit::SettingResult {
-            code: Some(code),
-            message: Some("written; Windows Firewall not queried".into()),
-            ..result(id, status)
-        };
-        let (outcomes, problems) = check_results(
-            &settings,
-            vec![
-                coded("a", wit::SettingStatus::Remediated, UNCONFIRMED),
-                coded("b", wit::SettingStatus::Compliant, UNCONFIRMED),
-                // The code means nothing on an error, and another code changes nothing.
-                coded("c", wit::SettingStatus::Error, UNCONFIRMED),
-                coded("d", wit::SettingStatus::Compliant, 5),
-            ],
-        );
-        assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(
-            statuses(&outcomes),
-            [
-                ("a", SettingStatus::Unknown),
-                ("b", SettingStatus::Unknown),
-                ("c", SettingStatus::Error),
-                ("d", SettingStatus::Compliant),
-            ]
-        );
-        assert_eq!(
-            outcomes[0].message.as_deref(),
-            Some("written; Windows Firewall not queried")
-        );
-    }
-
-    #[test]
-    fn a_repeated_setting_takes_the_first_answer_even_in_order() {
-        // The second `a` is at the position of the second setting `a`, but both settings share
-        // the first one's slot: the second answer is a duplicate, and the second setting has no
-        // answer of its own.
-        let settings = [setting("a"), setting("a")];
-        let (outcomes, problems) = check_results(
-            &settings,
-            vec![
-                result("a", wit::SettingStatus::Compliant),
-                result("a", wit::SettingStatus::Remediated),
-            ],
-        );
-        assert_eq!(
-            statuses(&outcomes),
-            [("a", SettingStatus::Compliant), ("a", SettingStatus::Error)]
-        );
-        assert_eq!(problems, ["duplicate result for 'a'"]);
     }
 }

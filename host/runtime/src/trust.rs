@@ -162,7 +162,8 @@ impl TrustPolicy {
             origin: origin.to_string(),
             message,
         };
-        let raw: RawTrust = toml::from_str(text).map_err(|e| err(toml_message(&e, text)))?;
+        let raw: RawTrust =
+            toml::from_str(text).map_err(|e| err(crate::text::toml_message(&e, text)))?;
         let mut keys: Vec<TrustedKey> = Vec::new();
         for k in raw.keys {
             if k.name.trim().is_empty() {
@@ -257,21 +258,6 @@ impl TrustPolicy {
             (Err(e), TrustMode::Audit) => Ok(TrustVerdict::Finding(e)),
             (Err(e), _) => Err(e),
         }
-    }
-}
-
-/// A TOML error as one line: the message and where (line:column) in `text`.
-pub(crate) fn toml_message(e: &toml::de::Error, text: &str) -> String {
-    // The parser's message may quote the offending value: keep a short, escaped excerpt.
-    let message = crate::text::excerpt(e.message().trim(), 200);
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message,
     }
 }
 

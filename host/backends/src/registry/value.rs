@@ -29,6 +29,24 @@ impl RegValue {
             RegValue::Binary(_) => "REG_BINARY",
         }
     }
+
+    /// Why this value cannot be stored faithfully, if it cannot: a string holding NUL (every
+    /// reader would cut it short) or an empty `REG_MULTI_SZ` element (it would end the list).
+    pub fn problem(&self) -> Option<&'static str> {
+        super::raw::value_problem(self)
+    }
+
+    /// The bytes the value's data takes (strings without terminators, each `REG_MULTI_SZ`
+    /// element with one): what write budgets and size caps count.
+    pub fn data_len(&self) -> usize {
+        match self {
+            RegValue::Dword(_) => 4,
+            RegValue::Qword(_) => 8,
+            RegValue::Sz(s) | RegValue::ExpandSz(s) => s.len(),
+            RegValue::MultiSz(l) => l.iter().map(|s| s.len() + 1).sum(),
+            RegValue::Binary(b) => b.len(),
+        }
+    }
 }
 
 impl std::fmt::Display for RegValue {

@@ -1,7 +1,7 @@
 //! The audit trail: an append-only, hash-chained JSON-lines record of what plugins did.
 //!
-//! Every plugin run that goes through a [`crate::Journal`] with an audit log attached
-//! ([`crate::Journal::with_audit`]) records, when it ends, one record per capability call that
+//! Every plugin run that goes through a [`Journal`](crate::txn::journal::Journal) with an audit log attached
+//! ([`Journal::with_audit`](crate::txn::journal::Journal::with_audit)) records, when it ends, one record per capability call that
 //! wrote, was denied or failed (allowed reads are counted in the run's record, not listed), one
 //! per change (old → new) with the decision (committed or rolled back), and one for the run
 //! itself. A run that changed nothing and was denied nothing records nothing; each pass adds one
@@ -9,7 +9,7 @@
 //! bytes, written without waiting for the disk (every 32nd such append is synced, so the head
 //! never lags far behind).
 //!
-//! A committed run's records travel in its journal's commit record (see [`crate::journal`]) and
+//! A committed run's records travel in its journal's commit record (see [`crate::txn::journal`]) and
 //! are appended, synced, before the journal goes, so the trail records every run that changed
 //! the device, or its rollback, whatever the moment of a crash.
 //!
@@ -206,7 +206,7 @@ impl Mark {
             .and_then(|()| file.sync_data())
             .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        crate::journal::sync_dir(dir);
+        crate::txn::journal::sync_dir(dir);
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 //! remediates it, and the setting reports `remediated`.
 //!
 //! The ledger is a JSON file written atomically and durably. It commits with the runs that
-//! change it (see [`crate::journal`]): a crash at any point leaves it owning exactly what the
+//! change it (see [`crate::txn::journal`]): a crash at any point leaves it owning exactly what the
 //! registry holds of rampart's writes once recovery ran. A missing ledger starts empty (a new
 //! state directory); an unreadable one is refused ([`LedgerError::Corrupt`]), never reset:
 //! without it rampart could no longer remove the values it set when their policy goes.
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::capabilities::Capabilities;
-use crate::journal::{Change, JournalValue};
+use crate::txn::journal::{Change, JournalValue};
 
 /// One value rampart owns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

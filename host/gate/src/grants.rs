@@ -435,7 +435,7 @@ impl OperatorGrants {
             message,
         };
         let raw: RawOperatorGrants =
-            toml::from_str(text).map_err(|e| err(crate::trust::toml_message(&e, text)))?;
+            toml::from_str(text).map_err(|e| err(crate::text::toml_message(&e, text)))?;
         if raw.default.as_ref().is_some_and(|d| d.settings.is_some()) {
             return Err(err(
                 "[default] settings: setting ids are assigned per plugin, under [plugin.NAME]"

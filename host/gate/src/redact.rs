@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use rampart_policy::settings::{ResolvedSetting, SettingValue};
 use sha2::{Digest, Sha256};
 
-use crate::journal::{Change, JournalPreference, JournalValue};
+use crate::txn::journal::{Change, JournalPreference, JournalValue};
 
 /// What a secret is replaced with.
 pub const REDACTED: &str = "<redacted>";
@@ -50,7 +50,7 @@ impl Redactor {
 
     /// [`Redactor::for_settings`], shared: a run without secrets (most of them) takes one
     /// empty redactor instead of allocating its own.
-    pub(crate) fn shared_for_settings(settings: &[ResolvedSetting]) -> std::sync::Arc<Redactor> {
+    pub fn shared_for_settings(settings: &[ResolvedSetting]) -> std::sync::Arc<Redactor> {
         static EMPTY: std::sync::LazyLock<std::sync::Arc<Redactor>> =
             std::sync::LazyLock::new(std::sync::Arc::default);
         if settings
@@ -64,7 +64,7 @@ impl Redactor {
     }
 
     /// A redactor for these secrets (as [`Redactor::secrets`] returned them).
-    pub(crate) fn from_secrets(mut secrets: Vec<String>) -> Self {
+    pub fn from_secrets(mut secrets: Vec<String>) -> Self {
         secrets.retain(|s| !s.is_empty());
         secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
@@ -72,7 +72,7 @@ impl Redactor {
     }
 
     /// The secrets, longest first.
-    pub(crate) fn secrets(&self) -> &[String] {
+    pub fn secrets(&self) -> &[String] {
         &self.secrets
     }
 
@@ -145,7 +145,7 @@ impl Redactor {
                 key: key.clone(),
                 subtree: subtree
                     .iter()
-                    .map(|k| crate::journal::KeySnapshot {
+                    .map(|k| crate::txn::journal::KeySnapshot {
                         key: k.key.clone(),
                         values: k.values.iter().map(|(n, v)| (text(n), value(v))).collect(),
                     })

@@ -1,4 +1,4 @@
-//! The backends a host offers to plugins, and the per-run state that checks every call.
+//! The backends a host offers to plugins.
 
 use std::sync::Arc;
 

@@ -53,6 +53,21 @@ pub fn excerpt(text: &str, max: usize) -> String {
     out
 }
 
+/// A TOML error as one line: the message and where (line:column) in `text`.
+pub fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    // The parser's message may quote the offending value: keep a short, escaped excerpt.
+    let message = crate::text::excerpt(e.message().trim(), 200);
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,7 +199,7 @@ impl Manifest {
     /// or a grant whose registry key does not canonicalise.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let raw: RawManifest = toml::from_str(text)
-            .map_err(|e| ManifestError::Invalid(crate::trust::toml_message(&e, text)))?;
+            .map_err(|e| ManifestError::Invalid(crate::text::toml_message(&e, text)))?;
         let name = raw.plugin.name;
         if name.is_empty()
             || name.len() > 64
@@ -280,7 +280,7 @@ pub const MIN_PATTERN_PREFIX: usize = 5;
 
 /// Checks a setting-id pattern: a literal prefix of at least [`MIN_PATTERN_PREFIX`]
 /// characters, then anything.
-pub(crate) fn check_setting_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_setting_pattern(pattern: &str) -> Result<(), String> {
     let prefix = pattern.split('*').next().unwrap_or("");
     if prefix.trim().chars().count() < MIN_PATTERN_PREFIX {
         return Err(format!(
@@ -308,7 +308,7 @@ fn is_semver(v: &str) -> bool {
 
 /// Matches `*` against any run of characters; everything else literally (ASCII
 /// case-insensitive, like setting ids).
-pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();
     let t = text.as_bytes();
     // Manifests name settings as exact ids or `prefix_*`; routing matches every setting of a

@@ -55,7 +55,7 @@ use rampart_backends::registry::{RegValue, RegistryBackend, RegistryError, Regis
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::Capabilities;
-use crate::drift::Ledger;
+use crate::txn::drift::Ledger;
 
 /// A registry value as journaled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,7 +344,7 @@ pub enum JournalError {
 pub struct Journal {
     dir: Option<PathBuf>,
     counter: AtomicU64,
-    audit: Option<std::sync::Arc<crate::audit::AuditLog>>,
+    audit: Option<std::sync::Arc<crate::txn::audit::AuditLog>>,
 }
 
 impl Journal {
@@ -375,8 +375,8 @@ impl Journal {
     }
 
     /// Also appends every run's capability calls, changes and outcome to `audit` when the run
-    /// ends (see [`crate::audit`]).
-    pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
+    /// ends (see [`crate::txn::audit`]).
+    pub fn with_audit(mut self, audit: crate::txn::audit::AuditLog) -> Self {
         self.audit = Some(std::sync::Arc::new(audit));
         self
     }
@@ -397,7 +397,7 @@ impl Journal {
     /// # Errors
     ///
     /// None today; kept fallible so a journal that must prepare storage up front can say so.
-    pub(crate) fn start(
+    pub fn start(
         &self,
         plugin: &str,
         digest: &str,
@@ -562,7 +562,7 @@ impl Journal {
     /// # Errors
     ///
     /// The trail could not be written; the file is kept (recovery appends the records).
-    pub(crate) fn seal(&self, run: CommittedRun, keep_file: bool) -> Result<(), String> {
+    pub fn seal(&self, run: CommittedRun, keep_file: bool) -> Result<(), String> {
         // Records exist only for a run that changed something, or was denied or failed a
         // call: evidence worth its fsync.
         if let Some(audit) = &self.audit
@@ -579,9 +579,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Appends one small record for a whole pass (see [`crate::audit`]); not synced: it only
+    /// Appends one small record for a whole pass (see [`crate::txn::audit`]); not synced: it only
     /// says that a pass ran, and every change is recorded durably by its run.
-    pub(crate) fn audit_pass(&self, fields: serde_json::Value) {
+    pub fn audit_pass(&self, fields: serde_json::Value) {
         let Some(audit) = &self.audit else {
             return;
         };
@@ -608,7 +608,7 @@ fn remove(path: &Path) -> Result<(), JournalError> {
     }
 }
 
-fn audit_failed(path: &Path, e: &crate::audit::AuditError) -> JournalError {
+fn audit_failed(path: &Path, e: &crate::txn::audit::AuditError) -> JournalError {
     JournalError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(format!(
@@ -626,7 +626,7 @@ fn recovery_record(
     journal: &JournalFile,
     decision: &str,
     failures: &[String],
-) -> crate::audit::AuditRecord {
+) -> crate::txn::audit::AuditRecord {
     let mut r = serde_json::Map::new();
     r.insert("kind".into(), "recovery".into());
     r.insert("time".into(), now_micros().into());
@@ -665,7 +665,7 @@ fn never_synced(path: &Path) -> bool {
 
 /// Makes a directory's entries (a new, renamed or removed file) durable; best effort, and a
 /// no-op where directories cannot be opened for syncing.
-pub(crate) fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -693,7 +693,7 @@ struct CommitRecord {
     time: String,
     /// The run's audit records, for recovery to append if the trail lacks them.
     #[serde(default)]
-    audit: Vec<crate::audit::AuditRecord>,
+    audit: Vec<crate::txn::audit::AuditRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -770,7 +770,7 @@ fn read_journal(path: &Path) -> Result<JournalFile, JournalError> {
 /// [`RunJournal::rollback`] (a host panic) keeps its file, so the next start recovers it (or
 /// discards it, if it was never synced and so none of its changes can have reached the disk).
 #[derive(Debug)]
-pub(crate) struct RunJournal {
+pub struct RunJournal {
     /// The run's journal file when the journal is durable; created on the first change.
     file: Option<PendingFile>,
     changes: Vec<Change>,
@@ -785,11 +785,11 @@ pub(crate) struct RunJournal {
 /// anything, ends with the commit record; the ledger and the audit trail catch up from it
 /// ([`Journal::seal`]).
 #[derive(Debug)]
-pub(crate) struct CommittedRun {
+pub struct CommittedRun {
     /// What the run changed.
-    pub(crate) changes: Vec<Change>,
+    pub changes: Vec<Change>,
     file: Option<PathBuf>,
-    audit: Vec<crate::audit::AuditRecord>,
+    audit: Vec<crate::txn::audit::AuditRecord>,
 }
 
 /// A durable run journal's file: its name and header are chosen when the run starts, the file
@@ -856,11 +856,11 @@ impl PendingFile {
 /// with what plugins did, not with how often they looked.
 #[derive(Debug)]
 struct RunAudit {
-    log: std::sync::Arc<crate::audit::AuditLog>,
+    log: std::sync::Arc<crate::txn::audit::AuditLog>,
     run: String,
     plugin: String,
     digest: String,
-    records: Vec<crate::audit::AuditRecord>,
+    records: Vec<crate::txn::audit::AuditRecord>,
     reads: u64,
 }
 
@@ -886,7 +886,7 @@ impl RunAudit {
         changes: &[Change],
         failures: &[String],
         redactor: &crate::redact::Redactor,
-    ) -> Vec<crate::audit::AuditRecord> {
+    ) -> Vec<crate::txn::audit::AuditRecord> {
         if changes.is_empty() && self.records.is_empty() && failures.is_empty() {
             return Vec::new();
         }
@@ -912,7 +912,7 @@ impl RunAudit {
 
 impl RunJournal {
     /// A journal that only keeps changes in memory.
-    pub(crate) fn in_memory() -> Self {
+    pub fn in_memory() -> Self {
         RunJournal {
             file: None,
             changes: Vec::new(),
@@ -925,7 +925,7 @@ impl RunJournal {
     /// Takes `redactor`'s secrets out of the run's audit records. Call it before the first
     /// change: the journal file's header then names the secrets too, so that recovery after a
     /// crash redacts its audit record the same way.
-    pub(crate) fn redact_with(&mut self, redactor: std::sync::Arc<crate::redact::Redactor>) {
+    pub fn redact_with(&mut self, redactor: std::sync::Arc<crate::redact::Redactor>) {
         if let Some(file) = &mut self.file
             && file.file.is_none()
             && !redactor.is_empty()
@@ -939,12 +939,12 @@ impl RunJournal {
     }
 
     /// The redactor of the run's audit records (see [`RunJournal::redact_with`]).
-    pub(crate) fn redactor(&self) -> std::sync::Arc<crate::redact::Redactor> {
+    pub fn redactor(&self) -> std::sync::Arc<crate::redact::Redactor> {
         self.redactor.clone()
     }
 
     /// Records a change durably, before the caller makes it.
-    pub(crate) fn record(&mut self, change: Change) -> Result<(), JournalError> {
+    pub fn record(&mut self, change: Change) -> Result<(), JournalError> {
         if let Some(file) = &mut self.file {
             serde_json::to_string(&change)
                 .map_err(std::io::Error::other)
@@ -962,7 +962,7 @@ impl RunJournal {
     /// recovered by undoing the run), then the backends that defer durability. Call before
     /// [`commit`](Self::commit); on an error the run's changes are not durable and the caller
     /// must [`rollback`](Self::rollback).
-    pub(crate) fn settle(&mut self, capabilities: &Capabilities) -> Result<(), String> {
+    pub fn settle(&mut self, capabilities: &Capabilities) -> Result<(), String> {
         if let Some(file) = &mut self.file {
             file.sync().map_err(|e| {
                 format!(
@@ -975,22 +975,22 @@ impl RunJournal {
     }
 
     /// The changes so far.
-    pub(crate) fn changes(&self) -> &[Change] {
+    pub fn changes(&self) -> &[Change] {
         &self.changes
     }
 
     /// Whether capability calls are audited (so callers format targets only when needed).
-    pub(crate) fn auditing(&self) -> bool {
+    pub fn auditing(&self) -> bool {
         self.audit.is_some()
     }
 
     /// Records one capability call and its outcome (`None`: allowed and done).
-    pub(crate) fn audit_call(
+    pub fn audit_call(
         &mut self,
         operation: &str,
         target: &str,
         write: bool,
-        outcome: Option<String>,
+        outcome: Option<&crate::gate::CallError>,
     ) {
         let Some(audit) = &mut self.audit else {
             return;
@@ -1000,11 +1000,19 @@ impl RunJournal {
             return;
         }
         let target: String = self.redactor.redact(target).chars().take(1024).collect();
-        let outcome = outcome.map(|e| self.redactor.redact_owned(e));
         let (decision, error) = match outcome {
             None => ("allowed", None),
-            Some(e) if e.starts_with("access-denied") => ("denied", Some(e)),
-            Some(e) => ("failed", Some(e)),
+            Some(e) => {
+                let decision = match e {
+                    crate::gate::CallError::AccessDenied(_) => "denied",
+                    _ => "failed",
+                };
+                let message = crate::gate::truncate(e.message().to_owned(), 512);
+                let error = self
+                    .redactor
+                    .redact_owned(format!("{}: {message}", e.kind()));
+                (decision, Some(error))
+            }
         };
         audit.record(
             "call",
@@ -1027,7 +1035,7 @@ impl RunJournal {
     /// The commit record could not be made durable: the run did not commit, and the caller
     /// must [`rollback`](Self::rollback) it (its backends are flushed by then, so the undo
     /// must be flushed too).
-    pub(crate) fn commit(mut self) -> Result<CommittedRun, Box<(RunJournal, JournalError)>> {
+    pub fn commit(mut self) -> Result<CommittedRun, Box<(RunJournal, JournalError)>> {
         let audit = self
             .audit
             .take()
@@ -1077,7 +1085,7 @@ impl RunJournal {
     /// flushed: pass `flushed` and the undo is flushed too. When the undo cannot be made
     /// durable or recorded in the trail, the journal file is kept, and recovery undoes the run
     /// again (undoing is idempotent) and records it.
-    pub(crate) fn rollback(
+    pub fn rollback(
         mut self,
         capabilities: &Capabilities,
         flushed: bool,
@@ -1214,7 +1222,7 @@ fn undo(change: &Change, caps: &Capabilities) -> Result<(), String> {
 }
 
 /// The name journaled for an exclusion kind.
-pub(crate) fn exclusion_kind_name(kind: ExclusionKind) -> &'static str {
+pub fn exclusion_kind_name(kind: ExclusionKind) -> &'static str {
     match kind {
         ExclusionKind::Path => "path",
         ExclusionKind::Extension => "extension",
@@ -1232,7 +1240,7 @@ fn exclusion_kind(name: &str) -> Result<ExclusionKind, String> {
 }
 
 /// The name journaled for an ASR action.
-pub(crate) fn asr_action_name(a: AsrAction) -> &'static str {
+pub fn asr_action_name(a: AsrAction) -> &'static str {
     match a {
         AsrAction::Off => "off",
         AsrAction::Block => "block",
@@ -1253,7 +1261,7 @@ fn asr_action(name: &str) -> Result<AsrAction, String> {
 
 /// Records `key`'s subtree (parents first) before it is deleted. Bounded: a subtree larger than
 /// `MAX_SNAPSHOT_KEYS` is refused, so a plugin cannot make the host copy a whole hive.
-pub(crate) fn snapshot_subtree(
+pub fn snapshot_subtree(
     registry: &dyn RegistryBackend,
     key: &RegistryPath,
 ) -> Result<Vec<KeySnapshot>, String> {
@@ -1289,7 +1297,7 @@ pub(crate) fn snapshot_subtree(
 
 /// The highest ancestor of `key` (or `key` itself) that does not exist, if any: what a write
 /// to `key` would create.
-pub(crate) fn highest_missing(
+pub fn highest_missing(
     registry: &dyn RegistryBackend,
     key: &RegistryPath,
 ) -> Result<Option<RegistryPath>, RegistryError> {
@@ -1460,7 +1468,7 @@ mod tests {
     fn settled_run(dir: &Path, caps: &Capabilities) -> (Journal, RunJournal) {
         let journal = Journal::durable(&dir.join("journal"))
             .unwrap()
-            .with_audit(crate::audit::AuditLog::open(&dir.join("audit")).unwrap());
+            .with_audit(crate::txn::audit::AuditLog::open(&dir.join("audit")).unwrap());
         let mut run = journal.start("p", "sha256:d", false).unwrap();
         run.record(change()).unwrap();
         caps.registry
@@ -1493,7 +1501,7 @@ mod tests {
             trail.contains(r#""decision":"rolled-back""#) && trail.contains(r#""kind":"recovery""#),
             "{trail}"
         );
-        crate::audit::verify(&dir.path().join("audit")).unwrap();
+        crate::txn::audit::verify(&dir.path().join("audit")).unwrap();
     }
 
     #[test]
@@ -1502,7 +1510,7 @@ mod tests {
         let (caps, _registry) = registry_caps();
         let journal = Journal::durable(&dir.path().join("journal"))
             .unwrap()
-            .with_audit(crate::audit::AuditLog::open(&dir.path().join("audit")).unwrap());
+            .with_audit(crate::txn::audit::AuditLog::open(&dir.path().join("audit")).unwrap());
         let mut run = journal.start("p", "sha256:d", false).unwrap();
         run.redact_with(std::sync::Arc::new(crate::redact::Redactor::from_secrets(
             vec!["0nboarding-SECRET".into()],
@@ -1537,7 +1545,7 @@ mod tests {
         assert!(journal.pending().is_empty());
         let trail = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
         assert_eq!(trail.matches(r#""kind":"run""#).count(), 1, "{trail}");
-        crate::audit::verify(&dir.path().join("audit")).unwrap();
+        crate::txn::audit::verify(&dir.path().join("audit")).unwrap();
     }
 
     #[test]
