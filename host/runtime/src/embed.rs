@@ -52,8 +52,9 @@ use rampart_policy::catalog::Catalog;
 use rampart_policy::device::Device;
 use rampart_policy::graph::PolicyDocument;
 
-use crate::enforce::{Enforcer, PluginSet};
-use crate::report::DeviceReport;
+use crate::pipeline::enforce::Enforcer;
+use crate::pipeline::report::DeviceReport;
+use crate::pipeline::route::PluginSet;
 
 /// Where an embedding agent's policy documents come from.
 pub trait PolicySource {

@@ -70,14 +70,14 @@ pub enum LoadFailure {
     },
     /// The signature check refused the plugin (trust mode enforce).
     #[error("signature refused: {0}")]
-    Signature(#[from] crate::signing::SignatureError),
+    Signature(#[from] crate::supply::signing::SignatureError),
     /// The component does not compile.
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),
     /// Compiling the component went over the compiler's time or memory budget (see
-    /// [`crate::compile`]); it was stopped.
+    /// [`crate::sandbox::compile`]); it was stopped.
     #[error(transparent)]
-    CompileBudget(crate::compile::CompileBudget),
+    CompileBudget(crate::sandbox::compile::CompileBudget),
     /// The compiler failed without saying the component is invalid: it could not be started,
     /// crashed, or answered something that is not a compiled component.
     #[error("the compiler failed: {0}")]
@@ -87,9 +87,9 @@ pub enum LoadFailure {
     Link(String),
 }
 
-impl From<crate::compile::CompileError> for LoadFailure {
-    fn from(e: crate::compile::CompileError) -> Self {
-        use crate::compile::CompileError;
+impl From<crate::sandbox::compile::CompileError> for LoadFailure {
+    fn from(e: crate::sandbox::compile::CompileError) -> Self {
+        use crate::sandbox::compile::CompileError;
         match e {
             CompileError::Invalid(message) => LoadFailure::Compile(message),
             CompileError::Budget(budget) => LoadFailure::CompileBudget(budget),

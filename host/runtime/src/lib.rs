@@ -41,32 +41,22 @@
 
 #![deny(missing_docs)]
 
-pub mod aot;
-#[allow(missing_docs, unreachable_pub, reason = "generated code")]
-mod bindings;
-pub mod compile;
 pub mod embed;
-pub mod enforce;
-mod engine;
 mod error;
-mod host;
-pub mod limits;
-pub mod live;
 pub mod lock;
-pub mod plugin;
-pub mod report;
-mod run;
-pub mod signing;
-pub mod trust;
+pub mod pipeline;
+pub mod sandbox;
+pub mod supply;
 
+pub use pipeline::{enforce, report};
 pub use rampart_gate::txn::{audit, drift, journal};
 pub use rampart_gate::{capabilities, gate, grants, manifest, redact, text};
+pub use sandbox::{compile, limits, plugin};
+pub use supply::{aot, live, signing, trust};
 
 pub use aot::{AotCache, CacheOutcome};
-pub use capabilities::Capabilities;
 pub use compile::{CompileBudget, CompileError, Compiler, InProcess};
-pub use enforce::{Atomicity, ClaimError, Enforcer, PluginSet, Route};
-pub use engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
+pub use enforce::{Atomicity, Enforcer};
 pub use error::{Error, LoadError, LoadFailure, RunError};
 pub use grants::{Access, Grants, OperatorGrants};
 pub use journal::{Change, Journal};
@@ -74,8 +64,11 @@ pub use limits::RunLimits;
 pub use live::{LivePlugins, PluginDirectory};
 pub use lock::{LockError, StateLock};
 pub use manifest::Manifest;
+pub use pipeline::route::{ClaimError, PluginSet, Route};
 pub use plugin::{CONTRACT_VERSION, GrantPolicy, Plugin};
+pub use rampart_gate::Capabilities;
 pub use rampart_gate::{ParsedKeys, parse_registry_key};
 pub use report::DeviceReport;
-pub use run::{RunOutput, SettingOutcome, UNCONFIRMED};
+pub use sandbox::engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
+pub use sandbox::run::{RunOutput, SettingOutcome, UNCONFIRMED};
 pub use trust::{TrustMode, TrustPolicy, TrustVerdict};

@@ -4,7 +4,9 @@ use rampart_backends::defender::{
     AsrAction as BackendAsr, ExclusionKind as BackendKind, PreferenceValue as BackendPref,
 };
 
-use crate::bindings::defender::{AsrAction, ComputerStatus, ExclusionKind, Host, PreferenceValue};
+use crate::sandbox::bindings::defender::{
+    AsrAction, ComputerStatus, ExclusionKind, Host, PreferenceValue,
+};
 
 use super::{Answer, RunState, answer};
 

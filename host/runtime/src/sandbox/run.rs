@@ -2,7 +2,7 @@
 //!
 //! No guest state survives between runs: each gets a new [`RunState`], a new WASI context that
 //! denies everything, a memory limiter and a deadline, which covers the plugin's code (checked
-//! at every epoch tick) and its WASI waits (`crate::host::wasi`). A run that traps poisons only
+//! at every epoch tick) and its WASI waits (`crate::sandbox::host::wasi`). A run that traps poisons only
 //! its own store, which is dropped; the pre-linked [`Plugin`] serves the next run. The one thing
 //! a plugin's runs share is the host's cache of parsed registry key paths (`KnownKeys`), which
 //! holds no values and only short keys.
@@ -15,16 +15,16 @@ use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::bindings::types as wit;
 use crate::capabilities::Capabilities;
-use crate::engine::{DeadlineExceeded, Stopped};
 use crate::error::RunError;
-use crate::host::RunState;
-use crate::host::wasi::RunClock;
 use crate::journal::RunJournal;
-use crate::limits::{LimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};
-use crate::plugin::Plugin;
 use crate::redact::Redactor;
+use crate::sandbox::bindings::types as wit;
+use crate::sandbox::engine::{DeadlineExceeded, Stopped};
+use crate::sandbox::host::RunState;
+use crate::sandbox::host::wasi::RunClock;
+use crate::sandbox::limits::{LimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};
+use crate::sandbox::plugin::Plugin;
 use rampart_gate::results::{PluginResult, ReportedStatus, check_results};
 pub use rampart_gate::results::{SettingOutcome, UNCONFIRMED};
 use rampart_gate::{Gate, LogRecord};
@@ -185,7 +185,7 @@ impl Plugin {
         let max_results = settings
             .len()
             .saturating_mul(2)
-            .saturating_add(crate::limits::MAX_EXTRA_RESULTS);
+            .saturating_add(crate::sandbox::limits::MAX_EXTRA_RESULTS);
         if results.len() > max_results {
             return (
                 Err(RunError::TooManyResults {

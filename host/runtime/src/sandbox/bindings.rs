@@ -6,7 +6,7 @@
 
 wasmtime::component::bindgen!({
     world: "plugin",
-    path: "../../sdk/wit",
+    path: "../../sdk/wit/rampart-plugin-0.1.1",
     imports: { default: trappable },
     ownership: Borrowing { duplicate_if_necessary: true },
 });

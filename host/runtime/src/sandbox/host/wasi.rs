@@ -1,8 +1,8 @@
 //! The WASI calls that can wait, bounded by the run's deadline and by the engine's stop.
 //!
-//! Epoch interruption (`crate::engine`) ends a run while it executes plugin code, never while
+//! Epoch interruption (`crate::sandbox::engine`) ends a run while it executes plugin code, never while
 //! the host serves one of its calls. Of the WASI interfaces a plugin may import
-//! (`ALLOWED_WASI` in `crate::plugin`), these calls can wait, and each is bounded:
+//! (`ALLOWED_WASI` in `crate::sandbox::plugin`), these calls can wait, and each is bounded:
 //!
 //! - `wasi:io/poll` `poll` and `[method]pollable.block` wait for pollables, and
 //!   `wasi:clocks/monotonic-clock` `subscribe-duration` / `subscribe-instant` make a pollable
@@ -16,7 +16,7 @@
 //!   stream is ready. A plugin's only streams are its stdin, stdout and stderr (filesystem and
 //!   sockets are never granted), and none of them ever waits: stdin is closed (a read ends at
 //!   once), stdout discards everything and is always ready, stderr is the run's in-memory tail
-//!   (`StderrTail` in `crate::run`), always ready. They stay as wasmtime-wasi links them.
+//!   (`StderrTail` in `crate::sandbox::run`), always ready. They stay as wasmtime-wasi links them.
 //! - `[method]pollable.ready` only looks. The other allowed calls (clock readings, random
 //!   bytes, environment, exit, terminals) answer at once.
 //!
@@ -35,7 +35,7 @@ use wasmtime_wasi::p2::bindings::io::poll;
 use wasmtime_wasi::runtime::in_tokio;
 
 use super::RunState;
-use crate::engine::{DeadlineExceeded, Engine, StopSignal, Stopped};
+use crate::sandbox::engine::{DeadlineExceeded, Engine, StopSignal, Stopped};
 
 /// The name wasmtime-wasi links `wasi:io/poll` under (plugins import an older `0.2.x`, matched
 /// by semver). A unit test checks that `add_to_linker_sync` defines these very functions, so

@@ -1,6 +1,6 @@
 //! `rampart:plugin/files` for a sandboxed plugin.
 
-use crate::bindings::files::{DirEntry, Host};
+use crate::sandbox::bindings::files::{DirEntry, Host};
 
 use super::{Answer, RunState, answer};
 

@@ -50,7 +50,7 @@ use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 use wasmtime::component::Component;
 
-use crate::engine::Engine;
+use crate::sandbox::engine::Engine;
 
 /// The name of the file, inside the cache directory, holding the key that authenticates entries.
 pub const KEY_FILE: &str = "cache.key";
@@ -210,7 +210,7 @@ impl AotCache {
         engine: &Engine,
         wasm: &[u8],
         wasm_sha256_hex: &str,
-    ) -> Result<CachedComponent, crate::compile::CompileError> {
+    ) -> Result<CachedComponent, crate::sandbox::compile::CompileError> {
         let path = self.entry_path(wasm_sha256_hex);
         let outcome = match self.load(engine, &path, wasm_sha256_hex) {
             Ok(Some(component)) => {

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 
-use crate::aot::{AotCache, CacheOutcome};
-use crate::bindings::{Plugin as PluginWorld, PluginPre};
-use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::grants::Grants;
-use crate::host::RunState;
 use crate::manifest::{self, Manifest};
-use crate::trust::{TrustPolicy, TrustVerdict};
+use crate::sandbox::bindings::{Plugin as PluginWorld, PluginPre};
+use crate::sandbox::engine::Engine;
+use crate::sandbox::host::RunState;
+use crate::supply::aot::{AotCache, CacheOutcome};
+use crate::supply::trust::{TrustPolicy, TrustVerdict};
 use rampart_gate::KnownKeys;
 
 /// The WIT package this host implements.
@@ -272,9 +272,9 @@ impl Plugin {
     }
 
     /// [`Plugin::load_with_cache`], first checking the embedded signature against `trust` (see
-    /// [`crate::signing`]). The check runs right after the manifest is read (the signer must be
+    /// [`crate::supply::signing`]). The check runs right after the manifest is read (the signer must be
     /// allowed to sign the manifest's plugin name) and before anything is compiled. In
-    /// [`crate::trust::TrustMode::Audit`] a failed check loads the plugin and records the
+    /// [`crate::supply::trust::TrustMode::Audit`] a failed check loads the plugin and records the
     /// finding ([`Plugin::trust`]).
     ///
     /// # Errors
@@ -325,7 +325,7 @@ impl Plugin {
         // Compiled by the engine's compiler, within its budget if it has one (or taken from a
         // verified cache entry); a new cache entry is only written below, once the plugin has
         // passed every check, so a refused plugin leaves nothing in the state directory.
-        let compile_failed = |e: crate::compile::CompileError| fail(e.into());
+        let compile_failed = |e: crate::sandbox::compile::CompileError| fail(e.into());
         let cached = cache
             .map(|cache| cache.component(engine, wasm, &sha256))
             .transpose()
@@ -342,7 +342,7 @@ impl Plugin {
         let mut linker: Linker<RunState> = Linker::new(engine.wasmtime());
         // The WASI calls that can wait are bounded by the run's deadline (`host::wasi`).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|()| crate::host::wasi::bound_waits(&mut linker, engine))
+            .and_then(|()| crate::sandbox::host::wasi::bound_waits(&mut linker, engine))
             .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
         PluginWorld::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
             &mut linker,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::compile::{Compiler, InProcess};
+use crate::sandbox::compile::{Compiler, InProcess};
 
 /// How often the ticker advances the engine's epoch. A run executing plugin code checks its
 /// deadline and the engine's stop at every tick, so this is how late past its deadline (or
@@ -29,7 +29,7 @@ const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 /// Table bytes kept resident per pooled table slot, as for memories.
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
-/// Per-component caps of the pool, the same as the per-store [`crate::limits`] limiter's, so a
+/// Per-component caps of the pool, the same as the per-store [`crate::sandbox::limits`] limiter's, so a
 /// plugin cannot take more pool slots than a run is allowed.
 const POOL_MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 const POOL_MAX_MEMORIES_PER_COMPONENT: u32 = 8;
@@ -86,7 +86,7 @@ fn pooling(runs: u32) -> wasmtime::PoolingAllocationConfig {
 /// the engine is dropped. Fuel is off: epochs bound wall-clock time at a fraction of the cost.
 ///
 /// A run ends at its deadline whether it is running code or waiting in a WASI call (see
-/// `crate::host::wasi`); [`Engine::stop`] ends every run of the engine and its clones at once.
+/// `crate::sandbox::host::wasi`); [`Engine::stop`] ends every run of the engine and its clones at once.
 ///
 /// Plugins are compiled by the engine's [`Compiler`]: [`InProcess`] unless the embedder chose
 /// another with [`Engine::with_compiler`].

@@ -19,7 +19,7 @@ use std::time::Duration;
 /// implementation needs no wasmtime dependency of its own, nor a matching version).
 pub use wasmtime::component::Component;
 
-use crate::engine::Engine;
+use crate::sandbox::engine::Engine;
 
 /// Compiles plugin components for an [`Engine`].
 ///

@@ -2,8 +2,16 @@
 //! vocabulary, plus what each plugin run did. Serialised as the `--json` output of `rampart
 //! apply`.
 
+use std::collections::HashMap;
+
+use rampart_policy::resolve::{Disposition, ResolvedPolicy};
+use rampart_policy::settings::GroupPosition;
 use rampart_policy::status::{PolicyStatus, SettingStatus};
 use serde::{Deserialize, Serialize};
+
+use crate::pipeline::route::{Key, key_of};
+use crate::sandbox::plugin::Plugin;
+use crate::sandbox::run::SettingOutcome;
 
 /// One enforcement pass over a device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,7 +54,7 @@ pub struct DeviceReport {
     pub what_if: bool,
     /// Serving plugins and refused plugin files, when the caller tracks them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin_status: Option<crate::live::PluginStatus>,
+    pub plugin_status: Option<crate::supply::live::PluginStatus>,
 }
 
 /// A plugin's claims that another plugin's claims overruled in a pass.
@@ -189,6 +197,26 @@ pub struct PluginRunReport {
     pub released: Vec<String>,
 }
 
+impl PluginRunReport {
+    /// The report of a run of `plugin` over `settings` settings, before it ran.
+    pub(crate) fn new(plugin: &Plugin, settings: usize) -> PluginRunReport {
+        PluginRunReport {
+            name: plugin.name().to_string(),
+            version: plugin.version().to_string(),
+            digest: plugin.digest().to_string(),
+            settings,
+            error: None,
+            protocol_errors: Vec::new(),
+            host_calls: 0,
+            logs_dropped: 0,
+            elapsed_us: 0,
+            changes: Vec::new(),
+            rolled_back: None,
+            released: Vec::new(),
+        }
+    }
+}
+
 /// The changes of a run that were undone, and any that could not be.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -217,4 +245,78 @@ impl DeviceReport {
             .filter(|s| s.status == status)
             .count()
     }
+}
+
+/// The report of each policy, setting by setting: an enforced setting gets the outcome of its
+/// slot in the pass (`index` by setting key, `outcomes` by slot, with the plugin that ran it),
+/// a withheld one the status and reason the policy stage gave it.
+pub(crate) fn policy_reports(
+    policies: &[ResolvedPolicy],
+    index: &HashMap<Key, usize>,
+    outcomes: &[Option<(SettingOutcome, Option<String>)>],
+    now: &str,
+) -> Vec<PolicyReport> {
+    policies
+        .iter()
+        .map(|policy| {
+            let settings: Vec<SettingReport> = policy
+                .entries
+                .iter()
+                .map(|entry| match &entry.disposition {
+                    Disposition::Enforce(setting) => {
+                        let slot = index.get(&key_of(&setting.id, &setting.group)).copied();
+                        match slot.and_then(|i| outcomes[i].as_ref()) {
+                            Some((o, plugin)) => SettingReport {
+                                verified_at: matches!(
+                                    o.status,
+                                    SettingStatus::Compliant | SettingStatus::Remediated
+                                )
+                                .then(|| now.to_owned()),
+                                id: entry.id.clone(),
+                                group: group_ref(&entry.group),
+                                status: o.status,
+                                message: o.message.clone(),
+                                code: o.code,
+                                plugin: plugin.clone(),
+                            },
+                            None => SettingReport {
+                                verified_at: None,
+                                id: entry.id.clone(),
+                                group: group_ref(&entry.group),
+                                status: SettingStatus::Error,
+                                message: Some("internal error: setting was not enforced".into()),
+                                code: None,
+                                plugin: None,
+                            },
+                        }
+                    }
+                    Disposition::Withheld { status, message } => SettingReport {
+                        verified_at: None,
+                        id: entry.id.clone(),
+                        group: group_ref(&entry.group),
+                        status: *status,
+                        message: Some(message.clone()),
+                        code: None,
+                        plugin: None,
+                    },
+                })
+                .collect();
+            PolicyReport {
+                id: policy.id.clone(),
+                name: policy.name.clone(),
+                origin: policy.origin.clone(),
+                status: policy.status(settings.iter().map(|s| s.status)),
+                message: policy.reason().map(str::to_string),
+                settings,
+            }
+        })
+        .collect()
+}
+
+/// A setting's group position as reports show it.
+pub(crate) fn group_ref(group: &Option<GroupPosition>) -> Option<GroupRef> {
+    group.as_ref().map(|g| GroupRef {
+        definition_id: g.definition_id.clone(),
+        index: g.index,
+    })
 }

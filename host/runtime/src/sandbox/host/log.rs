@@ -2,7 +2,7 @@
 
 use rampart_gate::LogLevel;
 
-use crate::bindings::log::{Host, Level};
+use crate::sandbox::bindings::log::{Host, Level};
 
 use super::RunState;
 

@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::signing::{self, SignatureError, VerifyingKey};
+use crate::supply::signing::{self, SignatureError, VerifyingKey};
 
 /// What a failed signature check does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -264,7 +264,7 @@ impl TrustPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::{SigningKey, public_key_base64, sign};
+    use crate::supply::signing::{SigningKey, public_key_base64, sign};
 
     fn component() -> Vec<u8> {
         let mut w = b"\0asm\x0d\x00\x01\x00".to_vec();

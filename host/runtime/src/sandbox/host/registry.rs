@@ -2,7 +2,7 @@
 
 use rampart_backends::registry::RegValue as BackendValue;
 
-use crate::bindings::registry::{Host, NamedValue, RegValue};
+use crate::sandbox::bindings::registry::{Host, NamedValue, RegValue};
 
 use super::{Answer, RunState, answer};
 

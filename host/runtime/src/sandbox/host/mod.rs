@@ -16,8 +16,8 @@ use rampart_gate::{CallError, Gate, GateAnswer};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::types::{self, CapabilityError};
-use crate::limits::{RunLimiter, RunLimits};
+use crate::sandbox::bindings::types::{self, CapabilityError};
+use crate::sandbox::limits::{RunLimiter, RunLimits};
 
 /// The store data of one run.
 pub(crate) struct RunState {

@@ -6,7 +6,7 @@
 //!
 //! [`PluginDirectory`] keeps that set in step with a directory of `.wasm` files:
 //!
-//! - a new or changed file is read once (a file over [`crate::plugin::MAX_PLUGIN_BYTES`] is
+//! - a new or changed file is read once (a file over [`crate::sandbox::plugin::MAX_PLUGIN_BYTES`] is
 //!   refused without being read), hashed (unchanged content is skipped), verified (manifest,
 //!   contract version, imports against grants), compiled by the engine's
 //!   [`Compiler`](crate::Compiler) (within its budget, if it has one) and pre-linked — all
@@ -34,10 +34,10 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::aot::AotCache;
-use crate::enforce::PluginSet;
-use crate::engine::Engine;
-use crate::plugin::{GrantPolicy, Plugin};
+use crate::pipeline::route::PluginSet;
+use crate::sandbox::engine::Engine;
+use crate::sandbox::plugin::{GrantPolicy, Plugin};
+use crate::supply::aot::AotCache;
 
 /// Default debounce of directory events. Long enough to coalesce a rename's events and a short
 /// burst of writes, short enough that a new version serves within ~100 ms of its rename.
@@ -135,7 +135,7 @@ impl LivePlugins {
                     digest: p.digest().to_string(),
                     source: p.source().to_string(),
                     signature: match p.trust() {
-                        crate::trust::TrustVerdict::NotChecked => None,
+                        crate::supply::trust::TrustVerdict::NotChecked => None,
                         verdict => Some(verdict.to_string()),
                     },
                 })
@@ -175,7 +175,7 @@ pub struct PluginDirectory {
     dir: PathBuf,
     engine: Engine,
     policy: GrantPolicy,
-    trust: crate::trust::TrustPolicy,
+    trust: crate::supply::trust::TrustPolicy,
     cache: Option<AotCache>,
     embedded: Vec<Arc<Plugin>>,
     live: Arc<LivePlugins>,
@@ -220,7 +220,7 @@ impl PluginDirectory {
             dir: dir.into(),
             engine,
             policy,
-            trust: crate::trust::TrustPolicy::off(),
+            trust: crate::supply::trust::TrustPolicy::off(),
             cache,
             embedded,
             live: Arc::new(LivePlugins::new(initial)),
@@ -231,7 +231,7 @@ impl PluginDirectory {
     /// Checks every file's signature against `trust` (default: not checked). In enforce mode an
     /// unsigned, tampered or untrusted file is rejected like any other bad file: the previous
     /// version keeps serving.
-    pub fn with_trust(mut self, trust: crate::trust::TrustPolicy) -> Self {
+    pub fn with_trust(mut self, trust: crate::supply::trust::TrustPolicy) -> Self {
         self.trust = trust;
         self
     }
@@ -282,7 +282,7 @@ impl PluginDirectory {
         }
         let mut files = lock(&self.files);
         // Size-checked before anything is read: a huge file is refused, never loaded whole.
-        match crate::plugin::read_plugin_file(path) {
+        match crate::sandbox::plugin::read_plugin_file(path) {
             Ok(bytes) => self.file_changed(&mut files, path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.file_removed(&mut files, path)

@@ -1,241 +1,34 @@
-//! Routing resolved settings to plugins and running them: the enforce stage of the pipeline.
+//! The enforce stage: one pass of an [`Enforcer`] over what the policy stage produced for one
+//! device ([`ResolvedPolicy`] per document).
 //!
-//! Input is what the policy stage produced for one device ([`ResolvedPolicy`] per document).
-//! Each setting to enforce is routed to the one plugin whose manifest claims its id on this
-//! platform; identical settings from several policies are enforced once and reported in each.
-//! A setting no plugin claims, or that two plugins claim, is reported as an error — never
-//! silently dropped. Each plugin then runs once, in its own sandbox; a failed run turns its
-//! settings into errors and the other plugins still run.
+//! A pass settles any earlier run left on disk, detects drift, has the settings routed
+//! ([`crate::pipeline::route`]), runs each plugin once in its own sandbox under the change
+//! journal (a failed run turns its settings into errors, is rolled back, and the other plugins
+//! still run), removes what plugins wrote for settings that left the policy, and hands the
+//! outcomes to [`crate::pipeline::report`] to assemble the [`DeviceReport`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use rampart_policy::device::{Device, Platform};
-use rampart_policy::resolve::{Disposition, ResolvedPolicy};
-use rampart_policy::settings::{GroupPosition, ResolvedSetting};
+use rampart_policy::device::Device;
+use rampart_policy::resolve::ResolvedPolicy;
+use rampart_policy::settings::ResolvedSetting;
 use rampart_policy::status::SettingStatus;
 
 use crate::capabilities::Capabilities;
 use crate::drift::{Footprint, Ledger};
 use crate::error::RunError;
 use crate::journal::{Change, Journal, JournalError, JournalValue, RunJournal};
-use crate::limits::RunLimits;
-use crate::plugin::Plugin;
-use crate::redact::{Redactor, quote};
-use crate::report::{
-    DeviceReport, DeviceSummary, GroupRef, OverruledClaim, PluginRunReport, PolicyReport,
-    RolledBack, SettingReport,
+use crate::pipeline::report::{
+    DeviceReport, DeviceSummary, OverruledClaim, PluginRunReport, RolledBack, policy_reports,
 };
-use crate::run::SettingOutcome;
-use crate::trust::TrustVerdict;
+use crate::pipeline::route::{PluginSet, Routing, Unique, platform_name};
+use crate::redact::{Redactor, quote};
+use crate::sandbox::limits::RunLimits;
+use crate::sandbox::plugin::Plugin;
+use crate::sandbox::run::SettingOutcome;
 use rampart_backends::registry::{EmulatedRegistry, RegistryPath};
-
-/// The loaded plugins of a host, by name, and who may enforce which setting ids.
-///
-/// A manifest alone does not decide who enforces a setting. When several plugins claim the
-/// same id, the claim that stands is, in order:
-///
-/// 1. the operator's: a plugin whose operator assignment ([`PluginSet::assign`], the
-///    `settings` of its `[plugin.NAME]` grants entry) matches the id;
-/// 2. the established owner's: a first-party plugin ([`PluginSet::insert_first_party`]), or a
-///    same-named override that [`PluginSet::admit`] accepted because its signature is trusted
-///    for that name;
-/// 3. any other plugin's.
-///
-/// The claims below the one that stands are overruled (reported, never run); two claims of the
-/// same rank leave the setting unenforced with an error. A plugin with an operator assignment
-/// enforces only the ids its assignment matches.
-#[derive(Debug, Clone, Default)]
-pub struct PluginSet {
-    plugins: BTreeMap<String, Arc<Plugin>>,
-    /// Names whose claims stand before a third party's.
-    established: BTreeSet<String>,
-    /// Operator assignments: plugin name to setting-id patterns.
-    assigned: BTreeMap<String, Vec<String>>,
-}
-
-/// Where a setting goes.
-#[derive(Debug, Clone)]
-pub enum Route {
-    /// One plugin's claim stands (see [`PluginSet`]).
-    Plugin(Arc<Plugin>),
-    /// No plugin claims it on this platform.
-    Unclaimed,
-    /// Several plugins claim it with the same standing (names sorted).
-    Ambiguous(Vec<String>),
-}
-
-/// Why [`PluginSet::admit`] refused a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClaimError {
-    /// The plugin has the name of a first-party plugin but no signature trusted for it.
-    #[error(
-        "plugin '{name}' would replace the first-party plugin of that name, but it is not signed by a key the trust configuration trusts for '{name}' ({verdict})"
-    )]
-    UntrustedOverride {
-        /// The plugin name.
-        name: String,
-        /// What the signature check found.
-        verdict: String,
-    },
-}
-
-/// The rank of a claim (see [`PluginSet`]); higher stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Standing {
-    ThirdParty,
-    Established,
-    Assigned,
-}
-
-impl PluginSet {
-    /// An empty set.
-    pub fn new() -> Self {
-        PluginSet::default()
-    }
-
-    /// Adds a plugin, replacing (and returning) one with the same name. The plugin's claims
-    /// have the standing of the name: established when the name is a first-party plugin's.
-    /// Agents loading plugins from a directory use [`PluginSet::admit`], which checks that a
-    /// plugin replacing a first-party one is trusted for its name.
-    pub fn insert(&mut self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
-        self.plugins.insert(plugin.name().to_string(), plugin)
-    }
-
-    /// Adds a first-party plugin: its claims stand before any third party's.
-    pub fn insert_first_party(&mut self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
-        self.established.insert(plugin.name().to_string());
-        self.insert(plugin)
-    }
-
-    /// Whether `name` is a first-party plugin's name.
-    pub fn is_first_party(&self, name: &str) -> bool {
-        self.established.contains(name)
-    }
-
-    /// Checks that `plugin` may join the set: a plugin with a first-party plugin's name must be
-    /// signed by a key the trust configuration trusts for that name (its
-    /// [`Plugin::trust`] verdict is [`TrustVerdict::Verified`]).
-    ///
-    /// # Errors
-    ///
-    /// [`ClaimError::UntrustedOverride`] otherwise.
-    pub fn check_admission(&self, plugin: &Plugin) -> Result<(), ClaimError> {
-        if self.is_first_party(plugin.name())
-            && !matches!(plugin.trust(), TrustVerdict::Verified { .. })
-        {
-            return Err(ClaimError::UntrustedOverride {
-                name: plugin.name().to_string(),
-                verdict: plugin.trust().to_string(),
-            });
-        }
-        Ok(())
-    }
-
-    /// [`PluginSet::insert`] after [`PluginSet::check_admission`].
-    ///
-    /// # Errors
-    ///
-    /// As [`PluginSet::check_admission`]; the set is unchanged then.
-    pub fn admit(&mut self, plugin: Arc<Plugin>) -> Result<Option<Arc<Plugin>>, ClaimError> {
-        self.check_admission(&plugin)?;
-        Ok(self.insert(plugin))
-    }
-
-    /// The operator assigns the setting ids matching `patterns` to plugin `name`: its claims on
-    /// them stand before any other's, and it enforces no other id.
-    pub fn assign(&mut self, name: &str, patterns: Vec<String>) {
-        self.assigned.insert(name.to_string(), patterns);
-    }
-
-    /// The operator's assignments of `operator` ([`crate::OperatorGrants::settings`]).
-    pub fn with_assignments(mut self, operator: &crate::OperatorGrants) -> Self {
-        for (name, patterns) in &operator.settings {
-            self.assign(name, patterns.clone());
-        }
-        self
-    }
-
-    /// Removes a plugin by name.
-    pub fn remove(&mut self, name: &str) -> Option<Arc<Plugin>> {
-        self.plugins.remove(name)
-    }
-
-    /// A plugin by name.
-    pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
-        self.plugins.get(name)
-    }
-
-    /// The plugins, by name.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.plugins.values()
-    }
-
-    /// Number of plugins.
-    pub fn len(&self) -> usize {
-        self.plugins.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.plugins.is_empty()
-    }
-
-    /// Which plugin enforces `setting_id` on `platform`.
-    pub fn route(&self, platform: Platform, setting_id: &str) -> Route {
-        self.decide(platform, setting_id).0
-    }
-
-    /// The standing of `plugin`'s claim on `setting_id`; `None` when it does not claim it (or
-    /// the operator's assignment excludes it).
-    fn standing(&self, plugin: &Plugin, platform: Platform, setting_id: &str) -> Option<Standing> {
-        if !plugin.manifest().platforms.contains(&platform) || !plugin.manifest().claims(setting_id)
-        {
-            return None;
-        }
-        match self.assigned.get(plugin.name()) {
-            Some(patterns) => patterns
-                .iter()
-                .any(|p| crate::manifest::glob_match(p, setting_id))
-                .then_some(Standing::Assigned),
-            None if self.established.contains(plugin.name()) => Some(Standing::Established),
-            None => Some(Standing::ThirdParty),
-        }
-    }
-
-    /// The route of `setting_id`, and the plugins whose claims on it were overruled.
-    fn decide(&self, platform: Platform, setting_id: &str) -> (Route, Vec<String>) {
-        let mut claims: Vec<(Standing, &Arc<Plugin>)> = self
-            .plugins
-            .values()
-            .filter_map(|p| self.standing(p, platform, setting_id).map(|s| (s, p)))
-            .collect();
-        let Some(top) = claims.iter().map(|(s, _)| *s).max() else {
-            return (Route::Unclaimed, Vec::new());
-        };
-        let overruled = claims
-            .iter()
-            .filter(|(s, _)| *s < top)
-            .map(|(_, p)| p.name().to_string())
-            .collect();
-        claims.retain(|(s, _)| *s == top);
-        let route = match claims.as_slice() {
-            [(_, one)] => Route::Plugin(Arc::clone(one)),
-            many => Route::Ambiguous(many.iter().map(|(_, p)| p.name().to_string()).collect()),
-        };
-        (route, overruled)
-    }
-
-    /// Every plugin claiming `setting_id` on `platform`, whatever its standing.
-    fn claimants(&self, platform: Platform, setting_id: &str) -> Vec<&Arc<Plugin>> {
-        self.plugins
-            .values()
-            .filter(|p| self.standing(p, platform, setting_id).is_some())
-            .collect()
-    }
-}
 
 /// When the changes of a plugin run are rolled back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -277,13 +70,17 @@ struct FingerprintMemo {
     fingerprint: String,
 }
 
-type Key = (String, Option<(String, u32)>);
-
-fn key_of(id: &str, group: &Option<GroupPosition>) -> Key {
-    (
-        id.to_string(),
-        group.as_ref().map(|g| (g.definition_id.clone(), g.index)),
-    )
+/// What every plugin run of one pass shares.
+#[derive(Debug, Clone, Copy)]
+struct Pass<'a> {
+    /// The pass's settings, each once.
+    unique: &'a [&'a ResolvedSetting],
+    /// Settings disputed between plugins, by claimant.
+    disputed: &'a BTreeMap<String, Vec<usize>>,
+    /// Takes the secrets of all the pass's settings out of what it reports.
+    redactor: &'a Redactor,
+    /// The pass's time (RFC 3339).
+    now: &'a str,
 }
 
 impl Enforcer {
@@ -388,22 +185,10 @@ impl Enforcer {
         for d in &drift {
             tracing::warn!(target = %d.target, expected = %d.expected, found = %d.found, "drift detected");
         }
-        // Unique settings to enforce, in first-seen order, and who routes them.
-        let mut unique: Vec<&ResolvedSetting> = Vec::new();
-        let mut index: HashMap<Key, usize> = HashMap::new();
-        for policy in policies {
-            for entry in &policy.entries {
-                if let Disposition::Enforce(setting) = &entry.disposition {
-                    index
-                        .entry(key_of(&setting.id, &setting.group))
-                        .or_insert_with(|| {
-                            unique.push(setting);
-                            unique.len() - 1
-                        });
-                }
-            }
-        }
-
+        let Unique {
+            settings: unique,
+            index,
+        } = Unique::of(policies);
         // Everything this pass reports passes through the secrets of all its settings.
         let redactor = Redactor::for_settings(unique.iter().copied());
         for d in &mut drift {
@@ -411,211 +196,44 @@ impl Enforcer {
             d.found = quote(&redactor.redact(&d.found));
         }
         let mut outcomes: Vec<Option<(SettingOutcome, Option<String>)>> = vec![None; unique.len()];
-        let mut batches: BTreeMap<String, (Arc<Plugin>, Vec<usize>)> = BTreeMap::new();
-        let mut overruled_claims: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-        let mut disputed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, setting) in unique.iter().enumerate() {
-            let failed = |message: String| SettingOutcome {
-                id: setting.id.clone(),
-                group: setting.group.clone(),
-                status: SettingStatus::Error,
-                message: Some(message),
-                code: None,
-                written: false,
-            };
-            if let Some(message) = &blocked {
-                outcomes[i] = Some((failed(message.clone()), None));
-                continue;
-            }
-            let (route, overruled) = plugins.decide(device.platform, &setting.id);
-            if let Route::Plugin(owner) = &route {
-                for intruder in overruled {
-                    overruled_claims
-                        .entry((intruder, owner.name().to_string()))
-                        .or_default()
-                        .insert(setting.id.clone());
-                }
-            }
-            match route {
-                Route::Plugin(p) => {
-                    batches
-                        .entry(p.name().to_string())
-                        .or_insert_with(|| (p.clone(), Vec::new()))
-                        .1
-                        .push(i);
-                }
-                Route::Unclaimed => {
-                    outcomes[i] = Some((
-                        failed(format!(
-                            "no plugin enforces this setting on {}",
-                            platform_name(device.platform)
-                        )),
-                        None,
-                    ));
-                }
-                Route::Ambiguous(names) => {
-                    // The disputed setting is not enforced, but it has not left the policy:
-                    // no claimant removes what it set for it.
-                    for claimant in plugins.claimants(device.platform, &setting.id) {
-                        disputed
-                            .entry(claimant.name().to_string())
-                            .or_default()
-                            .push(i);
-                    }
-                    outcomes[i] = Some((
-                        failed(format!(
-                            "claimed by several plugins ({}); none was run",
-                            names.join(", ")
-                        )),
-                        None,
-                    ));
-                }
-            }
+        let Routing {
+            batches,
+            refused,
+            overruled_claims,
+            disputed,
+        } = match &blocked {
+            None => plugins.route_all(device.platform, &unique),
+            Some(message) => Routing::none_run(unique.len(), message),
+        };
+        for (i, message) in refused {
+            let setting = unique[i];
+            outcomes[i] = Some((
+                SettingOutcome {
+                    id: setting.id.clone(),
+                    group: setting.group.clone(),
+                    status: SettingStatus::Error,
+                    message: Some(message),
+                    code: None,
+                    written: false,
+                },
+                None,
+            ));
         }
 
         let mut plugin_reports = Vec::new();
-        for (name, (plugin, members)) in batches {
-            let settings: Vec<ResolvedSetting> =
-                members.iter().map(|&i| unique[i].clone()).collect();
-            let mut report = PluginRunReport {
-                name: name.clone(),
-                version: plugin.version().to_string(),
-                digest: plugin.digest().to_string(),
-                settings: settings.len(),
-                error: None,
-                protocol_errors: Vec::new(),
-                host_calls: 0,
-                logs_dropped: 0,
-                elapsed_us: 0,
-                changes: Vec::new(),
-                rolled_back: None,
-                released: Vec::new(),
-            };
-            let fail_all = |outcomes: &mut Vec<Option<(SettingOutcome, Option<String>)>>,
-                            message: &str| {
-                for &i in &members {
-                    outcomes[i] = Some((
-                        SettingOutcome {
-                            id: unique[i].id.clone(),
-                            group: unique[i].group.clone(),
-                            status: SettingStatus::Error,
-                            message: Some(message.to_string()),
-                            code: None,
-                            written: false,
-                        },
-                        Some(name.clone()),
-                    ));
-                }
-            };
-            let deferred = self.capabilities.defers_durability();
-            let journal = match self.journal.start(&name, plugin.digest(), deferred) {
-                Ok(j) => j,
-                Err(e) => {
-                    // Without a journal no change could be undone: do not run at all.
-                    let message = format!("not run: cannot start the change journal: {e}");
-                    fail_all(&mut outcomes, &message);
-                    report.error = Some(message);
-                    plugin_reports.push(report);
-                    continue;
-                }
-            };
-            let limits = self.limits_for(&name);
-            let (mut result, mut journal) =
-                plugin.execute(device, &settings, &self.capabilities, &limits, journal);
-            if result.is_ok() {
-                let mut kept = settings.clone();
-                kept.extend(disputed_settings(&disputed, &name, &unique));
-                report.released = self
-                    .remove_dropped(&plugin, device, &kept, &mut journal)
-                    .into_iter()
-                    .map(|line| quote(&redactor.redact(&line)))
-                    .collect();
-            }
-            let failed_setting = result.as_ref().ok().and_then(|output| {
-                output
-                    .outcomes
-                    .iter()
-                    .find(|o| o.status == SettingStatus::Error)
-                    .map(|o| o.id.clone())
-            });
-            let roll_back = self.atomicity == Atomicity::AllOrNothing
-                && failed_setting.is_some()
-                && !journal.changes().is_empty();
-            // A run that commits must be durable first (its changes and the removals); if they
-            // cannot be made durable, the run fails and is undone like any other. Nothing of
-            // it reached the disk then (see `RunJournal::rollback`).
-            if result.is_ok()
-                && !roll_back
-                && let Err(message) = journal.settle(&self.capabilities)
-            {
-                result = Err(RunError::NotPersisted {
-                    plugin: name.clone(),
-                    message,
-                });
-            }
-            match result {
-                Ok(output) => {
-                    report.protocol_errors = output.protocol_errors;
-                    report.host_calls = output.host_calls;
-                    report.logs_dropped = output.logs_dropped;
-                    report.elapsed_us =
-                        u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
-                    if roll_back {
-                        let (changes, failures) = journal.rollback(&self.capabilities, false);
-                        let why = format!(
-                            "rolled back: setting '{}' of this run failed and the run is all-or-nothing",
-                            failed_setting.unwrap_or_default()
-                        );
-                        for (&i, mut outcome) in members.iter().zip(output.outcomes) {
-                            // Written, confirmed or not (`unknown` "written; …"): undone now.
-                            if outcome.written {
-                                outcome.status = SettingStatus::Error;
-                                outcome.message = Some(why.clone());
-                                outcome.code = None;
-                                outcome.written = false;
-                            }
-                            outcomes[i] = Some((outcome, Some(name.clone())));
-                        }
-                        report.rolled_back = Some(RolledBack {
-                            changes: changes.iter().map(|c| redactor.present(c)).collect(),
-                            failures,
-                        });
-                    } else {
-                        match self.commit(&name, journal, &now) {
-                            Ok(changes) => {
-                                for (&i, outcome) in members.iter().zip(output.outcomes) {
-                                    outcomes[i] = Some((outcome, Some(name.clone())));
-                                }
-                                report.changes =
-                                    changes.iter().map(|c| redactor.present(c)).collect();
-                            }
-                            Err((message, rolled_back)) => {
-                                fail_all(&mut outcomes, &message);
-                                report.error = Some(message);
-                                report.rolled_back = Some(rolled_back);
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(plugin = %name, error = %e, "plugin run failed");
-                    let (changes, failures) = journal.rollback(&self.capabilities, false);
-                    let mut message = e.to_string();
-                    if !changes.is_empty() {
-                        message.push_str(&format!(
-                            "; its {} change(s) were rolled back",
-                            changes.len()
-                        ));
-                    }
-                    fail_all(&mut outcomes, &message);
-                    report.error = Some(e.to_string());
-                    report.rolled_back = Some(RolledBack {
-                        changes: changes.iter().map(|c| redactor.present(c)).collect(),
-                        failures,
-                    });
-                }
-            }
-            plugin_reports.push(report);
+        for (plugin, members) in batches.into_values() {
+            plugin_reports.push(self.run_batch(
+                &plugin,
+                &members,
+                device,
+                &Pass {
+                    unique: &unique,
+                    disputed: &disputed,
+                    redactor: &redactor,
+                    now: &now,
+                },
+                &mut outcomes,
+            ));
         }
         // Plugins that own values but got no setting this pass: every value they wrote is for a
         // dropped setting.
@@ -633,63 +251,7 @@ impl Enforcer {
             ));
         }
 
-        let policies: Vec<PolicyReport> = policies
-            .iter()
-            .map(|policy| {
-                let settings: Vec<SettingReport> = policy
-                    .entries
-                    .iter()
-                    .map(|entry| match &entry.disposition {
-                        Disposition::Enforce(setting) => {
-                            let slot = index.get(&key_of(&setting.id, &setting.group)).copied();
-                            match slot.and_then(|i| outcomes[i].as_ref()) {
-                                Some((o, plugin)) => SettingReport {
-                                    verified_at: matches!(
-                                        o.status,
-                                        SettingStatus::Compliant | SettingStatus::Remediated
-                                    )
-                                    .then(|| now.clone()),
-                                    id: entry.id.clone(),
-                                    group: group_ref(&entry.group),
-                                    status: o.status,
-                                    message: o.message.clone(),
-                                    code: o.code,
-                                    plugin: plugin.clone(),
-                                },
-                                None => SettingReport {
-                                    verified_at: None,
-                                    id: entry.id.clone(),
-                                    group: group_ref(&entry.group),
-                                    status: SettingStatus::Error,
-                                    message: Some(
-                                        "internal error: setting was not enforced".into(),
-                                    ),
-                                    code: None,
-                                    plugin: None,
-                                },
-                            }
-                        }
-                        Disposition::Withheld { status, message } => SettingReport {
-                            verified_at: None,
-                            id: entry.id.clone(),
-                            group: group_ref(&entry.group),
-                            status: *status,
-                            message: Some(message.clone()),
-                            code: None,
-                            plugin: None,
-                        },
-                    })
-                    .collect();
-                PolicyReport {
-                    id: policy.id.clone(),
-                    name: policy.name.clone(),
-                    origin: policy.origin.clone(),
-                    status: policy.status(settings.iter().map(|s| s.status)),
-                    message: policy.reason().map(str::to_string),
-                    settings,
-                }
-            })
-            .collect();
+        let policies = policy_reports(policies, &index, &outcomes, &now);
 
         if let Some(l) = &self.ledger {
             let mut ledger = lock(l);
@@ -752,6 +314,151 @@ impl Enforcer {
     /// Commits a run that settled: its commit record, then the ledger's ownership of its
     /// changes (saved), then its audit records (see [`crate::journal`]). Returns its changes,
     /// or, when the commit record cannot be written, why, with the run undone.
+    /// The run stage for one plugin: runs `plugin` once over its batch (`members`, positions
+    /// in the pass's unique settings) under a fresh journal, removes what it wrote for
+    /// settings that left the policy, then commits the run or rolls it back, and records each
+    /// member's outcome in `outcomes`.
+    fn run_batch(
+        &self,
+        plugin: &Arc<Plugin>,
+        members: &[usize],
+        device: &Device,
+        pass: &Pass<'_>,
+        outcomes: &mut [Option<(SettingOutcome, Option<String>)>],
+    ) -> PluginRunReport {
+        let Pass {
+            unique,
+            disputed,
+            redactor,
+            now,
+        } = *pass;
+        let name = plugin.name().to_string();
+        let settings: Vec<ResolvedSetting> = members.iter().map(|&i| unique[i].clone()).collect();
+        let mut report = PluginRunReport::new(plugin, settings.len());
+        let fail_all = |outcomes: &mut [Option<(SettingOutcome, Option<String>)>],
+                        message: &str| {
+            for &i in members {
+                outcomes[i] = Some((
+                    SettingOutcome {
+                        id: unique[i].id.clone(),
+                        group: unique[i].group.clone(),
+                        status: SettingStatus::Error,
+                        message: Some(message.to_string()),
+                        code: None,
+                        written: false,
+                    },
+                    Some(name.clone()),
+                ));
+            }
+        };
+        let deferred = self.capabilities.defers_durability();
+        let journal = match self.journal.start(&name, plugin.digest(), deferred) {
+            Ok(j) => j,
+            Err(e) => {
+                // Without a journal no change could be undone: do not run at all.
+                let message = format!("not run: cannot start the change journal: {e}");
+                fail_all(outcomes, &message);
+                report.error = Some(message);
+                return report;
+            }
+        };
+        let limits = self.limits_for(&name);
+        let (mut result, mut journal) =
+            plugin.execute(device, &settings, &self.capabilities, &limits, journal);
+        if result.is_ok() {
+            let mut kept = settings.clone();
+            kept.extend(disputed_settings(disputed, &name, unique));
+            report.released = self
+                .remove_dropped(plugin, device, &kept, &mut journal)
+                .into_iter()
+                .map(|line| quote(&redactor.redact(&line)))
+                .collect();
+        }
+        let failed_setting = result.as_ref().ok().and_then(|output| {
+            output
+                .outcomes
+                .iter()
+                .find(|o| o.status == SettingStatus::Error)
+                .map(|o| o.id.clone())
+        });
+        let roll_back = self.atomicity == Atomicity::AllOrNothing
+            && failed_setting.is_some()
+            && !journal.changes().is_empty();
+        // A run that commits must be durable first (its changes and the removals); if they
+        // cannot be made durable, the run fails and is undone like any other. Nothing of
+        // it reached the disk then (see `RunJournal::rollback`).
+        if result.is_ok()
+            && !roll_back
+            && let Err(message) = journal.settle(&self.capabilities)
+        {
+            result = Err(RunError::NotPersisted {
+                plugin: name.clone(),
+                message,
+            });
+        }
+        match result {
+            Ok(output) => {
+                report.protocol_errors = output.protocol_errors;
+                report.host_calls = output.host_calls;
+                report.logs_dropped = output.logs_dropped;
+                report.elapsed_us = u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
+                if roll_back {
+                    let (changes, failures) = journal.rollback(&self.capabilities, false);
+                    let why = format!(
+                        "rolled back: setting '{}' of this run failed and the run is all-or-nothing",
+                        failed_setting.unwrap_or_default()
+                    );
+                    for (&i, mut outcome) in members.iter().zip(output.outcomes) {
+                        // Written, confirmed or not (`unknown` "written; …"): undone now.
+                        if outcome.written {
+                            outcome.status = SettingStatus::Error;
+                            outcome.message = Some(why.clone());
+                            outcome.code = None;
+                            outcome.written = false;
+                        }
+                        outcomes[i] = Some((outcome, Some(name.clone())));
+                    }
+                    report.rolled_back = Some(RolledBack {
+                        changes: changes.iter().map(|c| redactor.present(c)).collect(),
+                        failures,
+                    });
+                } else {
+                    match self.commit(&name, journal, now) {
+                        Ok(changes) => {
+                            for (&i, outcome) in members.iter().zip(output.outcomes) {
+                                outcomes[i] = Some((outcome, Some(name.clone())));
+                            }
+                            report.changes = changes.iter().map(|c| redactor.present(c)).collect();
+                        }
+                        Err((message, rolled_back)) => {
+                            fail_all(outcomes, &message);
+                            report.error = Some(message);
+                            report.rolled_back = Some(rolled_back);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %name, error = %e, "plugin run failed");
+                let (changes, failures) = journal.rollback(&self.capabilities, false);
+                let mut message = e.to_string();
+                if !changes.is_empty() {
+                    message.push_str(&format!(
+                        "; its {} change(s) were rolled back",
+                        changes.len()
+                    ));
+                }
+                fail_all(outcomes, &message);
+                report.error = Some(e.to_string());
+                report.rolled_back = Some(RolledBack {
+                    changes: changes.iter().map(|c| redactor.present(c)).collect(),
+                    failures,
+                });
+            }
+        }
+        report
+    }
+
     fn commit(
         &self,
         plugin: &str,
@@ -1112,18 +819,8 @@ impl Enforcer {
             let kept = disputed.get(&name).map_or(&[][..], Vec::as_slice);
             let released = self.remove_dropped(plugin, device, kept, &mut journal);
             let mut report = PluginRunReport {
-                name: name.clone(),
-                version: plugin.version().to_string(),
-                digest: plugin.digest().to_string(),
-                settings: 0,
-                error: None,
-                protocol_errors: Vec::new(),
-                host_calls: 0,
-                logs_dropped: 0,
-                elapsed_us: 0,
-                changes: Vec::new(),
-                rolled_back: None,
                 released,
+                ..PluginRunReport::new(plugin, 0)
             };
             if let Err(message) = journal.settle(&self.capabilities) {
                 let error = RunError::NotPersisted {
@@ -1163,22 +860,6 @@ fn disputed_settings(
         .get(plugin)
         .map(|members| members.iter().map(|&i| unique[i].clone()).collect())
         .unwrap_or_default()
-}
-
-fn group_ref(group: &Option<GroupPosition>) -> Option<GroupRef> {
-    group.as_ref().map(|g| GroupRef {
-        definition_id: g.definition_id.clone(),
-        index: g.index,
-    })
-}
-
-fn platform_name(p: Platform) -> &'static str {
-    match p {
-        Platform::WindowsClient => "windows-client",
-        Platform::WindowsServer => "windows-server",
-        Platform::Linux => "linux",
-        Platform::Macos => "macos",
-    }
 }
 
 fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
