@@ -13,6 +13,7 @@ use rampart_policy::device::{Device, Platform};
 use rampart_policy::graph::{PolicyDocument, PolicyError};
 use rampart_runtime::audit::{AuditLog, Retention};
 use rampart_runtime::drift::Ledger;
+use rampart_runtime::embed::Embedded;
 use rampart_runtime::{
     Atomicity, Capabilities, DeviceReport, Enforcer, Journal, PluginSet, RunLimits,
 };
@@ -28,10 +29,10 @@ const REPORT_HISTORY: usize = 20;
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) device: Device,
-    pub(crate) catalog: Catalog,
     pub(crate) state: StateDir,
     registry: Store,
-    enforcer: Enforcer,
+    /// The enforcer and the catalog: passes run through the runtime's embedding API.
+    embedded: Embedded,
     /// What crash recovery did at open (one line per unfinished run rolled back).
     recovered: std::sync::Mutex<Vec<String>>,
     /// The state directory's lock: this job is its only writer (`None` for plans).
@@ -63,6 +64,7 @@ impl Job {
             .with_ledger(ledger);
         // Journals left on disk (a killed agent's runs) are settled before anything else.
         let recovered = enforcer.recover()?;
+        let embedded = Embedded::new(enforcer, PluginSet::new(), catalog);
         for line in &recovered {
             tracing::warn!("{line}");
         }
@@ -71,10 +73,9 @@ impl Job {
         }
         Ok(Job {
             device,
-            catalog,
             state,
             registry,
-            enforcer,
+            embedded,
             recovered: std::sync::Mutex::new(recovered),
             _lock: Some(lock),
         })
@@ -89,9 +90,9 @@ impl Job {
         policies: &crate::last_good::Outcome,
     ) -> anyhow::Result<DeviceReport> {
         self.registry.reload_if_changed(&self.state)?;
-        let resolved =
-            rampart_policy::resolve::resolve(&policies.documents, &self.device, &self.catalog);
-        let mut report = self.enforcer.enforce(plugins, &self.device, &resolved);
+        let mut report = self
+            .embedded
+            .enforce_with(plugins, &self.device, &policies.documents);
         report.input_errors = policies.errors.iter().map(ToString::to_string).collect();
         report.stale_inputs = policies.stale.clone();
         // Crash recovery at start is reported once, in the first pass after it.
@@ -123,10 +124,9 @@ impl Job {
             .with_ledger(ledger);
         Ok(Job {
             device,
-            catalog,
             state,
             registry,
-            enforcer,
+            embedded: Embedded::new(enforcer, PluginSet::new(), catalog),
             recovered: std::sync::Mutex::new(Vec::new()),
             _lock: None,
         })
@@ -140,11 +140,7 @@ impl Job {
         documents: &[PolicyDocument],
         input_errors: &[PolicyError],
     ) -> DeviceReport {
-        let resolved = rampart_policy::resolve::resolve(documents, &self.device, &self.catalog);
-        let mut report = self
-            .enforcer
-            .what_if()
-            .enforce(plugins, &self.device, &resolved);
+        let mut report = self.embedded.plan_with(plugins, &self.device, documents);
         report.input_errors = input_errors.iter().map(ToString::to_string).collect();
         report
     }

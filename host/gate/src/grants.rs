@@ -322,7 +322,7 @@ fn min_access(a: Option<Access>, b: Option<Access>) -> Option<Access> {
 /// ```
 ///
 /// Unknown keys are errors, and so are a registry key that does not canonicalise, a setting
-/// pattern without a literal prefix of [`crate::manifest::MIN_PATTERN_PREFIX`] characters,
+/// pattern without a literal prefix of [`crate::pattern::MIN_PATTERN_PREFIX`] characters,
 /// and `settings` under `[default]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OperatorGrants {
@@ -453,7 +453,7 @@ impl OperatorGrants {
             let section = format!("plugin.{}", crate::text::excerpt(&name, 64));
             if let Some(patterns) = set.settings.take() {
                 for p in &patterns {
-                    crate::manifest::check_setting_pattern(p)
+                    crate::pattern::check_setting_pattern(p)
                         .map_err(|e| err(format!("[{section}] {e}")))?;
                 }
                 settings.insert(name.clone(), patterns);

@@ -21,7 +21,7 @@ pub mod gate;
 pub mod grants;
 pub mod limits;
 pub mod manifest;
-pub mod redact;
+pub mod pattern;
 pub mod results;
 pub mod text;
 pub mod txn;
@@ -34,3 +34,4 @@ pub use gate::{
 pub use grants::{Access, Grants, OperatorGrants};
 pub use limits::{LimitExceeded, RunLimits};
 pub use manifest::Manifest;
+pub use txn::redact;

@@ -68,6 +68,19 @@ pub fn toml_message(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
+/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut with `…`.
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,19 +135,46 @@ impl Embedded {
         &self.plugins
     }
 
+    /// The settings catalog policies are resolved with.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     /// Resolves `documents` for `device` and enforces them: one pass, blocking.
     pub fn enforce(&self, device: &Device, documents: &[PolicyDocument]) -> DeviceReport {
+        self.enforce_with(&self.plugins, device, documents)
+    }
+
+    /// [`Embedded::enforce`] with `plugins` instead of the set this was built with: for an
+    /// agent whose plugins are swapped live, pass a [`LivePlugins::snapshot`] taken for the
+    /// pass. The `rampart` agent runs every pass this way.
+    ///
+    /// [`LivePlugins::snapshot`]: crate::live::LivePlugins::snapshot
+    pub fn enforce_with(
+        &self,
+        plugins: &PluginSet,
+        device: &Device,
+        documents: &[PolicyDocument],
+    ) -> DeviceReport {
         let resolved = rampart_policy::resolve::resolve(documents, device, &self.catalog);
-        self.enforcer.enforce(&self.plugins, device, &resolved)
+        self.enforcer.enforce(plugins, device, &resolved)
     }
 
     /// Like [`Embedded::enforce`] over copy-on-write overlays: the report plans the changes and
     /// nothing reaches the backends.
     pub fn plan(&self, device: &Device, documents: &[PolicyDocument]) -> DeviceReport {
+        self.plan_with(&self.plugins, device, documents)
+    }
+
+    /// [`Embedded::plan`] with `plugins` instead of the set this was built with.
+    pub fn plan_with(
+        &self,
+        plugins: &PluginSet,
+        device: &Device,
+        documents: &[PolicyDocument],
+    ) -> DeviceReport {
         let resolved = rampart_policy::resolve::resolve(documents, device, &self.catalog);
-        self.enforcer
-            .what_if()
-            .enforce(&self.plugins, device, &resolved)
+        self.enforcer.what_if().enforce(plugins, device, &resolved)
     }
 
     /// Fetches from `source`, then enforces.

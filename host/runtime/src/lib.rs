@@ -42,7 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod embed;
-mod error;
+pub mod live;
 pub mod lock;
 pub mod pipeline;
 pub mod sandbox;
@@ -51,13 +51,12 @@ pub mod supply;
 pub use pipeline::{enforce, report};
 pub use rampart_gate::txn::{audit, drift, journal};
 pub use rampart_gate::{capabilities, gate, grants, manifest, redact, text};
-pub use sandbox::{compile, limits, plugin};
-pub use supply::{aot, live, signing, trust};
+pub use sandbox::{aot, compile, limits, plugin};
+pub use supply::{signing, trust};
 
 pub use aot::{AotCache, CacheOutcome};
 pub use compile::{CompileBudget, CompileError, Compiler, InProcess};
 pub use enforce::{Atomicity, Enforcer};
-pub use error::{Error, LoadError, LoadFailure, RunError};
 pub use grants::{Access, Grants, OperatorGrants};
 pub use journal::{Change, Journal};
 pub use limits::RunLimits;
@@ -70,5 +69,6 @@ pub use rampart_gate::Capabilities;
 pub use rampart_gate::{ParsedKeys, parse_registry_key};
 pub use report::DeviceReport;
 pub use sandbox::engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
+pub use sandbox::error::{Error, LoadError, LoadFailure, RunError};
 pub use sandbox::run::{RunOutput, SettingOutcome, UNCONFIRMED};
 pub use trust::{TrustMode, TrustPolicy, TrustVerdict};

@@ -1,85 +1,24 @@
 //! `rampart plugin`: tools for plugin authors and operators — look inside a plugin file, try it
 //! against a device's state without changing anything, and start a new plugin crate.
 //!
-//! Each subcommand is one variant of [`PluginCommand`] and one function below.
+//! Each subcommand is one variant of [`PluginCommand`] (defined with the other arguments in
+//! `cli`) and one function below.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Subcommand;
 use rampart_policy::status::SettingStatus;
 use rampart_runtime::manifest::{self, Manifest};
 use rampart_runtime::{Access, Engine, Grants, LoadFailure, Plugin, PluginSet};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::cli::Switch;
+use crate::cli::{PluginCommand, Switch};
 use crate::job::{BackendOptions, Job};
 use crate::output::safe;
 use crate::state::StateDir;
 use crate::{BadInput, exit, inputs};
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum PluginCommand {
-    /// Show what a plugin file is and asks for, without running it: manifest, contract version
-    /// and whether this agent accepts it, imports, requested and effective grants, SHA-256.
-    /// Exit code 2 if this agent would refuse the plugin.
-    Inspect {
-        /// The plugin `.wasm` file.
-        file: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Plan what one plugin would do on this device (a what-if run against copy-on-write
-    /// overlays of the state): per-setting statuses and the changes it would make. Nothing is
-    /// written. Exit code 3 if a setting of the plugin would end in error.
-    Test {
-        /// The plugin `.wasm` file.
-        file: PathBuf,
-        /// Policy files or directories of `.json` Graph exports. Default: the embedded examples.
-        #[arg(long, value_name = "PATH", num_args = 1..)]
-        policies: Vec<PathBuf>,
-        /// Device identity file (TOML or JSON). Default: a simulated Windows 11 client.
-        #[arg(long, value_name = "FILE")]
-        device: Option<PathBuf>,
-        /// State directory to plan against (its registry and file roots are read, never
-        /// written). Default: an empty state.
-        #[arg(long, value_name = "DIR")]
-        state: Option<PathBuf>,
-        /// Extra settings-catalog definitions.
-        #[arg(long, value_name = "FILE")]
-        catalog: Option<PathBuf>,
-        /// Where a file root lives (repeatable), e.g. `mdatp-managed=/etc/opt/microsoft/mdatp/managed`
-        /// or `library-preferences=/Library/Preferences`; read, never written. Default:
-        /// `<state>/roots/<name>` (empty roots without `--state`).
-        #[arg(long = "file-root", value_name = "NAME=DIR", value_parser = crate::cli::parse_file_root)]
-        file_roots: Vec<(String, PathBuf)>,
-        /// Tamper protection of the simulated Defender.
-        #[arg(long, value_enum, default_value_t = Switch::On)]
-        tamper_protection: Switch,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Create a new plugin crate from the template: manifest, a plugin with one setting, a
-    /// native unit test. It builds with `cargo build --target wasm32-wasip2` as generated.
-    New {
-        /// Plugin name: 1-64 characters of a-z, 0-9 and '-'.
-        name: String,
-        /// Directory to create. Default: `./NAME`.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Use the rampart-sdk of this rampart checkout (its `sdk` directory) by path instead of
-        /// the git repository.
-        #[arg(long, value_name = "DIR")]
-        sdk_path: Option<PathBuf>,
-    },
-    /// Signing: `sign`, `verify`, `keygen` (see SECURITY.md).
-    #[command(flatten)]
-    Signing(crate::cli::SigningCommand),
-}
 
 /// Runs a `rampart plugin` subcommand.
 pub(crate) fn run(command: PluginCommand) -> anyhow::Result<u8> {

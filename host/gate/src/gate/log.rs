@@ -2,6 +2,7 @@
 //! `tracing` (target `rampart::plugin`) with control characters escaped.
 
 use crate::limits::{LimitExceeded, MAX_LOG_MESSAGE_BYTES};
+use crate::text::truncate;
 
 use super::Gate;
 
@@ -108,17 +109,4 @@ impl Gate {
         self.logs.push(LogRecord { level, message });
         Ok(self.logs.last())
     }
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut with `…`.
-pub fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push('…');
-    }
-    s
 }

@@ -26,11 +26,13 @@ use std::sync::Arc;
 use crate::capabilities::Capabilities;
 use crate::grants::Grants;
 use crate::limits::{LimitExceeded, RunLimits};
-use crate::redact::Redactor;
+use crate::txn::audit::CallOutcome;
 use crate::txn::journal::{Change, RunJournal};
+use crate::txn::redact::Redactor;
 
+pub use crate::text::truncate;
 pub use defender::MAX_PREFERENCE_NAME;
-pub use log::{LogLevel, LogRecord, truncate};
+pub use log::{LogLevel, LogRecord};
 pub use registry::{KnownKeys, ParsedKeys, parse_registry_key};
 
 /// Why a capability call was refused or failed: the contract's `capability-error`, which the
@@ -243,8 +245,19 @@ impl Gate {
         if !self.journal.auditing() {
             return;
         }
+        let outcome = match result {
+            Ok(_) => CallOutcome::Done,
+            Err(e @ CallError::AccessDenied(_)) => CallOutcome::Denied {
+                kind: e.kind(),
+                message: e.message(),
+            },
+            Err(e) => CallOutcome::Failed {
+                kind: e.kind(),
+                message: e.message(),
+            },
+        };
         self.journal
-            .audit_call(operation, &target(), write, result.as_ref().err());
+            .audit_call(operation, &target(), write, outcome);
     }
 
     /// Refuses a value larger than the per-value cap.

@@ -69,6 +69,27 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+/// How a capability call ended, as the audit trail records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome<'a> {
+    /// Allowed and done.
+    Done,
+    /// Refused by the grants: the contract's error case and its message.
+    Denied {
+        /// The contract's name of the error case (`access-denied`).
+        kind: &'static str,
+        /// What was refused.
+        message: &'a str,
+    },
+    /// Refused or failed for another reason.
+    Failed {
+        /// The contract's name of the error case (`not-found`, `failed`, ...).
+        kind: &'static str,
+        /// Why.
+        message: &'a str,
+    },
+}
+
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

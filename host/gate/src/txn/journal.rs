@@ -681,7 +681,7 @@ struct JournalFile {
     plugin: String,
     run: String,
     /// The run's secrets (from the header), kept out of the recovery's audit record.
-    redactor: crate::redact::Redactor,
+    redactor: crate::txn::redact::Redactor,
     changes: Vec<Change>,
     commit: Option<CommitRecord>,
 }
@@ -731,7 +731,7 @@ fn read_journal(path: &Path) -> Result<JournalFile, JournalError> {
             },
             str::to_string,
         ),
-        redactor: crate::redact::Redactor::from_secrets(
+        redactor: crate::txn::redact::Redactor::from_secrets(
             header["secrets"]
                 .as_array()
                 .map(|l| {
@@ -778,7 +778,7 @@ pub struct RunJournal {
     plugin: String,
     /// Takes the run's secrets out of its audit records (the journal lines keep the values:
     /// they must restore them).
-    redactor: std::sync::Arc<crate::redact::Redactor>,
+    redactor: std::sync::Arc<crate::txn::redact::Redactor>,
 }
 
 /// A run whose changes stand (see [`RunJournal::commit`]): its journal file, if it changed
@@ -885,7 +885,7 @@ impl RunAudit {
         decision: &str,
         changes: &[Change],
         failures: &[String],
-        redactor: &crate::redact::Redactor,
+        redactor: &crate::txn::redact::Redactor,
     ) -> Vec<crate::txn::audit::AuditRecord> {
         if changes.is_empty() && self.records.is_empty() && failures.is_empty() {
             return Vec::new();
@@ -925,7 +925,7 @@ impl RunJournal {
     /// Takes `redactor`'s secrets out of the run's audit records. Call it before the first
     /// change: the journal file's header then names the secrets too, so that recovery after a
     /// crash redacts its audit record the same way.
-    pub fn redact_with(&mut self, redactor: std::sync::Arc<crate::redact::Redactor>) {
+    pub fn redact_with(&mut self, redactor: std::sync::Arc<crate::txn::redact::Redactor>) {
         if let Some(file) = &mut self.file
             && file.file.is_none()
             && !redactor.is_empty()
@@ -939,7 +939,7 @@ impl RunJournal {
     }
 
     /// The redactor of the run's audit records (see [`RunJournal::redact_with`]).
-    pub fn redactor(&self) -> std::sync::Arc<crate::redact::Redactor> {
+    pub fn redactor(&self) -> std::sync::Arc<crate::txn::redact::Redactor> {
         self.redactor.clone()
     }
 
@@ -984,35 +984,31 @@ impl RunJournal {
         self.audit.is_some()
     }
 
-    /// Records one capability call and its outcome (`None`: allowed and done).
+    /// Records one capability call and its outcome.
     pub fn audit_call(
         &mut self,
         operation: &str,
         target: &str,
         write: bool,
-        outcome: Option<&crate::gate::CallError>,
+        outcome: crate::txn::audit::CallOutcome<'_>,
     ) {
+        use crate::txn::audit::CallOutcome;
         let Some(audit) = &mut self.audit else {
             return;
         };
-        if !write && outcome.is_none() {
+        if !write && matches!(outcome, CallOutcome::Done) {
             audit.reads += 1;
             return;
         }
         let target: String = self.redactor.redact(target).chars().take(1024).collect();
+        let error = |kind: &str, message: &str| {
+            let message = crate::text::truncate(message.to_owned(), 512);
+            Some(self.redactor.redact_owned(format!("{kind}: {message}")))
+        };
         let (decision, error) = match outcome {
-            None => ("allowed", None),
-            Some(e) => {
-                let decision = match e {
-                    crate::gate::CallError::AccessDenied(_) => "denied",
-                    _ => "failed",
-                };
-                let message = crate::gate::truncate(e.message().to_owned(), 512);
-                let error = self
-                    .redactor
-                    .redact_owned(format!("{}: {message}", e.kind()));
-                (decision, Some(error))
-            }
+            CallOutcome::Done => ("allowed", None),
+            CallOutcome::Denied { kind, message } => ("denied", error(kind, message)),
+            CallOutcome::Failed { kind, message } => ("failed", error(kind, message)),
         };
         audit.record(
             "call",
@@ -1512,9 +1508,9 @@ mod tests {
             .unwrap()
             .with_audit(crate::txn::audit::AuditLog::open(&dir.path().join("audit")).unwrap());
         let mut run = journal.start("p", "sha256:d", false).unwrap();
-        run.redact_with(std::sync::Arc::new(crate::redact::Redactor::from_secrets(
-            vec!["0nboarding-SECRET".into()],
-        )));
+        run.redact_with(std::sync::Arc::new(
+            crate::txn::redact::Redactor::from_secrets(vec!["0nboarding-SECRET".into()]),
+        ));
         run.record(Change::RegistryValue {
             key: r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Test".into(),
             name: "blob".into(),

@@ -18,13 +18,13 @@ use rampart_policy::status::SettingStatus;
 
 use crate::capabilities::Capabilities;
 use crate::drift::{Footprint, Ledger};
-use crate::error::RunError;
 use crate::journal::{Change, Journal, JournalError, JournalValue, RunJournal};
 use crate::pipeline::report::{
     DeviceReport, DeviceSummary, OverruledClaim, PluginRunReport, RolledBack, policy_reports,
 };
 use crate::pipeline::route::{PluginSet, Routing, Unique, platform_name};
 use crate::redact::{Redactor, quote};
+use crate::sandbox::error::RunError;
 use crate::sandbox::limits::RunLimits;
 use crate::sandbox::plugin::Plugin;
 use crate::sandbox::run::SettingOutcome;

@@ -54,7 +54,7 @@ pub struct DeviceReport {
     pub what_if: bool,
     /// Serving plugins and refused plugin files, when the caller tracks them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin_status: Option<crate::supply::live::PluginStatus>,
+    pub plugin_status: Option<PluginStatus>,
 }
 
 /// A plugin's claims that another plugin's claims overruled in a pass.
@@ -319,4 +319,50 @@ pub(crate) fn group_ref(group: &Option<GroupPosition>) -> Option<GroupRef> {
         definition_id: g.definition_id.clone(),
         index: g.index,
     })
+}
+
+/// What serves and what was refused: part of every status report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginStatus {
+    /// Serving plugins, by name.
+    pub active: Vec<ActivePlugin>,
+    /// Files refused and not superseded by a later good version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejection>,
+}
+
+/// One serving plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivePlugin {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// A path or `embedded:<name>`.
+    pub source: String,
+    /// The signature check's verdict when signatures are checked (`signed by 'key'`, or an
+    /// audit finding the plugin loaded despite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// A plugin file that was refused; the previous version (if any) kept serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    /// The file.
+    pub file: String,
+    /// `sha256:<hex>` of the refused content.
+    pub digest: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The plugin name and version that kept serving in its place, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
 }

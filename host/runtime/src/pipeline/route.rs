@@ -182,7 +182,7 @@ impl PluginSet {
         match self.assigned.get(plugin.name()) {
             Some(patterns) => patterns
                 .iter()
-                .any(|p| crate::manifest::glob_match(p, setting_id))
+                .any(|p| rampart_gate::pattern::glob_match(p, setting_id))
                 .then_some(Standing::Assigned),
             None if self.established.contains(plugin.name()) => Some(Standing::Established),
             None => Some(Standing::ThirdParty),

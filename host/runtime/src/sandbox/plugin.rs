@@ -10,13 +10,13 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 
-use crate::error::LoadError;
 use crate::grants::Grants;
 use crate::manifest::{self, Manifest};
+use crate::sandbox::aot::{AotCache, CacheOutcome};
 use crate::sandbox::bindings::{Plugin as PluginWorld, PluginPre};
 use crate::sandbox::engine::Engine;
+use crate::sandbox::error::LoadError;
 use crate::sandbox::host::RunState;
-use crate::supply::aot::{AotCache, CacheOutcome};
 use crate::supply::trust::{TrustPolicy, TrustVerdict};
 use rampart_gate::KnownKeys;
 
@@ -61,7 +61,7 @@ pub fn read_plugin_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let too_large = |size: u64| {
         std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,
-            crate::error::LoadFailure::TooLarge {
+            crate::sandbox::error::LoadFailure::TooLarge {
                 size: usize::try_from(size).unwrap_or(usize::MAX),
                 max: MAX_PLUGIN_BYTES,
             }
@@ -289,12 +289,12 @@ impl Plugin {
         trust: &TrustPolicy,
         cache: Option<&AotCache>,
     ) -> Result<Plugin, LoadError> {
-        let fail = |reason: crate::error::LoadFailure| LoadError {
+        let fail = |reason: crate::sandbox::error::LoadFailure| LoadError {
             origin: source.to_string(),
             reason,
         };
         if wasm.len() > MAX_PLUGIN_BYTES {
-            return Err(fail(crate::error::LoadFailure::TooLarge {
+            return Err(fail(crate::sandbox::error::LoadFailure::TooLarge {
                 size: wasm.len(),
                 max: MAX_PLUGIN_BYTES,
             }));
@@ -303,13 +303,13 @@ impl Plugin {
         let manifest = Manifest::parse(&sections.manifest).map_err(|e| fail(e.into()))?;
         let trust = trust
             .decide(wasm, &manifest.name)
-            .map_err(|e| fail(crate::error::LoadFailure::Signature(e)))?;
+            .map_err(|e| fail(crate::sandbox::error::LoadFailure::Signature(e)))?;
         if let TrustVerdict::Finding(finding) = &trust {
             tracing::warn!(plugin = %manifest.name, %source, %finding, "plugin signature check failed; loaded anyway (trust mode audit)");
         }
         let contract = sections.contract.trim().to_string();
         if !contract_compatible(&contract) {
-            return Err(fail(crate::error::LoadFailure::Contract {
+            return Err(fail(crate::sandbox::error::LoadFailure::Contract {
                 plugin: contract,
                 host: CONTRACT_VERSION.to_string(),
             }));
@@ -319,7 +319,9 @@ impl Plugin {
         let grants = Arc::new(
             policy
                 .effective(&manifest.name, &trust, &manifest.grants)
-                .map_err(|excess| fail(crate::error::LoadFailure::OverPrivileged { excess }))?,
+                .map_err(|excess| {
+                    fail(crate::sandbox::error::LoadFailure::OverPrivileged { excess })
+                })?,
         );
         let sha256 = format!("{:x}", Sha256::digest(wasm));
         // Compiled by the engine's compiler, within its budget if it has one (or taken from a
@@ -343,17 +345,17 @@ impl Plugin {
         // The WASI calls that can wait are bounded by the run's deadline (`host::wasi`).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .and_then(|()| crate::sandbox::host::wasi::bound_waits(&mut linker, engine))
-            .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+            .map_err(|e| fail(crate::sandbox::error::LoadFailure::Link(format!("{e:#}"))))?;
         PluginWorld::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
             &mut linker,
             |state| state,
         )
-        .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+        .map_err(|e| fail(crate::sandbox::error::LoadFailure::Link(format!("{e:#}"))))?;
         let instance_pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+            .map_err(|e| fail(crate::sandbox::error::LoadFailure::Link(format!("{e:#}"))))?;
         let pre = PluginPre::new(instance_pre)
-            .map_err(|e| fail(crate::error::LoadFailure::Link(format!("{e:#}"))))?;
+            .map_err(|e| fail(crate::sandbox::error::LoadFailure::Link(format!("{e:#}"))))?;
 
         // Accepted: now the compiled code may be cached.
         let cache_outcome = match (cache, cached) {
@@ -453,13 +455,13 @@ fn audit_imports(
     engine: &Engine,
     component: &Component,
     manifest: &Manifest,
-) -> Result<(), crate::error::LoadFailure> {
+) -> Result<(), crate::sandbox::error::LoadFailure> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine.wasmtime()) {
         let (interface, version) = name.split_once('@').unwrap_or((name, ""));
         if let Some(capability) = interface.strip_prefix("rampart:plugin/") {
             if !contract_compatible(version) {
-                return Err(crate::error::LoadFailure::Contract {
+                return Err(crate::sandbox::error::LoadFailure::Contract {
                     plugin: version.to_string(),
                     host: CONTRACT_VERSION.to_string(),
                 });
@@ -470,20 +472,20 @@ fn audit_imports(
                 "defender" => manifest.grants.defender.is_some(),
                 "files" => !manifest.grants.files.is_empty(),
                 _ => {
-                    return Err(crate::error::LoadFailure::ForbiddenImport {
+                    return Err(crate::sandbox::error::LoadFailure::ForbiddenImport {
                         import: name.to_string(),
                         reason: "this host does not provide that interface".into(),
                     });
                 }
             };
             if !requested {
-                return Err(crate::error::LoadFailure::ForbiddenImport {
+                return Err(crate::sandbox::error::LoadFailure::ForbiddenImport {
                     import: name.to_string(),
                     reason: format!("the manifest requests no {capability} grant"),
                 });
             }
         } else if !ALLOWED_WASI.contains(&interface) {
-            return Err(crate::error::LoadFailure::ForbiddenImport {
+            return Err(crate::sandbox::error::LoadFailure::ForbiddenImport {
                 import: name.to_string(),
                 reason: "plugins reach the device only through rampart:plugin capabilities".into(),
             });

@@ -16,11 +16,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::capabilities::Capabilities;
-use crate::error::RunError;
 use crate::journal::RunJournal;
 use crate::redact::Redactor;
 use crate::sandbox::bindings::types as wit;
 use crate::sandbox::engine::{DeadlineExceeded, Stopped};
+use crate::sandbox::error::RunError;
 use crate::sandbox::host::RunState;
 use crate::sandbox::host::wasi::RunClock;
 use crate::sandbox::limits::{LimitExceeded, MemoryLimitExceeded, RunLimiter, RunLimits};

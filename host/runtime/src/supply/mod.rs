@@ -1,8 +1,5 @@
-//! The supply chain: who may publish a plugin ([`signing`], [`trust`]), the authenticated cache
-//! of compiled plugins ([`aot`]), and the live plugin directory that swaps verified versions in
-//! without a restart ([`live`]).
+//! Who may publish a plugin: ed25519 signatures over a plugin's bytes ([`signing`]) and the
+//! operator's trust file, which names the keys trusted and for which plugins ([`trust`]).
 
-pub mod aot;
-pub mod live;
 pub mod signing;
 pub mod trust;

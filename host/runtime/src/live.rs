@@ -31,13 +31,13 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::pipeline::report::{ActivePlugin, PluginStatus, Rejection};
 use crate::pipeline::route::PluginSet;
+use crate::sandbox::aot::AotCache;
 use crate::sandbox::engine::Engine;
 use crate::sandbox::plugin::{GrantPolicy, Plugin};
-use crate::supply::aot::AotCache;
 
 /// Default debounce of directory events. Long enough to coalesce a rename's events and a short
 /// burst of writes, short enough that a new version serves within ~100 ms of its rename.
@@ -49,52 +49,6 @@ pub struct LivePlugins {
     current: ArcSwap<PluginSet>,
     rejections: Mutex<Vec<Rejection>>,
     generation: std::sync::atomic::AtomicU64,
-}
-
-/// A plugin file that was refused; the previous version (if any) kept serving.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rejection {
-    /// The file.
-    pub file: String,
-    /// `sha256:<hex>` of the refused content.
-    pub digest: String,
-    /// Why it was refused.
-    pub reason: String,
-    /// When (RFC 3339).
-    pub at: String,
-    /// The plugin name and version that kept serving in its place, if one did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kept: Option<String>,
-}
-
-/// One serving plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActivePlugin {
-    /// Name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
-    /// A path or `embedded:<name>`.
-    pub source: String,
-    /// The signature check's verdict when signatures are checked (`signed by 'key'`, or an
-    /// audit finding the plugin loaded despite).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
-}
-
-/// What serves and what was refused: part of every status report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PluginStatus {
-    /// Serving plugins, by name.
-    pub active: Vec<ActivePlugin>,
-    /// Files refused and not superseded by a later good version.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rejected: Vec<Rejection>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
