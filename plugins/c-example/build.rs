@@ -1,8 +1,9 @@
 //! Builds `plugin.c` into a rampart plugin component, from source, on every build that needs it.
 //!
-//! 1. Generate C bindings for the `plugin` world of `sdk/wit` with wit-bindgen's C generator
-//!    (`plugin.h`, `plugin.c`, and `plugin_component_type.o`, an object holding the world's
-//!    component type as a custom section).
+//! 1. Generate C bindings for the `plugin` world of the current contract
+//!    (`sdk/wit/rampart-plugin-0.1.1`) with wit-bindgen's C generator (`plugin.h`, `plugin.c`,
+//!    and `plugin_component_type.o`, an object holding the world's component type as a custom
+//!    section).
 //! 2. Compile them and the plugin for `wasm32-wasi` with clang, and link them against wasi-libc.
 //!    The plugin uses only wasi-libc's allocator and string functions, so the core module
 //!    imports nothing from WASI; the link has no start files (there is no `main` and no
@@ -30,7 +31,7 @@ const CONTRACT_SECTION: &str = "rampart:contract";
 fn main() {
     let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    let wit = crate_dir.join("../../sdk/wit");
+    let wit = crate_dir.join("../../sdk/wit/rampart-plugin-0.1.1");
     for watched in [
         wit.as_path(),
         &crate_dir.join("plugin.c"),

@@ -1,4 +1,5 @@
-// A rampart enforcement plugin written in C against the WIT contract (`sdk/wit/plugin.wit`).
+// A rampart enforcement plugin written in C against the WIT contract
+// (`sdk/wit/rampart-plugin-0.1.1`).
 //
 // It enforces Microsoft Defender Antivirus' real-time protection settings the way Intune's
 // Defender CSP lands them on a device: each `Allow*` setting (1 = allowed, 0 = not allowed) is the

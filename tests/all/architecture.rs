@@ -103,7 +103,12 @@ fn graph(krate: &str) -> Graph {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let room_of = |file: &Path| -> String {
-        let first = file.strip_prefix(&src).unwrap().components().next().unwrap();
+        let first = file
+            .strip_prefix(&src)
+            .unwrap()
+            .components()
+            .next()
+            .unwrap();
         let name = first.as_os_str().to_string_lossy();
         name.trim_end_matches(".rs").to_string()
     };
@@ -134,7 +139,11 @@ fn graph(krate: &str) -> Graph {
                 continue;
             };
             if to != from {
-                let shown = file.strip_prefix(workspace()).unwrap().display().to_string();
+                let shown = file
+                    .strip_prefix(workspace())
+                    .unwrap()
+                    .display()
+                    .to_string();
                 graph
                     .entry(from.clone())
                     .or_default()
@@ -210,7 +219,10 @@ fn the_rooms_of_each_host_crate_import_each_other_without_a_circle() {
 #[test]
 fn a_circle_is_found_when_there_is_one() {
     // The scan on a made-up crate: `a` and `b` import each other through a root re-export.
-    let exports = root_exports("pub use b::{Thing, other::More};", &["a".into(), "b".into()].into());
+    let exports = root_exports(
+        "pub use b::{Thing, other::More};",
+        &["a".into(), "b".into()].into(),
+    );
     assert_eq!(exports["Thing"], "b");
     assert_eq!(exports["More"], "b");
     assert_eq!(

@@ -1158,7 +1158,7 @@ fn malformed_binaries_are_refused_with_typed_errors() {
 #[test]
 pub(crate) fn hostile_stderr_flood() {
     // 64 KiB to stderr: the host keeps only the tail (to explain panics) and the plugin runs on;
-    // writing past the capture used to trap it as "aborted".
+    // a capture that trapped writes past its capacity would end the run as "aborted".
     let plugin = load_program(HOSTILE_STDERR_FLOOD).unwrap();
     let (registry, caps) = rampart_tests::backends(false);
     let before = registry.export_reg();

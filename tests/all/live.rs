@@ -275,8 +275,9 @@ fn flipped_bytes_in_an_aot_cache_entry_are_recompiled_never_run() {
     );
     let entry = cache_entries(&cache).remove(0);
     let good = std::fs::read(&entry).unwrap();
-    // 64 bytes in the second half (compiled code), the corruption that used to crash every
-    // later load; then a single bit near the start and at the very end.
+    // 64 bytes in the second half (compiled code), a corruption that would crash every later
+    // load if the entry reached wasmtime unchecked; then a single bit near the start and at the
+    // very end.
     let mut corruptions = Vec::new();
     let mut flipped = good.clone();
     let middle = good.len() * 3 / 4;

@@ -252,9 +252,9 @@ fn a_device_that_accepts_mdm_passes_the_channel_check_for_the_export() {
     assert!(refused.reason.contains("channels"), "{refused}");
 }
 
-/// What the issue asks for end to end: the MDM-channel export applies on a device whose channels
-/// include `mdm`. Security settings management's template rules do not bind a policy that
-/// arrives through the MDM channel.
+/// End to end: the MDM-channel export applies on a device whose channels include `mdm`.
+/// Security settings management's template rules do not bind a policy that arrives through the
+/// MDM channel.
 #[test]
 fn the_mdm_channel_export_applies_end_to_end_when_the_device_accepts_mdm() {
     let dir = RootedDir::new();

@@ -1,6 +1,8 @@
 //! rampart's integration tests: one binary, one module per area.
 
+mod architecture; // the host crates' rooms import each other without a circle
 mod c_plugin; // the example plugin written in C: built with clang, loaded, audited, enforced
+mod contracts; // the contract versions in sdk/wit: released files frozen, a plugin per version runs
 mod firewall; // Windows Firewall settings, checked against a model of what the firewall reads
 mod hostile; // hostile plugins: escapes, forbidden imports, malformed binaries, forged results
 mod linux; // the Linux Defender plugin: mdeattach_managed.json, mdatp health, escapes

@@ -3,13 +3,13 @@
 //!
 //! Why mimalloc: every host call of a plugin lifts the strings the guest passes into new host
 //! strings and frees them on return, and wasmtime allocates a store and an instance for every
-//! run. With glibc's allocator, `malloc` and `free` were about 7 % of a plugin run; with
-//! mimalloc a 30-setting run is about 5 % faster (BENCHMARKS.md, item 26).
+//! run. With glibc's allocator, `malloc` and `free` are about 7 % of a plugin run; with
+//! mimalloc a 30-setting run is about 5 % faster (BENCHMARKS.md, "Measured choices").
 //!
 //! Why tuned: mimalloc's defaults trade memory for speed. On Linux its arenas are committed
 //! eagerly and backed by transparent huge pages, so touching one byte can make 2 MiB resident,
 //! and it keeps freed pages for a second before returning them. On those defaults the benchmark
-//! suite's peak RSS went from 36 MiB (glibc) to 117 MiB. Built without transparent huge pages
+//! suite's peak RSS is 117 MiB, against 36 MiB on glibc. Built without transparent huge pages
 //! (the `no_thp` feature of `libmimalloc-sys`, set in the workspace) and with [`tune`], it is
 //! 35–38 MiB at the same speed. An agent runs on every endpoint, so footprint wins.
 //!

@@ -15,6 +15,12 @@
 //!   objects, either as Graph returns them or reduced as in the shared research seed
 //!   (`{"definitions": [{"id", "@odata.type", "csp_uri", "technologies", "options", "valueDefinition"}]}`).
 //! - [`Catalog::extend`], to layer a newer catalog over the embedded one.
+//!
+//! A catalog also says how a setting combines when several policies set it: its [`MergeRule`],
+//! declared per definition with `merge` in the compact format ([`Catalog::merge_rule`]). Merge
+//! rules are rampart's, not Microsoft's: Graph definitions carry none, so a catalog read from
+//! them, or assembled with [`Catalog::insert`], merges the settings the embedded catalog declares
+//! rules for as the embedded catalog does.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,7 +57,14 @@ static EMBEDDED: LazyLock<Catalog> = LazyLock::new(|| {
 fn load_embedded() -> Result<Catalog, CatalogError> {
     let mut catalog = Catalog::new();
     for (origin, text) in EMBEDDED_SOURCES {
-        for definition in Catalog::from_compact_toml(text, origin)?.into_definitions() {
+        let part = Catalog::from_compact_toml(text, origin)?;
+        // A source declares rules for its own definitions only, and no id is in two sources.
+        Arc::make_mut(&mut catalog.merge_rules).extend(
+            part.merge_rules
+                .iter()
+                .map(|(id, rule)| (id.clone(), rule.clone())),
+        );
+        for definition in part.into_definitions() {
             catalog.insert_new(origin, definition)?;
         }
     }
@@ -65,6 +78,8 @@ fn load_embedded() -> Result<Catalog, CatalogError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     definitions: Arc<BTreeMap<String, Definition>>,
+    /// The merge rules this catalog declares, by definition id.
+    merge_rules: Arc<BTreeMap<String, MergeRule>>,
 }
 
 /// One setting definition.
@@ -142,6 +157,65 @@ impl fmt::Display for OptionValue {
         match self {
             OptionValue::Integer(value) => write!(f, "{value}"),
             OptionValue::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// How one setting combines when several policies set it (compact format: `merge`). A setting
+/// without a merge rule does not combine: two policies that give it different values conflict,
+/// and neither value is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MergeRule {
+    /// `union`, `union-ignore-case` (text lists): the policies' lists add up into one list, in
+    /// first-seen order (policy order, then list order), without repeats. With `ignore_case`,
+    /// entries that differ only in letter case are repeats and the first spelling is kept.
+    Union {
+        /// Whether entries are compared ignoring letter case.
+        ignore_case: bool,
+    },
+    /// `items`, `items-ignore-case` (group collections whose items each stand for one thing,
+    /// such as one exclusion): the policies' items add up, and identical items, from any policy,
+    /// are one item.
+    Items {
+        /// Whether items are compared ignoring letter case.
+        ignore_case: bool,
+    },
+    /// `keyed`, `keyed-ignore-case` (group collections whose items are identified by one of
+    /// their settings, such as firewall rules by name): items with the same key and the same
+    /// settings are one item; the same key with different settings is a conflict for that item
+    /// alone. An item is applied whole or not at all.
+    Keyed {
+        /// The child definition whose value identifies an item: `<group id>_<merge-key>`.
+        key: String,
+        /// Whether keys are compared ignoring letter case.
+        ignore_case: bool,
+        /// What messages call one item, e.g. `firewall rule` (`merge-label`, default `item`).
+        label: String,
+    },
+    /// `asr-rules` (the attack surface reduction rules group collection): values of the form
+    /// `<GUID>=<action>` merge per rule GUID, compared ignoring case, so policies that give a
+    /// rule the same action enforce it once and different actions conflict. The group's other
+    /// settings (per-rule exclusions) do not merge: they conflict when they differ, whatever
+    /// item holds them.
+    AsrRules,
+}
+
+impl MergeRule {
+    /// The compact format's name of the rule, e.g. `union-ignore-case`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MergeRule::Union { ignore_case: false } => "union",
+            MergeRule::Union { ignore_case: true } => "union-ignore-case",
+            MergeRule::Items { ignore_case: false } => "items",
+            MergeRule::Items { ignore_case: true } => "items-ignore-case",
+            MergeRule::Keyed {
+                ignore_case: false, ..
+            } => "keyed",
+            MergeRule::Keyed {
+                ignore_case: true, ..
+            } => "keyed-ignore-case",
+            MergeRule::AsrRules => "asr-rules",
         }
     }
 }
@@ -234,6 +308,42 @@ pub enum CatalogProblem {
     /// An ASR rule GUID that is not of the form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
     #[error("'{0}' is not a GUID")]
     NotAGuid(String),
+    /// A merge rule on a definition kind it cannot combine.
+    #[error("merge '{merge}' does not apply to {kind} definitions, only to {applies_to}")]
+    MergeNotAllowed {
+        /// The merge rule's name.
+        merge: &'static str,
+        /// The compact kind name of the definition.
+        kind: &'static str,
+        /// The kinds the rule applies to.
+        applies_to: &'static str,
+    },
+    /// A keyed merge without `merge-key`.
+    #[error("merge '{0}' needs 'merge-key', the child setting that identifies an item")]
+    MissingMergeKey(&'static str),
+    /// `merge-key` or `merge-label` without a keyed merge.
+    #[error("'{0}' applies only to merge = \"keyed\" or \"keyed-ignore-case\"")]
+    NotKeyed(&'static str),
+    /// A keyed merge whose key names no definition of the same source.
+    #[error("merge-key '{key}': no definition '{id}' in this catalog")]
+    MergeKeyNotFound {
+        /// The `merge-key` as written.
+        key: String,
+        /// The definition it names.
+        id: String,
+    },
+    /// A keyed merge whose key is a definition without one single value.
+    #[error(
+        "merge-key '{key}': '{id}' is a {kind} definition; a key must hold one value (text, integer or choice)"
+    )]
+    MergeKeyNotSingle {
+        /// The `merge-key` as written.
+        key: String,
+        /// The definition it names.
+        id: String,
+        /// That definition's kind.
+        kind: DefinitionKind,
+    },
 }
 
 impl Catalog {
@@ -285,8 +395,10 @@ impl Catalog {
     ///
     /// # Errors
     ///
-    /// [`CatalogError::Syntax`] for bad TOML or unknown keys, [`CatalogError::Invalid`] for a
-    /// definition whose fields do not fit its kind, [`CatalogError::Duplicate`] for a repeated id.
+    /// [`CatalogError::Syntax`] for bad TOML, unknown keys or an unknown merge rule,
+    /// [`CatalogError::Invalid`] for a definition whose fields or merge rule do not fit its kind
+    /// or a keyed merge whose key is not a single-valued definition of `text`,
+    /// [`CatalogError::Duplicate`] for a repeated id.
     pub fn from_compact_toml(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
         compact::parse(text, origin)
     }
@@ -296,14 +408,37 @@ impl Catalog {
         self.definitions.get(id)
     }
 
-    /// Adds or replaces a definition, returning the one it replaced.
+    /// How the setting `id` combines across policies: the merge rule this catalog declares for
+    /// it, else the one [`Catalog::embedded`] declares (Graph definitions carry no merge rules,
+    /// so a catalog read from them or assembled with [`Catalog::insert`] merges as the embedded
+    /// one does). `None`: the setting does not combine, and different values conflict.
+    ///
+    /// For a group collection the rule covers the settings of its items; the resolve stage
+    /// looks a setting up by its own id (`union`) and by its group's id (the other rules).
+    pub fn merge_rule(&self, id: &str) -> Option<&MergeRule> {
+        self.merge_rules
+            .get(id)
+            .or_else(|| EMBEDDED.merge_rules.get(id))
+    }
+
+    /// Adds or replaces a definition, returning the one it replaced. A merge rule the catalog
+    /// declares for the id stays.
     pub fn insert(&mut self, definition: Definition) -> Option<Definition> {
         Arc::make_mut(&mut self.definitions).insert(definition.id.clone(), definition)
     }
 
-    /// Adds every definition of `other`; where both define an id, `other` wins, so a newer
-    /// catalog can be layered over [`Catalog::embedded`].
+    /// Adds every definition and merge rule of `other`; where both define an id, `other` wins,
+    /// so a newer catalog can be layered over [`Catalog::embedded`]. A merge rule stays unless
+    /// `other` declares another for the id (Graph definitions declare none).
     pub fn extend(&mut self, other: Catalog) {
+        if !other.merge_rules.is_empty() {
+            Arc::make_mut(&mut self.merge_rules).extend(
+                other
+                    .merge_rules
+                    .iter()
+                    .map(|(id, rule)| (id.clone(), rule.clone())),
+            );
+        }
         Arc::make_mut(&mut self.definitions)
             .extend(other.into_definitions().map(|d| (d.id.clone(), d)));
     }
@@ -629,6 +764,22 @@ mod compact {
         range: Option<(i64, i64)>,
         max_length: Option<u64>,
         secret: Option<bool>,
+        merge: Option<Merge>,
+        merge_key: Option<String>,
+        merge_label: Option<String>,
+    }
+
+    /// A `merge` value (see [`MergeRule`] for what each one does).
+    #[derive(Debug, Clone, Copy, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    enum Merge {
+        Union,
+        UnionIgnoreCase,
+        Items,
+        ItemsIgnoreCase,
+        Keyed,
+        KeyedIgnoreCase,
+        AsrRules,
     }
 
     #[derive(Debug, Clone, Copy, Deserialize)]
@@ -684,6 +835,9 @@ mod compact {
         exclusions_csp: String,
         exclusions_technologies: String,
         exclusions_max_length: Option<u64>,
+        merge: Option<Merge>,
+        merge_key: Option<String>,
+        merge_label: Option<String>,
         rules: Vec<AsrRule>,
     }
 
@@ -715,24 +869,126 @@ mod compact {
                 message,
             }
         })?;
+        let invalid = |path: &str, problem| CatalogError::Invalid {
+            origin: origin.to_owned(),
+            path: path.to_owned(),
+            problem,
+        };
         let mut catalog = Catalog::new();
+        let mut rules: Vec<(String, String, MergeRule)> = Vec::new();
         for (block_index, block) in file.block.iter().enumerate() {
             for (index, entry) in block.settings.iter().enumerate() {
+                let path = format!("block[{block_index}].settings[{index}] ('{}')", entry.id);
                 let definition =
-                    expand_entry(block, entry).map_err(|problem| CatalogError::Invalid {
-                        origin: origin.to_owned(),
-                        path: format!("block[{block_index}].settings[{index}] ('{}')", entry.id),
-                        problem,
-                    })?;
+                    expand_entry(block, entry).map_err(|problem| invalid(&path, problem))?;
+                let rule = merge_rule(
+                    &definition.id,
+                    entry.kind,
+                    entry.merge,
+                    entry.merge_key.as_deref(),
+                    entry.merge_label.as_deref(),
+                )
+                .map_err(|problem| invalid(&path, problem))?;
+                if let Some(rule) = rule {
+                    rules.push((path, definition.id.clone(), rule));
+                }
                 catalog.insert_new(origin, definition)?;
             }
         }
         if let Some(asr) = &file.asr {
+            let rule = merge_rule(
+                &asr.group,
+                Kind::GroupCollection,
+                asr.merge,
+                asr.merge_key.as_deref(),
+                asr.merge_label.as_deref(),
+            )
+            .map_err(|problem| invalid("asr", problem))?;
+            if let Some(rule) = rule {
+                rules.push(("asr".to_owned(), asr.group.clone(), rule));
+            }
             for definition in expand_asr(asr, origin)? {
                 catalog.insert_new(origin, definition)?;
             }
         }
+        // Keys are checked once every definition is in: a group's children follow it.
+        for (path, id, rule) in rules {
+            if let MergeRule::Keyed { key, .. } = &rule {
+                let written = key
+                    .strip_prefix(&format!("{id}_"))
+                    .unwrap_or(key)
+                    .to_owned();
+                match catalog.get(key).map(|definition| definition.kind) {
+                    None => {
+                        let problem = CatalogProblem::MergeKeyNotFound {
+                            key: written,
+                            id: key.clone(),
+                        };
+                        return Err(invalid(&path, problem));
+                    }
+                    Some(DefinitionKind::Simple | DefinitionKind::Choice) => {}
+                    Some(kind) => {
+                        let problem = CatalogProblem::MergeKeyNotSingle {
+                            key: written,
+                            id: key.clone(),
+                            kind,
+                        };
+                        return Err(invalid(&path, problem));
+                    }
+                }
+            }
+            Arc::make_mut(&mut catalog.merge_rules).insert(id, rule);
+        }
         Ok(catalog)
+    }
+
+    /// The merge rule declared for the definition `id` of kind `kind`: checked against the kind,
+    /// with `merge-key` (required) and `merge-label` for keyed merges only. Whether the key names
+    /// a definition is checked once the whole source is read.
+    fn merge_rule(
+        id: &str,
+        kind: Kind,
+        merge: Option<Merge>,
+        key: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Option<MergeRule>, CatalogProblem> {
+        let ignore_case = matches!(
+            merge,
+            Some(Merge::UnionIgnoreCase | Merge::ItemsIgnoreCase | Merge::KeyedIgnoreCase)
+        );
+        let rule = match merge {
+            None => None,
+            Some(Merge::Union | Merge::UnionIgnoreCase) => Some(MergeRule::Union { ignore_case }),
+            Some(Merge::Items | Merge::ItemsIgnoreCase) => Some(MergeRule::Items { ignore_case }),
+            Some(Merge::Keyed | Merge::KeyedIgnoreCase) => Some(MergeRule::Keyed {
+                key: format!("{id}_{}", key.unwrap_or_default()),
+                ignore_case,
+                label: label.unwrap_or("item").to_owned(),
+            }),
+            Some(Merge::AsrRules) => Some(MergeRule::AsrRules),
+        };
+        if let Some(rule) = &rule {
+            let (fits, applies_to) = match rule {
+                MergeRule::Union { .. } => (matches!(kind, Kind::TextList), "text-list"),
+                _ => (matches!(kind, Kind::GroupCollection), "group-collection"),
+            };
+            if !fits {
+                return Err(CatalogProblem::MergeNotAllowed {
+                    merge: rule.name(),
+                    kind: kind.name(),
+                    applies_to,
+                });
+            }
+        }
+        match &rule {
+            Some(rule @ MergeRule::Keyed { .. }) if key.is_none() => {
+                Err(CatalogProblem::MissingMergeKey(rule.name()))
+            }
+            Some(MergeRule::Keyed { .. }) => Ok(rule),
+            _ if key.is_some() => Err(CatalogProblem::NotKeyed("merge-key")),
+            _ if label.is_some() => Err(CatalogProblem::NotKeyed("merge-label")),
+            _ => Ok(rule),
+        }
     }
 
     fn expand_entry(block: &Block, entry: &Entry) -> Result<Definition, CatalogProblem> {
@@ -1083,6 +1339,189 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "catalog 't.toml': duplicate definition id 'a'"
+        );
+    }
+
+    #[test]
+    fn the_embedded_catalog_declares_the_merge_rules_the_resolve_stage_documents() {
+        let catalog = Catalog::embedded();
+        let declared: Vec<(&str, &MergeRule)> = catalog
+            .merge_rules
+            .iter()
+            .map(|(id, rule)| (id.as_str(), rule))
+            .collect();
+        let firewall = "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}";
+        let keyed = MergeRule::Keyed {
+            key: format!("{firewall}_name"),
+            ignore_case: true,
+            label: "firewall rule".into(),
+        };
+        let union = MergeRule::Union { ignore_case: true };
+        let expected = [
+            (
+                "com.apple.managedclient.preferences_exclusions",
+                &MergeRule::Items { ignore_case: true },
+            ),
+            (
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules",
+                &MergeRule::AsrRules,
+            ),
+            (
+                "device_vendor_msft_policy_config_defender_excludedextensions",
+                &union,
+            ),
+            (
+                "device_vendor_msft_policy_config_defender_excludedpaths",
+                &union,
+            ),
+            (
+                "device_vendor_msft_policy_config_defender_excludedprocesses",
+                &union,
+            ),
+            (
+                "linux_mdatp_managed_antivirusengine_exclusions",
+                &MergeRule::Items { ignore_case: false },
+            ),
+            (
+                "linux_mdatp_managed_exclusionsettings_exclusions",
+                &MergeRule::Items { ignore_case: false },
+            ),
+            (firewall, &keyed),
+        ];
+        assert_eq!(declared, expected);
+    }
+
+    #[test]
+    fn merge_rules_of_the_embedded_catalog_apply_to_catalogs_that_declare_none() {
+        let paths = format!("{DEFENDER}excludedpaths");
+        let union = MergeRule::Union { ignore_case: true };
+        assert_eq!(Catalog::new().merge_rule(&paths), Some(&union));
+        assert_eq!(
+            Catalog::new().merge_rule(&format!("{DEFENDER}puaprotection")),
+            None
+        );
+
+        // A newer catalog's definition replaces the embedded one but keeps its merge rule,
+        // unless the newer catalog declares another.
+        let mut catalog = Catalog::embedded();
+        let mut newer = Catalog::new();
+        newer.insert(catalog.get(&paths).expect("present").clone());
+        catalog.extend(newer);
+        assert_eq!(catalog.merge_rule(&paths), Some(&union));
+        let text = format!(
+            r#"
+            [[block]]
+            id-prefix = "{DEFENDER}"
+            settings = [ {{ id = "excludedpaths", kind = "text-list", merge = "union" }} ]
+        "#
+        );
+        catalog.extend(Catalog::from_compact_toml(&text, "t.toml").expect("valid"));
+        assert_eq!(
+            catalog.merge_rule(&paths),
+            Some(&MergeRule::Union { ignore_case: false })
+        );
+    }
+
+    #[test]
+    fn compact_format_rejects_an_unknown_merge_rule() {
+        let text = r#"
+            [[block]]
+            settings = [ { id = "a", kind = "text-list", merge = "add-up" } ]
+        "#;
+        let error = Catalog::from_compact_toml(text, "t.toml").expect_err("unknown merge");
+        assert_eq!(
+            error.to_string(),
+            "catalog 't.toml': not valid TOML at line 3 column 66: unknown variant `add-up`, \
+             expected one of `union`, `union-ignore-case`, `items`, `items-ignore-case`, \
+             `keyed`, `keyed-ignore-case`, `asr-rules`"
+        );
+    }
+
+    #[test]
+    fn compact_format_rejects_a_keyed_merge_whose_key_is_not_a_child() {
+        let text = r#"
+            [[block]]
+            id-prefix = "x_"
+            settings = [
+              { id = "rules", kind = "group-collection", merge = "keyed", merge-key = "name" },
+              { id = "rules_title", kind = "text" },
+            ]
+        "#;
+        let error = Catalog::from_compact_toml(text, "t.toml").expect_err("no rules_name");
+        assert_eq!(
+            error.to_string(),
+            "catalog 't.toml': block[0].settings[0] ('rules'): merge-key 'name': no definition 'x_rules_name' in this catalog"
+        );
+
+        let text = r#"
+            [[block]]
+            id-prefix = "x_"
+            settings = [
+              { id = "rules", kind = "group-collection", merge = "keyed-ignore-case", merge-key = "ports" },
+              { id = "rules_ports", kind = "text-list" },
+            ]
+        "#;
+        let error = Catalog::from_compact_toml(text, "t.toml").expect_err("a list key");
+        assert_eq!(
+            error.to_string(),
+            "catalog 't.toml': block[0].settings[0] ('rules'): merge-key 'ports': 'x_rules_ports' is a simple collection definition; a key must hold one value (text, integer or choice)"
+        );
+
+        let text = r#"
+            [[block]]
+            settings = [ { id = "rules", kind = "group-collection", merge = "keyed" } ]
+        "#;
+        let error = Catalog::from_compact_toml(text, "t.toml").expect_err("no merge-key");
+        assert_eq!(
+            error.to_string(),
+            "catalog 't.toml': block[0].settings[0] ('rules'): merge 'keyed' needs 'merge-key', the child setting that identifies an item"
+        );
+    }
+
+    #[test]
+    fn compact_format_rejects_merge_rules_that_do_not_fit_the_kind() {
+        let cases = [
+            (
+                r#"{ id = "a", kind = "text-list", merge = "items" }"#,
+                "block[0].settings[0] ('a'): merge 'items' does not apply to text-list definitions, only to group-collection",
+            ),
+            (
+                r#"{ id = "a", kind = "group-collection", merge = "union-ignore-case" }"#,
+                "block[0].settings[0] ('a'): merge 'union-ignore-case' does not apply to group-collection definitions, only to text-list",
+            ),
+            (
+                r#"{ id = "a", kind = "choice", options = { 0 = 0 }, merge = "asr-rules" }"#,
+                "block[0].settings[0] ('a'): merge 'asr-rules' does not apply to choice definitions, only to group-collection",
+            ),
+            (
+                r#"{ id = "a", kind = "group-collection", merge = "items", merge-key = "b" }"#,
+                "block[0].settings[0] ('a'): 'merge-key' applies only to merge = \"keyed\" or \"keyed-ignore-case\"",
+            ),
+            (
+                r#"{ id = "a", kind = "group-collection", merge-label = "thing" }"#,
+                "block[0].settings[0] ('a'): 'merge-label' applies only to merge = \"keyed\" or \"keyed-ignore-case\"",
+            ),
+        ];
+        for (entry, problem) in cases {
+            let text = format!("[[block]]\nsettings = [ {entry} ]\n");
+            let error = Catalog::from_compact_toml(&text, "t.toml").expect_err(entry);
+            assert_eq!(error.to_string(), format!("catalog 't.toml': {problem}"));
+        }
+
+        let text = r#"
+            [asr]
+            group = "g"
+            csp = "./G"
+            technologies = "mdm"
+            exclusions-csp = "./E"
+            exclusions-technologies = "mdm"
+            merge = "union"
+            rules = []
+        "#;
+        let error = Catalog::from_compact_toml(text, "t.toml").expect_err("union on the group");
+        assert_eq!(
+            error.to_string(),
+            "catalog 't.toml': asr: merge 'union' does not apply to group-collection definitions, only to text-list"
         );
     }
 

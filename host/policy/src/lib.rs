@@ -15,8 +15,9 @@
 //! - [`applicability`]: whether a policy, and each of its settings, applies to the device
 //!   (channel, platform, template, server versus client, domain controllers).
 //! - [`settings`]: flattening a policy's setting tree into the typed values plugins receive.
-//! - [`resolve`](mod@resolve): all of the above for a set of policies and one device, plus merging (AV
-//!   exclusions, ASR rules) and conflicts: what to enforce and what to withhold, and why.
+//! - [`resolve`](mod@resolve): all of the above for a set of policies and one device, plus merging
+//!   by the catalog's merge rules (AV exclusions, ASR rules, firewall rules, Linux and macOS
+//!   exclusions) and conflicts: what to enforce and what to withhold, and why.
 //! - [`status`]: Intune's status vocabulary, per setting, per policy and per device.
 //!
 //! ```
@@ -53,7 +54,9 @@ mod json_path;
 mod text_position;
 
 pub use applicability::{NotApplicable, Template};
-pub use catalog::{Catalog, CatalogError, CatalogProblem, Definition, DefinitionKind, OptionValue};
+pub use catalog::{
+    Catalog, CatalogError, CatalogProblem, Definition, DefinitionKind, MergeRule, OptionValue,
+};
 pub use device::{Device, DeviceError, Platform};
 pub use graph::{
     Assignment, AssignmentTarget, ChoiceItem, Layout, Note, ParseProblem, PolicyDocument,

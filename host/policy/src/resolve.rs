@@ -18,28 +18,37 @@
 //!    wrong kind of Windows, is withheld as `notApplicable` with the reason while the rest of
 //!    the policy is enforced. This is checked before the catalog's verdict, so such a setting is
 //!    not applicable even when the catalog does not know it.
-//! 5. **Merge and conflict**, across the policies that are assigned and apply:
-//!    - the Windows AV exclusion lists (`ExcludedPaths`, `ExcludedExtensions`,
-//!      `ExcludedProcesses`) are a union over all policies (antivirus and exclusions profiles
-//!      alike), deduplicated ignoring case, in first-seen order (policy order, then list order);
-//!    - the Linux and macOS exclusions (group collections whose items each describe one
-//!      exclusion: the antivirus exclusions of both platforms and Linux's global exclusions)
-//!      are a union of items per group: identical items, from any policy, become one item.
-//!      Items are compared exactly on Linux, whose file systems are case-sensitive (folding
-//!      case would drop a real exclusion), and ignoring case on macOS, whose default file
-//!      system is not;
-//!    - ASR rules merge per rule GUID (from the `GUID=action` value, compared ignoring case):
-//!      policies that give a rule the same action enforce it once; different actions conflict.
-//!      The other settings of the ASR group (per-rule exclusions) do not merge: they conflict
-//!      when they differ;
-//!    - Windows Firewall rules (items of the Firewall Rules group collection) add up across
-//!      policies by rule name, compared ignoring case because the name becomes a registry
-//!      value name: items with the same name and the same settings are one rule; the same name
-//!      with different settings (in two policies, or twice in one) is a conflict for that rule
-//!      alone, reported in every policy that defines it, while the other rules still apply.
-//!      A rule is applied whole or not at all: when one of its settings is withheld (an
-//!      unknown definition, an option out of range, ...), its other settings are withheld as
-//!      `error` too, so no rule is ever written without one of its conditions;
+//! 5. **Merge and conflict**, across the policies that are assigned and apply. How a setting
+//!    merges is the catalog's merge rule for it ([`Catalog::merge_rule`]: the `merge` key of the
+//!    compact catalog format, described by [`MergeRule`]); this stage knows no setting ids. A
+//!    setting is looked up by its own id for `union` and by its group collection's id for the
+//!    other rules:
+//!    - `union`, `union-ignore-case` (text lists): a union over all policies, deduplicated
+//!      exactly or ignoring case, in first-seen order (policy order, then list order). The
+//!      embedded catalog declares `union-ignore-case` for the Windows AV exclusion lists
+//!      (`ExcludedPaths`, `ExcludedExtensions`, `ExcludedProcesses`), which so add up across
+//!      antivirus and exclusions profiles alike;
+//!    - `items`, `items-ignore-case` (group collections whose items each describe one thing): a
+//!      union of items per group: identical items, from any policy, become one item. The
+//!      embedded catalog declares `items` for the Linux antivirus exclusions and Linux's global
+//!      exclusions, compared exactly because Linux file systems are case-sensitive (folding case
+//!      would drop a real exclusion), and `items-ignore-case` for the macOS antivirus
+//!      exclusions, whose default file system is not;
+//!    - `asr-rules` (declared for the ASR rules group collection): rules merge per rule GUID
+//!      (from the `GUID=action` value, compared ignoring case): policies that give a rule the
+//!      same action enforce it once; different actions conflict. The group's other settings
+//!      (per-rule exclusions) do not merge: they conflict when they differ;
+//!    - `keyed`, `keyed-ignore-case` (group collections whose items are identified by one of
+//!      their settings, the rule's key): items add up across policies by key: items with the
+//!      same key and the same settings are one item; the same key with different settings (in
+//!      two policies, or twice in one) is a conflict for that item alone, reported in every
+//!      policy that defines it, while the other items still apply. An item is applied whole or
+//!      not at all: when one of its settings is withheld (an unknown definition, an option out
+//!      of range, ...), its other settings are withheld as `error` too, so no item is ever
+//!      written without one of its conditions. Messages call an item by the rule's label. The
+//!      embedded catalog declares `keyed-ignore-case` for the Windows Firewall rules group
+//!      (key: the rule name, compared ignoring case because it becomes a registry value name;
+//!      label `firewall rule`);
 //!    - any other setting (same definition id and group position) with different values in
 //!      two policies is withheld as `conflict` in both, with a message naming the other policy
 //!      and both values (secrets as `<redacted>`). Equal values are not a conflict.
@@ -52,16 +61,15 @@
 //! that merges into one enforced setting carries an identical [`ResolvedSetting`] (same id,
 //! group and value: the union, or the first policy's spelling of an equal value). Should two
 //! catalog definitions name one ASR rule, the setting's id is the first one's, whatever
-//! [`Entry::id`] says. For merged
-//! Linux/macOS exclusion items and firewall rules the setting's `group` is the item's position in
-//! the merged list,
+//! [`Entry::id`] says. For merged items of `items` and `keyed` groups (Linux/macOS exclusions,
+//! firewall rules) the setting's `group` is the item's position in the group's merged list,
 //! while [`Entry::group`] stays the position in the policy's own document, which is what a
 //! report for that policy should show.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::applicability;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, MergeRule};
 use crate::device::Device;
 use crate::graph::{PolicyDocument, SettingInstance, TemplateReference};
 use crate::settings::{GroupPosition, ResolvedSetting, SettingValue, flatten};
@@ -147,7 +155,7 @@ pub fn resolve(
         .iter()
         .map(|doc| resolve_one(doc, device, catalog))
         .collect();
-    merge(&mut policies);
+    merge(&mut policies, catalog);
     policies
 }
 
@@ -256,46 +264,19 @@ fn setting_positions(
     }
 }
 
-/// The Windows AV exclusion lists, merged as a union across policies.
-const EXCLUSION_LISTS: [&str; 3] = [
-    "device_vendor_msft_policy_config_defender_excludedpaths",
-    "device_vendor_msft_policy_config_defender_excludedextensions",
-    "device_vendor_msft_policy_config_defender_excludedprocesses",
-];
-
-/// The Linux and macOS exclusions group collections, merged as a union of items, with whether
-/// items are compared ignoring case: the antivirus exclusions of both platforms and the items
-/// of Linux's "Global Exclusions (AV+EDR)" profile (each item one exclusion, like the
-/// antivirus ones, so two policies add up rather than conflict).
-const EXCLUSION_GROUPS: [(&str, bool); 3] = [
-    ("linux_mdatp_managed_antivirusengine_exclusions", false),
-    ("linux_mdatp_managed_exclusionsettings_exclusions", false),
-    ("com.apple.managedclient.preferences_exclusions", true),
-];
-
-/// The ASR rules group collection.
-const ASR_GROUP: &str = "device_vendor_msft_policy_config_defender_attacksurfacereductionrules";
-
-/// The Windows Firewall rules group collection: each item is one rule.
-const FIREWALL_RULES_GROUP: &str = "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}";
-
-/// The rule name inside a firewall rule item: the identity rules merge by.
-const FIREWALL_RULE_NAME: &str =
-    "vendor_msft_firewall_mdmstore_firewallrules_{firewallrulename}_name";
-
 /// Which entries merge into one enforced setting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum MergeKey {
-    /// A Windows AV exclusion list, by definition id: a union.
-    ExclusionList(String),
-    /// One setting of one merged Linux/macOS exclusion item.
-    ExclusionItem(String, GroupPosition),
-    /// An ASR rule, by lowercase GUID.
-    AsrRule(String),
-    /// One setting of one merged firewall rule (its position in the merged list of rules).
-    FirewallRule(String, GroupPosition),
-    /// Another setting of the ASR group (per-rule exclusions), by id: ASR items merge, so the
-    /// item index does not matter.
+    /// A list with a `union` rule, by definition id (with whether entries ignore case).
+    List(String, bool),
+    /// One setting of one merged item of an `items` group (its position in the merged list).
+    Item(String, GroupPosition),
+    /// One setting of one merged item of a `keyed` group (its position in the merged list).
+    KeyedItem(String, GroupPosition),
+    /// An ASR rule of an `asr-rules` group: (group id, lowercase GUID).
+    AsrRule(String, String),
+    /// Another setting of an `asr-rules` group (per-rule exclusions), by id: the group's items
+    /// merge, so the item index does not matter.
     AsrGroupSetting(String),
     /// Any other setting, by id and group position.
     Setting(String, Option<GroupPosition>),
@@ -306,9 +287,9 @@ type Slot = (usize, usize);
 
 /// Merges the enforced entries of all policies and withholds conflicts (see the
 /// [module documentation](self)).
-fn merge(policies: &mut [ResolvedPolicy]) {
-    let merged_items = merge_exclusion_items(policies);
-    let merged_rules = merge_firewall_rules(policies);
+fn merge(policies: &mut [ResolvedPolicy], catalog: &Catalog) {
+    let merged_items = merge_items(policies, catalog);
+    let merged_keyed = merge_keyed_items(policies, catalog);
 
     // Buckets of entries that reach one enforced setting, in first-seen order.
     let mut keys: HashMap<MergeKey, usize> = HashMap::new();
@@ -318,7 +299,7 @@ fn merge(policies: &mut [ResolvedPolicy]) {
             let Disposition::Enforce(setting) = &entry.disposition else {
                 continue;
             };
-            let key = merge_key(setting, p, &merged_items, &merged_rules);
+            let key = merge_key(setting, p, catalog, &merged_items, &merged_keyed);
             let bucket = *keys.entry(key.clone()).or_insert_with(|| {
                 buckets.push((key, Vec::new()));
                 buckets.len() - 1
@@ -339,7 +320,7 @@ fn merge(policies: &mut [ResolvedPolicy]) {
             continue;
         };
         let outcome = match &key {
-            MergeKey::ExclusionList(_) => match union(&settings) {
+            MergeKey::List(_, ignore_case) => match union(&settings, *ignore_case) {
                 Some(values) => Ok(ResolvedSetting {
                     value: SettingValue::TextList(values),
                     ..(*first).clone()
@@ -351,13 +332,13 @@ fn merge(policies: &mut [ResolvedPolicy]) {
                     |a, b| a.value == b.value,
                 ),
             },
-            MergeKey::ExclusionItem(_, position) => Ok(ResolvedSetting {
+            MergeKey::Item(_, position) => Ok(ResolvedSetting {
                 group: Some(position.clone()),
                 ..(*first).clone()
             }),
             // Every item of a merged rule has the same settings, so this differs only when one
             // item holds the same setting twice.
-            MergeKey::FirewallRule(_, position) => same_value(
+            MergeKey::KeyedItem(_, position) => same_value(
                 &settings,
                 |s| s.value.to_string(),
                 |a, b| a.value == b.value,
@@ -366,7 +347,7 @@ fn merge(policies: &mut [ResolvedPolicy]) {
                 group: Some(position.clone()),
                 ..setting
             }),
-            MergeKey::AsrRule(_) => same_value(&settings, asr_action_name, |a, b| {
+            MergeKey::AsrRule(..) => same_value(&settings, asr_action_name, |a, b| {
                 asr_action(&a.value) == asr_action(&b.value)
             }),
             MergeKey::AsrGroupSetting(_) | MergeKey::Setting(..) => same_value(
@@ -398,34 +379,32 @@ fn merge(policies: &mut [ResolvedPolicy]) {
     }
 }
 
-/// The merge key of an enforced setting of policy `p`.
+/// The merge key of an enforced setting of policy `p`, from the catalog's merge rules for the
+/// setting's id (`union`) and its group's id (the other rules).
 fn merge_key(
     setting: &ResolvedSetting,
     p: usize,
+    catalog: &Catalog,
     merged_items: &HashMap<(usize, GroupPosition), u32>,
-    merged_rules: &HashMap<(usize, GroupPosition), u32>,
+    merged_keyed: &HashMap<(usize, GroupPosition), u32>,
 ) -> MergeKey {
-    if EXCLUSION_LISTS.contains(&setting.id.as_str()) {
-        return MergeKey::ExclusionList(setting.id.clone());
+    if let Some(MergeRule::Union { ignore_case }) = catalog.merge_rule(&setting.id) {
+        return MergeKey::List(setting.id.clone(), *ignore_case);
     }
     if let Some(group) = &setting.group {
-        if let Some(&index) = merged_rules.get(&(p, group.clone())) {
-            let position = GroupPosition {
-                definition_id: group.definition_id.clone(),
-                index,
-            };
-            return MergeKey::FirewallRule(setting.id.clone(), position);
+        let merged_position = |index: u32| GroupPosition {
+            definition_id: group.definition_id.clone(),
+            index,
+        };
+        if let Some(&index) = merged_keyed.get(&(p, group.clone())) {
+            return MergeKey::KeyedItem(setting.id.clone(), merged_position(index));
         }
         if let Some(&index) = merged_items.get(&(p, group.clone())) {
-            let position = GroupPosition {
-                definition_id: group.definition_id.clone(),
-                index,
-            };
-            return MergeKey::ExclusionItem(setting.id.clone(), position);
+            return MergeKey::Item(setting.id.clone(), merged_position(index));
         }
-        if group.definition_id == ASR_GROUP {
+        if let Some(MergeRule::AsrRules) = catalog.merge_rule(&group.definition_id) {
             return match asr_guid(&setting.value) {
-                Some(guid) => MergeKey::AsrRule(guid),
+                Some(guid) => MergeKey::AsrRule(group.definition_id.clone(), guid),
                 None => MergeKey::AsrGroupSetting(setting.id.clone()),
             };
         }
@@ -433,9 +412,12 @@ fn merge_key(
     MergeKey::Setting(setting.id.clone(), setting.group.clone())
 }
 
-/// Assigns every item of a Linux/macOS exclusions group, in every policy, its index in the
-/// merged list: identical items share one. Keyed by (policy index, position in the document).
-fn merge_exclusion_items(policies: &[ResolvedPolicy]) -> HashMap<(usize, GroupPosition), u32> {
+/// Assigns every item of an `items` group, in every policy, its index in the group's merged
+/// list: identical items share one. Keyed by (policy index, position in the document).
+fn merge_items(
+    policies: &[ResolvedPolicy],
+    catalog: &Catalog,
+) -> HashMap<(usize, GroupPosition), u32> {
     // Each item's content, in first-seen order: sorted (id, canonical value) pairs.
     let mut order: Vec<(usize, GroupPosition)> = Vec::new();
     let mut contents: HashMap<(usize, GroupPosition), Vec<(String, String)>> = HashMap::new();
@@ -447,9 +429,7 @@ fn merge_exclusion_items(policies: &[ResolvedPolicy]) -> HashMap<(usize, GroupPo
             let Some(group) = &setting.group else {
                 continue;
             };
-            let Some(&(_, fold_case)) = EXCLUSION_GROUPS
-                .iter()
-                .find(|(id, _)| *id == group.definition_id)
+            let Some(&MergeRule::Items { ignore_case }) = catalog.merge_rule(&group.definition_id)
             else {
                 continue;
             };
@@ -458,7 +438,7 @@ fn merge_exclusion_items(policies: &[ResolvedPolicy]) -> HashMap<(usize, GroupPo
                 order.push(slot);
                 Vec::new()
             });
-            content.push((setting.id.clone(), canonical(&setting.value, fold_case)));
+            content.push((setting.id.clone(), canonical(&setting.value, ignore_case)));
         }
     }
     let mut next: HashMap<String, u32> = HashMap::new();
@@ -479,8 +459,44 @@ fn merge_exclusion_items(policies: &[ResolvedPolicy]) -> HashMap<(usize, GroupPo
     merged
 }
 
-/// One firewall rule item of one policy, as [`merge_firewall_rules`] sees it.
-struct RuleItem {
+/// The `keyed` merge rule of a group, as [`merge_keyed_items`] uses it.
+#[derive(Clone, Copy)]
+struct Keyed<'c> {
+    /// The child definition whose value identifies an item.
+    key: &'c str,
+    /// Whether keys are compared ignoring case.
+    ignore_case: bool,
+    /// What messages call one item, e.g. `firewall rule`.
+    label: &'c str,
+}
+
+impl<'c> Keyed<'c> {
+    /// The `keyed` rule of the group collection `group`, if it has one.
+    fn of(catalog: &'c Catalog, group: &str) -> Option<Self> {
+        match catalog.merge_rule(group)? {
+            MergeRule::Keyed {
+                key,
+                ignore_case,
+                label,
+            } => Some(Keyed {
+                key,
+                ignore_case: *ignore_case,
+                label,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The label's last word, as in "a rule is applied whole" and "same rule name".
+    fn noun(self) -> &'c str {
+        self.label.rsplit(' ').next().unwrap_or(self.label)
+    }
+}
+
+/// One item of a `keyed` group of one policy, as [`merge_keyed_items`] sees it.
+struct KeyedItem<'c> {
+    /// The group's rule.
+    rule: Keyed<'c>,
     /// The policy index.
     p: usize,
     /// The item's position in the policy's document.
@@ -489,33 +505,36 @@ struct RuleItem {
     entries: Vec<usize>,
     /// The item's enforced settings as sorted (id, canonical value) pairs.
     content: Vec<(String, String)>,
-    /// The rule name, when the item has one.
-    name: Option<String>,
+    /// The item's key (the key setting's value), when it has one.
+    key: Option<String>,
 }
 
-/// Merges the firewall rules of all policies by rule name (see the [module
-/// documentation](self)): withholds every rule that lost one of its settings and every rule
-/// whose name two items use for different settings, and assigns each remaining item its index
-/// in the merged list of rules. Keyed by (policy index, position in the document).
-fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, GroupPosition), u32> {
-    let mut items: Vec<RuleItem> = Vec::new();
+/// Merges the items of every `keyed` group across policies by key (see the [module
+/// documentation](self)): withholds every item that lost one of its settings and every item
+/// whose key two items use for different settings, and assigns each remaining item its index in
+/// its group's merged list. Keyed by (policy index, position in the document).
+fn merge_keyed_items(
+    policies: &mut [ResolvedPolicy],
+    catalog: &Catalog,
+) -> HashMap<(usize, GroupPosition), u32> {
+    let mut items: Vec<KeyedItem<'_>> = Vec::new();
     let mut index_of: HashMap<(usize, GroupPosition), usize> = HashMap::new();
     for (p, policy) in policies.iter().enumerate() {
         for (e, entry) in policy.entries.iter().enumerate() {
-            let Some(group) = entry
-                .group
-                .as_ref()
-                .filter(|g| g.definition_id == FIREWALL_RULES_GROUP)
-            else {
+            let Some(group) = &entry.group else {
+                continue;
+            };
+            let Some(rule) = Keyed::of(catalog, &group.definition_id) else {
                 continue;
             };
             let slot = *index_of.entry((p, group.clone())).or_insert_with(|| {
-                items.push(RuleItem {
+                items.push(KeyedItem {
+                    rule,
                     p,
                     position: group.clone(),
                     entries: Vec::new(),
                     content: Vec::new(),
-                    name: None,
+                    key: None,
                 });
                 items.len() - 1
             });
@@ -523,7 +542,8 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
         }
     }
 
-    // A rule missing one of its conditions would be broader than the policy says: withhold it.
+    // An item missing one of its settings (a firewall rule without one of its conditions) would
+    // be broader than the policy says: withhold it.
     let mut complete = Vec::new();
     for mut item in items {
         let entries = &mut policies[item.p].entries;
@@ -537,13 +557,15 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
                 Disposition::Enforce(_) => None,
             });
         if let Some((id, message)) = withheld {
-            let field = rule_field(&id);
+            let field = item_field(&item.position.definition_id, &id);
+            let (label, noun) = (item.rule.label, item.rule.noun());
+            let article = article(noun);
             for &e in &item.entries {
                 if matches!(entries[e].disposition, Disposition::Enforce(_)) {
                     entries[e].disposition = Disposition::Withheld {
                         status: SettingStatus::Error,
                         message: format!(
-                            "not applied: this firewall rule's setting '{field}' was withheld ({message}), and a rule is applied whole or not at all"
+                            "not applied: this {label}'s setting '{field}' was withheld ({message}), and {article} {noun} is applied whole or not at all"
                         ),
                     };
                 }
@@ -554,10 +576,10 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
             if let Disposition::Enforce(setting) = &entries[e].disposition {
                 item.content
                     .push((setting.id.clone(), canonical(&setting.value, false)));
-                if setting.id == FIREWALL_RULE_NAME
-                    && let SettingValue::Text(name) = &setting.value
+                if setting.id == item.rule.key
+                    && let Some(key) = key_text(&setting.value)
                 {
-                    item.name.get_or_insert_with(|| name.clone());
+                    item.key.get_or_insert(key);
                 }
             }
         }
@@ -565,16 +587,24 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
         complete.push(item);
     }
 
-    // Items by rule name, ignoring case, in first-seen order; an item without a name stands
-    // alone (the plugin reports it).
-    let mut buckets: Vec<Vec<RuleItem>> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    // Items by (group, key), in first-seen order; an item without a key stands alone (the
+    // plugin reports it).
+    let mut buckets: Vec<Vec<KeyedItem<'_>>> = Vec::new();
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
     for item in complete {
-        match item.name.as_ref().map(|n| n.to_lowercase()) {
-            Some(key) => match by_name.get(&key) {
+        let key = item.key.as_ref().map(|key| {
+            let key = if item.rule.ignore_case {
+                key.to_lowercase()
+            } else {
+                key.clone()
+            };
+            (item.position.definition_id.clone(), key)
+        });
+        match key {
+            Some(key) => match by_key.get(&key) {
                 Some(&b) => buckets[b].push(item),
                 None => {
-                    by_name.insert(key, buckets.len());
+                    by_key.insert(key, buckets.len());
                     buckets.push(vec![item]);
                 }
             },
@@ -583,18 +613,23 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
     }
 
     let mut merged = HashMap::new();
-    let mut next = 0u32;
+    let mut next: HashMap<String, u32> = HashMap::new();
     for bucket in buckets {
         if bucket.iter().all(|item| item.content == bucket[0].content) {
+            let counter = next
+                .entry(bucket[0].position.definition_id.clone())
+                .or_insert(0);
             for item in bucket {
-                merged.insert((item.p, item.position), next);
+                merged.insert((item.p, item.position), *counter);
             }
-            next = next.saturating_add(1);
+            *counter = counter.saturating_add(1);
             continue;
         }
         let fields = differing_fields(&bucket);
         for item in &bucket {
-            let name = one_line(item.name.as_deref().unwrap_or_default());
+            let (label, noun) = (item.rule.label, item.rule.noun());
+            let key_field = item_field(&item.position.definition_id, item.rule.key);
+            let name = one_line(item.key.as_deref().unwrap_or_default());
             let mut others: Vec<String> = Vec::new();
             for other in &bucket {
                 let quoted = format!("'{}'", policies[other.p].name);
@@ -604,11 +639,11 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
             }
             let message = if others.is_empty() {
                 format!(
-                    "firewall rule '{name}' is defined more than once in this policy, with different {fields}; not applied"
+                    "{label} '{name}' is defined more than once in this policy, with different {fields}; not applied"
                 )
             } else {
                 format!(
-                    "firewall rule '{name}' conflicts with {} {}: same rule name, different {fields}; not applied",
+                    "{label} '{name}' conflicts with {} {}: same {noun} {key_field}, different {fields}; not applied",
                     if others.len() == 1 {
                         "policy"
                     } else {
@@ -628,6 +663,23 @@ fn merge_firewall_rules(policies: &mut [ResolvedPolicy]) -> HashMap<(usize, Grou
     merged
 }
 
+/// The text that identifies a `keyed` item: the key setting's text or integer value.
+fn key_text(value: &SettingValue) -> Option<String> {
+    match value {
+        SettingValue::Text(text) => Some(text.clone()),
+        SettingValue::Integer(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// `a` or `an`, for a noun in a message.
+fn article(noun: &str) -> &'static str {
+    match noun.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
 /// Policy text for a message: control characters escaped, so the message stays one line.
 fn one_line(text: &str) -> String {
     text.chars()
@@ -641,22 +693,22 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// A firewall rule setting's field name: the id after the group's prefix (`direction`).
-fn rule_field(id: &str) -> &str {
-    id.strip_prefix(FIREWALL_RULES_GROUP)
+/// A group item's setting's field name: its id after the group's id and `_` (`direction`).
+fn item_field<'i>(group: &str, id: &'i str) -> &'i str {
+    id.strip_prefix(group)
         .and_then(|rest| rest.strip_prefix('_'))
         .unwrap_or(id)
 }
 
-/// The fields in which the items of one rule name differ, e.g. `direction, localportranges`.
-fn differing_fields(items: &[RuleItem]) -> String {
+/// The fields in which the items of one key differ, e.g. `direction, localportranges`.
+fn differing_fields(items: &[KeyedItem<'_>]) -> String {
     let mut ids: Vec<&str> = items
         .iter()
         .flat_map(|item| item.content.iter().map(|(id, _)| id.as_str()))
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let value = |item: &RuleItem, id: &str| -> Vec<String> {
+    let value = |item: &KeyedItem<'_>, id: &str| -> Vec<String> {
         item.content
             .iter()
             .filter(|(i, _)| i == id)
@@ -670,7 +722,7 @@ fn differing_fields(items: &[RuleItem]) -> String {
                 .iter()
                 .any(|item| value(item, id) != value(&items[0], id))
         })
-        .map(rule_field)
+        .map(|id| item_field(&items[0].position.definition_id, id))
         .collect();
     if differing.is_empty() {
         "settings".to_owned()
@@ -693,9 +745,9 @@ fn canonical(value: &SettingValue, fold_case: bool) -> String {
     if fold_case { text.to_lowercase() } else { text }
 }
 
-/// The union of the lists of `settings`, deduplicated ignoring case (the first spelling wins),
-/// in first-seen order; `None` when one of the values is not a list of strings.
-fn union(settings: &[&ResolvedSetting]) -> Option<Vec<String>> {
+/// The union of the lists of `settings`, deduplicated exactly or ignoring case (the first
+/// spelling wins), in first-seen order; `None` when one of the values is not a list of strings.
+fn union(settings: &[&ResolvedSetting], ignore_case: bool) -> Option<Vec<String>> {
     let mut seen = HashSet::new();
     let mut values = Vec::new();
     for setting in settings {
@@ -703,7 +755,12 @@ fn union(settings: &[&ResolvedSetting]) -> Option<Vec<String>> {
             return None;
         };
         for text in texts {
-            if seen.insert(text.to_lowercase()) {
+            let key = if ignore_case {
+                text.to_lowercase()
+            } else {
+                text.clone()
+            };
+            if seen.insert(key) {
                 values.push(text.clone());
             }
         }
@@ -835,7 +892,7 @@ mod tests {
     #[test]
     fn the_union_dedupes_ignoring_case_and_keeps_first_spellings_in_order() {
         let list = |values: &[&str]| ResolvedSetting {
-            id: EXCLUSION_LISTS[0].into(),
+            id: "device_vendor_msft_policy_config_defender_excludedpaths".into(),
             value: SettingValue::TextList(values.iter().map(|v| (*v).to_owned()).collect()),
             group: None,
             csp_uri: None,
@@ -843,7 +900,7 @@ mod tests {
         let a = list(&["C:\\Temp", "D:\\Data", "c:\\temp"]);
         let b = list(&["d:\\DATA", "E:\\Logs"]);
         assert_eq!(
-            union(&[&a, &b]),
+            union(&[&a, &b], true),
             Some(vec![
                 "C:\\Temp".into(),
                 "D:\\Data".into(),
@@ -854,7 +911,7 @@ mod tests {
             value: SettingValue::Integer(1),
             ..a.clone()
         };
-        assert_eq!(union(&[&a, &not_a_list]), None);
+        assert_eq!(union(&[&a, &not_a_list], true), None);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! On WebAssembly, Rust's string and slice equality call wasi-libc's `memcmp`, which compares
 //! one byte at a time, and the catalog's ids share prefixes of 40 to 70 bytes
-//! (`device_vendor_msft_policy_config_defender_`). Matching such a prefix byte by byte was the
-//! largest single share of the plugin's own time in a run; these compare eight bytes at a time.
+//! (`device_vendor_msft_policy_config_defender_`). Matching such a prefix byte by byte would be
+//! the largest single share of the plugin's own time in a run; these compare eight bytes at a
+//! time.
 
 /// Whether `a` and `b` are the same text.
 pub(crate) fn same(a: &str, b: &str) -> bool {

@@ -1,12 +1,13 @@
 //! A plugin built against `rampart:plugin@0.1.0` — the contract as first released, frozen in
-//! `wit/` here — with wit-bindgen directly rather than the current SDK, the way a third party's
-//! old plugin binary would have been built. The host implements a newer compatible version and
-//! must still load and run it. For each setting it writes the DWORD `Old` = 1 under the key named
-//! by the setting's text value.
+//! `sdk/wit/rampart-plugin-0.1.0` — with wit-bindgen directly rather than the current SDK, the
+//! way a third party's old plugin binary would have been built. The host implements a newer
+//! compatible version and must still load and run it. For each setting it writes the DWORD
+//! `Old` = 1 under the key named by the setting's text value. `tests/all/contracts.rs` runs it as
+//! the plugin of the released 0.1.0 contract.
 
 #[allow(missing_docs, clippy::too_many_arguments, reason = "generated code")]
 mod bindings {
-    wit_bindgen::generate!({ world: "plugin", path: "wit" });
+    wit_bindgen::generate!({ world: "plugin", path: "../../sdk/wit/rampart-plugin-0.1.0" });
 }
 
 use bindings::rampart::plugin::registry::{RegValue, set_value};

@@ -558,9 +558,9 @@ fn new(name: &str, dir: Option<&Path>, sdk_path: Option<&Path>) -> anyhow::Resul
         Some(path) => {
             let path = std::fs::canonicalize(path)
                 .map_err(|e| BadInput(format!("rampart-sdk path '{}': {e}", path.display())))?;
-            if !path.join("Cargo.toml").is_file() || !path.join("wit/plugin.wit").is_file() {
+            if !path.join("Cargo.toml").is_file() || !path.join("wit/released.toml").is_file() {
                 return Err(BadInput(format!(
-                    "'{}' is not rampart's sdk directory (no Cargo.toml and wit/plugin.wit)",
+                    "'{}' is not rampart's sdk directory (no Cargo.toml and wit/released.toml)",
                     path.display()
                 ))
                 .into());

@@ -37,7 +37,7 @@ struct Node {
 
 /// The keys of one hive by folded path (the key's folded components joined by the path
 /// separator; the hive root is the empty path). A lookup hashes the path once instead of
-/// walking from the root component by component, which was most of the cost of a read.
+/// walking from the root component by component, which would be most of the cost of a read.
 type HiveKeys = foldhash::HashMap<String, Node>;
 
 /// The folded path of `child` under the key whose folded path is `parent`.

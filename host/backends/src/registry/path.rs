@@ -262,7 +262,7 @@ impl RegistryPath {
         })?;
         let mut path = RegistryPath::hive_root(hive);
         // Sized once up front: every capability call parses its key, and growing these two
-        // buffers component by component was the largest cost of a registry call.
+        // buffers component by component would be the largest cost of a registry call.
         path.folded.reserve(s.len().saturating_sub(hive_name.len()));
         path.components
             .reserve(s.bytes().filter(|&b| b == b'\\').count());

@@ -3,6 +3,8 @@
 //! and the redaction that keeps secrets out of all of them.
 
 pub mod audit;
+pub mod change;
 pub mod drift;
 pub mod journal;
 pub mod redact;
+mod undo;

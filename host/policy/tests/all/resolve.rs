@@ -1,5 +1,6 @@
 //! The resolve stage on hand-built policies and the real exports: targeting, applicability,
-//! merge (AV exclusions, ASR rules, Linux/macOS exclusion items) and conflict.
+//! merge (AV exclusions, ASR rules, Linux/macOS exclusion items, firewall rules, and the merge
+//! rules a catalog declares for made-up settings) and conflict.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -1072,4 +1073,184 @@ fn a_firewall_rule_with_a_withheld_setting_is_withheld_whole() {
     }
     // The other rule is whole and applies.
     assert_eq!(enforced_rule(&resolved[0], 1), 0);
+}
+
+/// A made-up agent's settings, declared with merge rules in the catalog alone: nothing in the
+/// resolve stage knows these ids.
+const CONTOSO_CATALOG: &str = r#"
+    [[block]]
+    id-prefix = "contoso_agent_"
+    technologies = "mdm,microsoftSense"
+    settings = [
+      { id = "allowedhosts", kind = "text-list", merge = "union" },
+      { id = "blockedhosts", kind = "text-list" },
+      { id = "shares", kind = "group-collection", merge = "items-ignore-case" },
+      { id = "shares_item_path", kind = "text" },
+      { id = "routes", kind = "group-collection", merge = "keyed-ignore-case", merge-key = "host", merge-label = "proxy route" },
+      { id = "routes_host", kind = "text" },
+      { id = "routes_port", kind = "integer", range = [1, 65535] },
+    ]
+"#;
+
+fn contoso_catalog() -> Catalog {
+    Catalog::from_compact_toml(CONTOSO_CATALOG, "contoso.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn contoso_list(field: &str, values: &[&str]) -> Value {
+    let values: Vec<Value> = values
+        .iter()
+        .map(|v| json!({"@odata.type": STRING, "value": v}))
+        .collect();
+    json!({"@odata.type": COLLECTION, "settingDefinitionId": format!("contoso_agent_{field}"),
+           "simpleSettingCollectionValue": values})
+}
+
+fn contoso_route(host: &str, port: i64) -> Vec<Value> {
+    vec![
+        text("contoso_agent_routes_host", host),
+        json!({"@odata.type": SIMPLE, "settingDefinitionId": "contoso_agent_routes_port",
+               "simpleSettingValue": {
+                   "@odata.type": "#microsoft.graph.deviceManagementConfigurationIntegerSettingValue",
+                   "value": port}}),
+    ]
+}
+
+/// The enforced merged group position of the first entry `id` in group item `item` of a policy.
+fn merged_index(policy: &ResolvedPolicy, id: &str, item: u32) -> Option<u32> {
+    let entry = policy
+        .entries
+        .iter()
+        .find(|e| e.id == id && e.group.as_ref().map(|g| g.index) == Some(item))
+        .unwrap_or_else(|| panic!("no {id} in item {item}"));
+    match &entry.disposition {
+        Disposition::Enforce(setting) => setting.group.as_ref().map(|g| g.index),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_merge_rule_declared_in_the_catalog_merges_a_new_setting() {
+    let shares = "contoso_agent_shares";
+    let path = "contoso_agent_shares_item_path";
+    let one = windows(
+        "one",
+        AV,
+        vec![
+            contoso_list("allowedhosts", &["a.contoso.com", "B.contoso.com"]),
+            contoso_list("blockedhosts", &["x.example"]),
+            group(
+                shares,
+                vec![vec![text(path, "/srv/a")], vec![text(path, "/srv/b")]],
+            ),
+        ],
+    );
+    let two = windows(
+        "two",
+        AV,
+        vec![
+            contoso_list(
+                "allowedhosts",
+                &["b.contoso.com", "a.contoso.com", "c.contoso.com"],
+            ),
+            contoso_list("blockedhosts", &["y.example"]),
+            group(
+                shares,
+                vec![vec![text(path, "/SRV/B")], vec![text(path, "/srv/c")]],
+            ),
+        ],
+    );
+    let resolved = resolve_all(&[one, two], &client(), &contoso_catalog());
+
+    // `union`: every entry once, compared exactly, in first-seen order.
+    let hosts = SettingValue::TextList(
+        [
+            "a.contoso.com",
+            "B.contoso.com",
+            "b.contoso.com",
+            "c.contoso.com",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for policy in &resolved {
+        assert_eq!(enforced(policy, "contoso_agent_allowedhosts").value, hosts);
+    }
+    // No merge rule: different values conflict.
+    assert_eq!(
+        withheld(&resolved[0], "contoso_agent_blockedhosts"),
+        (
+            SettingStatus::Conflict,
+            r#"conflicts with policy 'two' (this policy sets ["x.example"], 'two' sets ["y.example"]); not applied"#.into()
+        )
+    );
+    // `items-ignore-case`: /SRV/B is /srv/b, so three items in all.
+    assert_eq!(merged_index(&resolved[0], path, 0), Some(0));
+    assert_eq!(merged_index(&resolved[0], path, 1), Some(1));
+    assert_eq!(merged_index(&resolved[1], path, 0), Some(1));
+    assert_eq!(merged_index(&resolved[1], path, 1), Some(2));
+}
+
+#[test]
+fn a_keyed_merge_declared_in_the_catalog_names_its_items_in_messages() {
+    let routes = "contoso_agent_routes";
+    let one = windows(
+        "one",
+        AV,
+        vec![group(
+            routes,
+            vec![
+                contoso_route("proxy.contoso.com", 8080),
+                contoso_route("other.contoso.com", 1),
+                contoso_route("bad.contoso.com", 70_000),
+            ],
+        )],
+    );
+    let two = windows(
+        "two",
+        AV,
+        vec![group(
+            routes,
+            vec![
+                contoso_route("other.contoso.com", 1),
+                contoso_route("proxy.contoso.com", 3128),
+            ],
+        )],
+    );
+    let resolved = resolve_all(&[one, two], &client(), &contoso_catalog());
+    let host = "contoso_agent_routes_host";
+
+    // The same route in both policies is one item; the proxy route conflicts, alone.
+    assert_eq!(merged_index(&resolved[0], host, 1), Some(0));
+    assert_eq!(merged_index(&resolved[1], host, 0), Some(0));
+    let message = |policy: &ResolvedPolicy, item: u32| {
+        let entries: Vec<&Entry> = policy
+            .entries
+            .iter()
+            .filter(|e| e.group.as_ref().map(|g| g.index) == Some(item))
+            .collect();
+        assert_eq!(entries.len(), 2);
+        match &entries[0].disposition {
+            Disposition::Withheld { status, message } => (*status, message.clone()),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        message(&resolved[0], 0),
+        (
+            SettingStatus::Conflict,
+            "proxy route 'proxy.contoso.com' conflicts with policy 'two': same route host, different settings (port); not applied".into()
+        )
+    );
+    assert_eq!(
+        message(&resolved[1], 1).1,
+        "proxy route 'proxy.contoso.com' conflicts with policy 'one': same route host, different settings (port); not applied"
+    );
+    // A route with a withheld setting is withheld whole.
+    let (status, text) = message(&resolved[0], 2);
+    assert_eq!(status, SettingStatus::Error);
+    assert!(
+        text.starts_with("not applied: this proxy route's setting 'port' was withheld (")
+            && text.ends_with("), and a route is applied whole or not at all"),
+        "{text}"
+    );
 }

@@ -20,7 +20,7 @@ use crate::capabilities::Capabilities;
 use crate::drift::{Footprint, Ledger};
 use crate::journal::{Change, Journal, JournalError, JournalValue, RunJournal};
 use crate::pipeline::report::{
-    DeviceReport, DeviceSummary, OverruledClaim, PluginRunReport, RolledBack, policy_reports,
+    DeviceReport, OverruledClaim, PluginRunReport, ReportedDevice, RolledBack, policy_reports,
 };
 use crate::pipeline::route::{PluginSet, Routing, Unique, platform_name};
 use crate::redact::{Redactor, quote};
@@ -279,7 +279,7 @@ impl Enforcer {
         DeviceReport {
             drift,
             summary,
-            device: DeviceSummary {
+            device: ReportedDevice {
                 id: device.id.clone(),
                 name: device.name.clone(),
                 platform: platform_name(device.platform).to_string(),

@@ -18,7 +18,7 @@ use crate::sandbox::run::SettingOutcome;
 #[serde(rename_all = "camelCase")]
 pub struct DeviceReport {
     /// The device.
-    pub device: DeviceSummary,
+    pub device: ReportedDevice,
     /// When the pass finished (RFC 3339, UTC).
     pub generated_at: String,
     /// One entry per policy document, in input order.
@@ -94,7 +94,7 @@ pub struct StaleInput {
 /// Which device a report is about.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeviceSummary {
+pub struct ReportedDevice {
     /// Device id.
     pub id: String,
     /// Device name.

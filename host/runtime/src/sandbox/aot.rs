@@ -542,8 +542,8 @@ mod tests {
         assert_eq!(load(&cache), CacheOutcome::Miss);
         let path = cache.entry_path(DIGEST);
         let good = std::fs::read(&path).unwrap();
-        // The header alone, cut inside the header, empty, and a bare wasmtime artifact (the
-        // format before entries were authenticated).
+        // The header alone, cut inside the header, empty, and a bare wasmtime artifact (no
+        // header and no MAC: what wasmtime itself writes).
         let cases: [(&[u8], &str); 5] = [
             (&good[..good.len() - 1], "MAC mismatch"),
             (&good[..HEADER_LEN], "MAC mismatch"),

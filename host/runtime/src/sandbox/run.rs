@@ -386,8 +386,9 @@ fn to_wit_setting<'a>(s: &'a ResolvedSetting, list: &'a [&'a str]) -> wit::Setti
 }
 
 /// The plugin's stderr: accepts everything, keeps the last bytes. wasmtime's
-/// `MemoryOutputPipe` traps a guest that writes past its capacity, so a plugin that printed a
-/// few KiB of diagnostics was killed and reported as "aborted"; and Rust's panic hook prints
+/// `MemoryOutputPipe` traps a guest that writes past its capacity, so with it a plugin that
+/// prints a few KiB of diagnostics would be killed and reported as "aborted"; and Rust's panic
+/// hook prints
 /// last, so the tail is what explains a trap.
 mod stderr_tail {
     use std::collections::VecDeque;
