@@ -330,7 +330,7 @@ pub struct OperatorGrants {
     pub default: Option<Grants>,
     /// Grants by plugin name.
     pub plugins: std::collections::BTreeMap<String, Grants>,
-    /// Setting-id patterns assigned by plugin name (see [`crate::PluginSet`]).
+    /// Setting-id patterns assigned by plugin name (see the runtime's `PluginSet`).
     pub settings: std::collections::BTreeMap<String, Vec<String>>,
 }
 

@@ -49,7 +49,7 @@ pub fn parse_registry_key(
 ///
 /// Parsing is a pure function of the text, so sharing it between runs leaks no value from one
 /// run to another (only, through timing, whether an earlier run named a key); the grant check
-/// still runs on every call. Only keys of at most [`KEPT_KEY_BYTES`] are kept, so the cache
+/// still runs on every call. Only keys of at most `KEPT_KEY_BYTES` (512) are kept, so the cache
 /// stays small whatever a plugin names. Runs read a snapshot (one lock per run, none per call)
 /// and publish the keys they parsed when they end.
 #[derive(Debug, Default)]
@@ -66,7 +66,7 @@ impl KnownKeys {
             .clone()
     }
 
-    /// Adds the keys a run parsed, up to [`PARSED_KEYS_KEPT`] in all. Copies the map, but
+    /// Adds the keys a run parsed, up to `PARSED_KEYS_KEPT` (256) in all. Copies the map, but
     /// only when a run named a key no earlier run did.
     pub fn publish(&self, parsed: ParsedKeys) {
         if parsed.is_empty() {

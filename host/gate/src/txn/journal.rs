@@ -205,7 +205,7 @@ impl Journal {
     /// uncommitted ones (newest first), rolls the committed ones forward into `ledger` and the
     /// audit trail (oldest first), and deletes each file once that is durable. Returns one line
     /// per run settled (and per change that could not be undone). With one owner per state
-    /// directory ([`crate::StateLock`]) every file found belongs to a run of a dead process, or
+    /// directory (the runtime's `StateLock`) every file found belongs to a run of a dead process, or
     /// to an earlier pass of this one whose commit could not be finished.
     ///
     /// A journal that cannot be read is discarded, with a line saying so, when it cannot have
