@@ -16,6 +16,8 @@
 //! - [`txn`]: the change journal, the audit trail and the ledger of what rampart wrote;
 //! - [`redact`], [`text`]: secrets and control characters kept out of everything shown.
 
+#![deny(missing_docs)]
+
 pub mod capabilities;
 pub mod gate;
 pub mod grants;

@@ -27,17 +27,21 @@
 //! # }
 //! ```
 //!
-//! Parts, in the order a setting meets them:
-//! - [`manifest`]: reading what a plugin is and asks for, without running it;
-//! - [`signing`], [`trust`]: ed25519 plugin signatures and which keys the operator trusts;
-//! - [`grants`]: deny-by-default grants and their canonical checks, and the operator's
-//!   per-plugin narrowing ([`OperatorGrants`]);
-//! - [`plugin`]: verify, compile and pre-link one plugin version;
-//! - [`compile`]: who compiles a plugin, and within what budget (the [`Compiler`] hook);
-//! - `run`: one sandboxed run (fresh store, limits, deadline) and result checking;
-//! - `host`: the capability host functions, one file per WIT interface;
-//! - [`enforce`]: routing settings to plugins and building the [`DeviceReport`];
-//! - [`audit`]: the hash-chained audit trail of calls, changes and decisions.
+//! Rooms, in the order a plugin and a setting meet them:
+//! - [`supply`]: ed25519 plugin signatures ([`signing`]) and which keys the operator trusts
+//!   for which plugins ([`trust`]);
+//! - [`sandbox`]: verify, compile (within a budget, [`compile`]; cached, [`aot`]) and pre-link
+//!   one plugin version ([`plugin`]); run it in a fresh store with its limits and deadline, its
+//!   capability calls handed to the gate;
+//! - [`pipeline`]: one pass, route → enforce → report ([`DeviceReport`]);
+//! - [`live`]: plugin versions swapped in from a watched directory without a restart;
+//! - [`embed`]: resolve and enforce in one call, the way the `rampart` agent runs its passes;
+//! - [`lock`]: one writer per state directory.
+//!
+//! What a plugin may touch, and the journal, audit trail and ledger of what it did, live in
+//! `rampart-gate` (re-exported here as [`manifest`], [`grants`], [`journal`], [`audit`],
+//! [`drift`], [`redact`]), so that the SDK's native test host runs the same checks without a
+//! WebAssembly engine.
 
 #![deny(missing_docs)]
 
