@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rampart_runtime::manifest::{Manifest, read_sections};
+use rampart_gate::manifest::{Manifest, read_sections};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(sections) = read_sections(data) {

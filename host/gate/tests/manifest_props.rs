@@ -4,7 +4,7 @@
 //! a generated manifest is accepted exactly when it follows the documented rules.
 
 use proptest::prelude::*;
-use rampart_runtime::manifest::{
+use rampart_gate::manifest::{
     CONTRACT_SECTION, MANIFEST_SECTION, Manifest, ManifestError, read_sections,
 };
 
@@ -146,7 +146,7 @@ proptest! {
         // At least MIN_PATTERN_PREFIX literal characters before any `*`.
         let settings_ok = settings.iter().all(|s| {
             s.split('*').next().unwrap_or("").trim().chars().count()
-                >= rampart_runtime::manifest::MIN_PATTERN_PREFIX
+                >= rampart_gate::manifest::MIN_PATTERN_PREFIX
         });
         let grant_ok = grant.as_deref().is_none_or(|k| k == r"HKLM\SOFTWARE\Policies\Example");
         let expected = name_ok && version_ok && platforms_ok && settings_ok && grant_ok && !unknown_key;
