@@ -450,3 +450,85 @@ fn all_or_nothing_undoes_unconfirmed_writes_and_says_so() {
     );
     assert_eq!(report.summary.unknown, 0);
 }
+
+#[test]
+fn an_agent_built_with_a_state_directory_recovers_holds_the_lock_and_reports_once() {
+    use rampart_runtime::{Agent, AgentError};
+
+    // A crash left a run behind: its change was made and journaled, never committed.
+    let (registry, caps) = seeded();
+    let before = registry.export_reg();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(state.path().join("journal")).unwrap();
+    let change = Change::RegistryValue {
+        key: r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Rampart Test\A".into(),
+        name: "Written".into(),
+        before: Some(rampart_runtime::journal::JournalValue::RegDword(77)),
+        after: Some(rampart_runtime::journal::JournalValue::RegDword(1)),
+    };
+    registry
+        .set_value(
+            &key(r"HKLM\SOFTWARE\Policies\Rampart Test\A"),
+            "Written",
+            RegValue::Dword(1),
+        )
+        .unwrap();
+    std::fs::write(
+        state.path().join("journal").join("run-1.jsonl"),
+        format!(
+            "{{\"plugin\":\"p\",\"digest\":\"d\"}}\n{}\n",
+            serde_json::to_string(&change).unwrap()
+        ),
+    )
+    .unwrap();
+
+    let agent = Agent::builder(caps.clone())
+        .plugins(plugins(CAPS_REGISTRY_PROBE))
+        .state_dir(state.path(), "the first agent")
+        .build()
+        .unwrap();
+    let recovered = agent.recovered();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert!(
+        recovered[0].contains("rolled back 1 change"),
+        "{recovered:?}"
+    );
+    assert_eq!(
+        registry.export_reg(),
+        before,
+        "the crashed run is undone at build"
+    );
+
+    // One writer per state directory: a second agent is refused while the first lives.
+    let err = Agent::builder(caps.clone())
+        .state_dir(state.path(), "the second agent")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, AgentError::Lock(_)), "{err}");
+    assert!(err.to_string().contains("the first agent"), "{err}");
+
+    // The first pass reports the recovery, the next one does not; the pass is audited and the
+    // ledger saved in the state directory.
+    let first = agent.enforce(&windows_client(), &[]);
+    assert_eq!(first.recovered, recovered);
+    assert!(agent.enforce(&windows_client(), &[]).recovered.is_empty());
+    assert!(state.path().join("owned.json").is_file());
+    assert!(
+        std::fs::read_dir(state.path().join("audit"))
+            .unwrap()
+            .next()
+            .is_some(),
+        "the audit trail records the passes"
+    );
+
+    // A plan-only agent over the same directory takes no lock and writes nothing.
+    let planner = Agent::builder(caps)
+        .plan_against(state.path())
+        .build()
+        .unwrap();
+    let plan = planner.enforce(&windows_client(), &[]);
+    assert!(plan.what_if);
+    drop(agent);
+    let holder = rampart_runtime::lock::StateLock::holder(state.path()).unwrap();
+    assert_eq!(holder.command, "the first agent");
+}

@@ -11,11 +11,9 @@ use rampart_backends::registry::{DurableRegistry, EmulatedRegistry, RegistryBack
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::{Device, Platform};
 use rampart_policy::graph::{PolicyDocument, PolicyError};
-use rampart_runtime::audit::{AuditLog, Retention};
-use rampart_runtime::drift::Ledger;
-use rampart_runtime::embed::Embedded;
+use rampart_runtime::audit::Retention;
 use rampart_runtime::{
-    Atomicity, Capabilities, DeviceReport, Enforcer, Journal, PluginSet, RunLimits,
+    Agent, AgentError, Atomicity, Capabilities, DeviceReport, PluginSet, RunLimits,
 };
 
 use crate::BadInput;
@@ -25,18 +23,25 @@ use crate::state::{StateDir, write_replaceable};
 /// Reports kept in `<state>/reports/` besides `last-report.json`.
 const REPORT_HISTORY: usize = 20;
 
-/// The device, its backends and the enforcer, ready to run passes.
+/// The device, its backends and the runtime's [`Agent`], ready to run passes.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) device: Device,
     pub(crate) state: StateDir,
     registry: Store,
-    /// The enforcer and the catalog: passes run through the runtime's embedding API.
-    embedded: Embedded,
-    /// What crash recovery did at open (one line per unfinished run rolled back).
-    recovered: std::sync::Mutex<Vec<String>>,
-    /// The state directory's lock: this job is its only writer (`None` for plans).
-    _lock: Option<rampart_runtime::StateLock>,
+    /// The runtime as the embedding API builds it: enforcer, journal, recovery, ledger, audit
+    /// trail and the state directory's lock (none for plans).
+    agent: Agent,
+}
+
+/// An agent that cannot be built: an unreadable ledger is bad input (exit 2), as a corrupt
+/// input file is; the rest (a busy or unwritable state directory) stays as it is.
+fn agent_error(e: AgentError) -> anyhow::Error {
+    match e {
+        AgentError::Ledger(e) => BadInput(e.to_string()).into(),
+        AgentError::Lock(e) => e.into(),
+        other => other.into(),
+    }
 }
 
 impl Job {
@@ -53,31 +58,24 @@ impl Job {
         command: &str,
     ) -> anyhow::Result<Job> {
         let lock = state.create_locked(command)?;
-        let ledger = Ledger::open(&state.ledger_file()).map_err(|e| BadInput(e.to_string()))?;
         let registry = Store::open(&device, &state, options)?;
         let capabilities = backends(&device, &state, &registry, options, true)?;
-        let journal = Journal::durable(&state.journal_dir())?
-            .with_audit(AuditLog::open_with(&state.audit_dir(), retention)?);
-        let enforcer = Enforcer::new(capabilities, limits_for(&device))
-            .with_journal(journal)
-            .with_atomicity(atomicity)
-            .with_ledger(ledger);
-        // Journals left on disk (a killed agent's runs) are settled before anything else.
-        let recovered = enforcer.recover()?;
-        let embedded = Embedded::new(enforcer, PluginSet::new(), catalog);
-        for line in &recovered {
-            tracing::warn!("{line}");
-        }
-        if !recovered.is_empty() {
+        let agent = Agent::builder(capabilities)
+            .catalog(catalog)
+            .limits(limits_for(&device))
+            .atomicity(atomicity)
+            .audit_retention(retention)
+            .state(lock)
+            .build()
+            .map_err(agent_error)?;
+        if !agent.recovered().is_empty() {
             registry.save(&state)?;
         }
         Ok(Job {
             device,
             state,
             registry,
-            embedded,
-            recovered: std::sync::Mutex::new(recovered),
-            _lock: Some(lock),
+            agent,
         })
     }
 
@@ -90,16 +88,12 @@ impl Job {
         policies: &crate::last_good::Outcome,
     ) -> anyhow::Result<DeviceReport> {
         self.registry.reload_if_changed(&self.state)?;
+        // Crash recovery at start is reported once, in the first pass after it.
         let mut report = self
-            .embedded
+            .agent
             .enforce_with(plugins, &self.device, &policies.documents);
         report.input_errors = policies.errors.iter().map(ToString::to_string).collect();
         report.stale_inputs = policies.stale.clone();
-        // Crash recovery at start is reported once, in the first pass after it.
-        let mut recovered =
-            std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|e| e.into_inner()));
-        recovered.append(&mut report.recovered);
-        report.recovered = recovered;
         self.registry.save(&self.state)?;
         self.persist(&report)?;
         Ok(report)
@@ -116,19 +110,20 @@ impl Job {
     ) -> anyhow::Result<Job> {
         let registry = Store::open(&device, &state, options)?;
         let capabilities = backends(&device, &state, &registry, options, false)?;
-        // The plan works on a copy of the ledger that is never saved (`Enforcer::what_if`), so
-        // it plans the removals of dropped settings that the real pass would make.
-        let ledger = Ledger::open(&state.ledger_file()).map_err(|e| BadInput(e.to_string()))?;
-        let enforcer = Enforcer::new(capabilities, limits_for(&device))
-            .with_atomicity(atomicity)
-            .with_ledger(ledger);
+        // The plan works on a copy of the ledger that is never saved, so it plans the removals
+        // of dropped settings that the real pass would make.
+        let agent = Agent::builder(capabilities)
+            .catalog(catalog)
+            .limits(limits_for(&device))
+            .atomicity(atomicity)
+            .plan_against(state.root())
+            .build()
+            .map_err(agent_error)?;
         Ok(Job {
             device,
             state,
             registry,
-            embedded: Embedded::new(enforcer, PluginSet::new(), catalog),
-            recovered: std::sync::Mutex::new(Vec::new()),
-            _lock: None,
+            agent,
         })
     }
 
@@ -140,7 +135,7 @@ impl Job {
         documents: &[PolicyDocument],
         input_errors: &[PolicyError],
     ) -> DeviceReport {
-        let mut report = self.embedded.plan_with(plugins, &self.device, documents);
+        let mut report = self.agent.plan_with(plugins, &self.device, documents);
         report.input_errors = input_errors.iter().map(ToString::to_string).collect();
         report
     }

@@ -144,19 +144,9 @@ impl StateDir {
         self.root.join("audit")
     }
 
-    /// `<state>/journal/`: change journals of runs in progress.
-    pub(crate) fn journal_dir(&self) -> PathBuf {
-        self.root.join("journal")
-    }
-
     /// `<state>/last-good/`: the last good version of each policy document.
     pub(crate) fn last_good_dir(&self) -> PathBuf {
         self.root.join("last-good")
-    }
-
-    /// `<state>/owned.json`: what rampart set, for drift detection.
-    pub(crate) fn ledger_file(&self) -> PathBuf {
-        self.root.join("owned.json")
     }
 
     /// `<state>/agent.sock`: where a running agent listens for `rampart sync`.

@@ -9,7 +9,8 @@
 //! The sandbox and the native host only translate their own bindings' types to the gate's.
 //!
 //! Parts:
-//! - [`manifest`], [`grants`]: what a plugin asks for and what it may touch (deny by default);
+//! - [`manifest`], [`grants`]: what a plugin asks for and what it may touch (deny by default),
+//!   and the recommended [`ceiling`] per platform;
 //! - [`limits`]: the budgets of one run;
 //! - [`gate`]: the capability calls, one file per contract interface, and their typed outcomes;
 //! - [`results`]: a plugin's answer checked against what it was given;
@@ -19,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod capabilities;
+pub mod ceiling;
 pub mod gate;
 pub mod grants;
 pub mod limits;

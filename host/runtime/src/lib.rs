@@ -1,28 +1,35 @@
 //! rampart's embeddable WebAssembly policy-plugin runtime.
 //!
-//! The runtime takes one device's resolved settings (from `rampart-policy`), routes each to the
-//! plugin that claims it, runs that plugin in a fresh sandbox, and collects per-setting status
-//! in Intune's vocabulary. It has no CLI dependencies and no process globals: an agent embeds
-//! it by creating an [`Engine`], loading [`Plugin`]s into a [`PluginSet`], choosing its
-//! [`Capabilities`] (backends from `rampart-backends` or its own), and calling
-//! [`Enforcer::enforce`].
+//! The runtime takes one device's policy documents, resolves them (with `rampart-policy`),
+//! routes each setting to the plugin that claims it, runs that plugin in a fresh sandbox, and
+//! collects per-setting status in Intune's vocabulary. It has no CLI dependencies and no
+//! process globals. An agent embeds it with [`Agent::builder`]: the backends (from
+//! `rampart-backends` or its own), the plugins loaded under a grant ceiling
+//! ([`ceiling::recommended`] allows what the first-party plugins need), and a state directory,
+//! which wires the journal, crash recovery, drift ledger, audit trail and state lock exactly
+//! as the `rampart` agent does (it is built on the same builder).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use rampart_backends::registry::EmulatedRegistry;
-//! use rampart_runtime::{Capabilities, Engine, Enforcer, GrantPolicy, Grants, Plugin, PluginSet, RunLimits};
+//! use rampart_runtime::{Agent, Capabilities, Engine, GrantPolicy, Plugin, PluginSet, ceiling};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let engine = Engine::new()?;
 //! let wasm = std::fs::read("windows-defender.wasm")?;
 //! // Deny by default: a plugin gets what its manifest asks for, narrowed by this ceiling.
-//! let ceiling = GrantPolicy::Ceiling(Grants::none());
-//! let plugin = Plugin::load(&engine, "windows-defender.wasm", &wasm, &ceiling)?;
+//! let policy = GrantPolicy::Ceiling(ceiling::recommended());
 //! let mut plugins = PluginSet::new();
-//! plugins.insert(Arc::new(plugin));
+//! plugins.insert(Arc::new(Plugin::load(&engine, "windows-defender.wasm", &wasm, &policy)?));
 //! let capabilities = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
-//! let enforcer = Enforcer::new(capabilities, RunLimits::default());
-//! # let _ = (enforcer, plugins);
+//! let agent = Agent::builder(capabilities)
+//!     .plugins(plugins)
+//!     .state_dir("/var/lib/my-agent/rampart", "my-agent")
+//!     .build()?;
+//! # let device: rampart_policy::device::Device = todo!();
+//! # let documents: Vec<rampart_policy::graph::PolicyDocument> = Vec::new();
+//! let report = agent.enforce(&device, &documents);
+//! println!("{} settings compliant", report.summary.compliant);
 //! # Ok(())
 //! # }
 //! ```
@@ -35,7 +42,7 @@
 //!   capability calls handed to the gate;
 //! - [`pipeline`]: one pass, route → enforce → report ([`DeviceReport`]);
 //! - [`live`]: plugin versions swapped in from a watched directory without a restart;
-//! - [`embed`]: resolve and enforce in one call, the way the `rampart` agent runs its passes;
+//! - [`embed`]: [`Agent`], the runtime wired for production, and [`Embedded`], its parts;
 //! - [`lock`]: one writer per state directory.
 //!
 //! What a plugin may touch, and the journal, audit trail and ledger of what it did, live in
@@ -54,12 +61,13 @@ pub mod supply;
 
 pub use pipeline::{enforce, report};
 pub use rampart_gate::txn::{audit, drift, journal};
-pub use rampart_gate::{capabilities, gate, grants, manifest, redact, text};
+pub use rampart_gate::{capabilities, ceiling, gate, grants, manifest, redact, text};
 pub use sandbox::{aot, compile, limits, plugin};
 pub use supply::{signing, trust};
 
 pub use aot::{AotCache, CacheOutcome};
 pub use compile::{CompileBudget, CompileError, Compiler, InProcess};
+pub use embed::{Agent, AgentBuilder, AgentError, Embedded};
 pub use enforce::{Atomicity, Enforcer};
 pub use grants::{Access, Grants, OperatorGrants};
 pub use journal::{Change, Journal};

@@ -323,6 +323,15 @@ impl Plugin {
                     fail(crate::sandbox::error::LoadFailure::OverPrivileged { excess })
                 })?,
         );
+        if grants.is_empty() && !manifest.grants.is_empty() {
+            // Loaded, since the operator may mean it, but every capability call it makes will
+            // be denied: the commonest embedding mistake is a ceiling of `Grants::none()`.
+            tracing::warn!(
+                plugin = %manifest.name,
+                %source,
+                "the grant ceiling allows none of what the plugin requests: every capability call it makes will be denied (see rampart_runtime::ceiling::recommended)"
+            );
+        }
         let sha256 = format!("{:x}", Sha256::digest(wasm));
         // Compiled by the engine's compiler, within its budget if it has one (or taken from a
         // verified cache entry); a new cache entry is only written below, once the plugin has

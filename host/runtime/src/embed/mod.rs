@@ -43,6 +43,10 @@
 //! # }
 //! ```
 
+mod agent;
+
+pub use agent::{Agent, AgentBuilder, AgentError};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
