@@ -486,6 +486,35 @@ fn txn_slow_writer() {
 }
 
 #[test]
+fn plugin_log_records_reach_the_run_report() {
+    let mut plugins = rampart_runtime::PluginSet::new();
+    plugins.insert(std::sync::Arc::new(load_program(LIMITS_LOG_FLOOD).unwrap()));
+    let limits = RunLimits {
+        max_log_bytes: 64 << 10,
+        ..RunLimits::default()
+    };
+    let report = rampart_runtime::Enforcer::new(Capabilities::none(), limits).enforce(
+        &plugins,
+        &windows_client(),
+        &rampart_tests::policy_of(two_settings()),
+    );
+    let run = &report.plugins[0];
+    // What the run kept, as the run itself counts it (see `limits_log_flood`).
+    assert_eq!(run.logs.len(), 15);
+    assert_eq!(run.logs_dropped, 500 - 15);
+    assert!(run.logs.iter().all(|l| l.level == "info"
+        || l.level == "warn"
+        || l.level == "debug"
+        || l.level == "error"
+        || l.level == "trace"));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["plugins"][0]["logs"].as_array().map(Vec::len),
+        Some(15)
+    );
+}
+
+#[test]
 fn limits_log_flood() {
     let plugin = load_program(LIMITS_LOG_FLOOD).unwrap();
     let limits = RunLimits {

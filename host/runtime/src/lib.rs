@@ -43,7 +43,8 @@
 //! - [`pipeline`]: one pass, route → enforce → report ([`DeviceReport`]);
 //! - [`live`]: plugin versions swapped in from a watched directory without a restart;
 //! - [`embed`]: [`Agent`], the runtime wired for production, and [`Embedded`], its parts;
-//! - [`lock`]: one writer per state directory.
+//! - [`lock`]: one writer per state directory;
+//! - [`prelude`]: what an embedding agent imports.
 //!
 //! What a plugin may touch, and the journal, audit trail and ledger of what it did, live in
 //! `rampart-gate` (re-exported here as [`manifest`], [`grants`], [`journal`], [`audit`],
@@ -56,6 +57,7 @@ pub mod embed;
 pub mod live;
 pub mod lock;
 pub mod pipeline;
+pub mod prelude;
 pub mod sandbox;
 pub mod supply;
 

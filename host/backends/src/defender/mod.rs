@@ -130,7 +130,8 @@ pub trait DefenderBackend: Send + Sync + std::fmt::Debug {
 
     /// Whether a change can survive a crash only after [`flush`](Self::flush), or not at all
     /// (a simulation kept in memory), rather than as soon as the call returns (the default).
-    /// See [`RegistryBackend::defers_durability`](crate::registry::RegistryBackend::defers_durability).
+    /// See [`RegistryBackend::defers_durability`](crate::registry::RegistryBackend::defers_durability);
+    /// a wrapper must forward this and [`flush`](Self::flush), as said there.
     fn defers_durability(&self) -> bool {
         false
     }

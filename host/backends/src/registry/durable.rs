@@ -103,7 +103,7 @@ impl RegistryBackend for DurableRegistry {
     }
 
     fn key_exists(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
-        Ok(self.inner.key_exists(key))
+        Ok(self.inner.contains_key(key))
     }
 
     fn defers_durability(&self) -> bool {

@@ -446,7 +446,7 @@ impl EmulatedRegistry {
     }
 
     /// Whether a key exists (hive roots always do).
-    pub fn key_exists(&self, key: &RegistryPath) -> bool {
+    pub fn contains_key(&self, key: &RegistryPath) -> bool {
         self.read().exists(key)
     }
 
@@ -592,7 +592,7 @@ impl RegistryBackend for EmulatedRegistry {
     }
 
     fn key_exists(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
-        Ok(EmulatedRegistry::key_exists(self, key))
+        Ok(self.contains_key(key))
     }
 
     fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError> {
@@ -698,7 +698,7 @@ mod tests {
         }
         reg.set_value(&base, "", RegValue::Sz("default".into()))
             .unwrap();
-        assert!(reg.key_exists(&p(r"HKCU\Software")));
+        assert!(reg.contains_key(&p(r"HKCU\Software")));
         let values: Vec<String> = reg
             .list_values(&base)
             .unwrap()
@@ -733,8 +733,8 @@ mod tests {
         reg.set_value(&p(r"HKLM\A\BB"), "x", RegValue::Dword(3))
             .unwrap();
         assert!(reg.delete_key(&p(r"hklm\a\b")).unwrap());
-        assert!(!reg.key_exists(&p(r"HKLM\A\B")));
-        assert!(!reg.key_exists(&p(r"HKLM\A\B\C")));
+        assert!(!reg.contains_key(&p(r"HKLM\A\B")));
+        assert!(!reg.contains_key(&p(r"HKLM\A\B\C")));
         assert_eq!(reg.get_value(&p(r"HKLM\A\B\C"), "v").unwrap(), None);
         assert_eq!(
             reg.get_value(&p(r"HKLM\A\BB"), "x").unwrap(),
@@ -780,7 +780,7 @@ mod tests {
             Err(RegistryError::InvalidArgument(_))
         ));
         // Rejected writes create nothing.
-        assert!(!reg.key_exists(&p(r"HKLM\K\s")));
+        assert!(!reg.contains_key(&p(r"HKLM\K\s")));
         assert_eq!(reg.list_values(&key).unwrap(), vec![]);
     }
 
@@ -806,7 +806,7 @@ mod tests {
                 values_deleted: 1
             }
         );
-        assert!(!reg.key_exists(&p(r"HKLM\Old")));
+        assert!(!reg.contains_key(&p(r"HKLM\Old")));
         assert_eq!(
             reg.export_reg(),
             "Windows Registry Editor Version 5.00\n\n\

@@ -43,6 +43,14 @@ pub enum RegistryError {
 /// case-insensitively (the empty name is the key's default value).
 ///
 /// Implementations synchronise internally: concurrent runs share one backend.
+///
+/// A wrapper around another backend (a logging or metering layer) must forward every method,
+/// the provided ones too: [`key_exists`](Self::key_exists) (or lose the inner backend's fast
+/// answer), and above all [`defers_durability`](Self::defers_durability) and
+/// [`flush`](Self::flush). Left to their defaults, a wrapper around a write-behind registry
+/// claims that each change is durable when the call returns, so the journal is not synced
+/// before the changes and the inner backend is never flushed by the runtime: a crash can then
+/// lose changes the report called done.
 pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
     /// Reads a value; `Ok(None)` when the key or the value does not exist.
     fn get_value(&self, key: &RegistryPath, name: &str) -> Result<Option<RegValue>, RegistryError>;

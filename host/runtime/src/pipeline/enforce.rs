@@ -20,7 +20,8 @@ use crate::capabilities::Capabilities;
 use crate::drift::{Footprint, Ledger};
 use crate::journal::{Change, Journal, JournalError, JournalValue, RunJournal};
 use crate::pipeline::report::{
-    DeviceReport, OverruledClaim, PluginRunReport, ReportedDevice, RolledBack, policy_reports,
+    DeviceReport, OverruledClaim, PluginLog, PluginRunReport, ReportedDevice, RolledBack,
+    policy_reports,
 };
 use crate::pipeline::route::{PluginSet, Routing, Unique, platform_name};
 use crate::redact::{Redactor, quote};
@@ -400,6 +401,11 @@ impl Enforcer {
             Ok(output) => {
                 report.protocol_errors = output.protocol_errors;
                 report.host_calls = output.host_calls;
+                report.logs = output
+                    .logs
+                    .into_iter()
+                    .map(|(level, message)| PluginLog { level, message })
+                    .collect();
                 report.logs_dropped = output.logs_dropped;
                 report.elapsed_us = u64::try_from(output.elapsed.as_micros()).unwrap_or(u64::MAX);
                 if roll_back {

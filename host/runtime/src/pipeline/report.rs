@@ -149,6 +149,15 @@ pub struct SettingReport {
     pub verified_at: Option<String>,
 }
 
+/// One log record a plugin wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginLog {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// The message.
+    pub message: String,
+}
+
 /// A group position in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -179,6 +188,10 @@ pub struct PluginRunReport {
     pub protocol_errors: Vec<String>,
     /// Capability calls made.
     pub host_calls: u32,
+    /// The log records the plugin wrote in the run, in order, within the run's log budget
+    /// (messages cut, secrets redacted, as in the agent's own log).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<PluginLog>,
     /// Log records dropped over the per-run bound.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub logs_dropped: u32,
@@ -208,6 +221,7 @@ impl PluginRunReport {
             error: None,
             protocol_errors: Vec::new(),
             host_calls: 0,
+            logs: Vec::new(),
             logs_dropped: 0,
             elapsed_us: 0,
             changes: Vec::new(),
