@@ -637,3 +637,44 @@ fn over_budget_compilation_and_oversized_files_are_rejected_and_the_last_good_ve
     assert_eq!(rejected[0].digest, "", "never read, never hashed");
     assert_eq!(serve(&d).unwrap().0, "1.0.0");
 }
+
+#[test]
+fn versions_published_from_memory_swap_keep_the_last_good_and_withdraw() {
+    // No plugin file anywhere: the versions arrive as bytes, as from a download.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = directory(&tmp.path().join("never-created"), vec![]);
+    let source = "oci://registry.example/rampart/swap";
+    assert!(serve(&d).is_none());
+
+    let first = d.publish(source, &bytes(SWAP_V1));
+    assert_eq!(first.loaded.len(), 1, "{first:?}");
+    let (v1, _) = serve(&d).expect("v1 serves");
+
+    // A torn download under the same source is refused; v1 keeps serving and says so.
+    let v2 = bytes(SWAP_V2);
+    let torn = d.publish(source, &v2[..v2.len() / 2]);
+    assert_eq!(torn.rejected, [source.to_string()]);
+    assert_eq!(serve(&d).map(|(v, _)| v), Some(v1.clone()));
+    let status = d.live().status();
+    assert_eq!(status.rejected.len(), 1, "{status:?}");
+    assert_eq!(status.rejected[0].file, source);
+    assert!(status.rejected[0].kept.is_some(), "{status:?}");
+
+    // The whole download replaces it atomically and clears the rejection.
+    let second = d.publish(source, &v2);
+    assert_eq!(second.loaded.len(), 1, "{second:?}");
+    let (now_serving, _) = serve(&d).unwrap();
+    assert_ne!(now_serving, v1);
+    assert!(d.live().status().rejected.is_empty());
+    assert_eq!(d.live().status().active[0].source, source);
+
+    // Too large is refused before it is parsed.
+    let huge = vec![0u8; rampart_runtime::plugin::MAX_PLUGIN_BYTES + 1];
+    assert_eq!(d.publish(source, &huge).rejected.len(), 1);
+    assert_eq!(serve(&d).map(|(v, _)| v), Some(now_serving));
+
+    // Withdrawn: nothing serves the setting any more.
+    let gone = d.withdraw(source);
+    assert_eq!(gone.removed.len(), 1, "{gone:?}");
+    assert!(serve(&d).is_none());
+}

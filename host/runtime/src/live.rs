@@ -269,6 +269,50 @@ impl PluginDirectory {
         }
     }
 
+    /// Publishes a plugin version from bytes in memory (downloaded, or built in), as a new
+    /// file in the directory would be: verified (signature, manifest, contract, grants,
+    /// admission), compiled on the caller's thread, then swapped in atomically; passes hold
+    /// snapshots and never wait for it. `source` names where the version came from (for
+    /// example `oci://registry/repo@sha256:…`) and is what status and rejections show;
+    /// publishing again under the same source replaces that version. A version that fails any
+    /// check is rejected and the previous one keeps serving (keep-last-good).
+    pub fn publish(&self, source: &str, bytes: &[u8]) -> UpdateSummary {
+        let mut files = lock(&self.files);
+        if bytes.len() > crate::sandbox::plugin::MAX_PLUGIN_BYTES {
+            let file = source.to_string();
+            let kept = files
+                .get(Path::new(source))
+                .and_then(|s| s.provides.clone())
+                .and_then(|n| self.serving_label(&n));
+            self.live.set_rejection(
+                &file,
+                Some(Rejection {
+                    file: file.clone(),
+                    digest: String::new(),
+                    reason: format!(
+                        "the plugin is {} bytes, more than the {} allowed",
+                        bytes.len(),
+                        crate::sandbox::plugin::MAX_PLUGIN_BYTES
+                    ),
+                    at: now(),
+                    kept,
+                }),
+            );
+            return UpdateSummary {
+                rejected: vec![file],
+                ..UpdateSummary::default()
+            };
+        }
+        self.file_changed(&mut files, Path::new(source), bytes)
+    }
+
+    /// Withdraws the version published under `source` (see [`PluginDirectory::publish`]): the
+    /// plugin is unloaded, or the embedded plugin of the same name serves again.
+    pub fn withdraw(&self, source: &str) -> UpdateSummary {
+        let mut files = lock(&self.files);
+        self.file_removed(&mut files, Path::new(source))
+    }
+
     fn serving_label(&self, name: &str) -> Option<String> {
         self.live
             .snapshot()
