@@ -532,3 +532,92 @@ fn an_agent_built_with_a_state_directory_recovers_holds_the_lock_and_reports_onc
     let holder = rampart_runtime::lock::StateLock::holder(state.path()).unwrap();
     assert_eq!(holder.command, "the first agent");
 }
+
+/// A management service in memory: the bodies it delivers, fetched asynchronously.
+struct Service {
+    bodies: Vec<rampart_runtime::PolicyBody>,
+}
+
+impl rampart_runtime::AsyncPolicySource for Service {
+    type Error = std::io::Error;
+
+    fn fetch(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Vec<rampart_runtime::PolicyBody>, Self::Error>> + Send
+    {
+        let bodies = self.bodies.clone();
+        async move {
+            tokio::task::yield_now().await;
+            Ok(bodies)
+        }
+    }
+}
+
+#[test]
+fn an_agent_awaits_passes_from_an_async_source_and_names_the_bodies_it_could_not_read() {
+    use rampart_runtime::{Agent, EmbedError, GrantPolicy, ceiling};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (registry, caps) = rampart_tests::backends(false);
+    let mut plugins = PluginSet::new();
+    plugins.insert(Arc::new(rampart_tests::windows_defender(
+        &GrantPolicy::Ceiling(ceiling::recommended()),
+    )));
+    let plugins = Arc::new(plugins);
+    let state = tempfile::tempdir().unwrap();
+    let agent = Arc::new(
+        Agent::builder(caps)
+            .state_dir(state.path(), "async test")
+            .build()
+            .unwrap(),
+    );
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/policies/contoso-defender-antivirus.json"
+    );
+    let mut service = Service {
+        bodies: vec![
+            ("service://antivirus".into(), std::fs::read(policy).unwrap()),
+            ("service://torn".into(), b"{\"id\": \"cut short".to_vec()),
+        ],
+    };
+
+    // A time limit that cannot be met gives the report up, not the pass: it finishes in the
+    // background and the next pass waits for it.
+    let timed_out = runtime.block_on(agent.enforce_from(
+        plugins.clone(),
+        windows_client(),
+        &mut service,
+        Some(std::time::Duration::ZERO),
+    ));
+    assert!(
+        matches!(timed_out, Err(EmbedError::TimedOut(_))),
+        "{timed_out:?}"
+    );
+
+    let report = runtime
+        .block_on(agent.enforce_from(plugins.clone(), windows_client(), &mut service, None))
+        .unwrap();
+    assert_eq!(report.input_errors.len(), 1, "{:?}", report.input_errors);
+    assert!(
+        report.input_errors[0].contains("service://torn"),
+        "{:?}",
+        report.input_errors
+    );
+    assert!(report.summary.compliant > 0, "{:?}", report.summary);
+    assert_eq!(report.summary.error, 0, "{:?}", report.summary);
+    // Whichever of the two passes ran first enforced the policy; the other found it in place.
+    // A third pass finds every setting compliant: nothing was left half-made.
+    assert!(!registry.export_reg().is_empty());
+    let third = runtime
+        .block_on(agent.enforce_from(plugins, windows_client(), &mut service, None))
+        .unwrap();
+    assert_eq!(third.summary.remediated, 0, "{:?}", third.summary);
+    assert_eq!(
+        third.summary.compliant,
+        report.summary.compliant + report.summary.remediated
+    );
+}

@@ -69,7 +69,9 @@ pub use supply::{signing, trust};
 
 pub use aot::{AotCache, CacheOutcome};
 pub use compile::{CompileBudget, CompileError, Compiler, InProcess};
-pub use embed::{Agent, AgentBuilder, AgentError, Embedded};
+pub use embed::{
+    Agent, AgentBuilder, AgentError, AsyncPolicySource, EmbedError, Embedded, PolicyBody,
+};
 pub use enforce::{Atomicity, Enforcer};
 pub use grants::{Access, Grants, OperatorGrants};
 pub use journal::{Change, Journal};

@@ -14,6 +14,7 @@ pub use rampart_policy::graph::{PolicyDocument, PolicyFile, load_policies, parse
 pub use rampart_policy::status::{PolicyStatus, SettingStatus};
 
 pub use crate::{
-    Agent, AgentBuilder, AgentError, Atomicity, Capabilities, DeviceReport, Engine, GrantPolicy,
-    Grants, LivePlugins, Plugin, PluginDirectory, PluginSet, RunLimits, ceiling,
+    Agent, AgentBuilder, AgentError, AsyncPolicySource, Atomicity, Capabilities, DeviceReport,
+    EmbedError, Engine, GrantPolicy, Grants, LivePlugins, Plugin, PluginDirectory, PluginSet,
+    PolicyBody, RunLimits, ceiling,
 };

@@ -8,8 +8,10 @@
 //! dropped settings). Without one, runs are journaled in memory: rolled back when they fail,
 //! but not recovered after a crash, and drift is not tracked.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rampart_policy::catalog::Catalog;
 use rampart_policy::device::Device;
@@ -18,7 +20,7 @@ use rampart_policy::graph::PolicyDocument;
 use crate::audit::{AuditError, AuditLog, Retention};
 use crate::capabilities::Capabilities;
 use crate::drift::{Ledger, LedgerError};
-use crate::embed::Embedded;
+use crate::embed::{EmbedError, Embedded};
 use crate::journal::{Journal, JournalError};
 use crate::limits::RunLimits;
 use crate::lock::{LockError, StateLock};
@@ -194,6 +196,7 @@ impl AgentBuilder {
             embedded: Embedded::new(enforcer, self.plugins, catalog),
             recovered: Mutex::new(recovered),
             plan_only,
+            pass_lock: Mutex::new(()),
             _lock: lock,
         })
     }
@@ -216,6 +219,8 @@ pub struct Agent {
     /// What settling the runs a crash left did, until the first pass reports it.
     recovered: Mutex<Vec<String>>,
     plan_only: bool,
+    /// Passes of one agent never overlap (they share the journal, the ledger and the backends).
+    pass_lock: Mutex<()>,
     /// Held for the agent's lifetime: it is the state directory's only writer.
     _lock: Option<StateLock>,
 }
@@ -265,6 +270,10 @@ impl Agent {
         if self.plan_only {
             return self.plan_with(plugins, device, documents);
         }
+        let _pass = self
+            .pass_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut report = self.embedded.enforce_with(plugins, device, documents);
         let mut recovered = std::mem::take(
             &mut *self
@@ -277,6 +286,56 @@ impl Agent {
         report
     }
 
+    /// [`Agent::enforce_with`] over policy bodies as a service delivers them (Graph JSON in any
+    /// layout `rampart-policy` reads, by origin): a body that does not parse is left out and
+    /// named in the report's `input_errors`; the others are enforced.
+    pub fn enforce_bodies(
+        &self,
+        plugins: &PluginSet,
+        device: &Device,
+        bodies: &[PolicyBody],
+    ) -> DeviceReport {
+        let (documents, errors) = parse_bodies(bodies);
+        let mut report = self.enforce_with(plugins, device, &documents);
+        report.input_errors.extend(errors);
+        report
+    }
+
+    /// One pass from an asynchronous policy source, run on tokio's blocking pool so the
+    /// embedder's runtime keeps serving; call it from within a tokio runtime. With a
+    /// `time_limit`, a pass that takes longer is given up ([`EmbedError::TimedOut`]).
+    ///
+    /// Dropping the future, or a time limit, abandons only the report: a pass that started
+    /// goes on until it ends (each plugin run is bounded by its own deadline) and commits or
+    /// rolls back as usual, so nothing is left half-made, and the next pass waits for it.
+    ///
+    /// # Errors
+    ///
+    /// The source failed (nothing was enforced), the time limit passed, or the pass ended
+    /// without a report (a panic: a host bug).
+    pub async fn enforce_from<S: AsyncPolicySource>(
+        self: &Arc<Self>,
+        plugins: Arc<PluginSet>,
+        device: Device,
+        source: &mut S,
+        time_limit: Option<Duration>,
+    ) -> Result<DeviceReport, EmbedError> {
+        let bodies = source
+            .fetch()
+            .await
+            .map_err(|e| EmbedError::Source(Box::new(e)))?;
+        let agent = self.clone();
+        let pass =
+            tokio::task::spawn_blocking(move || agent.enforce_bodies(&plugins, &device, &bodies));
+        let joined = match time_limit {
+            Some(limit) => tokio::time::timeout(limit, pass)
+                .await
+                .map_err(|_| EmbedError::TimedOut(limit))?,
+            None => pass.await,
+        };
+        joined.map_err(|_| EmbedError::Aborted)
+    }
+
     /// Plans a pass: the same resolve and enforce over copy-on-write overlays; nothing is
     /// written.
     pub fn plan_with(
@@ -287,4 +346,32 @@ impl Agent {
     ) -> DeviceReport {
         self.embedded.plan_with(plugins, device, documents)
     }
+}
+
+/// One policy body as a service delivers it: where it came from (shown in errors and
+/// reports) and its bytes.
+pub type PolicyBody = (String, Vec<u8>);
+
+/// Where an asynchronous embedder's policies come from: its own management service, a cache,
+/// a message queue. The runtime resolves targeting and applicability for the device.
+pub trait AsyncPolicySource {
+    /// Why fetching failed.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The policy bodies that apply now (all of them), as delivered.
+    fn fetch(&mut self) -> impl Future<Output = Result<Vec<PolicyBody>, Self::Error>> + Send;
+}
+
+/// Parses each body (every layout `rampart-policy` reads); a body that does not parse gives
+/// one error line instead of its documents.
+fn parse_bodies(bodies: &[PolicyBody]) -> (Vec<PolicyDocument>, Vec<String>) {
+    let mut documents = Vec::new();
+    let mut errors = Vec::new();
+    for (origin, body) in bodies {
+        match rampart_policy::graph::parse_policies(body, origin) {
+            Ok(file) => documents.extend(file.documents),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (documents, errors)
 }

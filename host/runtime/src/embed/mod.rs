@@ -45,7 +45,7 @@
 
 mod agent;
 
-pub use agent::{Agent, AgentBuilder, AgentError};
+pub use agent::{Agent, AgentBuilder, AgentError, AsyncPolicySource, PolicyBody};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -108,6 +108,11 @@ pub enum EmbedError {
     /// The enforcement thread ended without a report (it panicked: a host bug).
     #[error("the enforcement pass ended without a report (see the log for a panic)")]
     Aborted,
+    /// The pass took longer than its time limit. It goes on in the background until it ends
+    /// (each plugin run is bounded by its own deadline), so nothing is left half-made; only
+    /// its report is given up.
+    #[error("the pass took longer than {0:?}; its report was given up")]
+    TimedOut(std::time::Duration),
 }
 
 /// An enforcer, its plugins and its settings catalog: everything a pass needs besides the device
