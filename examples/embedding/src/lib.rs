@@ -1,32 +1,33 @@
-//! An agent that embeds the rampart runtime instead of running the `rampart` CLI.
+//! A vendor's agent that embeds the rampart runtime instead of running the `rampart` CLI: the
+//! way [`rampart_runtime::Agent`] is meant to be used.
 //!
-//! It brings two parts of its own:
-//! - a Defender backend, [`InventoryDefender`]: its own implementation of
-//!   [`DefenderBackend`] (here an in-memory record of preferences that also reports Group Policy
-//!   values from the registry, the way Defender merges policy over local preferences);
-//! - a policy source, [`ServicePolicies`]: documents as a management service would deliver
-//!   them (Graph JSON bodies in memory), not files named on a command line.
+//! It brings its own parts:
+//! - a Defender backend, [`InventoryDefender`]: its own implementation of [`DefenderBackend`]
+//!   (an in-memory record of preferences that also reports Group Policy values from the
+//!   registry, the way Defender merges policy over local preferences);
+//! - a registry wrapper, [`LoggingRegistry`]: the emulated registry behind a layer that counts
+//!   and logs writes, forwarding every method of [`RegistryBackend`] (the provided ones too, so
+//!   durability is not silently changed);
+//! - a policy source, [`ServicePolicies`]: bodies as its management service delivers them,
+//!   fetched asynchronously ([`AsyncPolicySource`]);
+//! - plugin versions it downloads itself, published from bytes ([`VendorAgent::publish`]).
 //!
-//! Everything else is the runtime's: the engine, the first-party Windows plugin, deny-by-default
-//! grants narrowed to what this agent allows, the emulated registry, and
-//! [`Embedded::enforce_async`] to await a pass from tokio.
+//! The runtime does the rest: the engine, the first-party Windows plugin under the recommended
+//! grant ceiling, the state directory (journal, crash recovery, drift ledger, audit trail, lock)
+//! and passes awaited from tokio.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rampart_backends::defender::{
-    AsrAction, ComputerStatus, DefenderBackend, DefenderError, ExclusionKind, PreferenceValue,
+    AsrAction, ComputerStatus, DefenderError, ExclusionKind, PreferenceValue,
 };
-use rampart_backends::registry::{EmulatedRegistry, RegValue, RegistryBackend, RegistryPath};
-use rampart_policy::catalog::Catalog;
-use rampart_policy::device::Device;
-use rampart_policy::graph::{PolicyDocument, PolicyError, parse_policy};
-use rampart_runtime::embed::{EmbedError, Embedded, PolicySource};
-use rampart_runtime::grants::{DefenderGrant, RegistryGrant};
-use rampart_runtime::{
-    Access, Capabilities, DeviceReport, Enforcer, Engine, GrantPolicy, Grants, LoadError, Plugin,
-    PluginSet, RunLimits,
-};
+use rampart_backends::registry::{RegValue, RegistryError, RegistryPath};
+use rampart_runtime::live::{PluginDirectory, UpdateSummary};
+use rampart_runtime::prelude::*;
 
 /// The Group Policy key the Windows plugin writes.
 pub const POLICY_KEY: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender";
@@ -141,19 +142,101 @@ impl DefenderBackend for InventoryDefender {
     }
 }
 
-/// Policies as a management service delivers them: `(id, Graph JSON body)` pairs.
+/// The emulated registry behind a layer that counts and logs every write. A wrapper must
+/// forward every method of the trait, the provided ones too: left to their defaults,
+/// `defers_durability` and `flush` would tell the runtime that the emulated registry (written
+/// behind) persists each change at once.
+#[derive(Debug)]
+pub struct LoggingRegistry {
+    inner: Arc<EmulatedRegistry>,
+    /// Writes that reached the registry.
+    pub writes: AtomicU32,
+    /// Flushes the runtime asked for.
+    pub flushes: AtomicU32,
+}
+
+impl LoggingRegistry {
+    /// A logging layer over `inner`.
+    pub fn new(inner: Arc<EmulatedRegistry>) -> Self {
+        LoggingRegistry {
+            inner,
+            writes: AtomicU32::new(0),
+            flushes: AtomicU32::new(0),
+        }
+    }
+
+    fn wrote(&self, what: &str, key: &RegistryPath) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(target: "vendor::registry", %key, "{what}");
+    }
+}
+
+impl RegistryBackend for LoggingRegistry {
+    fn get_value(&self, key: &RegistryPath, name: &str) -> Result<Option<RegValue>, RegistryError> {
+        self.inner.get_value(key, name)
+    }
+
+    fn set_value(
+        &self,
+        key: &RegistryPath,
+        name: &str,
+        value: RegValue,
+    ) -> Result<(), RegistryError> {
+        self.wrote("set value", key);
+        self.inner.set_value(key, name, value)
+    }
+
+    fn delete_value(&self, key: &RegistryPath, name: &str) -> Result<bool, RegistryError> {
+        self.wrote("delete value", key);
+        self.inner.delete_value(key, name)
+    }
+
+    fn create_key(&self, key: &RegistryPath) -> Result<(), RegistryError> {
+        self.wrote("create key", key);
+        self.inner.create_key(key)
+    }
+
+    fn delete_key(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
+        self.wrote("delete key", key);
+        self.inner.delete_key(key)
+    }
+
+    fn list_values(&self, key: &RegistryPath) -> Result<Vec<(String, RegValue)>, RegistryError> {
+        self.inner.list_values(key)
+    }
+
+    fn list_subkeys(&self, key: &RegistryPath) -> Result<Vec<String>, RegistryError> {
+        self.inner.list_subkeys(key)
+    }
+
+    fn key_exists(&self, key: &RegistryPath) -> Result<bool, RegistryError> {
+        self.inner.key_exists(key)
+    }
+
+    fn defers_durability(&self) -> bool {
+        self.inner.defers_durability()
+    }
+
+    fn flush(&self) -> Result<(), RegistryError> {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.inner.flush()
+    }
+}
+
+/// Policy bodies as the vendor's management service delivers them (Graph JSON, any layout),
+/// fetched asynchronously.
 #[derive(Debug, Clone, Default)]
 pub struct ServicePolicies {
-    bodies: Vec<(String, Vec<u8>)>,
+    bodies: Vec<PolicyBody>,
 }
 
 impl ServicePolicies {
-    /// A source serving these bodies.
-    pub fn new(bodies: Vec<(String, Vec<u8>)>) -> Self {
+    /// A source that delivers `bodies` (origin, bytes).
+    pub fn new(bodies: Vec<PolicyBody>) -> Self {
         ServicePolicies { bodies }
     }
 
-    /// The example antivirus baseline shipped with rampart, served from memory.
+    /// The example antivirus baseline, as the service would deliver it.
     pub fn example() -> Self {
         ServicePolicies::new(vec![(
             "service://policies/contoso-defender-antivirus".into(),
@@ -162,112 +245,152 @@ impl ServicePolicies {
     }
 }
 
-impl PolicySource for ServicePolicies {
-    type Error = PolicyError;
+impl AsyncPolicySource for ServicePolicies {
+    type Error = std::io::Error;
 
-    fn fetch(&mut self) -> Result<Vec<PolicyDocument>, PolicyError> {
-        self.bodies
-            .iter()
-            .map(|(origin, body)| parse_policy(body, origin))
-            .collect()
+    fn fetch(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Vec<PolicyBody>, Self::Error>> + Send {
+        // A real agent awaits its service here.
+        let bodies = self.bodies.clone();
+        async move { Ok(bodies) }
     }
 }
 
-/// Why the example agent could not start.
+/// Why the vendor's agent could not start or run a pass.
 #[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    /// The engine could not be created.
+pub enum VendorError {
+    /// The WebAssembly engine could not start.
     #[error(transparent)]
     Engine(#[from] rampart_runtime::Error),
-    /// A plugin was refused.
+    /// The runtime could not be built over the state directory.
     #[error(transparent)]
-    Load(#[from] LoadError),
-    /// A pass failed.
+    Agent(#[from] AgentError),
+    /// A pass produced no report.
     #[error(transparent)]
-    Embed(#[from] EmbedError),
-    /// The built-in Windows plugin is missing from this build.
+    Pass(#[from] EmbedError),
+    /// This build has no windows-defender plugin.
     #[error("the windows-defender plugin is not embedded in this build")]
     NoPlugin,
+    /// The built-in plugin was refused.
+    #[error("the built-in plugin was refused: {0}")]
+    Refused(String),
 }
 
-/// What this agent allows plugins at most: the Defender policy key, and reading preferences.
-pub fn ceiling() -> Grants {
-    Grants {
-        registry: vec![RegistryGrant {
-            key: RegistryPath::parse(POLICY_KEY).expect("a valid key"),
-            access: Access::ReadWrite,
-        }],
-        defender: Some(DefenderGrant {
-            read: vec!["*".into()],
-            status: true,
-            ..DefenderGrant::default()
-        }),
-        files: Vec::new(),
-    }
-}
-
-/// The agent: the runtime with this agent's registry and Defender, and the first-party Windows
-/// plugin under [`ceiling`].
-#[derive(Debug, Clone)]
-pub struct Agent {
-    /// The embedded runtime.
-    pub runtime: Embedded,
-    /// The registry the plugins change.
-    pub registry: Arc<EmulatedRegistry>,
+/// The vendor's agent: the runtime built over its own backends and state directory, the
+/// first-party Windows plugin, and plugin versions it publishes from bytes.
+#[derive(Debug)]
+pub struct VendorAgent {
+    /// The runtime, wired as the `rampart` agent wires it.
+    pub runtime: Arc<Agent>,
+    /// The serving plugin versions: the first-party ones, and those published from bytes.
+    pub plugins: PluginDirectory,
+    /// The registry the plugins change, behind the logging layer.
+    pub registry: Arc<LoggingRegistry>,
     /// This agent's Defender.
     pub defender: Arc<InventoryDefender>,
 }
 
-impl Agent {
-    /// Builds the agent.
+/// Where the built-in plugin version is published from.
+pub const BUILT_IN: &str = "builtin:windows-defender";
+
+/// `wasm` with a custom section `vendor:note` holding `note` appended: the same plugin as a
+/// new download with its own digest, as a vendor's rebuild would be.
+pub fn with_note(wasm: &[u8], note: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"vendor:note";
+    let mut payload = Vec::new();
+    leb128(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(note.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0); // a custom section
+    leb128(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// The first-party Windows plugin, as bytes.
+pub fn windows_defender_plugin() -> Option<&'static [u8]> {
+    rampart_plugin_artifacts::get("windows-defender")
+}
+
+impl VendorAgent {
+    /// Starts the agent with its state in `state_dir` (created if missing): settles what a
+    /// crash left there, then holds the directory as its only writer.
     ///
     /// # Errors
     ///
-    /// When the engine cannot start or the plugin is refused.
-    pub fn new() -> Result<Agent, AgentError> {
+    /// The engine cannot start, the plugin is missing, or the state directory is unusable or
+    /// held by another process.
+    pub fn start(state_dir: &Path) -> Result<VendorAgent, VendorError> {
         let engine = Engine::new()?;
-        let (_, wasm) = rampart_plugin_artifacts::FIRST_PARTY
-            .iter()
-            .find(|(name, _)| *name == "windows-defender")
-            .ok_or(AgentError::NoPlugin)?;
-        let plugin = Plugin::load(
-            &engine,
-            "embedded:windows-defender",
-            wasm,
-            &GrantPolicy::Ceiling(ceiling()),
-        )?;
-        let mut plugins = PluginSet::new();
-        plugins.insert(Arc::new(plugin));
+        let wasm = windows_defender_plugin().ok_or(VendorError::NoPlugin)?;
+        let policy = GrantPolicy::Ceiling(ceiling::recommended_for(Platform::WindowsClient));
+        // Every plugin version this agent serves is published from bytes, the built-in one
+        // first; the directory itself is never scanned.
+        let plugins = PluginDirectory::new(state_dir.join("plugins"), engine, policy, None, vec![]);
+        let first = plugins.publish(BUILT_IN, wasm);
+        if first.loaded.is_empty() {
+            return Err(VendorError::Refused(format!(
+                "{:?}",
+                plugins.live().status().rejected
+            )));
+        }
 
-        let registry = Arc::new(EmulatedRegistry::new());
-        let defender = Arc::new(InventoryDefender::new(registry.clone()));
+        let emulated = Arc::new(EmulatedRegistry::new());
+        let registry = Arc::new(LoggingRegistry::new(emulated.clone()));
+        let defender = Arc::new(InventoryDefender::new(emulated));
         let capabilities = Capabilities::none()
             .with_registry(registry.clone())
             .with_defender(defender.clone());
-        let enforcer = Enforcer::new(capabilities, RunLimits::default());
-        Ok(Agent {
-            runtime: Embedded::new(enforcer, plugins, Catalog::embedded()),
+        let runtime = Agent::builder(capabilities)
+            .state_dir(state_dir, "vendor agent")
+            .build()?;
+        Ok(VendorAgent {
+            runtime: Arc::new(runtime),
+            plugins,
             registry,
             defender,
         })
     }
 
-    /// One pass: fetch from `source`, enforce on `device` without blocking the async runtime.
+    /// One pass: fetch from `source`, enforce on `device` with the plugins serving now, without
+    /// blocking the async runtime; given up after a minute.
     ///
     /// # Errors
     ///
-    /// When the source fails or the pass ends without a report.
-    pub async fn pass<S: PolicySource>(
+    /// The source failed, the pass took over a minute, or it ended without a report.
+    pub async fn pass<S: AsyncPolicySource>(
         &self,
         device: &Device,
         source: &mut S,
-    ) -> Result<DeviceReport, AgentError> {
-        let documents = source
-            .fetch()
-            .map_err(|e| EmbedError::Source(Box::new(e)))?;
+    ) -> Result<DeviceReport, VendorError> {
         Ok(self
             .runtime
-            .enforce_async(device.clone(), documents)
+            .enforce_from(
+                self.plugins.live().snapshot(),
+                device.clone(),
+                source,
+                Some(Duration::from_secs(60)),
+            )
             .await?)
+    }
+
+    /// Publishes a plugin version the agent downloaded under `source` (the built-in one is
+    /// [`BUILT_IN`]): verified, then swapped in; a version that fails a check is rejected and
+    /// the previous one keeps serving.
+    pub fn publish(&self, source: &str, bytes: &[u8]) -> UpdateSummary {
+        self.plugins.publish(source, bytes)
     }
 }

@@ -1,47 +1,36 @@
-//! Embedding the runtime in an agent of your own: where policies come from, one call from
-//! policy documents to a report, and an awaitable version of it for async agents.
+//! Embedding the runtime in an agent of your own.
 //!
-//! The rampart CLI is one embedder; an agent that gets its policies from elsewhere (a
-//! management service, a database, a test) implements [`PolicySource`] and hands an
-//! [`Embedded`] its documents. Nothing here is global: an embedder can run several
-//! [`Embedded`]s side by side, each with its own backends, plugins and limits.
+//! [`Agent`] is the way to embed: [`Agent::builder`] takes the backends, plugins, catalog,
+//! limits and, optionally, a state directory, and wires the journal, crash recovery (reported
+//! in the first pass), drift ledger, audit trail and the directory's lock exactly as the
+//! `rampart` CLI does (the CLI is built on it). Passes run blocking ([`Agent::enforce_with`]),
+//! from raw policy bodies with unreadable ones named in the report
+//! ([`Agent::enforce_bodies`]), or awaited from tokio with a time limit from an
+//! [`AsyncPolicySource`] ([`Agent::enforce_from`]); passes of one agent never overlap.
+//! `examples/embedding` is a vendor's agent built this way.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use rampart_backends::registry::EmulatedRegistry;
-//! use rampart_policy::catalog::Catalog;
-//! use rampart_policy::device::Device;
-//! use rampart_runtime::embed::{Embedded, PolicySource, StaticPolicies};
-//! use rampart_runtime::{Capabilities, Enforcer, PluginSet, RunLimits};
+//! use rampart_runtime::prelude::*;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let state = std::env::temp_dir().join(format!("rampart-doc-{}", std::process::id()));
 //! let capabilities = Capabilities::none().with_registry(Arc::new(EmulatedRegistry::new()));
-//! let agent = Embedded::new(
-//!     Enforcer::new(capabilities, RunLimits::default()),
-//!     PluginSet::new(), // load plugins with `Plugin::load` and insert them here
-//!     Catalog::embedded(),
-//! );
-//! let mut source = StaticPolicies::new(Vec::new());
-//! let report = agent.enforce(&Device::example_windows_client(), &source.fetch()?);
+//! let agent = Agent::builder(capabilities)
+//!     .plugins(PluginSet::new()) // load plugins with `Plugin::load` and insert them here
+//!     .state_dir(&state, "my-agent")
+//!     .build()?;
+//! let report = agent.enforce(&Device::example_windows_client(), &[]);
 //! assert!(report.policies.is_empty());
+//! # drop(agent);
+//! # std::fs::remove_dir_all(&state)?;
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! In an async agent, [`Embedded::enforce_async`] runs the pass on a dedicated thread (plugin
-//! runs are CPU-bound and block) and returns a future that any executor can await:
-//!
-//! ```
-//! # use rampart_runtime::embed::Embedded;
-//! # use rampart_runtime::{Capabilities, Enforcer, PluginSet, RunLimits};
-//! # async fn pass(agent: Embedded) -> Result<(), rampart_runtime::embed::EmbedError> {
-//! let report = agent
-//!     .enforce_async(rampart_policy::device::Device::example_windows_client(), Vec::new())
-//!     .await?;
-//! println!("{} policies", report.policies.len());
-//! # Ok(())
-//! # }
-//! ```
+//! [`Embedded`] holds the parts without a state directory (an in-memory journal, no ledger, no
+//! lock); its [`PolicySource`] and [`Embedded::enforce_async`] (a thread per pass) serve
+//! embedders that bring their own wiring.
 
 mod agent;
 
