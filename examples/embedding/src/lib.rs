@@ -260,15 +260,9 @@ impl AsyncPolicySource for ServicePolicies {
 /// Why the vendor's agent could not start or run a pass.
 #[derive(Debug, thiserror::Error)]
 pub enum VendorError {
-    /// The WebAssembly engine could not start.
+    /// The runtime failed: the engine, the state directory, a pass.
     #[error(transparent)]
-    Engine(#[from] rampart_runtime::Error),
-    /// The runtime could not be built over the state directory.
-    #[error(transparent)]
-    Agent(#[from] AgentError),
-    /// A pass produced no report.
-    #[error(transparent)]
-    Pass(#[from] EmbedError),
+    Runtime(#[from] rampart_runtime::Error),
     /// This build has no windows-defender plugin.
     #[error("the windows-defender plugin is not embedded in this build")]
     NoPlugin,
@@ -334,7 +328,7 @@ impl VendorAgent {
     /// The engine cannot start, the plugin is missing, or the state directory is unusable or
     /// held by another process.
     pub fn start(state_dir: &Path) -> Result<VendorAgent, VendorError> {
-        let engine = Engine::new()?;
+        let engine = Engine::new().map_err(rampart_runtime::Error::from)?;
         let wasm = windows_defender_plugin().ok_or(VendorError::NoPlugin)?;
         let policy = GrantPolicy::Ceiling(ceiling::recommended_for(Platform::WindowsClient));
         // Every plugin version this agent serves is published from bytes, the built-in one
@@ -356,7 +350,8 @@ impl VendorAgent {
             .with_defender(defender.clone());
         let runtime = Agent::builder(capabilities)
             .state_dir(state_dir, "vendor agent")
-            .build()?;
+            .build()
+            .map_err(rampart_runtime::Error::from)?;
         Ok(VendorAgent {
             runtime: Arc::new(runtime),
             plugins,
@@ -384,7 +379,8 @@ impl VendorAgent {
                 source,
                 Some(Duration::from_secs(60)),
             )
-            .await?)
+            .await
+            .map_err(rampart_runtime::Error::from)?)
     }
 
     /// Publishes a plugin version the agent downloaded under `source` (the built-in one is

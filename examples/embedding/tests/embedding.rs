@@ -101,6 +101,9 @@ fn a_second_agent_on_the_same_state_directory_is_refused() {
     let state = tempfile::tempdir().unwrap();
     let _first = VendorAgent::start(state.path()).expect("agent starts");
     let err = VendorAgent::start(state.path()).unwrap_err();
-    assert!(matches!(err, VendorError::Agent(_)), "{err}");
+    assert!(
+        matches!(err, VendorError::Runtime(rampart_runtime::Error::Agent(_))),
+        "{err}"
+    );
     assert!(err.to_string().contains("vendor agent"), "{err}");
 }

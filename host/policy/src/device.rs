@@ -192,6 +192,97 @@ fn windows_build(version: &str) -> Option<u32> {
     version.trim().split('.').nth(2)?.parse().ok()
 }
 
+impl Device {
+    /// A builder for a device made in code (an agent that knows the device from its own
+    /// inventory): id, platform and OS version are required, the rest defaults as in a device
+    /// file. [`DeviceBuilder::build`] makes the same checks as reading a file.
+    pub fn builder(
+        id: impl Into<String>,
+        platform: Platform,
+        os_version: impl Into<String>,
+    ) -> DeviceBuilder {
+        DeviceBuilder {
+            device: Device {
+                id: id.into(),
+                name: String::new(),
+                platform,
+                os_version: os_version.into(),
+                os_build: None,
+                domain_controller: false,
+                groups: Vec::new(),
+                tags: Vec::new(),
+                channels: default_channels(),
+            },
+        }
+    }
+
+    /// Checks the device as reading a device file does (non-empty id and OS version, a domain
+    /// controller only on Windows Server, an `os_build` that agrees with the OS version), for a
+    /// device made or changed in code; `origin` names it in the error.
+    ///
+    /// # Errors
+    ///
+    /// The first check that fails.
+    pub fn validate(&self, origin: &str) -> Result<(), DeviceError> {
+        validate(self.clone(), origin).map(|_| ())
+    }
+}
+
+/// Builds a [`Device`] in code; see [`Device::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a device is made by `build`"]
+pub struct DeviceBuilder {
+    device: Device,
+}
+
+impl DeviceBuilder {
+    /// The device name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.device.name = name.into();
+        self
+    }
+
+    /// The Windows build number, when known apart from the OS version.
+    pub fn os_build(mut self, build: u32) -> Self {
+        self.device.os_build = Some(build);
+        self
+    }
+
+    /// Marks the device an Active Directory domain controller (Windows Server only).
+    pub fn domain_controller(mut self, yes: bool) -> Self {
+        self.device.domain_controller = yes;
+        self
+    }
+
+    /// The Entra groups the device belongs to, by group id.
+    pub fn groups(mut self, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.device.groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Defender for Endpoint device tags.
+    pub fn tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.device.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The Graph `technologies` the device receives policy through (default
+    /// `microsoftSense`).
+    pub fn channels(mut self, channels: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.device.channels = channels.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The device, checked as a device file is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::validate`], naming the device `origin`.
+    pub fn build(self, origin: &str) -> Result<Device, DeviceError> {
+        validate(self.device, origin)
+    }
+}
+
 /// Why a device file could not be read. Every message is one line naming the file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -359,6 +450,36 @@ fn validate(device: Device, origin: &str) -> Result<Device, DeviceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_built_in_code_is_checked_as_a_file_is() {
+        let device = Device::builder("d-1", Platform::WindowsServer, "10.0.20348")
+            .name("dc-01")
+            .domain_controller(true)
+            .tags(["MDE-Management"])
+            .build("inventory")
+            .unwrap();
+        assert_eq!(device.channels, ["microsoftSense"]);
+        assert_eq!(device.build(), Some(20348));
+        let err = Device::builder("d-2", Platform::WindowsClient, "10.0.22631")
+            .domain_controller(true)
+            .build("inventory")
+            .unwrap_err();
+        assert!(
+            matches!(err, DeviceError::DomainControllerNotServer { .. }),
+            "{err}"
+        );
+        let err = Device::builder(" ", Platform::Linux, "22.04")
+            .build("inventory")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "device 'inventory': field 'id' is empty");
+        let mut changed = device.clone();
+        changed.os_build = Some(1);
+        assert!(matches!(
+            changed.validate("changed"),
+            Err(DeviceError::BuildMismatch { .. })
+        ));
+    }
 
     #[test]
     fn platform_names_round_trip_through_serde() {

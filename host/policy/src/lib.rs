@@ -57,7 +57,7 @@ pub use applicability::{NotApplicable, Template};
 pub use catalog::{
     Catalog, CatalogError, CatalogProblem, Definition, DefinitionKind, MergeRule, OptionValue,
 };
-pub use device::{Device, DeviceError, Platform};
+pub use device::{Device, DeviceBuilder, DeviceError, Platform};
 pub use graph::{
     Assignment, AssignmentTarget, ChoiceItem, Layout, Note, ParseProblem, PolicyDocument,
     PolicyError, PolicyFile, Secret, SettingInstance, SimpleValue, TemplateReference,

@@ -54,6 +54,7 @@
 #![deny(missing_docs)]
 
 pub mod embed;
+mod error;
 pub mod live;
 pub mod lock;
 pub mod pipeline;
@@ -73,6 +74,7 @@ pub use embed::{
     Agent, AgentBuilder, AgentError, AsyncPolicySource, EmbedError, Embedded, PolicyBody,
 };
 pub use enforce::{Atomicity, Enforcer};
+pub use error::Error;
 pub use grants::{Access, Grants, OperatorGrants};
 pub use journal::{Change, Journal};
 pub use limits::RunLimits;
@@ -85,6 +87,6 @@ pub use rampart_gate::Capabilities;
 pub use rampart_gate::{ParsedKeys, parse_registry_key};
 pub use report::DeviceReport;
 pub use sandbox::engine::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Engine, EngineConfig};
-pub use sandbox::error::{Error, LoadError, LoadFailure, RunError};
+pub use sandbox::error::{EngineError, LoadError, LoadFailure, RunError};
 pub use sandbox::run::{RunOutput, SettingOutcome, UNCONFIRMED};
 pub use trust::{TrustMode, TrustPolicy, TrustVerdict};

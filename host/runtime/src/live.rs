@@ -447,7 +447,7 @@ impl PluginDirectory {
         self: &Arc<Self>,
         debounce: Duration,
         on_change: impl Fn(&UpdateSummary) + Send + 'static,
-    ) -> Result<WatchHandle, notify_debouncer_full::notify::Error> {
+    ) -> Result<WatchHandle, WatchError> {
         let this = Arc::clone(self);
         let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
             let events = match result {
@@ -474,8 +474,17 @@ impl PluginDirectory {
                     on_change(&summary);
                 }
             }
+        })
+        .map_err(|e| WatchError {
+            dir: self.dir.clone(),
+            message: e.to_string(),
         })?;
-        debouncer.watch(&self.dir, RecursiveMode::NonRecursive)?;
+        debouncer
+            .watch(&self.dir, RecursiveMode::NonRecursive)
+            .map_err(|e| WatchError {
+                dir: self.dir.clone(),
+                message: e.to_string(),
+            })?;
         Ok(WatchHandle {
             _debouncer: Box::new(debouncer),
         })
@@ -504,4 +513,14 @@ fn is_plugin_file(path: &Path) -> bool {
 
 fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// The plugin directory could not be watched (see [`PluginDirectory::watch`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot watch the plugin directory '{}': {message}", dir.display())]
+pub struct WatchError {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Why, as the file-watching service said.
+    pub message: String,
 }

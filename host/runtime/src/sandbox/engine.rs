@@ -1,5 +1,6 @@
 //! The one wasmtime engine of a process, with epoch interruption driven by a ticker thread.
 
+use crate::sandbox::error::EngineError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -119,7 +120,7 @@ impl Engine {
     /// # Errors
     ///
     /// Fails if wasmtime cannot build an engine for this CPU.
-    pub fn new() -> Result<Self, crate::Error> {
+    pub fn new() -> Result<Self, EngineError> {
         Self::with_config(&EngineConfig::default())
     }
 
@@ -128,7 +129,7 @@ impl Engine {
     /// # Errors
     ///
     /// Fails if wasmtime cannot build an engine for this CPU or configuration.
-    pub fn with_config(config: &EngineConfig) -> Result<Self, crate::Error> {
+    pub fn with_config(config: &EngineConfig) -> Result<Self, EngineError> {
         let mut wasm = wasmtime::Config::new();
         wasm.epoch_interruption(true)
             .max_wasm_stack(config.max_wasm_stack)
@@ -151,7 +152,7 @@ impl Engine {
             }
             None => wasmtime::Engine::new(&wasm),
         }
-        .map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
+        .map_err(|e| EngineError(format!("{e:#}")))?;
         let ticker = Arc::new(TickerGuard);
         let weak_engine = inner.weak();
         let weak_guard = Arc::downgrade(&ticker);
@@ -169,7 +170,7 @@ impl Engine {
                     }
                 }
             })
-            .map_err(|e| crate::Error::Engine(format!("cannot start the epoch ticker: {e}")))?;
+            .map_err(|e| EngineError(format!("cannot start the epoch ticker: {e}")))?;
         Ok(Engine {
             inner,
             tick,

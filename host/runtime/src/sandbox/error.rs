@@ -1,20 +1,14 @@
-//! The runtime's typed errors: why a plugin did not load, and why a run failed.
+//! The sandbox's typed errors: why the engine did not start, why a plugin did not load, and
+//! why a run failed.
 
 use std::time::Duration;
 
 use crate::manifest::ManifestError;
 
-/// The runtime's top-level error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The wasmtime engine could not be created.
-    #[error("cannot create the WebAssembly engine: {0}")]
-    Engine(String),
-    /// A plugin could not be loaded.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-}
+/// The WebAssembly engine could not be created.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot create the WebAssembly engine: {0}")]
+pub struct EngineError(pub String);
 
 /// A plugin that was refused at load; `source` names the file (or `embedded:<name>`).
 #[derive(Debug, thiserror::Error)]
