@@ -10,6 +10,7 @@ mod live; // hot swap, keep-last-good, AOT cache, swaps under load
 mod load; // plugin loading: forbidden imports, manifests, corrupt files
 mod macos; // the macOS Defender plugin: the mdeattach plist, the MDM channel, escapes
 mod pipeline; // real Intune exports through parse, resolve and enforce
+mod prebuilt; // the first-party plugins embedded from prebuilt files, without a guest build
 mod programs; // one test per guest program in tests/programs (limits, traps, capabilities)
 mod transactions; // rollback, crash recovery, what-if, drift
 mod windows_defender; // the first-party plugin against the emulated registry and Defender

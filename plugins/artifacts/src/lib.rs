@@ -1,5 +1,8 @@
 //! rampart's first-party plugins, built from source for `wasm32-wasip2` by this crate's build
 //! script and embedded as bytes, so a fresh clone's `rampart apply` needs no prebuilt files.
+//! With `RAMPART_PREBUILT_PLUGINS=DIR` set at build time, the components in `DIR`
+//! (`windows-defender.wasm`, `linux-defender.wasm`, `macos-defender.wasm`) are embedded instead
+//! and no guest is built.
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
