@@ -40,7 +40,7 @@ fn main() {
         None => {
             let manifest_dir =
                 PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-            let mut build = rampart_guest_build::GuestBuild::new(&manifest_dir.join("../.."));
+            let mut build = rampart_guest_build::GuestBuild::new(manifest_dir.join("../.."));
             for (package, dir) in PLUGINS {
                 build = build.library(package, dir);
             }
