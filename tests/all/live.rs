@@ -673,6 +673,9 @@ fn versions_published_from_memory_swap_keep_the_last_good_and_withdraw() {
     assert_eq!(d.publish(source, &huge).rejected.len(), 1);
     assert_eq!(serve(&d).map(|(v, _)| v), Some(now_serving));
 
+    // A version without a source name is refused, not served under an empty name.
+    assert_eq!(d.publish(" ", &v2).rejected.len(), 1);
+
     // Withdrawn: nothing serves the setting any more.
     let gone = d.withdraw(source);
     assert_eq!(gone.removed.len(), 1, "{gone:?}");

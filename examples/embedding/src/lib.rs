@@ -288,30 +288,15 @@ pub struct VendorAgent {
 /// Where the built-in plugin version is published from.
 pub const BUILT_IN: &str = "builtin:windows-defender";
 
-/// `wasm` with a custom section `vendor:note` holding `note` appended: the same plugin as a
-/// new download with its own digest, as a vendor's rebuild would be.
-pub fn with_note(wasm: &[u8], note: &str) -> Vec<u8> {
-    fn leb128(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"vendor:note";
-    let mut payload = Vec::new();
-    leb128(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(note.as_bytes());
-    let mut out = wasm.to_vec();
-    out.push(0); // a custom section
-    leb128(payload.len(), &mut out);
-    out.extend_from_slice(&payload);
-    out
+/// `wasm` signed with a fresh vendor key: the same plugin as a new release, with its own
+/// digest, as a vendor's signed build would arrive (the runtime's own `signing::sign`).
+///
+/// # Errors
+///
+/// No key can be made, or `wasm` cannot be signed (it is not a component).
+pub fn signed_release(wasm: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let key = rampart_runtime::signing::generate_key()?;
+    Ok(rampart_runtime::signing::sign(wasm, &key)?)
 }
 
 /// The first-party Windows plugin, as bytes.

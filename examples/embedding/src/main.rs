@@ -6,7 +6,7 @@
 //! temporary directory, removed at the end).
 
 use rampart_example_embedding::{
-    BUILT_IN, ServicePolicies, VendorAgent, windows_defender_plugin, with_note,
+    BUILT_IN, ServicePolicies, VendorAgent, signed_release, windows_defender_plugin,
 };
 use rampart_runtime::prelude::*;
 
@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A new version downloaded by the agent, then a torn download of the next one.
     let bytes = windows_defender_plugin().ok_or("no windows-defender plugin in this build")?;
-    let published = agent.publish(BUILT_IN, &with_note(bytes, "build 2"));
+    let published = agent.publish(BUILT_IN, &signed_release(bytes)?);
     println!("published: {published:?}");
     let torn = agent.publish(BUILT_IN, &bytes[..bytes.len() / 2]);
     println!("torn download: {torn:?}");

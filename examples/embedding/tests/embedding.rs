@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use rampart_backends::registry::{RegValue, RegistryBackend as _, RegistryPath};
 use rampart_example_embedding::{
-    BUILT_IN, POLICY_KEY, ServicePolicies, VendorAgent, VendorError, windows_defender_plugin,
-    with_note,
+    BUILT_IN, POLICY_KEY, ServicePolicies, VendorAgent, VendorError, signed_release,
+    windows_defender_plugin,
 };
 use rampart_policy::device::Device;
 use rampart_policy::status::SettingStatus;
@@ -59,7 +59,7 @@ async fn a_new_version_swaps_in_from_bytes_and_a_torn_one_is_rejected() {
     let bytes = windows_defender_plugin().unwrap();
     let before = agent.plugins.live().status().active[0].digest.clone();
 
-    let swapped = agent.publish(BUILT_IN, &with_note(bytes, "build 2"));
+    let swapped = agent.publish(BUILT_IN, &signed_release(bytes).unwrap());
     assert_eq!(swapped.loaded, ["windows-defender@0.4.0"], "{swapped:?}");
     let after = agent.plugins.live().status().active[0].digest.clone();
     assert_ne!(before, after, "the new download serves");

@@ -241,31 +241,44 @@ impl PluginDirectory {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.file_removed(&mut files, path)
             }
-            Err(e) => {
-                let file = path.display().to_string();
-                let kept = files
-                    .get(path)
-                    .and_then(|s| s.provides.clone())
-                    .and_then(|n| self.serving_label(&n));
-                self.live.set_rejection(
-                    &file,
-                    Some(Rejection {
-                        file: file.clone(),
-                        digest: String::new(),
-                        reason: match e.kind() {
-                            // Already a one-line reason ("the file is N bytes, more than …").
-                            std::io::ErrorKind::FileTooLarge => e.to_string(),
-                            _ => format!("cannot read the file: {e}"),
-                        },
-                        at: now(),
-                        kept,
-                    }),
-                );
-                UpdateSummary {
-                    rejected: vec![file],
-                    ..UpdateSummary::default()
-                }
-            }
+            Err(e) => self.refuse_unread(
+                &files,
+                path,
+                match e.kind() {
+                    // Already a one-line reason ("the file is N bytes, more than …").
+                    std::io::ErrorKind::FileTooLarge => e.to_string(),
+                    _ => format!("cannot read the file: {e}"),
+                },
+            ),
+        }
+    }
+
+    /// Records a version refused before its content was read (unreadable, too large): the
+    /// version `key` provided so far, if any, keeps serving.
+    fn refuse_unread(
+        &self,
+        files: &HashMap<PathBuf, FileState>,
+        key: &Path,
+        reason: String,
+    ) -> UpdateSummary {
+        let file = key.display().to_string();
+        let kept = files
+            .get(key)
+            .and_then(|s| s.provides.clone())
+            .and_then(|n| self.serving_label(&n));
+        self.live.set_rejection(
+            &file,
+            Some(Rejection {
+                file: file.clone(),
+                digest: String::new(),
+                reason,
+                at: now(),
+                kept,
+            }),
+        );
+        UpdateSummary {
+            rejected: vec![file],
+            ..UpdateSummary::default()
         }
     }
 
@@ -278,30 +291,17 @@ impl PluginDirectory {
     /// check is rejected and the previous one keeps serving (keep-last-good).
     pub fn publish(&self, source: &str, bytes: &[u8]) -> UpdateSummary {
         let mut files = lock(&self.files);
+        if source.trim().is_empty() {
+            let reason = "a published version needs a source name".to_string();
+            return self.refuse_unread(&files, Path::new(source), reason);
+        }
         if bytes.len() > crate::sandbox::plugin::MAX_PLUGIN_BYTES {
-            let file = source.to_string();
-            let kept = files
-                .get(Path::new(source))
-                .and_then(|s| s.provides.clone())
-                .and_then(|n| self.serving_label(&n));
-            self.live.set_rejection(
-                &file,
-                Some(Rejection {
-                    file: file.clone(),
-                    digest: String::new(),
-                    reason: format!(
-                        "the plugin is {} bytes, more than the {} allowed",
-                        bytes.len(),
-                        crate::sandbox::plugin::MAX_PLUGIN_BYTES
-                    ),
-                    at: now(),
-                    kept,
-                }),
+            let reason = format!(
+                "the plugin is {} bytes, more than the {} allowed",
+                bytes.len(),
+                crate::sandbox::plugin::MAX_PLUGIN_BYTES
             );
-            return UpdateSummary {
-                rejected: vec![file],
-                ..UpdateSummary::default()
-            };
+            return self.refuse_unread(&files, Path::new(source), reason);
         }
         self.file_changed(&mut files, Path::new(source), bytes)
     }
